@@ -1,0 +1,402 @@
+// tcp-listen [HOST] PORT: nc -l and ncat's listen modes.
+//   default       one client, bridged to stdin/stdout like tcp-connect, then exit
+//   -k            clients concurrently: their input to stdout, stdin to all of them
+//   --echo        each client gets its own bytes back
+//   --broker      each client's bytes go to every other client (chat)
+//   --exec CMD    each client talks to its own child process
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+
+#include "nettool/bridge.h"
+#include "nettool/connect.h"
+#include "nettool/error.h"
+#include "nettool/net.h"
+#include "nettool/plugin.h"
+
+namespace {
+
+using namespace nettool;
+
+constexpr OptionSpec kOptions[] = {
+    {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
+    {"port", 'p', OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
+    {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only"},
+    {"ipv6", '6', OptionType::Bool, "", "listen on IPv6 only"},
+    {"numeric", 'n', OptionType::Bool, "", "do not resolve HOST (it must be an address)"},
+    {"keep-open", 'k', OptionType::Bool, "", "serve clients concurrently; keep listening after they leave"},
+    {"broker", 'b', OptionType::Bool, "", "relay each client's data to all other clients (implies -k)"},
+    {"echo", 0, OptionType::Bool, "", "send each client its own data back"},
+    {"exec", 'e', OptionType::String, "", "run CMD per client with its stdin/stdout connected to the socket", "CMD"},
+    {"sh-exec", 0, OptionType::String, "", "like --exec, but run CMD through /bin/sh -c", "CMD"},
+    {"max-clients", 'm', OptionType::Int, "100", "refuse clients beyond this many at once"},
+    {"allow", 0, OptionType::AddressList, "", "only accept clients from these networks"},
+    {"deny", 0, OptionType::AddressList, "", "refuse clients from these networks"},
+    {"idle-timeout", 'i', OptionType::Duration, "", "drop a client after this long without data"},
+    {"half-close", 'N', OptionType::Bool, "true",
+     "one-client mode: on stdin EOF shut down the sending side and keep reading"},
+    {"wait-stdin", 0, OptionType::Bool, "",
+     "when the peer closes first, keep sending stdin until its EOF (peers that half-close early)"},
+    {"send-only", 0, OptionType::Bool, "", "one-client mode: only send stdin; discard what arrives"},
+    {"recv-only", 'd', OptionType::Bool, "", "do not read stdin; print what arrives"},
+    {"crlf", 'C', OptionType::Bool, "", "send line endings from stdin as CRLF"},
+    {"nodelay", 0, OptionType::Bool, "", "disable Nagle's algorithm (TCP_NODELAY)"},
+    {"backlog", 0, OptionType::Int, "511", "listen(2) backlog"},
+    {"grace", 0, OptionType::Duration, "5s", "on SIGINT/SIGTERM, time for transfers in flight to finish"},
+};
+
+class TcpListen;
+
+// One client in the -k, --echo and --broker modes.
+struct Client {
+  TcpListen* owner = nullptr;
+  uint64_t id = 0;
+  std::unique_ptr<Endpoint> net;
+  std::shared_ptr<Relay> relay;  // client -> stdout / itself / the others
+  Handle<uv_timer_t> idle;
+  bool leaving = false;
+};
+
+class TcpListen final : public Command {
+ public:
+  explicit TcpListen(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
+  ~TcpListen() override { abort(); }
+
+  void start() override {
+    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
+    if (opts_.has("exec") && opts_.has("sh-exec")) throw ConfigError("--exec and --sh-exec exclude each other");
+    int modes = opts_.get_bool("broker") + opts_.get_bool("echo") + (opts_.has("exec") || opts_.has("sh-exec"));
+    if (modes > 1) throw ConfigError("--broker, --echo and --exec/--sh-exec exclude each other");
+    if (opts_.get_int("max-clients") < 1) throw ConfigError("--max-clients must be at least 1");
+    keep_open_ = opts_.get_bool("keep-open") || opts_.get_bool("broker");
+    if (opts_.has("exec")) exec_ = opts_.get_string("exec");
+    if (opts_.has("sh-exec")) {
+      exec_ = opts_.get_string("sh-exec");
+      exec_shell_ = true;
+    }
+    listen();
+    if (keep_open_ && !opts_.get_bool("broker") && !opts_.get_bool("echo") && exec_.empty()) start_shared_stdio();
+  }
+
+  void shutdown() override {
+    listener_.close();
+    if (stdin_relay_) stdin_relay_->stop();
+    if (bridge_) bridge_->finish_sending();
+    for (auto& [bid, b] : bridges_) b->finish_sending();
+    for (auto& [id, c] : clients_) leave(*c, /*flush=*/true);
+  }
+
+  void abort() override {
+    listener_.close();
+    if (stdin_relay_) stdin_relay_->stop();
+    stdin_relay_.reset();
+    for (auto& [id, c] : clients_)
+      if (c->relay) c->relay->stop();
+    clients_.clear();
+    bridges_.clear();
+    bridge_.reset();
+    stdio_.reset();
+  }
+
+ private:
+  // ---- listening ----
+
+  void listen() {
+    std::vector<sockaddr_storage> addrs;
+    ResolveOptions ro;
+    ro.passive = true;
+    ro.numeric_only = opts_.get_bool("numeric");
+    ro.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
+    uint16_t port = opts_.get_port("port");
+    std::string host = opts_.has("host") ? opts_.get_string("host") : "";
+    if (!host.empty()) {
+      addrs = resolve_now(host, port, ro);
+    } else {
+      // Default: one dual-stack IPv6 socket (also takes IPv4), or IPv4 alone.
+      const char* any = ro.family == AF_INET ? "0.0.0.0" : "::";
+      sockaddr_storage ss{};
+      if (ro.family == AF_INET) uv_ip4_addr(any, port, reinterpret_cast<sockaddr_in*>(&ss));
+      else uv_ip6_addr(any, port, reinterpret_cast<sockaddr_in6*>(&ss));
+      addrs.push_back(ss);
+      if (ro.family == AF_UNSPEC) {
+        sockaddr_storage v4{};
+        uv_ip4_addr("0.0.0.0", port, reinterpret_cast<sockaddr_in*>(&v4));
+        addrs.push_back(v4);  // fallback when the host has no IPv6
+      }
+    }
+    std::string errors;
+    for (const auto& ss : addrs) {
+      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
+      auto tcp = make_tcp(ctx_.loop(), this, addr->sa_family);
+      unsigned flags = opts_.get_bool("ipv6") ? UV_TCP_IPV6ONLY : 0;
+      // libuv sets SO_REUSEADDR on bind, so a restarted listener gets its port back at once.
+      int rc = uv_tcp_bind(tcp.get(), addr, flags);
+      if (rc == 0) rc = uv_listen(tcp.as_stream(), static_cast<int>(opts_.get_int("backlog")), &TcpListen::on_connection);
+      if (rc < 0) {
+        if (!errors.empty()) errors += "; ";
+        errors += uv_message(format_address(addr), rc);
+        continue;
+      }
+      listener_ = std::move(tcp);
+      sockaddr_storage bound{};
+      int len = sizeof bound;
+      uv_tcp_getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+      ctx_.log().info("listening on {}", format_address(reinterpret_cast<sockaddr*>(&bound)));
+      return;
+    }
+    throw RuntimeError("cannot listen: " + errors);
+  }
+
+  static void on_connection(uv_stream_t* server, int status) {
+    auto* self = static_cast<TcpListen*>(server->data);
+    if (!self) return;
+    if (status < 0) {
+      // EMFILE and friends: libuv has already dropped the pending connection, so
+      // this does not spin. Warn at most once a second.
+      auto now = std::chrono::steady_clock::now();
+      if (now - self->last_accept_warning_ > std::chrono::seconds(1)) {
+        self->last_accept_warning_ = now;
+        self->ctx_.log().warn("accept failed: {} (client dropped; still listening)", uv_strerror(status));
+      }
+      return;
+    }
+    self->accept_one();
+  }
+
+  void accept_one() {
+    Handle<uv_tcp_t> socket;
+    try {
+      socket = make_tcp(ctx_.loop(), nullptr);
+    } catch (const RuntimeError& e) {
+      ctx_.log().warn("{}", e.what());
+      return;
+    }
+    if (int rc = uv_accept(listener_.as_stream(), socket.as_stream()); rc < 0) {
+      ctx_.log().warn("accept failed: {}", uv_strerror(rc));
+      return;
+    }
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    uv_tcp_getpeername(socket.get(), reinterpret_cast<sockaddr*>(&peer), &len);
+    const sockaddr* peer_addr = reinterpret_cast<const sockaddr*>(&peer);
+    std::string who = format_address(peer_addr);
+    if (!address_allowed(peer_addr, opts_.get_cidrs("allow"), opts_.get_cidrs("deny"))) {
+      ctx_.log().info("refused {}: not allowed by --allow/--deny", who);
+      return;  // the socket closes as `socket` goes out of scope
+    }
+    size_t active = clients_.size() + bridges_.size() + (bridge_ ? 1 : 0);
+    if (active >= static_cast<size_t>(opts_.get_int("max-clients"))) {
+      ctx_.log().warn("refused {}: --max-clients {} reached", who, opts_.get_int("max-clients"));
+      return;
+    }
+    ctx_.counters().connections++;
+    ctx_.log().debug("connection from {}", who);
+    if (opts_.get_bool("nodelay")) uv_tcp_nodelay(socket.get(), 1);
+    auto net = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+
+    if (!keep_open_) {
+      listener_.close();  // one client, like nc -l
+      start_single(std::move(net));
+    } else if (!exec_.empty()) {
+      start_exec_client(std::move(net));
+    } else {
+      start_client(std::move(net));
+    }
+  }
+
+  // ---- one client, or -k --exec: a Bridge per client ----
+
+  Bridge::Policy bridge_policy() const {
+    Bridge::Policy policy;
+    policy.half_close = opts_.get_bool("half-close");
+    policy.send_only = opts_.get_bool("send-only");
+    policy.recv_only = opts_.get_bool("recv-only");
+    policy.wait_for_both = opts_.get_bool("wait-stdin");
+    if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
+    if (opts_.get_bool("crlf")) policy.to_network = lf_to_crlf;
+    return policy;
+  }
+
+  std::unique_ptr<Endpoint> spawn_child() {
+    return spawn_child_endpoint(ctx_.loop(), exec_, exec_shell_,
+                                [this](int64_t status) { ctx_.log().debug("child exited with status {}", status); });
+  }
+
+  void start_single(std::unique_ptr<Endpoint> net) {
+    if (opts_.get_bool("echo")) {
+      start_client(std::move(net));
+      return;
+    }
+    Bridge::Policy policy = bridge_policy();
+    std::unique_ptr<Endpoint> local;
+    try {
+      if (!exec_.empty()) {
+        local = spawn_child();
+        policy.wait_for_both = true;
+        policy.half_close = true;
+      } else {
+        local = ctx_.open_stdio(!policy.recv_only, !policy.send_only);
+      }
+    } catch (const RuntimeError& e) {
+      ctx_.log().error("{}", e.what());
+      ctx_.set_exit_code(kExitRuntime);
+      return;
+    }
+    bridge_ = Bridge::start(ctx_.loop(), std::move(net), std::move(local), policy,
+                            [this](int code, const std::string& reason) {
+                              if (code != 0 && !reason.empty()) ctx_.log().error("{}", reason);
+                              ctx_.set_exit_code(code);
+                              bridge_.reset();
+                            });
+  }
+
+  void start_exec_client(std::unique_ptr<Endpoint> net) {
+    std::string who = net->describe();
+    Bridge::Policy policy = bridge_policy();
+    policy.wait_for_both = true;
+    policy.half_close = true;
+    std::unique_ptr<Endpoint> child;
+    try {
+      child = spawn_child();
+    } catch (const RuntimeError& e) {
+      ctx_.log().error("{}: {}", who, e.what());
+      return;
+    }
+    uint64_t id = next_id_++;
+    bridges_[id] = Bridge::start(ctx_.loop(), std::move(net), std::move(child), policy,
+                                 [this, id, who](int code, const std::string& reason) {
+                                   if (code != 0 && !reason.empty()) ctx_.log().warn("{}: {}", who, reason);
+                                   ctx_.log().debug("{} left", who);
+                                   bridges_.erase(id);
+                                 });
+  }
+
+  // ---- -k with stdio, --echo, --broker: Clients ----
+
+  void start_shared_stdio() {
+    stdio_ = ctx_.open_stdio(!opts_.get_bool("recv-only"), true);
+    stdio_->on_write_error([this](int status) {
+      ctx_.log().error("writing to stdout: {}", uv_strerror(status));
+      ctx_.set_exit_code(kExitRuntime);
+      abort();
+    });
+    if (!stdio_->readable()) return;
+    stdin_relay_ = Relay::start(
+        *stdio_, {}, false,
+        [this](int status) {
+          if (status < 0) ctx_.log().warn("reading stdin: {}", uv_strerror(status));
+          // stdin is done; clients keep talking to us (see README, -k).
+        },
+        opts_.get_bool("crlf") ? Relay::Transform(lf_to_crlf) : nullptr);
+  }
+
+  void start_client(std::unique_ptr<Endpoint> net) {
+    auto client = std::make_unique<Client>();
+    client->owner = this;
+    client->id = next_id_++;
+    client->net = std::move(net);
+    Client& c = *client;
+    uint64_t id = c.id;
+    c.net->on_write_error([this, id](int status) {
+      if (auto it = clients_.find(id); it != clients_.end()) {
+        ctx_.log().debug("{}: {}", it->second->net->describe(), uv_strerror(status));
+        leave(*it->second, false);
+      }
+    });
+    std::vector<Endpoint*> to;
+    if (opts_.get_bool("echo")) {
+      to.push_back(c.net.get());
+    } else if (opts_.get_bool("broker")) {
+      for (auto& [oid, other] : clients_) {
+        if (other->leaving) continue;
+        to.push_back(other->net.get());
+        if (other->relay) other->relay->add_destination(*c.net);
+      }
+    } else if (stdio_ && stdio_->writable()) {
+      to.push_back(stdio_.get());
+    }
+    if (stdin_relay_) stdin_relay_->add_destination(*c.net);
+    c.relay = Relay::start(*c.net, to, false, [this, id](int status) {
+      auto it = clients_.find(id);
+      if (it == clients_.end()) return;
+      if (status < 0) ctx_.log().debug("{}: {}", it->second->net->describe(), uv_strerror(status));
+      leave(*it->second, status == 0);
+    });
+    if (opts_.has("idle-timeout")) {
+      c.idle = make_timer(ctx_.loop(), &c);
+      c.relay->on_chunk([this, id](size_t) { touch(id); });
+      touch(id);
+    }
+    clients_.emplace(id, std::move(client));
+  }
+
+  void touch(uint64_t id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end() || !it->second->idle.is_open()) return;
+    uv_timer_start(
+        it->second->idle.get(),
+        [](uv_timer_t* t) {
+          auto* c = static_cast<Client*>(t->data);
+          if (c) c->owner->on_idle(*c);
+        },
+        static_cast<uint64_t>(opts_.get_duration("idle-timeout").count()), 0);
+  }
+
+  void on_idle(Client& c) {
+    ctx_.log().info("{}: idle for {} ms, closing", c.net->describe(), opts_.get_duration("idle-timeout").count());
+    leave(c, false);
+  }
+
+  // Takes the client out of every relay; with `flush`, finishes sending what
+  // is queued for it (and half-closes) before closing.
+  void leave(Client& c, bool flush) {
+    if (c.leaving && flush) return;
+    c.leaving = true;
+    if (c.relay) c.relay->stop();
+    c.idle.close();
+    if (stdin_relay_) stdin_relay_->remove_destination(*c.net);
+    for (auto& [oid, other] : clients_)
+      if (other->relay && other.get() != &c) other->relay->remove_destination(*c.net);
+    uint64_t id = c.id;
+    auto erase_later = [this, id] {
+      post(ctx_.loop(), [this, id] {
+        if (auto it = clients_.find(id); it != clients_.end()) {
+          ctx_.log().debug("{} left", it->second->net->describe());
+          clients_.erase(it);
+        }
+      });
+    };
+    if (flush) c.net->end([erase_later](int) { erase_later(); });
+    else erase_later();
+  }
+
+  Context& ctx_;
+  const OptionValues& opts_;
+  bool keep_open_ = false;
+  std::string exec_;
+  bool exec_shell_ = false;
+  Handle<uv_tcp_t> listener_;
+  std::shared_ptr<Bridge> bridge_;                     // one-client mode
+  std::map<uint64_t, std::shared_ptr<Bridge>> bridges_;  // -k --exec
+  std::unique_ptr<Endpoint> stdio_;                    // -k: shared stdin/stdout
+  std::shared_ptr<Relay> stdin_relay_;                 // stdin -> every client
+  std::map<uint64_t, std::unique_ptr<Client>> clients_;
+  uint64_t next_id_ = 1;
+  std::chrono::steady_clock::time_point last_accept_warning_{};
+};
+
+std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<TcpListen>(ctx); }
+
+const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
+                       "tcp-listen",
+                       "1.0",
+                       "listen on [HOST] PORT: one client, or many with -k/--broker/--echo",
+                       "[HOST] PORT",
+                       kOptions,
+                       std::size(kOptions),
+                       &create};
+
+}  // namespace
+
+NETTOOL_DEFINE_PLUGIN(kInfo)

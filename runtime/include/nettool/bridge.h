@@ -1,0 +1,67 @@
+// A Bridge joins a network endpoint and a local one (our stdio, or a child
+// process) in both directions, with netcat's rules for how it ends:
+//  - local EOF (stdin closed): half-close the network side (shutdown write)
+//    and keep reading, unless half_close is off;
+//  - network EOF: flush what we received to the local side, send what is
+//    already queued for the network, and finish, even if stdin is still open
+//    (nc's habit) — or, with wait_for_both (exec, --wait-stdin), end the local
+//    side and finish only when the local side has ended too;
+//  - an error either way, or the idle timeout: finish with exit code 1.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "nettool/options.h"
+#include "nettool/stream.h"
+
+namespace nettool {
+
+class Bridge : public std::enable_shared_from_this<Bridge> {
+ public:
+  struct Policy {
+    bool half_close = true;      // shutdown(SHUT_WR) on local EOF
+    bool send_only = false;      // finish once local EOF has been sent; ignore what arrives
+    bool recv_only = false;      // never read the local side
+    bool wait_for_both = false;  // exec, --wait-stdin: finish only when both directions ended
+    Duration idle_timeout{0};    // 0 = none
+    Relay::Transform to_network; // e.g. --crlf
+  };
+  // exit_code 0 on a clean end; otherwise `reason` says what failed.
+  using Done = std::function<void(int exit_code, const std::string& reason)>;
+
+  static std::shared_ptr<Bridge> start(uv_loop_t* loop, std::unique_ptr<Endpoint> network,
+                                       std::unique_ptr<Endpoint> local, Policy policy, Done done);
+  Bridge(uv_loop_t* loop, std::unique_ptr<Endpoint> network, std::unique_ptr<Endpoint> local, Policy policy, Done done);
+  ~Bridge();
+
+  // Graceful stop: stop reading the local side, half-close, and let what is in
+  // flight drain; `done` follows when the peer closes.
+  void finish_sending();
+  // Stop now; `done` is called with `exit_code`.
+  void close(int exit_code, const std::string& reason);
+  const Endpoint& network() const { return *network_; }
+
+ private:
+  void begin();
+  void on_local_end(int status);
+  void on_network_end(int status);
+  void end_network();
+  void check_both_done();
+  void touch();
+
+  uv_loop_t* loop_;
+  std::unique_ptr<Endpoint> network_;
+  std::unique_ptr<Endpoint> local_;
+  Policy policy_;
+  Done done_;
+  std::shared_ptr<Relay> up_;    // local -> network
+  std::shared_ptr<Relay> down_;  // network -> local
+  Handle<uv_timer_t> idle_timer_;
+  bool network_end_requested_ = false;
+  bool up_flushed_ = false;
+  bool down_flushed_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace nettool

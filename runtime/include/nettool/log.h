@@ -1,0 +1,21 @@
+// Logging setup shared by the front end and plugins: spdlog, stderr only.
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace spdlog {
+class logger;
+}
+
+namespace nettool {
+
+enum class LogFormat { Text, Json };
+
+// verbosity: -1 for -q, 0 default, 1 for -v, 2 for -vv.
+std::shared_ptr<spdlog::logger> make_logger(std::string_view name, int verbosity, LogFormat format);
+// Escapes control characters and non-UTF-8 bytes so untrusted text (paths,
+// names from the network) cannot forge log lines or terminal escapes.
+std::string escape_for_log(std::string_view text);
+
+}  // namespace nettool

@@ -1,0 +1,117 @@
+// The option schema: one table per plugin describes every option once. From it
+// come the CLI flags, the YAML profile keys, the help text and the validation.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "nettool/net.h"
+
+namespace nettool {
+
+enum class OptionType {
+  String,
+  Int,
+  Port,        // 0..65535
+  PortRange,   // "80" or "20-30"
+  Bool,
+  Duration,    // "250ms", "30s", "5m", "1h"; a bare number is seconds (nc -w 5)
+  Size,        // "64KiB", "1MiB", "10k"; a bare number is bytes
+  AddressList, // CIDR list: "10.0.0.0/8,::1"; repeatable
+  Path,
+  StringList,  // repeatable string
+};
+
+struct OptionSpec {
+  std::string_view name;           // --name and the YAML key
+  char short_flag = 0;             // -x, or 0 for none
+  OptionType type = OptionType::String;
+  std::string_view default_value;  // parsed like user input; empty = unset
+  std::string_view help;
+  std::string_view value_name = {};  // shown in help: HOST, PORT, DURATION...
+  int positional = -1;             // index among positional arguments, -1 = flag only
+  bool required = false;           // positional that must be given
+};
+
+using Schema = std::span<const OptionSpec>;
+
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  bool operator==(const PortRange&) const = default;
+};
+
+using Duration = std::chrono::milliseconds;
+
+using OptionValue = std::variant<std::monostate, bool, int64_t, uint16_t, PortRange, Duration,
+                                 uint64_t, std::string, std::vector<Cidr>, std::vector<std::string>>;
+
+enum class ValueSource { Default, Profile, CommandLine };
+
+// Typed values of one plugin's options after defaults, profile and command line.
+class OptionValues {
+ public:
+  void set(std::string_view name, OptionValue value, ValueSource source);
+  bool has(std::string_view name) const;  // set by anything, including a default
+  ValueSource source(std::string_view name) const;
+
+  const std::string& get_string(std::string_view name) const;
+  int64_t get_int(std::string_view name) const;
+  uint16_t get_port(std::string_view name) const;
+  PortRange get_port_range(std::string_view name) const;
+  bool get_bool(std::string_view name) const;
+  Duration get_duration(std::string_view name) const;
+  uint64_t get_size(std::string_view name) const;
+  const std::vector<Cidr>& get_cidrs(std::string_view name) const;
+  const std::vector<std::string>& get_list(std::string_view name) const;
+
+ struct Entry {
+    OptionValue value;
+    ValueSource source;
+  };
+
+ private:
+  const Entry* find(std::string_view name) const;
+  std::map<std::string, Entry, std::less<>> values_;
+};
+
+// Value parsers, each throwing ConfigError with a message naming the bad text.
+Duration parse_duration(std::string_view text);
+uint64_t parse_size(std::string_view text);
+int64_t parse_int(std::string_view text);
+uint16_t parse_port(std::string_view text);
+PortRange parse_port_range(std::string_view text);
+bool parse_bool(std::string_view text);
+std::string_view type_name(OptionType type);
+std::string_view default_value_name(OptionType type);
+bool is_list(OptionType type);
+
+// Parses one textual value for `spec` (for list types: one element or a
+// comma-separated list) and merges it into `current` when the type is a list.
+OptionValue parse_value(const OptionSpec& spec, std::string_view text, const OptionValue* current);
+
+const OptionSpec* find_option(Schema schema, std::string_view name);
+// The valid name closest to `name`, if any is close enough to be a likely typo.
+std::optional<std::string> closest_name(std::string_view name, const std::vector<std::string>& candidates);
+
+// Fills `values` with every default of `schema`.
+void apply_defaults(Schema schema, OptionValues& values);
+
+// Parses plugin arguments (everything after the command name that is not a
+// global flag). Flags: --name VALUE, --name=VALUE, -x VALUE, -xVALUE, grouped
+// bool shorts (-kn), --no-name for bools, "--" ends flags. Throws ConfigError.
+void apply_command_line(Schema schema, const std::vector<std::string>& args, OptionValues& values);
+
+// Checks that required positionals are present.
+void check_required(Schema schema, const OptionValues& values);
+
+// Help text for one command generated from its schema.
+std::string format_help(std::string_view command, std::string_view summary, Schema schema);
+
+}  // namespace nettool

@@ -1,0 +1,151 @@
+#include "nettool/bridge.h"
+
+#include "nettool/uv.h"
+
+namespace nettool {
+
+std::shared_ptr<Bridge> Bridge::start(uv_loop_t* loop, std::unique_ptr<Endpoint> network,
+                                      std::unique_ptr<Endpoint> local, Policy policy, Done done) {
+  auto bridge = std::make_shared<Bridge>(loop, std::move(network), std::move(local), std::move(policy), std::move(done));
+  bridge->begin();
+  return bridge;
+}
+
+Bridge::Bridge(uv_loop_t* loop, std::unique_ptr<Endpoint> network, std::unique_ptr<Endpoint> local, Policy policy,
+               Done done)
+    : loop_(loop), network_(std::move(network)), local_(std::move(local)), policy_(std::move(policy)),
+      done_(std::move(done)) {}
+
+Bridge::~Bridge() {
+  if (up_) up_->stop();
+  if (down_) down_->stop();
+}
+
+void Bridge::begin() {
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  network_->on_write_error([weak](int status) {
+    if (auto b = weak.lock()) b->close(1, "sending to " + b->network_->describe() + ": " + uv_strerror(status));
+  });
+  local_->on_write_error([weak](int status) {
+    if (auto b = weak.lock()) b->close(1, "writing to " + b->local_->describe() + ": " + uv_strerror(status));
+  });
+  if (policy_.idle_timeout.count() > 0) {
+    idle_timer_ = make_timer(loop_, this);
+    touch();
+  }
+  std::vector<Endpoint*> down_to;
+  if (!policy_.send_only && local_->writable()) down_to.push_back(local_.get());
+  down_ = Relay::start(*network_, down_to, false, [weak](int status) {
+    if (auto b = weak.lock()) b->on_network_end(status);
+  });
+  down_->on_chunk([this](size_t) { touch(); });
+  if (policy_.recv_only || !local_->readable()) {
+    up_flushed_ = true;  // nothing will ever go up; the write side stays open like nc -d
+    return;
+  }
+  up_ = Relay::start(
+      *local_, {network_.get()}, false,
+      [weak](int status) {
+        if (auto b = weak.lock()) b->on_local_end(status);
+      },
+      policy_.to_network);
+  up_->on_chunk([this](size_t) { touch(); });
+}
+
+void Bridge::touch() {
+  if (!idle_timer_.is_open()) return;
+  uv_timer_start(
+      idle_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Bridge*>(t->data);
+        if (self)
+          self->close(1, "idle for " + std::to_string(self->policy_.idle_timeout.count()) + " ms (--idle-timeout)");
+      },
+      static_cast<uint64_t>(policy_.idle_timeout.count()), 0);
+}
+
+void Bridge::on_local_end(int status) {
+  if (finished_) return;
+  if (status < 0) {
+    close(1, "reading from " + local_->describe() + ": " + uv_strerror(status));
+    return;
+  }
+  if (!policy_.half_close && !policy_.send_only) return;  // keep the write side open; wait for the peer
+  end_network();
+}
+
+// Half-closes the network side once everything queued for it is sent.
+void Bridge::end_network() {
+  if (network_end_requested_) return;
+  network_end_requested_ = true;
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  network_->end([weak](int st) {
+    auto b = weak.lock();
+    if (!b || b->finished_) return;
+    if (st < 0) {
+      b->close(1, "closing the write side to " + b->network_->describe() + ": " + uv_strerror(st));
+      return;
+    }
+    b->up_flushed_ = true;
+    if (b->policy_.send_only) b->close(0, "");
+    else b->check_both_done();
+  });
+}
+
+void Bridge::on_network_end(int status) {
+  if (finished_) return;
+  if (status < 0) {
+    close(1, "connection to " + network_->describe() + ": " + uv_strerror(status));
+    return;
+  }
+  if (policy_.send_only) {
+    down_flushed_ = true;
+    if (up_flushed_) close(0, "");
+    return;
+  }
+  if (!policy_.wait_for_both) {
+    // The peer is done: stop reading stdin, send what is already queued, then finish.
+    if (up_) up_->stop();
+    if (!up_flushed_) end_network();
+  }
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  local_->end([weak](int st) {
+    auto b = weak.lock();
+    if (!b || b->finished_) return;
+    // A child that already exited cannot take its EOF; that is not a failure.
+    if (st < 0 && !b->policy_.wait_for_both) {
+      b->close(1, "writing to " + b->local_->describe() + ": " + uv_strerror(st));
+      return;
+    }
+    b->down_flushed_ = true;
+    b->check_both_done();
+  });
+}
+
+void Bridge::check_both_done() {
+  if (up_flushed_ && down_flushed_) close(0, "");
+}
+
+void Bridge::finish_sending() {
+  if (finished_) return;
+  if (up_ && !up_->ended()) up_->stop();
+  if (!up_flushed_) end_network();
+}
+
+void Bridge::close(int exit_code, const std::string& reason) {
+  if (finished_) return;
+  finished_ = true;
+  if (up_) up_->stop();
+  if (down_) down_->stop();
+  idle_timer_.close();
+  // Report from a fresh loop iteration, so the owner may destroy us in `done`.
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  post(loop_, [weak, exit_code, reason] {
+    auto b = weak.lock();
+    if (!b) return;
+    auto fn = std::move(b->done_);
+    if (fn) fn(exit_code, reason);
+  });
+}
+
+}  // namespace nettool

@@ -1,0 +1,459 @@
+#include "nettool/options.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <sstream>
+
+#include "nettool/error.h"
+
+namespace nettool {
+
+namespace {
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+// Splits "<number><unit>" where number may have a decimal part.
+bool split_number(std::string_view text, double& number, std::string_view& unit) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return false;
+  std::string digits(text.substr(0, i));
+  if (std::count(digits.begin(), digits.end(), '.') > 1 || digits == ".") return false;
+  char* end = nullptr;
+  number = std::strtod(digits.c_str(), &end);
+  if (end != digits.c_str() + digits.size()) return false;
+  unit = trim(text.substr(i));
+  return std::isfinite(number);
+}
+
+}  // namespace
+
+std::string_view type_name(OptionType type) {
+  switch (type) {
+    case OptionType::String: return "string";
+    case OptionType::Int: return "integer";
+    case OptionType::Port: return "port";
+    case OptionType::PortRange: return "port or port range";
+    case OptionType::Bool: return "boolean";
+    case OptionType::Duration: return "duration";
+    case OptionType::Size: return "size";
+    case OptionType::AddressList: return "address list";
+    case OptionType::Path: return "path";
+    case OptionType::StringList: return "string list";
+  }
+  return "value";
+}
+
+std::string_view default_value_name(OptionType type) {
+  switch (type) {
+    case OptionType::String: return "TEXT";
+    case OptionType::Int: return "N";
+    case OptionType::Port: return "PORT";
+    case OptionType::PortRange: return "PORT[-PORT]";
+    case OptionType::Bool: return "";
+    case OptionType::Duration: return "DURATION";
+    case OptionType::Size: return "SIZE";
+    case OptionType::AddressList: return "CIDR[,CIDR...]";
+    case OptionType::Path: return "PATH";
+    case OptionType::StringList: return "TEXT";
+  }
+  return "VALUE";
+}
+
+bool is_list(OptionType type) { return type == OptionType::AddressList || type == OptionType::StringList; }
+
+Duration parse_duration(std::string_view text) {
+  text = trim(text);
+  double number = 0;
+  std::string_view unit;
+  if (!split_number(text, number, unit))
+    throw ConfigError("invalid duration " + quoted(text) + " (expected e.g. 250ms, 30s, 5m, 1h)");
+  double ms = 0;
+  std::string u = lower(unit);
+  if (u.empty() || u == "s" || u == "sec") ms = number * 1000;
+  else if (u == "ms") ms = number;
+  else if (u == "m" || u == "min") ms = number * 60'000;
+  else if (u == "h") ms = number * 3'600'000;
+  else throw ConfigError("invalid duration " + quoted(text) + ": unknown unit " + quoted(unit) + " (use ms, s, m or h)");
+  if (ms > 1e12) throw ConfigError("duration " + quoted(text) + " is too long");
+  return Duration(static_cast<int64_t>(std::llround(ms)));
+}
+
+uint64_t parse_size(std::string_view text) {
+  text = trim(text);
+  double number = 0;
+  std::string_view unit;
+  if (!split_number(text, number, unit))
+    throw ConfigError("invalid size " + quoted(text) + " (expected e.g. 512, 64KiB, 1MiB, 2GB)");
+  std::string u = lower(unit);
+  double factor = 0;
+  if (u.empty() || u == "b") factor = 1;
+  else if (u == "k" || u == "kb") factor = 1e3;
+  else if (u == "kib") factor = 1024.0;
+  else if (u == "m" || u == "mb") factor = 1e6;
+  else if (u == "mib") factor = 1024.0 * 1024;
+  else if (u == "g" || u == "gb") factor = 1e9;
+  else if (u == "gib") factor = 1024.0 * 1024 * 1024;
+  else if (u == "t" || u == "tb") factor = 1e12;
+  else if (u == "tib") factor = 1024.0 * 1024 * 1024 * 1024;
+  else throw ConfigError("invalid size " + quoted(text) + ": unknown unit " + quoted(unit) + " (use B, KiB, MiB, GiB, kB, MB, GB)");
+  double bytes = number * factor;
+  if (bytes > 1.8e19) throw ConfigError("size " + quoted(text) + " is too large");
+  if (bytes != std::floor(bytes)) throw ConfigError("size " + quoted(text) + " is not a whole number of bytes");
+  return static_cast<uint64_t>(bytes);
+}
+
+int64_t parse_int(std::string_view text) {
+  text = trim(text);
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+    throw ConfigError("invalid integer " + quoted(text));
+  return value;
+}
+
+uint16_t parse_port(std::string_view text) {
+  text = trim(text);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+    throw ConfigError("invalid port " + quoted(text) + " (expected a number 0-65535)");
+  if (value > 65535) throw ConfigError("port " + quoted(text) + " is out of range (0-65535)");
+  return static_cast<uint16_t>(value);
+}
+
+PortRange parse_port_range(std::string_view text) {
+  text = trim(text);
+  auto dash = text.find('-');
+  if (dash == std::string_view::npos) {
+    uint16_t p = parse_port(text);
+    return {p, p};
+  }
+  PortRange range{parse_port(text.substr(0, dash)), parse_port(text.substr(dash + 1))};
+  if (range.first > range.last) throw ConfigError("port range " + quoted(text) + " is reversed");
+  return range;
+}
+
+bool parse_bool(std::string_view text) {
+  std::string t = lower(trim(text));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  throw ConfigError("invalid boolean " + quoted(text) + " (expected true or false)");
+}
+
+OptionValue parse_value(const OptionSpec& spec, std::string_view text, const OptionValue* current) {
+  switch (spec.type) {
+    case OptionType::String: return std::string(text);
+    case OptionType::Path:
+      if (text.empty()) throw ConfigError("empty path");
+      if (text.find('\0') != std::string_view::npos) throw ConfigError("path contains a NUL byte");
+      return std::string(text);
+    case OptionType::Int: return parse_int(text);
+    case OptionType::Port: return parse_port(text);
+    case OptionType::PortRange: return parse_port_range(text);
+    case OptionType::Bool: return parse_bool(text);
+    case OptionType::Duration: return parse_duration(text);
+    case OptionType::Size: return parse_size(text);
+    case OptionType::AddressList: {
+      std::vector<Cidr> list;
+      if (current && std::holds_alternative<std::vector<Cidr>>(*current)) list = std::get<std::vector<Cidr>>(*current);
+      std::string_view rest = text;
+      while (true) {
+        auto comma = rest.find(',');
+        std::string_view item = trim(rest.substr(0, comma));
+        if (!item.empty()) list.push_back(Cidr::parse(item));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+      return list;
+    }
+    case OptionType::StringList: {
+      std::vector<std::string> list;
+      if (current && std::holds_alternative<std::vector<std::string>>(*current))
+        list = std::get<std::vector<std::string>>(*current);
+      list.emplace_back(text);
+      return list;
+    }
+  }
+  throw ConfigError("unsupported option type");
+}
+
+// ---- OptionValues ----
+
+void OptionValues::set(std::string_view name, OptionValue value, ValueSource source) {
+  values_.insert_or_assign(std::string(name), Entry{std::move(value), source});
+}
+
+const OptionValues::Entry* OptionValues::find(std::string_view name) const {
+  auto it = values_.find(name);
+  if (it == values_.end() || std::holds_alternative<std::monostate>(it->second.value)) return nullptr;
+  return &it->second;
+}
+
+bool OptionValues::has(std::string_view name) const { return find(name) != nullptr; }
+
+ValueSource OptionValues::source(std::string_view name) const {
+  const Entry* e = find(name);
+  return e ? e->source : ValueSource::Default;
+}
+
+namespace {
+template <class T>
+const T& get_as(const OptionValues::Entry* e, std::string_view name) {
+  if (!e) throw std::logic_error("option '" + std::string(name) + "' has no value");
+  if (const T* v = std::get_if<T>(&e->value)) return *v;
+  throw std::logic_error("option '" + std::string(name) + "' read with the wrong type");
+}
+}  // namespace
+
+// Entry is private; get_as reaches it through these thin accessors.
+const std::string& OptionValues::get_string(std::string_view n) const { return get_as<std::string>(find(n), n); }
+int64_t OptionValues::get_int(std::string_view n) const { return get_as<int64_t>(find(n), n); }
+uint16_t OptionValues::get_port(std::string_view n) const { return get_as<uint16_t>(find(n), n); }
+PortRange OptionValues::get_port_range(std::string_view n) const { return get_as<PortRange>(find(n), n); }
+bool OptionValues::get_bool(std::string_view n) const {
+  const Entry* e = find(n);
+  return e ? get_as<bool>(e, n) : false;
+}
+Duration OptionValues::get_duration(std::string_view n) const { return get_as<Duration>(find(n), n); }
+uint64_t OptionValues::get_size(std::string_view n) const { return get_as<uint64_t>(find(n), n); }
+const std::vector<Cidr>& OptionValues::get_cidrs(std::string_view n) const {
+  static const std::vector<Cidr> empty;
+  const Entry* e = find(n);
+  return e ? get_as<std::vector<Cidr>>(e, n) : empty;
+}
+const std::vector<std::string>& OptionValues::get_list(std::string_view n) const {
+  static const std::vector<std::string> empty;
+  const Entry* e = find(n);
+  return e ? get_as<std::vector<std::string>>(e, n) : empty;
+}
+
+// ---- schema helpers ----
+
+const OptionSpec* find_option(Schema schema, std::string_view name) {
+  for (const auto& spec : schema)
+    if (spec.name == name) return &spec;
+  return nullptr;
+}
+
+namespace {
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+}  // namespace
+
+std::optional<std::string> closest_name(std::string_view name, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  size_t best_distance = std::max<size_t>(2, name.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(lower(name), lower(c));
+    // "timeout" for "idle-timeout": a candidate that contains the name is close too.
+    if (d >= best_distance && c.find(name) != std::string::npos && name.size() >= 4) d = best_distance - 1;
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+void apply_defaults(Schema schema, OptionValues& values) {
+  for (const auto& spec : schema) {
+    if (spec.default_value.empty()) {
+      if (spec.type == OptionType::Bool) values.set(spec.name, false, ValueSource::Default);
+      continue;
+    }
+    values.set(spec.name, parse_value(spec, spec.default_value, nullptr), ValueSource::Default);
+  }
+}
+
+void apply_command_line(Schema schema, const std::vector<std::string>& args, OptionValues& values) {
+  std::vector<std::string> names;
+  for (const auto& spec : schema) names.emplace_back(spec.name);
+  std::map<std::string, bool> replaced_list;  // first CLI use of a list option replaces the profile's
+
+  auto assign = [&](const OptionSpec& spec, std::string_view text, std::string_view flag) {
+    const OptionValue* current = nullptr;
+    OptionValue existing;
+    if (is_list(spec.type)) {
+      if (replaced_list[std::string(spec.name)]) {
+        // Reading through a copy keeps this independent of OptionValues internals.
+        if (spec.type == OptionType::AddressList) existing = values.get_cidrs(spec.name);
+        else existing = values.get_list(spec.name);
+        current = &existing;
+      }
+      replaced_list[std::string(spec.name)] = true;
+    }
+    try {
+      values.set(spec.name, parse_value(spec, text, current), ValueSource::CommandLine);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string(flag) + ": " + e.what());
+    }
+  };
+
+  std::vector<const OptionSpec*> positionals;
+  for (const auto& spec : schema)
+    if (spec.positional >= 0) positionals.push_back(&spec);
+  std::sort(positionals.begin(), positionals.end(),
+            [](const OptionSpec* a, const OptionSpec* b) { return a->positional < b->positional; });
+  std::vector<std::string> positional_args;
+
+  bool flags_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (flags_done || arg == "-" || arg.size() < 2 || arg[0] != '-') {
+      positional_args.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      flags_done = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) == 0) {
+      std::string body = arg.substr(2);
+      std::optional<std::string> inline_value;
+      if (auto eq = body.find('='); eq != std::string::npos) {
+        inline_value = body.substr(eq + 1);
+        body = body.substr(0, eq);
+      }
+      const OptionSpec* spec = find_option(schema, body);
+      bool negated = false;
+      if (!spec && body.rfind("no-", 0) == 0) {
+        spec = find_option(schema, body.substr(3));
+        if (spec && spec->type != OptionType::Bool) spec = nullptr;
+        negated = spec != nullptr;
+      }
+      if (!spec) {
+        std::string msg = "unknown option --" + body;
+        if (auto near = closest_name(body, names)) msg += " (did you mean --" + *near + "?)";
+        throw ConfigError(msg);
+      }
+      std::string flag = "--" + std::string(spec->name);
+      if (spec->type == OptionType::Bool) {
+        if (negated && inline_value) throw ConfigError("--no-" + std::string(spec->name) + " takes no value");
+        assign(*spec, negated ? "false" : inline_value.value_or("true"), flag);
+        continue;
+      }
+      if (!inline_value) {
+        if (i + 1 >= args.size()) throw ConfigError(flag + " needs a value (" + std::string(type_name(spec->type)) + ")");
+        inline_value = args[++i];
+      }
+      assign(*spec, *inline_value, flag);
+      continue;
+    }
+    // Short flags, possibly grouped: -kn, -w5, -w 5
+    for (size_t j = 1; j < arg.size(); ++j) {
+      char c = arg[j];
+      const OptionSpec* spec = nullptr;
+      for (const auto& s : schema)
+        if (s.short_flag == c) spec = &s;
+      if (!spec) throw ConfigError(std::string("unknown option -") + c);
+      std::string flag = std::string("-") + c;
+      if (spec->type == OptionType::Bool) {
+        assign(*spec, "true", flag);
+        continue;
+      }
+      std::string value;
+      if (j + 1 < arg.size()) {
+        value = arg.substr(j + 1);
+      } else {
+        if (i + 1 >= args.size()) throw ConfigError(flag + " needs a value (" + std::string(type_name(spec->type)) + ")");
+        value = args[++i];
+      }
+      assign(*spec, value, flag);
+      break;
+    }
+  }
+
+  // Positionals: when fewer are given than declared, the leading optional ones
+  // are skipped (tcp-listen [HOST] PORT).
+  if (positional_args.size() > positionals.size()) {
+    throw ConfigError("unexpected argument '" + positional_args[positionals.size()] + "'");
+  }
+  size_t optional_count = 0;
+  for (auto* p : positionals)
+    if (!p->required) ++optional_count;
+  size_t skip = positionals.size() - positional_args.size();
+  size_t arg_index = 0;
+  for (auto* p : positionals) {
+    if (skip > 0 && !p->required) {
+      --skip;
+      continue;
+    }
+    if (arg_index >= positional_args.size()) break;
+    assign(*p, positional_args[arg_index++], std::string(p->value_name.empty() ? p->name : p->value_name));
+  }
+  (void)optional_count;
+}
+
+void check_required(Schema schema, const OptionValues& values) {
+  for (const auto& spec : schema) {
+    if (spec.required && !values.has(spec.name)) {
+      std::string what = spec.value_name.empty() ? std::string(spec.name) : std::string(spec.value_name);
+      throw ConfigError("missing " + what + " (give it on the command line or as '" + std::string(spec.name) +
+                        ":' in the profile)");
+    }
+  }
+}
+
+std::string format_help(std::string_view command, std::string_view summary, Schema schema) {
+  std::ostringstream out;
+  out << "Usage: nettool " << command << " [options]";
+  std::vector<const OptionSpec*> positionals;
+  for (const auto& spec : schema)
+    if (spec.positional >= 0) positionals.push_back(&spec);
+  std::sort(positionals.begin(), positionals.end(),
+            [](const OptionSpec* a, const OptionSpec* b) { return a->positional < b->positional; });
+  for (auto* p : positionals) {
+    std::string name = p->value_name.empty() ? std::string(p->name) : std::string(p->value_name);
+    out << ' ' << (p->required ? name : "[" + name + "]");
+  }
+  out << "\n\n" << summary << "\n\nOptions (YAML profile keys have the same names):\n";
+  for (const auto& spec : schema) {
+    std::string left = "  ";
+    left += spec.short_flag ? std::string("-") + spec.short_flag + ", " : "    ";
+    left += "--" + std::string(spec.name);
+    std::string_view vn = spec.value_name.empty() ? default_value_name(spec.type) : spec.value_name;
+    if (spec.type != OptionType::Bool) left += " " + std::string(vn);
+    out << left;
+    if (left.size() < 32) out << std::string(32 - left.size(), ' ');
+    else out << "\n" << std::string(32, ' ');
+    out << spec.help;
+    if (!spec.default_value.empty()) out << " (default: " << spec.default_value << ")";
+    if (is_list(spec.type)) out << " [repeatable]";
+    out << "\n";
+  }
+  out << "\nGlobal options:\n"
+         "  -c, --config FILE             load options from a YAML profile\n"
+         "  -v, --verbose                 more logging (-vv for trace); with -v a summary at exit\n"
+         "  -q, --quiet                   only errors on stderr\n"
+         "      --log-format text|json    log line format on stderr\n"
+         "      --plugin-dir DIR          look for plugins in DIR first\n"
+         "  -h, --help                    this help\n";
+  return out.str();
+}
+
+}  // namespace nettool

@@ -1,0 +1,132 @@
+// Running one command: the loop, the signals, the grace period and the summary.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <csignal>
+
+#include "nettool/error.h"
+#include "nettool/host.h"
+
+namespace nettool {
+
+namespace {
+
+// Owns what the runner adds to the loop. Signal and grace handles are unref'd:
+// they never keep the loop alive on their own, so the loop ends when the
+// command has nothing left to do.
+class Runner {
+ public:
+  Runner(uv_loop_t* loop, Context& ctx, Command& command, Duration grace)
+      : ctx_(ctx), command_(command), grace_(grace) {
+    for (int signum : {SIGINT, SIGTERM}) {
+      auto& h = signals_.emplace_back();
+      if (uv_signal_init(loop, h.get()) < 0) throw RuntimeError("cannot watch signals");
+      h.mark_initialized(this);
+      uv_signal_start(h.get(), &Runner::on_signal, signum);
+      uv_unref(h.as_handle());
+    }
+    grace_timer_ = make_timer(loop, this);
+    uv_unref(grace_timer_.as_handle());
+  }
+
+ private:
+  static void on_signal(uv_signal_t* h, int signum) {
+    auto* self = static_cast<Runner*>(h->data);
+    if (!self) return;
+    if (!self->ctx_.shutting_down()) {
+      self->ctx_.log().info("{} received, finishing transfers in flight (up to {} ms; again to stop now)",
+                            signum == SIGINT ? "SIGINT" : "SIGTERM", self->grace_.count());
+      self->ctx_.mark_shutting_down();
+      uv_timer_start(self->grace_timer_.get(), &Runner::on_grace_over, static_cast<uint64_t>(self->grace_.count()), 0);
+      self->command_.shutdown();
+      return;
+    }
+    self->ctx_.log().warn("second signal: stopping now");
+    self->ctx_.set_exit_code(kExitRuntime);
+    self->command_.abort();
+  }
+  static void on_grace_over(uv_timer_t* t) {
+    auto* self = static_cast<Runner*>(t->data);
+    if (!self) return;
+    self->ctx_.log().warn("grace period over: closing remaining connections");
+    self->ctx_.set_exit_code(kExitRuntime);
+    self->command_.abort();
+  }
+
+  Context& ctx_;
+  Command& command_;
+  Duration grace_;
+  std::vector<Handle<uv_signal_t>> signals_;
+  Handle<uv_timer_t> grace_timer_;
+};
+
+std::string human_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? std::to_string(bytes) + " B" : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+void close_everything(uv_loop_t* loop) {
+  uv_walk(
+      loop,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(loop, UV_RUN_DEFAULT);
+}
+
+}  // namespace
+
+int run_plugin(const PluginInfo& plugin, const OptionValues& values, const RunSettings& settings) {
+  auto log = make_logger(plugin.name, settings.verbosity, settings.log_format);
+  uv_loop_t loop;
+  if (int rc = uv_loop_init(&loop); rc < 0) {
+    log->error("cannot start the event loop: {}", uv_strerror(rc));
+    return kExitRuntime;
+  }
+  Context ctx(&loop, log, values);
+  int code = kExitOk;
+  auto started = std::chrono::steady_clock::now();
+  {
+    std::unique_ptr<Command> command;
+    std::unique_ptr<Runner> runner;
+    try {
+      command = plugin.create(ctx);
+      runner = std::make_unique<Runner>(&loop, ctx, *command, settings.grace);
+      command->start();
+      uv_run(&loop, UV_RUN_DEFAULT);
+      code = ctx.exit_code();
+    } catch (const ConfigError& e) {
+      log->error("{}", e.what());
+      code = kExitUsage;
+    } catch (const RuntimeError& e) {
+      log->error("{}", e.what());
+      code = kExitRuntime;
+    } catch (const std::exception& e) {
+      log->error("internal error: {}", e.what());
+      code = kExitRuntime;
+    }
+    // The command and the runner close their handles as they go; the loop
+    // then runs their close callbacks.
+    runner.reset();
+    command.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const Counters& c = ctx.counters();
+  double rate = elapsed > 0 ? static_cast<double>(c.bytes_sent + c.bytes_received) / elapsed : 0;
+  log->debug("sent {} ({} bytes), received {} ({} bytes), {} connection(s), {:.3f} s, {}/s", human_bytes(c.bytes_sent),
+             c.bytes_sent, human_bytes(c.bytes_received), c.bytes_received, c.connections, elapsed,
+             human_bytes(static_cast<uint64_t>(rate)));
+  close_everything(&loop);
+  if (uv_loop_close(&loop) != 0) log->debug("event loop closed with handles still open");
+  return code;
+}
+
+}  // namespace nettool
