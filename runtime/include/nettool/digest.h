@@ -1,0 +1,37 @@
+// SHA-256 through OpenSSL's EVP interface, and the RFC 9530 header form.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace nettool {
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+  void update(const void* data, size_t size);
+  void update(std::string_view bytes) { update(bytes.data(), bytes.size()); }
+  std::array<uint8_t, 32> finish();  // the object can be reused after this
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+};
+
+std::string to_hex(const uint8_t* data, size_t size);
+std::string base64_encode(const uint8_t* data, size_t size);
+// Empty optional-like result: returns false on invalid input.
+bool base64_decode(std::string_view text, std::string& out);
+
+// "sha-256=:BASE64:" (RFC 9530 Repr-Digest value for one algorithm).
+std::string repr_digest_value(const std::array<uint8_t, 32>& sha256);
+// Extracts the sha-256 member from a Repr-Digest field value; false if absent
+// or malformed.
+bool parse_repr_digest_sha256(std::string_view field, std::array<uint8_t, 32>& out);
+
+}  // namespace nettool

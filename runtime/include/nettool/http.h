@@ -1,0 +1,142 @@
+// HTTP/1.1 message parsing shared by file-serve (requests) and file-get
+// (responses). Pure functions over byte buffers: no sockets, so they are unit
+// tested and fuzzed directly. Limits are enforced here, not by callers.
+#pragma once
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace nettool::http {
+
+struct Header {
+  std::string name;  // as received
+  std::string value;  // leading/trailing whitespace removed
+};
+
+// Case-insensitive lookup; returns the first match.
+const std::string* find_header(const std::vector<Header>& headers, std::string_view name);
+bool iequals(std::string_view a, std::string_view b);
+// True when the comma-separated field contains `token` (case-insensitive), e.g. Connection: keep-alive, close.
+bool has_token(std::string_view field, std::string_view token);
+
+enum class ParseStatus { Incomplete, Complete, Error };
+
+struct RequestLimits {
+  size_t max_request_line = 8192;  // 414 beyond
+  size_t max_header_bytes = 16384;  // 431 beyond (request line included)
+  size_t max_headers = 100;  // 431 beyond
+};
+
+struct Request {
+  std::string method;
+  std::string target;  // as sent, e.g. "/docs/a%20b.txt?x=1"
+  int version_minor = 1;  // HTTP/1.x
+  std::vector<Header> headers;
+  size_t head_size = 0;  // bytes consumed, including the blank line
+};
+
+struct RequestParse {
+  ParseStatus status = ParseStatus::Incomplete;
+  int error_status = 0;  // 400, 414, 431, 505 when status == Error
+  std::string error;  // human-readable reason
+  Request request;
+};
+
+// Parses a request head from the start of `buffer`.
+RequestParse parse_request(std::string_view buffer, const RequestLimits& limits = {});
+
+// True when the first line of `buffer` (up to the first \n, or all of it if
+// there is none yet) can still be or already is an HTTP request line: METHOD
+// SP TARGET SP HTTP/. False means the client speaks the bare-name protocol.
+// `decided` is false while there are not enough bytes to tell.
+bool looks_like_http(std::string_view buffer, bool& decided);
+
+// Percent-decodes a URL path exactly once. Fails (nullopt) on malformed
+// escapes, encoded '/' or NUL, and invalid or overlong UTF-8 in the result.
+std::optional<std::string> percent_decode_path(std::string_view path);
+std::string percent_encode_path(std::string_view path);  // keeps '/', unreserved and sub-delims
+
+// Splits a decoded relative path into segments and refuses anything that
+// could leave the root: "..", backslashes, NUL, absolute paths (when
+// `absolute_ok` is false), control characters, and (unless allow_hidden)
+// segments starting with '.'. Empty segments and "." are dropped.
+struct PathCheck {
+  bool ok = false;
+  std::string why;  // reason when !ok
+  bool hidden = false;  // refused only because of a dot-file segment
+  std::vector<std::string> segments;
+};
+PathCheck check_path(std::string_view decoded, bool allow_hidden);
+
+// Single byte range against a representation of `size` bytes.
+struct ByteRange {
+  enum Kind { None, Satisfiable, Unsatisfiable, Ignored } kind = None;  // Ignored: multi-range or malformed
+  uint64_t first = 0, last = 0;  // inclusive
+};
+ByteRange parse_range(std::string_view header, uint64_t size);
+
+std::string format_date(std::time_t t);  // IMF-fixdate
+std::optional<std::time_t> parse_date(std::string_view text);  // IMF-fixdate, RFC 850, asctime
+
+const char* reason_phrase(int status);
+std::string_view content_type_for(std::string_view file_name);
+std::string html_escape(std::string_view text);
+
+// ---- client side ----
+
+struct Response {
+  int version_minor = 1;
+  int status = 0;
+  std::string reason;
+  std::vector<Header> headers;
+  size_t head_size = 0;
+};
+struct ResponseParse {
+  ParseStatus status = ParseStatus::Incomplete;
+  std::string error;
+  Response response;
+};
+ResponseParse parse_response(std::string_view buffer, size_t max_head = 65536);
+
+// How the body of a response is delimited (RFC 9112 section 6.3).
+struct BodyFraming {
+  enum Kind { NoBody, Length, Chunked, UntilClose } kind = UntilClose;
+  uint64_t length = 0;
+  std::string error;  // non-empty: the framing is invalid (e.g. two different Content-Length)
+};
+BodyFraming body_framing(const Response& response, bool request_was_head);
+
+// Incremental chunked-transfer decoder. feed() appends decoded body bytes to
+// `out` and returns how many input bytes it consumed; check error() and done().
+class ChunkedDecoder {
+ public:
+  size_t feed(std::string_view input, std::string& out);
+  bool done() const { return state_ == State::Done; }
+  const std::string& error() const { return error_; }
+
+ private:
+  enum class State { Size, SizeExt, SizeLf, Data, DataCr, DataLf, Trailer, TrailerLf, Done, Error };
+  State state_ = State::Size;
+  uint64_t remaining_ = 0;
+  size_t size_digits_ = 0;
+  size_t line_bytes_ = 0;
+  bool trailer_line_empty_ = true;
+  std::string error_;
+};
+
+// http://host[:port]/path — also [v6]:port. https is refused with a clear error.
+struct Url {
+  std::string host;  // without brackets
+  uint16_t port = 80;
+  std::string path_and_query = "/";
+};
+std::optional<Url> parse_url(std::string_view text, std::string& error);
+// Resolves a Location header against the URL it came from.
+std::optional<Url> resolve_location(const Url& base, std::string_view location, std::string& error);
+std::string host_header(const Url& url);
+
+}  // namespace nettool::http

@@ -1,0 +1,118 @@
+#include "nettool/digest.h"
+
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace nettool {
+
+struct Sha256::Ctx {
+  struct Free {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  std::unique_ptr<EVP_MD_CTX, Free> md{EVP_MD_CTX_new()};
+};
+
+Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
+  if (!ctx_->md || EVP_DigestInit_ex(ctx_->md.get(), EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL: cannot initialise SHA-256");
+}
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+
+void Sha256::update(const void* data, size_t size) {
+  if (size) EVP_DigestUpdate(ctx_->md.get(), data, size);
+}
+
+std::array<uint8_t, 32> Sha256::finish() {
+  std::array<uint8_t, 32> out{};
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx_->md.get(), out.data(), &len);
+  EVP_DigestInit_ex(ctx_->md.get(), EVP_sha256(), nullptr);
+  return out;
+}
+
+std::string to_hex(const uint8_t* data, size_t size) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out += kHex[data[i] >> 4];
+    out += kHex[data[i] & 15];
+  }
+  return out;
+}
+
+std::string base64_encode(const uint8_t* data, size_t size) {
+  static constexpr char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  for (size_t i = 0; i < size; i += 3) {
+    uint32_t v = static_cast<uint32_t>(data[i]) << 16;
+    if (i + 1 < size) v |= static_cast<uint32_t>(data[i + 1]) << 8;
+    if (i + 2 < size) v |= data[i + 2];
+    out += kTable[(v >> 18) & 63];
+    out += kTable[(v >> 12) & 63];
+    out += i + 1 < size ? kTable[(v >> 6) & 63] : '=';
+    out += i + 2 < size ? kTable[v & 63] : '=';
+  }
+  return out;
+}
+
+bool base64_decode(std::string_view text, std::string& out) {
+  out.clear();
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t pad = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '+') v = 62;
+    else if (c == '/') v = 63;
+    else if (c == '=') {
+      ++pad;
+      continue;
+    } else return false;
+    if (pad) return false;  // data after padding
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return pad <= 2;
+}
+
+std::string repr_digest_value(const std::array<uint8_t, 32>& sha256) {
+  return "sha-256=:" + base64_encode(sha256.data(), sha256.size()) + ":";
+}
+
+bool parse_repr_digest_sha256(std::string_view field, std::array<uint8_t, 32>& out) {
+  // A dictionary: "sha-256=:...:, sha-512=:...:"; keys are case-sensitive
+  // lowercase per RFC 8941, but be lenient about spaces.
+  size_t pos = 0;
+  while (pos < field.size()) {
+    size_t comma = field.find(',', pos);
+    std::string_view member = field.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    while (!member.empty() && (member.front() == ' ' || member.front() == '\t')) member.remove_prefix(1);
+    while (!member.empty() && (member.back() == ' ' || member.back() == '\t')) member.remove_suffix(1);
+    if (member.rfind("sha-256=", 0) == 0) {
+      std::string_view value = member.substr(8);
+      if (value.size() < 2 || value.front() != ':' || value.back() != ':') return false;
+      std::string raw;
+      if (!base64_decode(value.substr(1, value.size() - 2), raw) || raw.size() != 32) return false;
+      std::memcpy(out.data(), raw.data(), 32);
+      return true;
+    }
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+}  // namespace nettool

@@ -1,0 +1,728 @@
+#include "nettool/http.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+namespace nettool::http {
+
+namespace {
+
+bool is_tchar(char c) {
+  if (std::isalnum(static_cast<unsigned char>(c))) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+char lower_char(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Parses "Name: value" lines from `block` (each ending in \r\n or \n).
+bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t max_headers, std::string& error) {
+  while (!block.empty()) {
+    size_t nl = block.find('\n');
+    std::string_view line = block.substr(0, nl);
+    block.remove_prefix(nl == std::string_view::npos ? block.size() : nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    if (line.front() == ' ' || line.front() == '\t') {
+      error = "obsolete header line folding";
+      return false;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      error = "header line without a name";
+      return false;
+    }
+    std::string_view name = line.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), is_tchar)) {
+      error = "invalid header name";
+      return false;
+    }
+    std::string_view value = trim_ows(line.substr(colon + 1));
+    for (char c : value) {
+      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+        error = "control character in a header value";
+        return false;
+      }
+    }
+    if (out.size() >= max_headers) {
+      error = "too many header fields";
+      return false;
+    }
+    out.push_back({std::string(name), std::string(value)});
+  }
+  return true;
+}
+
+// Finds the end of the head: the first empty line. Returns the offset just
+// past it, or npos.
+size_t find_head_end(std::string_view buffer) {
+  size_t pos = 0;
+  while (true) {
+    size_t nl = buffer.find('\n', pos);
+    if (nl == std::string_view::npos) return std::string_view::npos;
+    // Line from pos to nl; empty if nl == pos or (nl == pos + 1 and buffer[pos] == '\r').
+    if (nl == pos || (nl == pos + 1 && buffer[pos] == '\r')) return nl + 1;
+    pos = nl + 1;
+  }
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower_char(a[i]) != lower_char(b[i])) return false;
+  return true;
+}
+
+const std::string* find_header(const std::vector<Header>& headers, std::string_view name) {
+  for (const auto& h : headers)
+    if (iequals(h.name, name)) return &h.value;
+  return nullptr;
+}
+
+bool has_token(std::string_view field, std::string_view token) {
+  size_t pos = 0;
+  while (pos <= field.size()) {
+    size_t comma = field.find(',', pos);
+    std::string_view item = trim_ows(field.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+bool looks_like_http(std::string_view buffer, bool& decided) {
+  size_t nl = buffer.find('\n');
+  std::string_view line = buffer.substr(0, nl);
+  decided = nl != std::string_view::npos;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // METHOD
+  size_t i = 0;
+  while (i < line.size() && is_tchar(line[i])) ++i;
+  if (i == line.size()) return !decided && i < 32;  // still reading the method
+  if (i == 0 || line[i] != ' ') {
+    decided = true;
+    return false;
+  }
+  size_t sp2 = line.find(' ', i + 1);
+  if (sp2 == std::string_view::npos) {
+    if (decided) return false;
+    return true;  // target still arriving
+  }
+  std::string_view rest = line.substr(sp2 + 1);
+  std::string_view proto = "HTTP/";
+  size_t n = std::min(rest.size(), proto.size());
+  if (rest.substr(0, n) != proto.substr(0, n)) {
+    decided = true;
+    return false;
+  }
+  if (rest.size() >= proto.size()) decided = true;
+  return true;
+}
+
+RequestParse parse_request(std::string_view buffer, const RequestLimits& limits) {
+  RequestParse result;
+  size_t first_nl = buffer.find('\n');
+  if (first_nl == std::string_view::npos) {
+    if (buffer.size() > limits.max_request_line) {
+      result.status = ParseStatus::Error;
+      result.error_status = 414;
+      result.error = "request line too long";
+    }
+    return result;
+  }
+  if (first_nl > limits.max_request_line) {
+    result.status = ParseStatus::Error;
+    result.error_status = 414;
+    result.error = "request line too long";
+    return result;
+  }
+  size_t end = find_head_end(buffer);
+  if (end == std::string_view::npos) {
+    if (buffer.size() > limits.max_header_bytes) {
+      result.status = ParseStatus::Error;
+      result.error_status = 431;
+      result.error = "request header too large";
+    }
+    return result;
+  }
+  if (end > limits.max_header_bytes) {
+    result.status = ParseStatus::Error;
+    result.error_status = 431;
+    result.error = "request header too large";
+    return result;
+  }
+  auto fail = [&](int status, std::string why) {
+    result.status = ParseStatus::Error;
+    result.error_status = status;
+    result.error = std::move(why);
+    return result;
+  };
+  std::string_view line = buffer.substr(0, first_nl);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  size_t sp1 = line.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
+    return fail(400, "malformed request line");
+  std::string_view method = line.substr(0, sp1);
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string_view version = line.substr(sp2 + 1);
+  if (method.empty() || !std::all_of(method.begin(), method.end(), is_tchar)) return fail(400, "malformed method");
+  if (target.empty()) return fail(400, "empty request target");
+  for (char c : target)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return fail(400, "control character in the request target");
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !std::isdigit(static_cast<unsigned char>(version[5])) ||
+      version[6] != '.' || !std::isdigit(static_cast<unsigned char>(version[7])))
+    return fail(400, "malformed HTTP version");
+  if (version[5] != '1') return fail(505, "HTTP version not supported");
+  result.request.method = std::string(method);
+  result.request.target = std::string(target);
+  result.request.version_minor = version[7] - '0';
+  std::string error;
+  if (!parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), result.request.headers, limits.max_headers, error))
+    return fail(error == "too many header fields" ? 431 : 400, error);
+  if (result.request.version_minor >= 1 && !find_header(result.request.headers, "host"))
+    return fail(400, "missing Host header");
+  result.request.head_size = end;
+  result.status = ParseStatus::Complete;
+  return result;
+}
+
+std::optional<std::string> percent_decode_path(std::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  for (size_t i = 0; i < path.size(); ++i) {
+    char c = path[i];
+    if (c == '%') {
+      if (i + 2 >= path.size()) return std::nullopt;  // truncated escape
+      int hi = hex_value(path[i + 1]);
+      int lo = hex_value(path[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      char decoded = static_cast<char>(hi * 16 + lo);
+      if (decoded == '/' || decoded == '\0') return std::nullopt;  // %2f would hide a separator
+      out += decoded;
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  // Strict UTF-8: rejects overlong forms (%c0%ae for '.'), surrogates and > U+10FFFF.
+  const auto* s = reinterpret_cast<const unsigned char*>(out.data());
+  size_t n = out.size();
+  for (size_t i = 0; i < n;) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+    else return std::nullopt;
+    if (i + len > n) return std::nullopt;
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xc0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return std::nullopt;
+    i += len;
+  }
+  return out;
+}
+
+std::string percent_encode_path(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || std::strchr("-._~/!$&'()*+,;=:@", c)) {
+      if (c == 0) {
+        out += "%00";
+        continue;
+      }
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+PathCheck check_path(std::string_view decoded, bool allow_hidden) {
+  PathCheck r;
+  if (decoded.find('\0') != std::string_view::npos) {
+    r.why = "NUL byte in path";
+    return r;
+  }
+  if (decoded.find('\\') != std::string_view::npos) {
+    r.why = "backslash in path";
+    return r;
+  }
+  size_t pos = 0;
+  while (pos <= decoded.size()) {
+    size_t slash = decoded.find('/', pos);
+    std::string_view seg = decoded.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    if (seg == "..") {
+      r.why = "'..' in path";
+      return r;
+    }
+    for (char c : seg) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        r.why = "control character in path";
+        return r;
+      }
+    }
+    if (!seg.empty() && seg != ".") {
+      if (seg.front() == '.' && !allow_hidden) {
+        r.why = "hidden file";
+        r.hidden = true;
+        return r;
+      }
+      if (seg.size() > 255) {
+        r.why = "path segment too long";
+        return r;
+      }
+      r.segments.emplace_back(seg);
+    }
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
+  }
+  r.ok = true;
+  return r;
+}
+
+ByteRange parse_range(std::string_view header, uint64_t size) {
+  ByteRange r;
+  header = trim_ows(header);
+  if (header.substr(0, 6) != "bytes=") {
+    r.kind = ByteRange::Ignored;
+    return r;
+  }
+  std::string_view spec = trim_ows(header.substr(6));
+  if (spec.find(',') != std::string_view::npos) {
+    r.kind = ByteRange::Ignored;  // multiple ranges: answer with the whole file
+    return r;
+  }
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) {
+    r.kind = ByteRange::Ignored;
+    return r;
+  }
+  auto number = [](std::string_view s, uint64_t& v) {
+    if (s.empty() || s.size() > 19) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc() && p == s.data() + s.size();
+  };
+  std::string_view a = trim_ows(spec.substr(0, dash)), b = trim_ows(spec.substr(dash + 1));
+  uint64_t first = 0, last = 0;
+  if (a.empty()) {  // suffix: last N bytes
+    if (!number(b, last)) {
+      r.kind = ByteRange::Ignored;
+      return r;
+    }
+    if (last == 0 || size == 0) {
+      r.kind = ByteRange::Unsatisfiable;
+      return r;
+    }
+    r.kind = ByteRange::Satisfiable;
+    r.first = last >= size ? 0 : size - last;
+    r.last = size - 1;
+    return r;
+  }
+  if (!number(a, first) || (!b.empty() && !number(b, last)) || (!b.empty() && last < first)) {
+    r.kind = ByteRange::Ignored;
+    return r;
+  }
+  if (first >= size) {
+    r.kind = ByteRange::Unsatisfiable;
+    return r;
+  }
+  r.kind = ByteRange::Satisfiable;
+  r.first = first;
+  r.last = b.empty() || last >= size ? size - 1 : last;
+  return r;
+}
+
+std::string format_date(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::optional<std::time_t> parse_date(std::string_view text) {
+  std::string s(trim_ows(text));
+  std::tm tm{};
+  for (const char* fmt : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    tm = std::tm{};
+    const char* end = strptime(s.c_str(), fmt, &tm);
+    if (end && *end == '\0') return timegm(&tm);
+  }
+  return std::nullopt;
+}
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+std::string_view content_type_for(std::string_view name) {
+  static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
+      {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
+      {"txt", "text/plain; charset=utf-8"}, {"md", "text/markdown; charset=utf-8"},
+      {"css", "text/css; charset=utf-8"},   {"js", "text/javascript; charset=utf-8"},
+      {"json", "application/json"},         {"xml", "application/xml"},
+      {"yaml", "application/yaml"},         {"yml", "application/yaml"},
+      {"csv", "text/csv; charset=utf-8"},   {"png", "image/png"},
+      {"jpg", "image/jpeg"},                {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},                 {"svg", "image/svg+xml"},
+      {"webp", "image/webp"},               {"ico", "image/vnd.microsoft.icon"},
+      {"pdf", "application/pdf"},           {"zip", "application/zip"},
+      {"gz", "application/gzip"},           {"tgz", "application/gzip"},
+      {"tar", "application/x-tar"},         {"xz", "application/x-xz"},
+      {"zst", "application/zstd"},          {"deb", "application/vnd.debian.binary-package"},
+      {"rpm", "application/x-rpm"},         {"mp4", "video/mp4"},
+      {"mp3", "audio/mpeg"},                {"wasm", "application/wasm"},
+      {"iso", "application/x-iso9660-image"}};
+  size_t dot = name.rfind('.');
+  size_t slash = name.rfind('/');
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return "application/octet-stream";
+  std::string ext;
+  for (char c : name.substr(dot + 1)) ext += lower_char(c);
+  for (const auto& [e, type] : kTypes)
+    if (e == ext) return type;
+  return "application/octet-stream";
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// ---- client side ----
+
+ResponseParse parse_response(std::string_view buffer, size_t max_head) {
+  ResponseParse result;
+  size_t end = find_head_end(buffer);
+  if (end == std::string_view::npos) {
+    if (buffer.size() > max_head) {
+      result.status = ParseStatus::Error;
+      result.error = "response header larger than " + std::to_string(max_head) + " bytes";
+    } else if (buffer.size() >= 5 && buffer.substr(0, 5) != "HTTP/") {
+      result.status = ParseStatus::Error;
+      result.error = "not an HTTP response";
+    }
+    return result;
+  }
+  auto fail = [&](std::string why) {
+    result.status = ParseStatus::Error;
+    result.error = std::move(why);
+    return result;
+  };
+  size_t nl = buffer.find('\n');
+  std::string_view line = buffer.substr(0, nl);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // HTTP/1.1 200 OK
+  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || !std::isdigit(static_cast<unsigned char>(line[7])) ||
+      line[8] != ' ')
+    return fail("malformed status line");
+  int status = 0;
+  auto [p, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
+  if (ec != std::errc() || p != line.data() + 12 || status < 100 || status > 999) return fail("malformed status code");
+  if (line.size() > 12 && line[12] != ' ') return fail("malformed status line");
+  result.response.version_minor = line[7] - '0';
+  result.response.status = status;
+  result.response.reason = line.size() > 13 ? std::string(line.substr(13)) : "";
+  std::string error;
+  if (!parse_header_lines(buffer.substr(nl + 1, end - nl - 1), result.response.headers, 200, error)) return fail(error);
+  result.response.head_size = end;
+  result.status = ParseStatus::Complete;
+  return result;
+}
+
+BodyFraming body_framing(const Response& response, bool request_was_head) {
+  BodyFraming f;
+  if (request_was_head || (response.status >= 100 && response.status < 200) || response.status == 204 ||
+      response.status == 304) {
+    f.kind = BodyFraming::NoBody;
+    return f;
+  }
+  if (const std::string* te = find_header(response.headers, "transfer-encoding")) {
+    // The final coding must be chunked; anything else is read until close.
+    std::string_view v = *te;
+    size_t comma = v.rfind(',');
+    std::string_view last = trim_ows(comma == std::string_view::npos ? v : v.substr(comma + 1));
+    f.kind = iequals(last, "chunked") ? BodyFraming::Chunked : BodyFraming::UntilClose;
+    return f;
+  }
+  std::optional<uint64_t> length;
+  for (const auto& h : response.headers) {
+    if (!iequals(h.name, "content-length")) continue;
+    // "5, 5" is allowed when the values agree.
+    std::string_view v = h.value;
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t comma = v.find(',', pos);
+      std::string_view item = trim_ows(v.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+      if (item.empty() || ec != std::errc() || p != item.data() + item.size()) {
+        f.error = "invalid Content-Length '" + h.value + "'";
+        return f;
+      }
+      if (length && *length != n) {
+        f.error = "conflicting Content-Length values";
+        return f;
+      }
+      length = n;
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+  }
+  if (length) {
+    f.kind = BodyFraming::Length;
+    f.length = *length;
+  }
+  return f;
+}
+
+size_t ChunkedDecoder::feed(std::string_view input, std::string& out) {
+  size_t i = 0;
+  auto fail = [&](const char* why) {
+    state_ = State::Error;
+    error_ = why;
+    return i;
+  };
+  while (i < input.size() && state_ != State::Done && state_ != State::Error) {
+    char c = input[i];
+    switch (state_) {
+      case State::Size: {
+        int h = hex_value(c);
+        if (h >= 0) {
+          if (++size_digits_ > 15) return fail("chunk size too large");
+          remaining_ = remaining_ * 16 + static_cast<uint64_t>(h);
+          ++i;
+        } else if (size_digits_ == 0) {
+          return fail("malformed chunk size");
+        } else if (c == ';' || c == ' ' || c == '\t') {
+          state_ = State::SizeExt;
+          ++i;
+        } else if (c == '\r') {
+          state_ = State::SizeLf;
+          ++i;
+        } else if (c == '\n') {
+          ++i;
+          state_ = remaining_ == 0 ? State::Trailer : State::Data;
+          line_bytes_ = 0;
+          trailer_line_empty_ = true;
+        } else {
+          return fail("malformed chunk size");
+        }
+        break;
+      }
+      case State::SizeExt:
+        if (++line_bytes_ > 4096) return fail("chunk extension too long");
+        if (c == '\r') state_ = State::SizeLf;
+        else if (c == '\n') state_ = remaining_ == 0 ? State::Trailer : State::Data;
+        ++i;
+        break;
+      case State::SizeLf:
+        if (c != '\n') return fail("malformed chunk size line");
+        ++i;
+        state_ = remaining_ == 0 ? State::Trailer : State::Data;
+        line_bytes_ = 0;
+        trailer_line_empty_ = true;
+        break;
+      case State::Data: {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, input.size() - i));
+        out.append(input.data() + i, take);
+        i += take;
+        remaining_ -= take;
+        if (remaining_ == 0) state_ = State::DataCr;
+        break;
+      }
+      case State::DataCr:
+        if (c == '\r') {
+          state_ = State::DataLf;
+          ++i;
+        } else if (c == '\n') {
+          ++i;
+          state_ = State::Size;
+          size_digits_ = 0;
+        } else {
+          return fail("missing CRLF after chunk data");
+        }
+        break;
+      case State::DataLf:
+        if (c != '\n') return fail("missing CRLF after chunk data");
+        ++i;
+        state_ = State::Size;
+        size_digits_ = 0;
+        break;
+      case State::Trailer:
+        if (c == '\r') {
+          state_ = State::TrailerLf;
+        } else if (c == '\n') {
+          if (trailer_line_empty_) state_ = State::Done;
+          trailer_line_empty_ = true;
+        } else {
+          if (++line_bytes_ > 16384) return fail("trailer section too large");
+          trailer_line_empty_ = false;
+        }
+        ++i;
+        break;
+      case State::TrailerLf:
+        if (c != '\n') return fail("malformed trailer");
+        ++i;
+        if (trailer_line_empty_) state_ = State::Done;
+        else state_ = State::Trailer;
+        trailer_line_empty_ = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return i;
+}
+
+std::optional<Url> parse_url(std::string_view text, std::string& error) {
+  Url url;
+  std::string_view rest;
+  if (text.substr(0, 7) == "http://") {
+    rest = text.substr(7);
+  } else if (text.substr(0, 8) == "https://") {
+    error = "https is not supported (plain http:// only)";
+    return std::nullopt;
+  } else {
+    error = "expected a URL starting with http://";
+    return std::nullopt;
+  }
+  size_t slash = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  if (auto hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
+  if (path.empty() || path.front() != '/') url.path_and_query = "/" + std::string(path);
+  else url.path_and_query = std::string(path);
+  if (authority.find('@') != std::string_view::npos) {
+    error = "user:password@ in URLs is not supported";
+    return std::nullopt;
+  }
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      error = "unterminated [IPv6] address in URL";
+      return std::nullopt;
+    }
+    url.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        error = "malformed URL authority";
+        return std::nullopt;
+      }
+      port_text = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (url.host.empty()) {
+    error = "URL has no host";
+    return std::nullopt;
+  }
+  if (!port_text.empty()) {
+    unsigned port = 0;
+    auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+      error = "invalid port in URL";
+      return std::nullopt;
+    }
+    url.port = static_cast<uint16_t>(port);
+  }
+  for (char c : url.path_and_query) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      error = "URL contains spaces or control characters (percent-encode them)";
+      return std::nullopt;
+    }
+  }
+  return url;
+}
+
+std::optional<Url> resolve_location(const Url& base, std::string_view location, std::string& error) {
+  if (location.substr(0, 7) == "http://" || location.substr(0, 8) == "https://") return parse_url(location, error);
+  if (location.substr(0, 2) == "//") return parse_url("http:" + std::string(location), error);
+  Url url = base;
+  if (!location.empty() && location.front() == '/') {
+    url.path_and_query = std::string(location);
+  } else {
+    std::string dir = base.path_and_query.substr(0, base.path_and_query.find('?'));
+    dir = dir.substr(0, dir.rfind('/') + 1);
+    url.path_and_query = dir + std::string(location);
+  }
+  for (char c : url.path_and_query) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      error = "redirect Location contains control characters";
+      return std::nullopt;
+    }
+  }
+  return url;
+}
+
+std::string host_header(const Url& url) {
+  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  if (url.port != 80) host += ":" + std::to_string(url.port);
+  return host;
+}
+
+}  // namespace nettool::http
