@@ -1,6 +1,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -77,7 +78,9 @@ void Profile::apply(Schema schema, OptionValues& values) const {
     auto fail = [&](const YAML::Mark& mark, const std::string& why) {
       throw ConfigError(where(file_, mark) + "'" + key + "': " + why);
     };
-    if (value.IsNull()) fail(value.Mark().is_null() ? key_mark : value.Mark(), "needs a value (" + std::string(type_name(spec->type)) + ")");
+    // Point at the key: for an empty value ("port:") yaml-cpp marks the null
+    // node at the next token, which may be lines further down.
+    if (value.IsNull()) fail(key_mark, "needs a value (" + std::string(type_name(spec->type)) + ")");
     try {
       if (value.IsSequence()) {
         if (!is_list(spec->type)) fail(value.Mark(), "expected a " + std::string(type_name(spec->type)) + ", not a list");
@@ -97,7 +100,14 @@ void Profile::apply(Schema schema, OptionValues& values) const {
         }
         values.set(spec->name, std::move(accumulated), ValueSource::Profile);
       } else if (value.IsScalar()) {
-        values.set(spec->name, parse_value(*spec, scalar_text(value), nullptr), ValueSource::Profile);
+        std::string text = scalar_text(value);
+        // A relative path in a profile means relative to the profile's folder,
+        // so `nettool -c /etc/nettool/serve.yaml` works from any directory.
+        if (spec->type == OptionType::Path && !text.empty() && text.front() != '/') {
+          std::filesystem::path dir = std::filesystem::path(file_).parent_path();
+          if (!dir.empty()) text = (dir / text).lexically_normal().string();
+        }
+        values.set(spec->name, parse_value(*spec, text, nullptr), ValueSource::Profile);
       } else {
         fail(value.Mark(), "expected a " + std::string(type_name(spec->type)) + ", not a mapping");
       }

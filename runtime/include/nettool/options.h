@@ -32,8 +32,8 @@ struct OptionSpec {
   std::string_view name;           // --name and the YAML key
   char short_flag = 0;             // -x, or 0 for none
   OptionType type = OptionType::String;
-  std::string_view default_value;  // parsed like user input; empty = unset
-  std::string_view help;
+  std::string_view default_value = {};  // parsed like user input; empty = unset
+  std::string_view help = {};
   std::string_view value_name = {};  // shown in help: HOST, PORT, DURATION...
   int positional = -1;             // index among positional arguments, -1 = flag only
   bool required = false;           // positional that must be given

@@ -1,0 +1,509 @@
+#include "connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "nettool/log.h"
+#include "nettool/plugin.h"
+#include "root.h"
+
+namespace file_serve {
+
+namespace http = nettool::http;
+
+namespace {
+constexpr size_t kMaxHeadBytes = 16384;       // 431 beyond
+constexpr size_t kMaxRequestLine = 8192;      // 414 beyond
+constexpr uint64_t kSendBudget = 16u << 20;   // per writable event, so one fast client cannot starve others
+constexpr size_t kLingerLimit = 64 * 1024;    // bytes we read and drop after our last response
+constexpr std::chrono::milliseconds kLingerTime{2000};
+
+std::string etag_for(const struct stat& st) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "\"%lx-%lx-%lx\"", static_cast<unsigned long>(st.st_ino),
+                static_cast<unsigned long>(st.st_size),
+                static_cast<unsigned long>(st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec));
+  return buf;
+}
+
+bool etag_matches(std::string_view field, const std::string& etag) {
+  // If-None-Match: "*" or a list of entity tags, weak ones compared weakly.
+  if (field.find('*') != std::string_view::npos && field.find('"') == std::string_view::npos) return true;
+  size_t pos = 0;
+  while ((pos = field.find('"', pos)) != std::string_view::npos) {
+    size_t end = field.find('"', pos + 1);
+    if (end == std::string_view::npos) break;
+    if (field.substr(pos, end - pos + 1) == etag) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+std::string short_body(int status) {
+  return std::to_string(status) + " " + http::reason_phrase(status) + "\n";
+}
+}  // namespace
+
+Connection::Connection(ServerShared& shared, uint64_t id, UniqueFd socket, std::string peer)
+    : shared_(shared), id_(id), socket_(std::move(socket)), peer_(std::move(peer)) {}
+
+Connection::~Connection() {
+  // poll_ is closed before socket_ is: the handle must stop watching the fd first.
+  poll_.close();
+  timer_.close();
+}
+
+void Connection::start() {
+  int one = 1;
+  setsockopt(socket_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (uv_poll_init_socket(shared_.loop, poll_.get(), socket_.get()) < 0) {
+    close_now();
+    return;
+  }
+  poll_.mark_initialized(this);
+  timer_ = nettool::make_timer(shared_.loop, this);
+  watch(UV_READABLE);
+  restart_timer(shared_.settings.idle_timeout);
+}
+
+void Connection::watch(int events) {
+  if (!poll_.is_open() || events == watched_events_) return;
+  watched_events_ = events;
+  uv_poll_start(poll_.get(), events, &Connection::on_poll);
+}
+
+void Connection::restart_timer(std::chrono::milliseconds ms) {
+  if (!timer_.is_open()) return;
+  uv_timer_start(
+      timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Connection*>(t->data);
+        if (!self) return;
+        if (self->state_ == State::ReadingHead && !self->in_.empty()) {
+          self->shared_.log->debug("{}: request head not complete within the idle timeout", self->peer_);
+        } else if (self->state_ == State::Sending) {
+          self->shared_.log->info("{}: client stopped reading; dropped", self->peer_);
+          self->log_access();
+        }
+        self->close_now();
+      },
+      static_cast<uint64_t>(ms.count()), 0);
+}
+
+void Connection::on_poll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<Connection*>(handle->data);
+  if (!self) return;
+  auto keep = self->shared_from_this();  // callbacks below may close the connection
+  if (status < 0) {
+    self->close_now();
+    return;
+  }
+  if ((events & UV_WRITABLE) && self->state_ == State::Sending) self->on_writable();
+  if ((events & UV_READABLE) && (self->state_ == State::ReadingHead || self->state_ == State::Lingering))
+    self->on_readable();
+}
+
+void Connection::on_readable() {
+  char buf[16384];
+  while (state_ == State::ReadingHead || state_ == State::Lingering) {
+    ssize_t n = recv(socket_.get(), buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 || (n == 0 && state_ == State::Lingering)) {
+      close_now();  // reset, or the end of lingering
+      return;
+    }
+    if (n == 0) {
+      // The client finished sending (e.g. `nc -N`); it may still read our answer.
+      peer_done_ = true;
+      watch(0);
+      break;
+    }
+    if (state_ == State::Lingering) {
+      lingered_ += static_cast<size_t>(n);
+      if (lingered_ > kLingerLimit) {
+        close_now();
+        return;
+      }
+      continue;
+    }
+    in_.append(buf, static_cast<size_t>(n));
+    if (in_.size() > kMaxHeadBytes + sizeof buf) break;  // enough to decide; process_buffer refuses it
+  }
+  if (state_ == State::ReadingHead) process_buffer();
+  if (peer_done_ && state_ == State::ReadingHead) close_now();  // nothing (complete) to answer
+}
+
+void Connection::process_buffer() {
+  if (state_ != State::ReadingHead || in_.empty()) return;
+  if (!protocol_known_) {
+    bool decided = false;
+    is_http_ = http::looks_like_http(in_, decided);
+    if (!decided) {
+      if (in_.size() > shared_.settings.raw_name_limit) close_now();
+      return;
+    }
+    protocol_known_ = true;
+  }
+  request_started_ = std::chrono::steady_clock::now();
+  if (!is_http_) {
+    size_t nl = in_.find('\n');
+    if (nl == std::string::npos) {
+      if (in_.size() > shared_.settings.raw_name_limit) {
+        shared_.log->info("{} RAW (name longer than {} bytes) refused", peer_, shared_.settings.raw_name_limit);
+        close_now();
+      }
+      return;
+    }
+    if (nl > shared_.settings.raw_name_limit) {
+      close_now();
+      return;
+    }
+    std::string name = in_.substr(0, nl);
+    if (!name.empty() && name.back() == '\r') name.pop_back();
+    in_.clear();
+    handle_raw(name);
+    return;
+  }
+  http::RequestLimits limits;
+  limits.max_header_bytes = kMaxHeadBytes;
+  limits.max_request_line = kMaxRequestLine;
+  http::RequestParse parsed = http::parse_request(in_, limits);
+  if (parsed.status == http::ParseStatus::Incomplete) return;
+  if (parsed.status == http::ParseStatus::Error) {
+    log_method_ = "-";
+    log_path_ = "(" + parsed.error + ")";
+    respond_error(parsed.error_status, true);
+    return;
+  }
+  in_.erase(0, parsed.request.head_size);
+  handle_http(parsed.request);
+}
+
+// ---- the notes' protocol: a bare file name, the raw bytes, close ----
+
+void Connection::handle_raw(const std::string& name) {
+  keep_alive_ = false;
+  log_method_ = "RAW";
+  log_path_ = name;
+  auto refuse = [this](int status) {
+    log_status_ = status;
+    log_access();
+    close_now();
+  };
+  if (name.empty() || name.front() == '/') return refuse(400);
+  http::PathCheck check = http::check_path(name, shared_.settings.allow_hidden);
+  if (!check.ok) return refuse(check.hidden ? 404 : 400);
+  state_ = State::Opening;
+  open_path(check.segments, [this, refuse](OpenResult& r) {
+    if (r.error) return refuse(r.status);
+    if (r.is_directory && !r.served_index) return refuse(404);
+    UniqueFd fd = std::move(r.fd);
+    log_status_ = 200;
+    send_head_and_file("", std::move(fd), 0, static_cast<uint64_t>(r.st.st_size));
+  });
+}
+
+// ---- HTTP ----
+
+void Connection::handle_http(const http::Request& request) {
+  log_method_ = request.method;
+  log_path_ = request.target;
+  bool wants_close = request.version_minor == 0 ? ![&] {
+    const std::string* c = http::find_header(request.headers, "connection");
+    return c && http::has_token(*c, "keep-alive");
+  }()
+                                                 : [&] {
+                                                     const std::string* c = http::find_header(request.headers, "connection");
+                                                     return c && http::has_token(*c, "close");
+                                                   }();
+  keep_alive_ = !wants_close && !shared_.draining;
+
+  // We never read request bodies; one would be taken for the next request.
+  const std::string* length = http::find_header(request.headers, "content-length");
+  if (http::find_header(request.headers, "transfer-encoding") || (length && *length != "0"))
+    return respond_error(413, true);
+  bool head = request.method == "HEAD";
+  if (request.method != "GET" && !head) return respond_error(405, false, "Allow: GET, HEAD\r\n");
+
+  std::string target = request.target;
+  if (target.rfind("http://", 0) == 0) {  // absolute-form
+    size_t slash = target.find('/', 7);
+    target = slash == std::string::npos ? "/" : target.substr(slash);
+  }
+  if (target.empty() || target.front() != '/') return respond_error(400, false);
+  std::string raw_path = target.substr(0, target.find('?'));
+  std::optional<std::string> decoded = http::percent_decode_path(raw_path);
+  if (!decoded) return respond_error(400, false);
+  log_path_ = *decoded;
+  http::PathCheck check = http::check_path(*decoded, shared_.settings.allow_hidden);
+  if (!check.ok) return respond_error(check.hidden ? 404 : 400, false);
+  bool trailing_slash = decoded->back() == '/';
+
+  state_ = State::Opening;
+  auto req = std::make_shared<http::Request>(request);
+  std::string decoded_path = *decoded;
+  open_path(check.segments, [this, req, head, trailing_slash, decoded_path](OpenResult& r) {
+    if (r.error) return respond_error(r.status, false);
+    if (r.is_directory && !trailing_slash) {
+      std::string location = http::percent_encode_path(decoded_path + "/");
+      return respond(301, "Location: " + location + "\r\n", short_body(301), head);
+    }
+    if (r.is_directory && !r.served_index) {
+      if (!shared_.settings.listing) return respond_error(403, false);
+      std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of " +
+                         http::html_escape(decoded_path) + "</title></head>\n<body><h1>Index of " +
+                         http::html_escape(decoded_path) + "</h1>\n<ul>\n";
+      if (decoded_path != "/") body += "<li><a href=\"../\">../</a></li>\n";
+      for (const auto& name : r.listing)  // "./" keeps a name like "javascript:x" relative
+        body += "<li><a href=\"./" + http::percent_encode_path(name) + "\">" + http::html_escape(name) + "</a></li>\n";
+      body += "</ul>\n</body></html>\n";
+      return respond(200, "Content-Type: text/html; charset=utf-8\r\n", std::move(body), head);
+    }
+    UniqueFd fd = std::move(r.fd);
+    serve_file(std::move(fd), r.st, req.get());
+  });
+}
+
+void Connection::open_path(std::vector<std::string> segments, std::function<void(OpenResult&)> next) {
+  struct OpenJob {
+    uv_work_t req{};
+    int root_fd;
+    std::vector<std::string> segments;
+    bool listing, allow_hidden;
+    OpenResult result;
+    std::weak_ptr<Connection> conn;
+    std::function<void(OpenResult&)> next;
+  };
+  auto job = std::make_unique<OpenJob>();
+  job->root_fd = shared_.root_fd;
+  job->segments = std::move(segments);
+  job->listing = shared_.settings.listing;
+  job->allow_hidden = shared_.settings.allow_hidden;
+  job->conn = weak_from_this();
+  job->next = std::move(next);
+  job->req.data = job.get();
+  int rc = uv_queue_work(
+      shared_.loop, &job->req,
+      [](uv_work_t* w) {
+        auto* j = static_cast<OpenJob*>(w->data);
+        j->result = open_beneath(j->root_fd, j->segments, j->listing, j->allow_hidden);
+      },
+      [](uv_work_t* w, int) {
+        std::unique_ptr<OpenJob> j(static_cast<OpenJob*>(w->data));
+        auto conn = j->conn.lock();
+        if (!conn || conn->state_ != State::Opening) return;  // the client left meanwhile
+        j->next(j->result);
+      });
+  if (rc < 0) {
+    respond_error(503, true);
+    return;
+  }
+  job.release();  // owned by the work request until the after-work callback
+}
+
+void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Request* request) {
+  const auto& headers = request->headers;
+  bool head = request->method == "HEAD";
+  std::string etag = etag_for(st);
+  std::string last_modified = http::format_date(st.st_mtim.tv_sec);
+  std::string validators = "ETag: " + etag + "\r\nLast-Modified: " + last_modified + "\r\n";
+
+  if (const std::string* inm = http::find_header(headers, "if-none-match")) {
+    if (etag_matches(*inm, etag)) return respond(304, validators, "", true);
+  } else if (const std::string* ims = http::find_header(headers, "if-modified-since")) {
+    auto since = http::parse_date(*ims);
+    if (since && st.st_mtim.tv_sec <= *since) return respond(304, validators, "", true);
+  }
+
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  http::ByteRange range;
+  if (const std::string* r = http::find_header(headers, "range")) {
+    const std::string* if_range = http::find_header(headers, "if-range");
+    if (!if_range || *if_range == etag || *if_range == last_modified) range = http::parse_range(*r, size);
+  }
+  if (range.kind == http::ByteRange::Unsatisfiable)
+    return respond_error(416, false, "Content-Range: bytes */" + std::to_string(size) + "\r\n");
+
+  int status = range.kind == http::ByteRange::Satisfiable ? 206 : 200;
+  uint64_t first = status == 206 ? range.first : 0;
+  uint64_t length = status == 206 ? range.last - range.first + 1 : size;
+  std::string fields = "Content-Type: " + std::string(http::content_type_for(log_path_)) + "\r\n" + validators +
+                       "Accept-Ranges: bytes\r\nContent-Length: " + std::to_string(length) + "\r\n";
+  if (status == 206)
+    fields += "Content-Range: bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
+              std::to_string(size) + "\r\n";
+
+  auto send_it = [this, status, fields, first, length, head](UniqueFd file, const std::string& digest) {
+    std::string all = fields;
+    if (!digest.empty()) all += "Repr-Digest: " + digest + "\r\n";
+    log_status_ = status;
+    std::string head_text = "HTTP/1.1 " + std::to_string(status) + " " + http::reason_phrase(status) +
+                            "\r\nServer: nettool\r\nDate: " + http::format_date(std::time(nullptr)) + "\r\n" + all +
+                            (keep_alive_ ? "" : "Connection: close\r\n") + "\r\n";
+    if (head) {
+      send_head_and_file(head_text, UniqueFd(), 0, 0);
+    } else {
+      send_head_and_file(head_text, std::move(file), first, length);
+    }
+  };
+  if (!shared_.settings.digest) return send_it(std::move(fd), "");
+  // Hashing happens on the thread pool; the fd waits in a shared holder.
+  auto holder = std::make_shared<UniqueFd>(std::move(fd));
+  std::weak_ptr<Connection> weak = weak_from_this();
+  shared_.digests->get(holder->get(), st, [weak, holder, send_it](const std::string& digest) {
+    auto self = weak.lock();
+    if (!self || self->state_ != State::Opening) return;
+    send_it(std::move(*holder), digest);
+  });
+}
+
+void Connection::respond(int status, std::string extra_headers, std::string body, bool head_only) {
+  log_status_ = status;
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + http::reason_phrase(status) +
+                     "\r\nServer: nettool\r\nDate: " + http::format_date(std::time(nullptr)) + "\r\n" + extra_headers;
+  if (status != 304) {
+    if (extra_headers.find("Content-Type:") == std::string::npos) head += "Content-Type: text/plain; charset=utf-8\r\n";
+    head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  if (!keep_alive_) head += "Connection: close\r\n";
+  head += "\r\n";
+  head_bytes_ = head.size();
+  out_ = std::move(head);
+  if (!head_only) out_ += body;
+  out_pos_ = 0;
+  file_.reset();
+  file_remaining_ = 0;
+  body_bytes_sent_ = 0;
+  state_ = State::Sending;
+  watch(UV_WRITABLE);
+  restart_timer(shared_.settings.idle_timeout);
+  on_writable();
+}
+
+void Connection::respond_error(int status, bool close_after, const std::string& extra_headers) {
+  if (close_after) keep_alive_ = false;
+  respond(status, extra_headers, short_body(status), log_method_ == "HEAD");
+}
+
+void Connection::send_head_and_file(const std::string& head, UniqueFd fd, uint64_t offset, uint64_t length) {
+  head_bytes_ = head.size();
+  out_ = head;
+  out_pos_ = 0;
+  file_ = std::move(fd);
+  file_offset_ = static_cast<off_t>(offset);
+  file_remaining_ = file_.valid() ? length : 0;
+  body_bytes_sent_ = 0;
+  state_ = State::Sending;
+  watch(UV_WRITABLE);
+  restart_timer(shared_.settings.idle_timeout);
+  on_writable();
+}
+
+void Connection::on_writable() {
+  uint64_t budget = kSendBudget;
+  bool progressed = false;
+  while (out_pos_ < out_.size()) {
+    int flags = MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0);
+    ssize_t n = send(socket_.get(), out_.data() + out_pos_, out_.size() - out_pos_, flags);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0) {
+      log_access();
+      close_now();
+      return;
+    }
+    out_pos_ += static_cast<size_t>(n);
+    if (out_pos_ > head_bytes_) body_bytes_sent_ = out_pos_ - head_bytes_;
+    if (shared_.counters) shared_.counters->bytes_sent += static_cast<uint64_t>(n);
+    progressed = true;
+  }
+  while (out_pos_ >= out_.size() && file_remaining_ > 0 && budget > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>({file_remaining_, budget, 1u << 20}));
+    ssize_t n = sendfile(socket_.get(), file_.get(), &file_offset_, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) {
+      // 0: the file shrank while we served it. The client gets a short body,
+      // which Content-Length lets it detect; never pad or pretend.
+      shared_.log->warn("{}: {} {}: {}", peer_, log_method_, nettool::escape_for_log(log_path_),
+                        n == 0 ? "file shrank while being sent; connection closed" : std::strerror(errno));
+      log_access();
+      close_now();
+      return;
+    }
+    file_remaining_ -= static_cast<uint64_t>(n);
+    body_bytes_sent_ += static_cast<uint64_t>(n);
+    budget -= static_cast<uint64_t>(n);
+    if (shared_.counters) shared_.counters->bytes_sent += static_cast<uint64_t>(n);
+    progressed = true;
+  }
+  if (progressed) restart_timer(shared_.settings.idle_timeout);
+  if (out_pos_ >= out_.size() && file_remaining_ == 0) finish_response();
+}
+
+void Connection::finish_response() {
+  log_access();
+  out_.clear();
+  out_.shrink_to_fit();  // idle keep-alive connections should cost little memory
+  out_pos_ = 0;
+  file_.reset();
+  if (!keep_alive_ || shared_.draining) {
+    linger();
+    return;
+  }
+  state_ = State::ReadingHead;
+  watch(peer_done_ ? 0 : UV_READABLE);
+  restart_timer(shared_.settings.idle_timeout);
+  process_buffer();  // a pipelined request may already be here
+  if (peer_done_ && state_ == State::ReadingHead) close_now();
+}
+
+// After the last response: half-close and read what the client still sends
+// until it closes, so the kernel does not answer it with a reset that could
+// destroy our response before the client read it.
+void Connection::linger() {
+  if (peer_done_) {
+    close_now();
+    return;
+  }
+  state_ = State::Lingering;
+  in_.clear();
+  ::shutdown(socket_.get(), SHUT_WR);
+  watch(UV_READABLE);
+  restart_timer(kLingerTime);
+}
+
+void Connection::log_access() {
+  if (log_method_.empty()) return;
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_started_).count();
+  shared_.log->info("{} {} {} {} {} {:.1f}ms", peer_, log_method_, nettool::escape_for_log(log_path_), log_status_,
+                    body_bytes_sent_, ms);
+  log_method_.clear();
+}
+
+void Connection::drain() {
+  keep_alive_ = false;
+  if (state_ == State::ReadingHead && in_.empty()) close_now();
+}
+
+void Connection::close_now() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  poll_.close();
+  timer_.close();
+  file_.reset();
+  uint64_t id = id_;
+  auto notify = shared_.on_closed;
+  nettool::post(shared_.loop, [notify, id] {
+    if (notify) notify(id);
+  });
+}
+
+}  // namespace file_serve

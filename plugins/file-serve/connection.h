@@ -1,0 +1,116 @@
+// One client of file-serve, on a raw non-blocking socket watched by a
+// uv_poll_t. Raw sockets rather than uv_tcp_t because bodies go out with
+// sendfile(2) straight from the page cache when the socket is writable, which
+// libuv's stream API cannot do (uv_fs_sendfile would tie up a pool thread per
+// slow client).
+//
+//   ReadingHead --request--> Opening --(thread pool: open, stat)--> [Hashing] --> Sending
+//        ^                                                                           |
+//        +-------------------------- keep-alive ------------------------------------+
+//   Sending --no keep-alive--> Lingering (read and discard until EOF, bounded) --> closed
+#pragma once
+#include <sys/stat.h>
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "digest_cache.h"
+#include "fd.h"
+#include "nettool/http.h"
+#include "nettool/options.h"
+#include "nettool/uv.h"
+
+namespace spdlog {
+class logger;
+}
+namespace nettool {
+struct Counters;
+}
+
+namespace file_serve {
+
+struct ServerSettings {
+  bool listing = true;
+  bool allow_hidden = false;
+  bool digest = true;
+  nettool::Duration idle_timeout{30000};
+  size_t raw_name_limit = 4096;
+};
+
+// What every connection shares; owned by the FileServe command.
+struct ServerShared {
+  uv_loop_t* loop = nullptr;
+  spdlog::logger* log = nullptr;
+  nettool::Counters* counters = nullptr;
+  int root_fd = -1;
+  DigestCache* digests = nullptr;
+  ServerSettings settings;
+  bool draining = false;
+  std::function<void(uint64_t id)> on_closed;  // the owner drops the connection (called from a posted task)
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerShared& shared, uint64_t id, UniqueFd socket, std::string peer);
+  ~Connection();
+  void start();
+  // Graceful stop: close now when idle, else after the response in flight.
+  void drain();
+  void close_now();
+
+ private:
+  enum class State { ReadingHead, Opening, Sending, Lingering, Closed };
+  struct Reply;  // a response being prepared
+
+  static void on_poll(uv_poll_t* handle, int status, int events);
+  void on_readable();
+  void on_writable();
+  void watch(int events);
+  void restart_timer(std::chrono::milliseconds ms);
+
+  void process_buffer();
+  void handle_raw(const std::string& name);
+  void handle_http(const nettool::http::Request& request);
+  void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
+  void serve_file(UniqueFd fd, const struct stat& st, const nettool::http::Request* request);
+  void send_head_and_file(const std::string& head, UniqueFd fd, uint64_t offset, uint64_t length);
+  void respond(int status, std::string extra_headers, std::string body, bool head_only);
+  void respond_error(int status, bool close_after, const std::string& extra_headers = "");
+  void finish_response();
+  void linger();
+  void log_access();
+
+  ServerShared& shared_;
+  uint64_t id_;
+  UniqueFd socket_;
+  nettool::Handle<uv_poll_t> poll_;
+  nettool::Handle<uv_timer_t> timer_;
+  std::string peer_;
+  State state_ = State::ReadingHead;
+  int watched_events_ = 0;
+  bool protocol_known_ = false;
+  bool is_http_ = true;
+  bool keep_alive_ = true;
+  bool peer_done_ = false;  // the client shut down its sending side
+  std::string in_;  // bytes received and not yet consumed
+  size_t lingered_ = 0;
+
+  // The response in flight.
+  std::string out_;
+  size_t out_pos_ = 0;
+  UniqueFd file_;
+  off_t file_offset_ = 0;
+  uint64_t file_remaining_ = 0;
+  uint64_t body_bytes_sent_ = 0;
+  uint64_t head_bytes_ = 0;
+
+  // For the access log.
+  std::string log_method_, log_path_;
+  int log_status_ = 0;
+  std::chrono::steady_clock::time_point request_started_;
+};
+
+}  // namespace file_serve

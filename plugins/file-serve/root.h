@@ -1,0 +1,33 @@
+// Opening a request path under the served root, and nothing outside it.
+// Runs on the thread pool (it does blocking metadata I/O).
+#pragma once
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "fd.h"
+
+namespace file_serve {
+
+struct OpenResult {
+  int error = 0;  // errno-style; 0 on success
+  int status = 200;  // HTTP status to answer when error != 0 (403, 404, 414...)
+  std::string why;  // for the log
+  UniqueFd fd;
+  struct stat st {};
+  bool is_directory = false;
+  // For a directory: the index.html inside it, if any (fd/st then describe it).
+  bool served_index = false;
+  // For a directory without index.html: its entries ("name" or "name/"), sorted.
+  std::vector<std::string> listing;
+};
+
+// `segments` come from http::check_path (no "..", no empty, no NUL).
+// Uses openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) where the kernel has
+// it; elsewhere walks the path one component at a time with O_NOFOLLOW, so no
+// symlink is followed at all. Only regular files and directories are served;
+// everything is opened O_NONBLOCK so a FIFO cannot hang the worker.
+OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, bool want_listing, bool allow_hidden);
+
+}  // namespace file_serve
