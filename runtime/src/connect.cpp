@@ -51,6 +51,39 @@ std::vector<sockaddr_storage> resolve_now(const std::string& host_in, uint16_t p
   return out;
 }
 
+std::shared_ptr<void> resolve_async(uv_loop_t* loop, const std::string& host_in, uint16_t port,
+                                    const ResolveOptions& options, ResolveDone done) {
+  struct Req {
+    uv_getaddrinfo_t req{};
+    std::weak_ptr<ResolveDone> callback;
+    std::string host;
+  };
+  auto token = std::make_shared<ResolveDone>(std::move(done));
+  auto req = std::make_unique<Req>();
+  req->callback = token;
+  req->host = strip_brackets(host_in);
+  req->req.data = req.get();
+  addrinfo hints = make_hints(options);
+  std::string service = std::to_string(port);
+  int rc = uv_getaddrinfo(
+      loop, &req->req,
+      [](uv_getaddrinfo_t* r, int status, addrinfo* res) {
+        std::unique_ptr<Req> owned(static_cast<Req*>(r->data));
+        std::vector<sockaddr_storage> addrs;
+        if (status == 0) addrs = collect(res);
+        uv_freeaddrinfo(res);
+        auto cb = owned->callback.lock();
+        if (!cb) return;
+        if (status < 0) (*cb)({}, "cannot resolve '" + owned->host + "': " + uv_strerror(status));
+        else if (addrs.empty()) (*cb)({}, "cannot resolve '" + owned->host + "': no addresses");
+        else (*cb)(std::move(addrs), "");
+      },
+      req->host.empty() ? nullptr : req->host.c_str(), service.c_str(), &hints);
+  if (rc < 0) throw RuntimeError(uv_message("cannot resolve '" + req->host + "'", rc));
+  req.release();  // owned by libuv until the callback
+  return token;
+}
+
 struct TcpConnector::Impl {
   uv_loop_t* loop;
   std::string host;

@@ -6,19 +6,68 @@
 
 namespace nettool {
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at the start of `s` (Unicode
+// table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+size_t utf8_sequence(std::string_view s, char32_t& code_point) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char lead = byte(0);
+  size_t length = 0;
+  unsigned char low = 0x80, high = 0xbf;  // allowed range of the second byte
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (s.size() < length || byte(1) < low || byte(1) > high) return 0;
+  code_point = lead & (0xff >> (length + 1));
+  for (size_t i = 1; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
+    code_point = (code_point << 6) | (byte(i) & 0x3f);
+  }
+  return length;
+}
+
+}  // namespace
+
 std::string escape_for_log(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
+  auto escape = [&](unsigned char c) {
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  };
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '\\') out += "\\\\";
+      else if (c < 0x20 || c == 0x7f) escape(c);
+      else out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    char32_t code_point = 0;
+    size_t length = utf8_sequence(text.substr(i), code_point);
+    if (length == 0) {
+      escape(c);  // not UTF-8: escape this byte, resynchronise on the next
+      ++i;
+    } else if (code_point <= 0x9f) {
+      for (size_t j = 0; j < length; ++j) escape(static_cast<unsigned char>(text[i + j]));  // C1 control
+      i += length;
     } else {
-      out += static_cast<char>(c);
+      out.append(text.substr(i, length));
+      i += length;
     }
   }
   return out;

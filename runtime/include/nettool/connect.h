@@ -24,6 +24,13 @@ struct ResolveOptions {
 // Throws RuntimeError "cannot resolve HOST: reason".
 std::vector<sockaddr_storage> resolve_now(const std::string& host, uint16_t port, const ResolveOptions& options);
 
+// Resolves on libuv's thread pool. The callback gets the addresses (in the
+// resolver's order) or an error "cannot resolve 'HOST': reason". Dropping the
+// returned token cancels the callback.
+using ResolveDone = std::function<void(std::vector<sockaddr_storage> addresses, const std::string& error)>;
+std::shared_ptr<void> resolve_async(uv_loop_t* loop, const std::string& host, uint16_t port,
+                                    const ResolveOptions& options, ResolveDone done);
+
 // Connects to each resolved address in order until one answers; each attempt
 // gets `timeout` (0 = the OS default). Binds `source` first when given.
 class TcpConnector : public std::enable_shared_from_this<TcpConnector> {

@@ -1,0 +1,245 @@
+// udp-broadcast PORT: a broadcast (or multicast) beacon. Same message sources
+// as udp-send; sends once by default, or every --interval for --count rounds.
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "nettool/datagram.h"
+#include "nettool/error.h"
+#include "nettool/net.h"
+#include "nettool/plugin.h"
+#include "nettool/uv.h"
+
+namespace {
+
+using namespace nettool;
+
+constexpr OptionSpec kOptions[] = {
+    {"port", 0, OptionType::Port, "", "destination port", "PORT", 0, true},
+    {"address", 'a', OptionType::String, "", "broadcast address, e.g. a subnet's 192.168.1.255 (default 255.255.255.255)",
+     "ADDR"},
+    {"interface", 'I', OptionType::String, "", "send out of this interface: its subnet's broadcast address unless "
+     "--address is given (255.255.255.255 then leaves through this interface)", "NAME"},
+    {"multicast", 'g', OptionType::String, "", "send to this multicast group instead of broadcasting", "GROUP"},
+    {"ttl", 0, OptionType::Int, "", "time to live / hop limit (multicast default 1)"},
+    {"loop", 0, OptionType::Bool, "", "multicast: also deliver to listeners on this host"},
+    {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
+    {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size instead of lines"},
+    {"keep-newline", 0, OptionType::Bool, "", "keep the newline at the end of each line's datagram"},
+    {"count", 0, OptionType::Int, "1", "rounds to send (a beacon: with --interval)"},
+    {"interval", 0, OptionType::Duration, "", "pause between datagrams"},
+    {"source-port", 'p', OptionType::Port, "", "local port to send from"},
+};
+
+struct InterfaceInfo {
+  sockaddr_in address{};
+  sockaddr_in broadcast{};
+};
+
+// The IPv4 address of interface `name` and its subnet's broadcast address.
+std::optional<InterfaceInfo> ipv4_interface(const std::string& name, std::string& known) {
+  uv_interface_address_t* list = nullptr;
+  int count = 0;
+  if (uv_interface_addresses(&list, &count) != 0) return std::nullopt;
+  std::optional<InterfaceInfo> found;
+  for (int i = 0; i < count; ++i) {
+    if (list[i].address.address4.sin_family != AF_INET) continue;
+    if (known.find(std::string(list[i].name) + " ") == std::string::npos) known += std::string(list[i].name) + " ";
+    if (found || name != list[i].name) continue;
+    InterfaceInfo info;
+    info.address = list[i].address.address4;
+    info.broadcast = list[i].address.address4;
+    info.broadcast.sin_addr.s_addr = list[i].address.address4.sin_addr.s_addr | ~list[i].netmask.netmask4.sin_addr.s_addr;
+    found = info;
+  }
+  uv_free_interface_addresses(list, count);
+  return found;
+}
+
+class UdpBroadcast final : public Command {
+ public:
+  explicit UdpBroadcast(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
+  ~UdpBroadcast() override { abort(); }
+
+  void start() override {
+    if (opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
+    if (opts_.has("multicast") && opts_.has("address")) throw ConfigError("--multicast and --address exclude each other");
+    uint16_t port = opts_.get_port("port");
+    if (port == 0) throw ConfigError("cannot send to port 0");
+    bool multicast = opts_.has("multicast");
+    std::string target = multicast ? opts_.get_string("multicast")
+                                   : opts_.has("address") ? opts_.get_string("address") : "255.255.255.255";
+    std::optional<InterfaceInfo> iface;
+    if (opts_.has("interface")) {
+      std::string known;
+      iface = ipv4_interface(opts_.get_string("interface"), known);
+      if (!iface)
+        throw RuntimeError("interface '" + opts_.get_string("interface") + "' has no IPv4 address (interfaces: " + known + ")");
+      if (!multicast && !opts_.has("address")) {
+        char buf[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &iface->broadcast.sin_addr, buf, sizeof buf);
+        target = buf;
+      }
+    }
+    sockaddr_storage dest{};
+    if (uv_ip4_addr(target.c_str(), port, reinterpret_cast<sockaddr_in*>(&dest)) != 0) {
+      if (uv_ip6_addr(target.c_str(), port, reinterpret_cast<sockaddr_in6*>(&dest)) != 0 || !multicast)
+        throw ConfigError("'" + target + "' is not an IPv4 broadcast or multicast address");
+    }
+    dest_ = dest;
+    const sockaddr* d = reinterpret_cast<const sockaddr*>(&dest_);
+    if (int rc = uv_udp_init_ex(ctx_.loop(), socket_.get(), d->sa_family); rc < 0)
+      throw RuntimeError(uv_message("creating a UDP socket", rc));
+    socket_.mark_initialized(this);
+
+    // Bind first (source port, and the interface's address so replies and
+    // routing use it), then the socket options that need a bound socket.
+    sockaddr_storage local{};
+    if (d->sa_family == AF_INET) {
+      sockaddr_in* l = reinterpret_cast<sockaddr_in*>(&local);
+      l->sin_family = AF_INET;
+      l->sin_port = htons(opts_.has("source-port") ? opts_.get_port("source-port") : 0);
+      // Limited broadcast must not be bound to a unicast address, or Linux
+      // routes it by that address's route instead of the device.
+      if (iface && multicast) l->sin_addr = iface->address.sin_addr;
+    } else {
+      uv_ip6_addr("::", opts_.has("source-port") ? opts_.get_port("source-port") : 0, reinterpret_cast<sockaddr_in6*>(&local));
+    }
+    if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<sockaddr*>(&local), UV_UDP_REUSEADDR); rc < 0)
+      throw RuntimeError(uv_message("binding " + format_address(reinterpret_cast<sockaddr*>(&local)), rc));
+    if (iface && !multicast) {
+      // 255.255.255.255 leaves through the named interface only when bound to it.
+      uv_os_fd_t fd;
+      uv_fileno(socket_.as_handle(), &fd);
+      const std::string& name = opts_.get_string("interface");
+      if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name.c_str(), static_cast<socklen_t>(name.size())) != 0)
+        ctx_.log().warn("cannot bind to device {}: {} (needs CAP_NET_RAW); the routing table decides", name,
+                        std::strerror(errno));
+    }
+    if (multicast) {
+      uv_udp_set_multicast_ttl(socket_.get(), opts_.has("ttl") ? static_cast<int>(opts_.get_int("ttl")) : 1);
+      uv_udp_set_multicast_loop(socket_.get(), opts_.get_bool("loop") ? 1 : 0);
+      if (iface) {
+        char buf[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &iface->address.sin_addr, buf, sizeof buf);
+        if (int rc = uv_udp_set_multicast_interface(socket_.get(), buf); rc < 0)
+          throw RuntimeError(uv_message("multicast interface " + std::string(buf), rc));
+      }
+    } else {
+      if (int rc = uv_udp_set_broadcast(socket_.get(), 1); rc < 0) throw RuntimeError(uv_message("SO_BROADCAST", rc));
+      if (opts_.has("ttl")) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int("ttl")));
+    }
+    ctx_.log().debug("sending to {}", format_address(d));
+
+    DatagramSource::Options so;
+    for (const auto& m : opts_.get_list("message")) so.messages.push_back(m);
+    if (opts_.has("chunk")) so.chunk = opts_.get_size("chunk");
+    so.keep_newline = opts_.get_bool("keep-newline");
+    so.max_size = max_udp_payload(d->sa_family);
+    so.count = static_cast<uint64_t>(opts_.get_int("count"));
+    if (opts_.has("interval")) so.interval = opts_.get_duration("interval");
+    source_ = std::make_unique<DatagramSource>(ctx_.loop(), so);
+    source_->start([this](std::string payload) { return send(std::move(payload)); },
+                   [this](int status, size_t oversize) {
+                     if (oversize)
+                       return fail("a datagram of " + std::to_string(oversize) + " bytes is larger than the UDP limit of " +
+                                   std::to_string(max_udp_payload(reinterpret_cast<sockaddr*>(&dest_)->sa_family)) +
+                                   " bytes; nothing of it was sent");
+                     if (status < 0) return fail(std::string("reading stdin: ") + uv_strerror(status));
+                     source_done_ = true;
+                     maybe_done();
+                   });
+  }
+
+  void shutdown() override { abort(); }
+  void abort() override {
+    source_.reset();
+    socket_.close();
+  }
+
+ private:
+  // Tears down from a fresh loop iteration: fail() may be called from inside
+  // the datagram source or a libuv callback of what it closes.
+  void fail(const std::string& message) {
+    ctx_.log().error("{}", message);
+    ctx_.set_exit_code(kExitRuntime);
+    std::weak_ptr<bool> alive = alive_;
+    post(ctx_.loop(), [this, alive] {
+      if (alive.lock()) abort();
+    });
+  }
+
+  bool send(std::string payload) {
+    struct SendReq {
+      uv_udp_send_t req{};
+      std::string payload;
+    };
+    auto r = std::make_unique<SendReq>();
+    r->payload = std::move(payload);
+    r->req.data = r.get();
+    uv_buf_t buf = uv_buf_init(r->payload.data(), static_cast<unsigned>(r->payload.size()));
+    int rc = uv_udp_send(&r->req, socket_.get(), &buf, 1, reinterpret_cast<const sockaddr*>(&dest_),
+                         [](uv_udp_send_t* req, int status) {
+                           std::unique_ptr<SendReq> owned(static_cast<SendReq*>(req->data));
+                           auto* self = static_cast<UdpBroadcast*>(req->handle->data);
+                           if (self) self->sent(status, owned->payload.size());
+                         });
+    if (rc < 0) {
+      sent(rc, 0);
+      return false;
+    }
+    r.release();  // owned by libuv until the send callback
+    ++in_flight_;
+    return in_flight_ < 64;
+  }
+
+  void sent(int status, size_t bytes) {
+    if (in_flight_ > 0) --in_flight_;
+    if (status < 0) {
+      std::string hint;
+      if (status == UV_EACCES) hint = " (broadcast refused: is SO_BROADCAST allowed, or a firewall in the way?)";
+      if (status == UV_ENETUNREACH || status == UV_EHOSTUNREACH)
+        hint = " (no route for it: name an interface with --interface, or a subnet broadcast with --address)";
+      if (status == UV_EADDRNOTAVAIL) hint = " (the interface has no usable address)";
+      return fail("sending to " + format_address(reinterpret_cast<sockaddr*>(&dest_)) + ": " + uv_strerror(status) + hint);
+    }
+    ctx_.counters().bytes_sent += bytes;
+    if (source_ && in_flight_ < 16) source_->resume();
+    maybe_done();
+  }
+
+  void maybe_done() {
+    if (!source_done_ || in_flight_ > 0) return;
+    std::weak_ptr<bool> alive = alive_;
+    post(ctx_.loop(), [this, alive] {
+      if (alive.lock()) abort();
+    });
+  }
+
+  Context& ctx_;
+  const OptionValues& opts_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  Handle<uv_udp_t> socket_;
+  std::unique_ptr<DatagramSource> source_;
+  sockaddr_storage dest_{};
+  size_t in_flight_ = 0;
+  bool source_done_ = false;
+};
+
+std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<UdpBroadcast>(ctx); }
+
+const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
+                       "udp-broadcast",
+                       "1.0",
+                       "broadcast (or multicast) datagrams to PORT, once or as a beacon",
+                       "PORT",
+                       kOptions,
+                       std::size(kOptions),
+                       &create};
+
+}  // namespace
+
+NETTOOL_DEFINE_PLUGIN(kInfo)

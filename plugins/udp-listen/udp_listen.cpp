@@ -1,0 +1,320 @@
+// udp-listen [HOST] PORT: nc -u -l. Prints each datagram exactly as received
+// (or with its source, or as hex), optionally echoes it back, joins multicast
+// groups, and with --reply-to-last sends stdin to whoever spoke last.
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <vector>
+
+#include "nettool/connect.h"
+#include "nettool/error.h"
+#include "nettool/net.h"
+#include "nettool/plugin.h"
+
+namespace {
+
+using namespace nettool;
+
+constexpr OptionSpec kOptions[] = {
+    {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
+    {"port", 'p', OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
+    {"show-source", 'S', OptionType::Bool, "", "prefix each datagram with 'ADDR:PORT ' and end it with a newline"},
+    {"hex", 'x', OptionType::Bool, "", "print each datagram as a hex dump"},
+    {"echo", 0, OptionType::Bool, "", "send each datagram back to its sender"},
+    {"join", 'j', OptionType::StringList, "", "join this multicast group (repeatable)", "GROUP"},
+    {"interface", 'I', OptionType::String, "", "interface (name or local address) for --join", "IFACE"},
+    {"count", 0, OptionType::Int, "", "exit after this many datagrams"},
+    {"idle-timeout", 'i', OptionType::Duration, "", "exit after this long without a datagram"},
+    {"reply-to-last", 0, OptionType::Bool, "", "send stdin (each read as one datagram) to the last sender"},
+    {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only"},
+    {"ipv6", '6', OptionType::Bool, "", "listen on IPv6 only"},
+    {"numeric", 'n', OptionType::Bool, "", "do not resolve HOST"},
+};
+
+// recvmmsg reads up to this many datagrams per system call.
+constexpr size_t kBatch = 32;
+constexpr size_t kSlot = 64 * 1024;
+
+std::string hex_dump(std::string_view data) {
+  std::string out;
+  char line[100];
+  for (size_t off = 0; off < data.size(); off += 16) {
+    int n = std::snprintf(line, sizeof line, "%08zx ", off);
+    out.append(line, static_cast<size_t>(n));
+    for (size_t i = 0; i < 16; ++i) {
+      if (off + i < data.size()) {
+        n = std::snprintf(line, sizeof line, " %02x", static_cast<unsigned char>(data[off + i]));
+        out.append(line, static_cast<size_t>(n));
+      } else {
+        out += "   ";
+      }
+    }
+    out += "  |";
+    for (size_t i = 0; i < 16 && off + i < data.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(data[off + i]);
+      out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '.';
+    }
+    out += "|\n";
+  }
+  if (data.empty()) out += "(empty datagram)\n";
+  return out;
+}
+
+// Interface name -> one of its addresses of `family`, via uv_interface_addresses.
+std::optional<sockaddr_storage> interface_address(const std::string& name, int family) {
+  uv_interface_address_t* list = nullptr;
+  int count = 0;
+  if (uv_interface_addresses(&list, &count) != 0) return std::nullopt;
+  std::optional<sockaddr_storage> found;
+  for (int i = 0; i < count && !found; ++i) {
+    if (name == list[i].name && list[i].address.address4.sin_family == family) {
+      sockaddr_storage ss{};
+      std::memcpy(&ss, &list[i].address, family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+      found = ss;
+    }
+  }
+  uv_free_interface_addresses(list, count);
+  return found;
+}
+
+class UdpListen final : public Command {
+ public:
+  explicit UdpListen(Context& ctx) : ctx_(ctx), opts_(ctx.options()), buffer_(kBatch * kSlot) {}
+  ~UdpListen() override { abort(); }
+
+  void start() override {
+    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
+    if (opts_.get_bool("show-source") && opts_.get_bool("hex")) {
+      // Both is fine: the hex dump gets the source as its header line.
+    }
+    if (opts_.has("count") && opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
+    bind();
+    stdio_ = ctx_.open_stdio(opts_.get_bool("reply-to-last"), true);
+    stdio_->on_write_error([this](int status) {
+      ctx_.log().error("writing stdout: {}", uv_strerror(status));
+      ctx_.set_exit_code(kExitRuntime);
+      abort();
+    });
+    if (opts_.has("idle-timeout")) {
+      idle_ = make_timer(ctx_.loop(), this);
+      touch();
+    }
+    start_receiving();
+    if (opts_.get_bool("reply-to-last")) {
+      stdio_->read_start([this](const ChunkPtr& chunk) { reply_to_last(chunk); },
+                         [this](int status) {
+                           if (status < 0) ctx_.log().warn("reading stdin: {}", uv_strerror(status));
+                         });
+    }
+  }
+
+  void shutdown() override { finish(); }
+  void abort() override {
+    socket_.close();
+    idle_.close();
+    stdio_.reset();
+  }
+
+ private:
+  void bind() {
+    uint16_t port = opts_.get_port("port");
+    std::vector<sockaddr_storage> addrs;
+    int family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
+    if (opts_.has("host") && !opts_.get_string("host").empty()) {
+      ResolveOptions ro;
+      ro.socktype = SOCK_DGRAM;
+      ro.passive = true;
+      ro.family = family;
+      ro.numeric_only = opts_.get_bool("numeric");
+      addrs = resolve_now(opts_.get_string("host"), port, ro);
+    } else {
+      sockaddr_storage v6{}, v4{};
+      uv_ip6_addr("::", port, reinterpret_cast<sockaddr_in6*>(&v6));
+      uv_ip4_addr("0.0.0.0", port, reinterpret_cast<sockaddr_in*>(&v4));
+      // An IPv4 multicast group or broadcast is received most reliably on an IPv4 socket.
+      bool v4_groups = false;
+      for (const auto& g : opts_.get_list("join")) v4_groups |= g.find(':') == std::string::npos;
+      if (family != AF_INET && !v4_groups) addrs.push_back(v6);
+      if (family != AF_INET6) addrs.push_back(v4);
+    }
+    std::string errors;
+    for (const auto& ss : addrs) {
+      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
+      Handle<uv_udp_t> udp;
+      // UV_UDP_RECVMMSG: libuv reads up to kBatch datagrams per recvmmsg(2).
+      if (int rc = uv_udp_init_ex(ctx_.loop(), udp.get(), addr->sa_family | UV_UDP_RECVMMSG); rc < 0)
+        throw RuntimeError(uv_message("creating a UDP socket", rc));
+      udp.mark_initialized(this);
+      unsigned flags = UV_UDP_REUSEADDR | (opts_.get_bool("ipv6") ? UV_UDP_IPV6ONLY : 0);
+      if (int rc = uv_udp_bind(udp.get(), addr, flags); rc < 0) {
+        if (!errors.empty()) errors += "; ";
+        errors += uv_message(format_address(addr), rc);
+        continue;
+      }
+      socket_ = std::move(udp);
+      family_ = addr->sa_family;
+      break;
+    }
+    if (!socket_.initialized()) throw RuntimeError("cannot listen: " + errors);
+    // A bigger receive buffer rides out bursts while stdout is slow.
+    int rcvbuf = 4 << 20;
+    uv_recv_buffer_size(socket_.as_handle(), &rcvbuf);
+    for (const auto& group : opts_.get_list("join")) join(group);
+    sockaddr_storage bound{};
+    int len = sizeof bound;
+    uv_udp_getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+    ctx_.log().info("listening on {}", format_address(reinterpret_cast<sockaddr*>(&bound)));
+  }
+
+  void join(const std::string& group) {
+    std::string iface;
+    if (opts_.has("interface")) {
+      iface = opts_.get_string("interface");
+      int fam = group.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+      if (auto addr = interface_address(iface, fam)) {
+        // uv wants the interface's address for IPv4, the name or scope for IPv6.
+        if (fam == AF_INET) iface = format_host(reinterpret_cast<sockaddr*>(&*addr));
+      }
+    }
+    int rc = uv_udp_set_membership(socket_.get(), group.c_str(), iface.empty() ? nullptr : iface.c_str(), UV_JOIN_GROUP);
+    if (rc < 0) throw RuntimeError(uv_message("joining multicast group " + group + (iface.empty() ? "" : " on " + iface), rc));
+    ctx_.log().debug("joined {}", group);
+  }
+
+  void start_receiving() {
+    if (receiving_ || !socket_.is_open()) return;
+    receiving_ = true;
+    uv_udp_recv_start(
+        socket_.get(),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* self = static_cast<UdpListen*>(h->data);
+          *buf = self ? uv_buf_init(self->buffer_.data(), static_cast<unsigned>(self->buffer_.size()))
+                      : uv_buf_init(nullptr, 0);
+        },
+        [](uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags) {
+          auto* self = static_cast<UdpListen*>(h->data);
+          if (self) self->on_datagram(nread, buf, from, flags);
+        });
+  }
+
+  void on_datagram(ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags) {
+    if (flags & UV_UDP_MMSG_FREE) return;  // the batch buffer is ours again (it is a member)
+    if (nread < 0) {
+      ctx_.log().warn("receive: {}", uv_strerror(static_cast<int>(nread)));
+      return;
+    }
+    if (from == nullptr) return;  // nothing more to read now
+    if (flags & UV_UDP_PARTIAL) ctx_.log().warn("datagram from {} truncated", format_address(from));
+    std::string_view data(buf->base, static_cast<size_t>(nread));
+    ++received_;
+    ctx_.counters().bytes_received += data.size();
+    std::memcpy(&last_sender_, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    have_last_sender_ = true;
+    touch();
+
+    std::string out;
+    if (opts_.get_bool("show-source")) out = format_address(from) + " ";
+    if (opts_.get_bool("hex")) out += (out.empty() ? "" : "\n") + hex_dump(data);
+    else out.append(data);
+    if (opts_.get_bool("show-source") && !opts_.get_bool("hex")) out += "\n";
+    stdio_->write(make_chunk(out));
+    if (opts_.get_bool("echo")) send_to(from, data);
+
+    if (opts_.has("count") && received_ >= static_cast<uint64_t>(opts_.get_int("count"))) {
+      finish();
+      return;
+    }
+    if (stdio_->queued_bytes() >= kHighWatermark) {
+      // stdout is slow: let the kernel's buffer hold the rest for now.
+      uv_udp_recv_stop(socket_.get());
+      receiving_ = false;
+      std::weak_ptr<bool> alive = alive_;
+      stdio_->when_drained(alive, [this] { start_receiving(); });
+    }
+  }
+
+  void send_to(const sockaddr* to, std::string_view data) {
+    struct SendReq {
+      uv_udp_send_t req{};
+      std::string payload;
+    };
+    auto r = std::make_unique<SendReq>();
+    r->payload.assign(data);
+    r->req.data = r.get();
+    uv_buf_t b = uv_buf_init(r->payload.data(), static_cast<unsigned>(r->payload.size()));
+    int rc = uv_udp_send(&r->req, socket_.get(), &b, 1, to, [](uv_udp_send_t* req, int status) {
+      std::unique_ptr<SendReq> owned(static_cast<SendReq*>(req->data));
+      auto* self = static_cast<UdpListen*>(req->handle->data);
+      if (!self) return;
+      if (status < 0) self->ctx_.log().debug("send: {}", uv_strerror(status));
+      else self->ctx_.counters().bytes_sent += owned->payload.size();
+    });
+    if (rc < 0) {
+      ctx_.log().debug("send to {}: {}", format_address(to), uv_strerror(rc));
+      return;
+    }
+    r.release();  // owned by libuv until the send callback
+  }
+
+  void reply_to_last(const ChunkPtr& chunk) {
+    if (!have_last_sender_) {
+      ctx_.log().warn("stdin: no sender yet to reply to; {} bytes dropped", chunk->size);
+      return;
+    }
+    send_to(reinterpret_cast<const sockaddr*>(&last_sender_), std::string_view(chunk->data.get(), chunk->size));
+  }
+
+  void touch() {
+    if (!idle_.is_open()) return;
+    uv_timer_start(
+        idle_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<UdpListen*>(t->data);
+          if (!self) return;
+          self->ctx_.log().debug("no datagram for {} ms: done", self->opts_.get_duration("idle-timeout").count());
+          self->finish();
+        },
+        static_cast<uint64_t>(opts_.get_duration("idle-timeout").count()), 0);
+  }
+
+  // Stops receiving, flushes stdout, then closes.
+  void finish() {
+    if (finishing_) return;
+    finishing_ = true;
+    socket_.close();
+    idle_.close();
+    if (stdio_) {
+      stdio_->read_pause();
+      stdio_->end([this](int) { stdio_.reset(); });
+    }
+  }
+
+  Context& ctx_;
+  const OptionValues& opts_;
+  std::vector<char> buffer_;  // kBatch slots for recvmmsg
+  Handle<uv_udp_t> socket_;
+  Handle<uv_timer_t> idle_;
+  std::unique_ptr<Endpoint> stdio_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  sockaddr_storage last_sender_{};
+  bool have_last_sender_ = false;
+  int family_ = AF_INET6;
+  uint64_t received_ = 0;
+  bool receiving_ = false;
+  bool finishing_ = false;
+};
+
+std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<UdpListen>(ctx); }
+
+const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
+                       "udp-listen",
+                       "1.0",
+                       "print datagrams received on [HOST] PORT (nc -u -l)",
+                       "[HOST] PORT",
+                       kOptions,
+                       std::size(kOptions),
+                       &create};
+
+}  // namespace
+
+NETTOOL_DEFINE_PLUGIN(kInfo)

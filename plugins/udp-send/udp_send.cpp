@@ -1,0 +1,271 @@
+// udp-send HOST PORT: nc -u HOST PORT. Datagrams from stdin lines, --chunk
+// sized pieces, or --message texts; replies go to stdout. The socket is
+// connected, so the kernel reports ICMP port-unreachable as ECONNREFUSED.
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "nettool/connect.h"
+#include "nettool/datagram.h"
+#include "nettool/error.h"
+#include "nettool/net.h"
+#include "nettool/plugin.h"
+#include "nettool/uv.h"
+
+namespace {
+
+using namespace nettool;
+
+constexpr OptionSpec kOptions[] = {
+    {"host", 0, OptionType::String, "", "host name or address to send to", "HOST", 0, true},
+    {"port", 0, OptionType::Port, "", "destination port", "PORT", 1, true},
+    {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
+    {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size (binary-safe) instead of lines"},
+    {"keep-newline", 0, OptionType::Bool, "", "keep the newline at the end of each line's datagram"},
+    {"count", 0, OptionType::Int, "1", "send the datagram(s) this many times"},
+    {"interval", 0, OptionType::Duration, "", "pause between datagrams"},
+    {"wait", 'W', OptionType::Duration, "", "after sending, print replies until this long passes with nothing new"},
+    {"ipv4", '4', OptionType::Bool, "", "use IPv4 only"},
+    {"ipv6", '6', OptionType::Bool, "", "use IPv6 only"},
+    {"numeric", 'n', OptionType::Bool, "", "do not resolve names (HOST must be an address)"},
+    {"source", 's', OptionType::String, "", "local address to send from", "ADDR"},
+    {"source-port", 'p', OptionType::Port, "", "local port to send from"},
+    {"ttl", 0, OptionType::Int, "", "IP time to live (hop limit) of the datagrams"},
+};
+
+class UdpSend final : public Command {
+ public:
+  explicit UdpSend(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
+  ~UdpSend() override { abort(); }
+
+  void start() override {
+    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
+    if (opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
+    if (opts_.has("ttl") && (opts_.get_int("ttl") < 1 || opts_.get_int("ttl") > 255))
+      throw ConfigError("--ttl must be 1-255");
+    if (opts_.has("chunk") && (opts_.get_size("chunk") == 0 || opts_.get_size("chunk") > 65527))
+      throw ConfigError("--chunk must be 1 to 65527 bytes");
+    ResolveOptions ro;
+    ro.socktype = SOCK_DGRAM;
+    ro.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
+    ro.numeric_only = opts_.get_bool("numeric");
+    resolving_ = resolve_async(ctx_.loop(), opts_.get_string("host"), opts_.get_port("port"), ro,
+                               [this](std::vector<sockaddr_storage> addrs, const std::string& error) {
+                                 resolving_.reset();
+                                 if (!error.empty()) return fail(error);
+                                 open_socket(addrs.front());
+                               });
+  }
+
+  void shutdown() override { finish(); }
+  void abort() override {
+    resolving_.reset();
+    source_.reset();
+    wait_timer_.close();
+    socket_.close();
+    stdout_.reset();
+  }
+
+ private:
+  // Tears down from a fresh loop iteration: fail() may be called from inside
+  // the datagram source or a libuv callback of what it closes.
+  void fail(const std::string& message) {
+    ctx_.log().error("{}", message);
+    ctx_.set_exit_code(kExitRuntime);
+    std::weak_ptr<bool> alive = alive_;
+    post(ctx_.loop(), [this, alive] {
+      if (alive.lock()) abort();
+    });
+  }
+
+  void open_socket(const sockaddr_storage& ss) {
+    const sockaddr* dest = reinterpret_cast<const sockaddr*>(&ss);
+    dest_ = format_address(dest);
+    family_ = dest->sa_family;
+    if (uv_udp_init_ex(ctx_.loop(), socket_.get(), dest->sa_family) < 0) return fail("cannot create a UDP socket");
+    socket_.mark_initialized(this);
+    if (opts_.has("source") || opts_.has("source-port")) {
+      ResolveOptions ro;
+      ro.socktype = SOCK_DGRAM;
+      ro.passive = true;
+      ro.family = dest->sa_family;
+      try {
+        auto src = resolve_now(opts_.has("source") ? opts_.get_string("source") : "",
+                               opts_.has("source-port") ? opts_.get_port("source-port") : 0, ro);
+        if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<const sockaddr*>(&src[0]), UV_UDP_REUSEADDR); rc < 0)
+          return fail(uv_message("binding source " + format_address(reinterpret_cast<const sockaddr*>(&src[0])), rc));
+      } catch (const RuntimeError& e) {
+        return fail(std::string("source address: ") + e.what());
+      }
+    }
+    if (int rc = uv_udp_connect(socket_.get(), dest); rc < 0) return fail(uv_message("udp " + dest_, rc));
+    if (opts_.has("ttl")) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int("ttl")));
+    ctx_.counters().connections++;
+
+    stdout_ = ctx_.open_stdio(false, true);
+    uv_udp_recv_start(
+        socket_.get(),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          // One datagram at a time, copied out before the next read.
+          auto* self = static_cast<UdpSend*>(h->data);
+          *buf = self ? uv_buf_init(self->recv_buffer_.data(), static_cast<unsigned>(self->recv_buffer_.size()))
+                      : uv_buf_init(nullptr, 0);
+        },
+        [](uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr*, unsigned) {
+          auto* self = static_cast<UdpSend*>(h->data);
+          if (self) self->on_reply(nread, buf);
+        });
+
+    DatagramSource::Options so;
+    for (const auto& m : opts_.get_list("message")) so.messages.push_back(m);
+    if (opts_.has("chunk")) so.chunk = opts_.get_size("chunk");
+    so.keep_newline = opts_.get_bool("keep-newline");
+    so.max_size = max_udp_payload(dest->sa_family);
+    so.count = static_cast<uint64_t>(opts_.get_int("count"));
+    if (opts_.has("interval")) so.interval = opts_.get_duration("interval");
+    source_ = std::make_unique<DatagramSource>(ctx_.loop(), so);
+    source_->start([this](std::string payload) { return send(std::move(payload)); },
+                   [this](int status, size_t oversize) { on_source_end(status, oversize); });
+  }
+
+  bool send(std::string payload) {
+    struct SendReq {
+      uv_udp_send_t req{};
+      std::string payload;
+    };
+    auto r = std::make_unique<SendReq>();
+    r->payload = std::move(payload);
+    r->req.data = r.get();
+    uv_buf_t buf = uv_buf_init(r->payload.data(), static_cast<unsigned>(r->payload.size()));
+    int rc = uv_udp_send(&r->req, socket_.get(), &buf, 1, nullptr, [](uv_udp_send_t* req, int status) {
+      std::unique_ptr<SendReq> owned(static_cast<SendReq*>(req->data));
+      auto* self = static_cast<UdpSend*>(req->handle->data);
+      if (self) self->sent(status, owned->payload.size());
+    });
+    if (rc < 0) {
+      sent(rc, 0);
+      return false;
+    }
+    r.release();  // owned by libuv until the send callback
+    ++in_flight_;
+    return in_flight_ < 64;  // pause the source while the kernel catches up
+  }
+
+  void sent(int status, size_t bytes) {
+    if (in_flight_ > 0) --in_flight_;
+    if (status == UV_ECONNREFUSED) {
+      report_refused();
+    } else if (status < 0) {
+      ctx_.log().error("sending to {}: {}", dest_, uv_strerror(status));
+      ctx_.set_exit_code(kExitRuntime);
+    } else {
+      ctx_.counters().bytes_sent += bytes;
+      ++datagrams_sent_;
+    }
+    if (source_ && in_flight_ < 16) source_->resume();
+    maybe_done();
+  }
+
+  void on_reply(ssize_t nread, const uv_buf_t* buf) {
+    if (nread == UV_ECONNREFUSED) return report_refused();
+    if (nread < 0) {
+      ctx_.log().warn("receiving from {}: {}", dest_, uv_strerror(static_cast<int>(nread)));
+      return;
+    }
+    if (nread == 0 && buf->base == nullptr) return;  // nothing more to read now
+    ++replies_;
+    ctx_.counters().bytes_received += static_cast<uint64_t>(nread);
+    if (stdout_) stdout_->write(make_chunk(std::string_view(buf->base, static_cast<size_t>(nread))));
+    if (source_done_ && wait_timer_.is_open()) arm_wait();  // quiet period restarts
+  }
+
+  void report_refused() {
+    if (!refused_) ctx_.log().error("{}: connection refused (ICMP port unreachable: nothing listens there)", dest_);
+    refused_ = true;
+  }
+
+  void on_source_end(int status, size_t oversize) {
+    if (oversize) {
+      return fail("a datagram of " + std::to_string(oversize) + " bytes is larger than the UDP limit of " +
+                  std::to_string(max_udp_payload(family_)) +
+                  " bytes; nothing of it was sent (use --chunk SIZE to split the input)");
+    }
+    if (status < 0) return fail(std::string("reading stdin: ") + uv_strerror(status));
+    source_done_ = true;
+    // Not from inside the source's own callback: finishing destroys it.
+    std::weak_ptr<bool> alive = alive_;
+    post(ctx_.loop(), [this, alive] {
+      if (alive.lock()) maybe_done();
+    });
+  }
+
+  void maybe_done() {
+    if (!source_done_ || in_flight_ > 0 || finishing_) return;
+    if (opts_.has("wait") && opts_.get_duration("wait").count() > 0) {
+      if (!wait_timer_.initialized()) {
+        wait_timer_ = make_timer(ctx_.loop(), this);
+        arm_wait();
+      }
+      return;
+    }
+    finish();
+  }
+
+  void arm_wait() {
+    uv_timer_start(
+        wait_timer_.get(),
+        [](uv_timer_t* t) {
+          if (auto* self = static_cast<UdpSend*>(t->data)) self->finish();
+        },
+        static_cast<uint64_t>(opts_.get_duration("wait").count()), 0);
+  }
+
+  // Flushes replies to stdout, then closes everything.
+  void finish() {
+    if (finishing_) return;
+    finishing_ = true;
+    ctx_.log().debug("{} datagram(s) sent to {}, {} repl(ies)", datagrams_sent_, dest_, replies_);
+    if (refused_ && replies_ == 0) ctx_.set_exit_code(kExitRuntime);
+    if (socket_.is_open()) uv_udp_recv_stop(socket_.get());
+    source_.reset();
+    wait_timer_.close();
+    if (stdout_) {
+      stdout_->end([this](int) {
+        socket_.close();
+        stdout_.reset();
+      });
+    } else {
+      socket_.close();
+    }
+  }
+
+  Context& ctx_;
+  const OptionValues& opts_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::shared_ptr<void> resolving_;
+  Handle<uv_udp_t> socket_;
+  Handle<uv_timer_t> wait_timer_;
+  std::unique_ptr<DatagramSource> source_;
+  std::unique_ptr<Endpoint> stdout_;
+  std::string dest_;
+  int family_ = AF_INET;
+  std::array<char, 65536> recv_buffer_{};
+  size_t in_flight_ = 0;
+  uint64_t datagrams_sent_ = 0, replies_ = 0;
+  bool source_done_ = false, refused_ = false, finishing_ = false;
+};
+
+std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<UdpSend>(ctx); }
+
+const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
+                       "udp-send",
+                       "1.0",
+                       "send datagrams from stdin or --message to HOST PORT (nc -u)",
+                       "HOST PORT",
+                       kOptions,
+                       std::size(kOptions),
+                       &create};
+
+}  // namespace
+
+NETTOOL_DEFINE_PLUGIN(kInfo)

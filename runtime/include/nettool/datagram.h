@@ -1,0 +1,72 @@
+// Where udp-send and udp-broadcast get their datagrams: --message texts, or
+// stdin cut into one datagram per line (newline stripped unless keep_newline)
+// or into fixed-size chunks (binary-safe), repeated `count` times with
+// `interval` between datagrams. With count > 1, stdin is read whole first
+// (up to 64 MiB) so it can be sent again.
+#pragma once
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nettool/options.h"
+#include "nettool/stream.h"
+#include "nettool/uv.h"
+
+namespace nettool {
+
+// Largest UDP payload: 65,507 bytes over IPv4, 65,527 over IPv6.
+size_t max_udp_payload(int family);
+
+class DatagramSource {
+ public:
+  struct Options {
+    std::vector<std::string> messages;  // when non-empty, stdin is not read
+    uint64_t chunk = 0;                 // >0: fixed-size chunks instead of lines
+    bool keep_newline = false;
+    size_t max_size = 65507;            // a larger datagram is an error, never truncated
+    uint64_t count = 1;                 // rounds over all the datagrams
+    Duration interval{0};               // pause between datagrams
+  };
+  // on_datagram gets each payload; return false to pause (then call resume()).
+  // on_end(0) after the last one; on_end(<0) on a read error; an oversize
+  // datagram ends it with `oversize` set to its size.
+  using DatagramFn = std::function<bool(std::string payload)>;
+  using EndFn = std::function<void(int status, size_t oversize)>;
+
+  DatagramSource(uv_loop_t* loop, Options options);
+  ~DatagramSource();
+  void start(DatagramFn on_datagram, EndFn on_end);
+  void resume();
+
+ private:
+  void on_data(const ChunkPtr& chunk);
+  void on_eof(int status);
+  void deliver();
+  void schedule();
+  void end_oversize();
+
+  uv_loop_t* loop_;
+  Options options_;
+  std::unique_ptr<Endpoint> stdin_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::string pending_;  // bytes read but not yet cut into a datagram
+  std::vector<std::string> ready_;
+  size_t next_ready_ = 0;
+  std::vector<std::string> replay_;  // every datagram, when count > 1
+  uint64_t round_ = 1;
+  bool emitted_any_ = false;
+  Handle<uv_timer_t> pace_;
+  DatagramFn on_datagram_;
+  EndFn on_end_;
+  size_t oversize_ = 0;  // >0 while measuring an over-long line
+  bool eof_ = false;
+  bool paused_ = false;
+  bool delivering_ = false;
+  bool resumed_while_delivering_ = false;
+  bool ended_ = false;
+};
+
+}  // namespace nettool
