@@ -1,0 +1,82 @@
+// escape_for_log (log.h) and lf_to_crlf (stream.h).
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "nettool/log.h"
+#include "nettool/stream.h"
+
+using namespace nettool;
+using namespace std::string_literals;
+
+namespace {
+
+std::string crlf(const std::string& in) {
+  auto out = lf_to_crlf(make_chunk(in));
+  REQUIRE(out);
+  return std::string(out->data.get(), out->size);
+}
+
+}  // namespace
+
+TEST_CASE("escape_for_log leaves printable text alone", "[text][log]") {
+  CHECK(escape_for_log("") == "");
+  CHECK(escape_for_log("hello, world: /srv/a b.txt ~!@#$%^&*()") == "hello, world: /srv/a b.txt ~!@#$%^&*()");
+  // Valid UTF-8 is printable text too.
+  CHECK(escape_for_log("gr\xc3\xbc\xc3\x9f dich \xe2\x82\xac \xf0\x9f\x98\x80") ==
+        "gr\xc3\xbc\xc3\x9f dich \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+TEST_CASE("escape_for_log escapes control characters", "[text][log]") {
+  CHECK(escape_for_log("a\nb") == "a\\x0ab");
+  CHECK(escape_for_log("line\r\nforged: ok") == "line\\x0d\\x0aforged: ok");
+  CHECK(escape_for_log("\x1b[31mred\x1b[0m") == "\\x1b[31mred\\x1b[0m");
+  CHECK(escape_for_log("tab\there") == "tab\\x09here");
+  CHECK(escape_for_log("nul\0byte"s) == "nul\\x00byte");
+  CHECK(escape_for_log("del\x7f") == "del\\x7f");
+  CHECK(escape_for_log("\x01\x1f") == "\\x01\\x1f");
+  // The backslash itself is escaped, so an escaped text cannot be mistaken for another.
+  CHECK(escape_for_log("\\x0a") == "\\\\x0a");
+  for (int c = 0; c < 0x20; ++c) {
+    std::string out = escape_for_log(std::string(1, static_cast<char>(c)));
+    INFO("byte " << c);
+    CHECK(out.size() == 4);
+    CHECK(out.find_first_of("\r\n\x1b") == std::string::npos);
+  }
+}
+
+TEST_CASE("escape_for_log escapes bytes that are not UTF-8 and C1 controls", "[text][log]") {
+  CHECK(escape_for_log("\xff") == "\\xff");
+  CHECK(escape_for_log("a\x80z") == "a\\x80z");          // lone continuation byte
+  CHECK(escape_for_log("a\xc3") == "a\\xc3");            // truncated sequence at the end
+  CHECK(escape_for_log("\xc3(") == "\\xc3(");            // lead byte without continuation
+  CHECK(escape_for_log("\xc0\xaf") == "\\xc0\\xaf");     // overlong '/'
+  CHECK(escape_for_log("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // UTF-16 surrogate
+  CHECK(escape_for_log("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+  // A raw 8-bit CSI and its UTF-8 encoding (U+009B) both start terminal escapes.
+  CHECK(escape_for_log("\x9b" "31m") == "\\x9b31m");
+  CHECK(escape_for_log("\xc2\x9b" "31m") == "\\xc2\\x9b31m");
+  CHECK(escape_for_log("\xe2\x82") == "\\xe2\\x82");      // truncated 3-byte sequence
+  CHECK(escape_for_log("\xc2\xa0") == "\xc2\xa0");          // U+00A0 is the first non-control
+  // A valid character right after an invalid byte survives.
+  CHECK(escape_for_log("\xff\xc3\xa9") == "\\xff\xc3\xa9");
+}
+
+TEST_CASE("lf_to_crlf turns bare LF into CRLF and leaves CRLF alone", "[text][stream]") {
+  CHECK(crlf("a\nb\r\n") == "a\r\nb\r\n");
+  CHECK(crlf("") == "");
+  CHECK(crlf("no newline") == "no newline");
+  CHECK(crlf("\n") == "\r\n");
+  CHECK(crlf("\n\n") == "\r\n\r\n");
+  CHECK(crlf("\r\n\r\n") == "\r\n\r\n");
+  CHECK(crlf("a\r\rb\n") == "a\r\rb\r\n");
+  CHECK(crlf("lone\rcr") == "lone\rcr");
+  CHECK(crlf("bin\0\n\xff\n"s) == "bin\0\r\n\xff\r\n"s);
+
+  // Long input (bigger than any initial reservation) converts every line.
+  std::string in, expected;
+  for (int i = 0; i < 10000; ++i) {
+    in += "line " + std::to_string(i) + "\n";
+    expected += "line " + std::to_string(i) + "\r\n";
+  }
+  CHECK(crlf(in) == expected);
+}

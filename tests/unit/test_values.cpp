@@ -1,0 +1,145 @@
+// Value parsers of the option schema: every type, good and bad input.
+#include <catch2/catch.hpp>
+
+#include "nettool/error.h"
+#include "nettool/options.h"
+
+using namespace nettool;
+using namespace std::chrono_literals;
+
+TEST_CASE("parse_duration accepts ms, s, m, h, fractions and bare seconds", "[values][duration]") {
+  CHECK(parse_duration("250ms") == 250ms);
+  CHECK(parse_duration("30s") == 30s);
+  CHECK(parse_duration("5m") == 5min);
+  CHECK(parse_duration("1h") == 1h);
+  CHECK(parse_duration("1.5s") == 1500ms);
+  CHECK(parse_duration("0.25m") == 15s);
+  CHECK(parse_duration("5") == 5s);  // nc -w 5
+  CHECK(parse_duration("0") == 0ms);
+  CHECK(parse_duration(" 2s ") == 2s);
+  CHECK(parse_duration("3SEC") == 3s);
+  CHECK(parse_duration("2min") == 2min);
+}
+
+TEST_CASE("parse_duration rejects malformed text with a message naming it", "[values][duration]") {
+  for (const char* bad : {"", "abc", "5x", "-1s", "1..2s", "s", ".", "1s2", "1e3s"}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_AS(parse_duration(bad), ConfigError);
+  }
+  CHECK_THROWS_WITH(parse_duration("5x"), Catch::Contains("'5x'") && Catch::Contains("unknown unit 'x'"));
+  CHECK_THROWS_WITH(parse_duration("abc"), Catch::Contains("invalid duration 'abc'"));
+  CHECK_THROWS_WITH(parse_duration("99999999999999h"), Catch::Contains("too long"));
+}
+
+TEST_CASE("parse_size accepts binary and decimal units and bare bytes", "[values][size]") {
+  CHECK(parse_size("512") == 512u);
+  CHECK(parse_size("64KiB") == 64u * 1024);
+  CHECK(parse_size("1MiB") == 1024u * 1024);
+  CHECK(parse_size("10k") == 10'000u);
+  CHECK(parse_size("10kB") == 10'000u);
+  CHECK(parse_size("2GB") == 2'000'000'000u);
+  CHECK(parse_size("1GiB") == 1024ull * 1024 * 1024);
+  CHECK(parse_size("1.5KiB") == 1536u);
+  CHECK(parse_size("7B") == 7u);
+  CHECK(parse_size("0") == 0u);
+}
+
+TEST_CASE("parse_size rejects bad numbers, units and fractional bytes", "[values][size]") {
+  for (const char* bad : {"", "KiB", "10q", "10 KB/s", "-5", "1..2k", "1.5", "0.1k5"}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_AS(parse_size(bad), ConfigError);
+  }
+  CHECK_THROWS_WITH(parse_size("10q"), Catch::Contains("'10q'") && Catch::Contains("unknown unit 'q'"));
+  CHECK_THROWS_WITH(parse_size("1.5"), Catch::Contains("whole number of bytes"));
+  CHECK_THROWS_WITH(parse_size("100000000TiB"), Catch::Contains("too large"));
+}
+
+TEST_CASE("parse_port accepts 0..65535 and nothing else", "[values][port]") {
+  CHECK(parse_port("0") == 0);
+  CHECK(parse_port("80") == 80);
+  CHECK(parse_port("65535") == 65535);
+  CHECK(parse_port(" 443 ") == 443);
+  CHECK_THROWS_AS(parse_port("65536"), ConfigError);
+  CHECK_THROWS_WITH(parse_port("65536"), Catch::Contains("'65536'") && Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(parse_port("x"), Catch::Contains("invalid port 'x'"));
+  for (const char* bad : {"", "-1", "80x", "8 0", "99999999999", "0x50"}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_AS(parse_port(bad), ConfigError);
+  }
+}
+
+TEST_CASE("parse_port_range accepts a port or an ordered range", "[values][port]") {
+  CHECK(parse_port_range("20-30") == PortRange{20, 30});
+  CHECK(parse_port_range("80") == PortRange{80, 80});
+  CHECK(parse_port_range("5-5") == PortRange{5, 5});
+  CHECK(parse_port_range("0-65535") == PortRange{0, 65535});
+  CHECK_THROWS_WITH(parse_port_range("30-20"), Catch::Contains("'30-20'") && Catch::Contains("reversed"));
+  for (const char* bad : {"", "-", "20-", "-30", "20-30-40", "a-b", "1-65536"}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_AS(parse_port_range(bad), ConfigError);
+  }
+}
+
+TEST_CASE("parse_bool accepts the usual spellings", "[values][bool]") {
+  for (const char* yes : {"true", "TRUE", "yes", "on", "1", " True "}) {
+    INFO("input: '" << yes << "'");
+    CHECK(parse_bool(yes) == true);
+  }
+  for (const char* no : {"false", "False", "no", "off", "0"}) {
+    INFO("input: '" << no << "'");
+    CHECK(parse_bool(no) == false);
+  }
+  for (const char* bad : {"", "2", "yep", "truee", "t"}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_AS(parse_bool(bad), ConfigError);
+  }
+  CHECK_THROWS_WITH(parse_bool("yep"), Catch::Contains("invalid boolean 'yep'"));
+}
+
+TEST_CASE("parse_int accepts signed 64-bit integers only", "[values][int]") {
+  CHECK(parse_int("0") == 0);
+  CHECK(parse_int("42") == 42);
+  CHECK(parse_int("-7") == -7);
+  CHECK(parse_int("9223372036854775807") == INT64_MAX);
+  CHECK_THROWS_WITH(parse_int("12a"), Catch::Contains("invalid integer '12a'"));
+  for (const char* bad : {"", "abc", "1.5", "9223372036854775808", "+", "--1"}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_AS(parse_int(bad), ConfigError);
+  }
+}
+
+TEST_CASE("parse_value dispatches on the option type", "[values]") {
+  const OptionSpec str{"name", 0, OptionType::String, "", ""};
+  const OptionSpec path{"root", 0, OptionType::Path, "", ""};
+  const OptionSpec dur{"timeout", 'w', OptionType::Duration, "", ""};
+  const OptionSpec list{"header", 0, OptionType::StringList, "", ""};
+  const OptionSpec cidrs{"allow", 0, OptionType::AddressList, "", ""};
+
+  CHECK(std::get<std::string>(parse_value(str, "", nullptr)).empty());
+  CHECK(std::get<Duration>(parse_value(dur, "2s", nullptr)) == 2s);
+  CHECK_THROWS_WITH(parse_value(path, "", nullptr), Catch::Contains("empty path"));
+  CHECK_THROWS_AS(parse_value(path, std::string_view("a\0b", 3), nullptr), ConfigError);
+
+  // A string list appends one element per value (commas are kept).
+  OptionValue strings = parse_value(list, "a,b", nullptr);
+  strings = parse_value(list, "c", &strings);
+  CHECK(std::get<std::vector<std::string>>(strings) == std::vector<std::string>{"a,b", "c"});
+
+  // An address list splits on commas and appends to the current list.
+  OptionValue nets = parse_value(cidrs, "10.0.0.0/8, ::1", nullptr);
+  nets = parse_value(cidrs, "192.168.0.0/16", &nets);
+  const auto& got = std::get<std::vector<Cidr>>(nets);
+  REQUIRE(got.size() == 3);
+  CHECK(got[0].to_string() == "10.0.0.0/8");
+  CHECK(got[1].to_string() == "::1/128");
+  CHECK(got[2].to_string() == "192.168.0.0/16");
+  CHECK_THROWS_AS(parse_value(cidrs, "10.0.0.0/8,nonsense", nullptr), ConfigError);
+}
+
+TEST_CASE("closest_name suggests likely typos only", "[values]") {
+  const std::vector<std::string> names{"idle-timeout", "timeout", "keep-open", "allow", "deny"};
+  CHECK(closest_name("idle-timout", names) == "idle-timeout");
+  CHECK(closest_name("keep-opne", names) == "keep-open");
+  CHECK(closest_name("alow", names) == "allow");
+  CHECK_FALSE(closest_name("completely-different", names).has_value());
+}
