@@ -81,7 +81,9 @@ GlobalOptions parse_global(int argc, char** argv) {
       g.help = true;
     } else if (a == "--version" || a == "-V") {
       g.version = true;
-    } else if (!g.command && (a.empty() || a[0] != '-')) {
+    } else if (!g.command && g.plugin_args.empty() && (a.empty() || a[0] != '-')) {
+      // The command comes before its options; after an option (e.g.
+      // `nettool -c p.yaml --listen 1.2.3.4:80`) a bare word is that option's value.
       g.command = a;
     } else {
       g.plugin_args.push_back(a);
