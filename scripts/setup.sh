@@ -6,9 +6,11 @@ set -eu
 preset="${1:-release}"
 cd "$(dirname "$0")/.."
 
-# Build dependencies, then the real peers the tests talk to.
+# Build dependencies; the real peers the tests talk to; clang and its
+# runtime for the libFuzzer targets.
 packages="build-essential cmake pkg-config libuv1-dev libyaml-cpp-dev libspdlog-dev catch2 libssl-dev
-          netcat-openbsd ncat socat curl wget python3 iproute2 procps"
+          netcat-openbsd ncat socat curl wget python3 iproute2 procps
+          clang libclang-rt-14-dev"
 
 missing=""
 for p in $packages; do

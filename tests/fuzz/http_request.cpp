@@ -1,0 +1,22 @@
+// The HTTP request parser: any bytes, any split point; never crashes, and a
+// Complete parse is self-consistent.
+#include <cstdint>
+#include <string_view>
+
+#include "nettool/http.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto r = nettool::http::parse_request(input);
+  if (r.status == nettool::http::ParseStatus::Complete) {
+    if (r.request.head_size == 0 || r.request.head_size > input.size()) __builtin_trap();
+    if (r.request.method.empty() || r.request.target.empty()) __builtin_trap();
+    // Parsing the same head again (the rest being a pipelined request) is stable.
+    auto again = nettool::http::parse_request(input.substr(0, r.request.head_size));
+    if (again.status != nettool::http::ParseStatus::Complete) __builtin_trap();
+  }
+  if (r.status == nettool::http::ParseStatus::Error &&
+      r.error_status != 400 && r.error_status != 414 && r.error_status != 431 && r.error_status != 505)
+    __builtin_trap();
+  return 0;
+}
