@@ -468,6 +468,7 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head) {
     result.error = std::move(why);
     return result;
   };
+  if (end > max_head) return fail("response header larger than " + std::to_string(max_head) + " bytes");
   size_t nl = buffer.find('\n');
   std::string_view line = buffer.substr(0, nl);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -650,7 +651,8 @@ std::optional<Url> parse_url(std::string_view text, std::string& error) {
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
   if (auto hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
-  if (path.empty() || path.front() != '/') url.path_and_query = "/" + std::string(path);
+  // (Built by append: GCC 12 warns falsely on `"/" + std::string(...)`, bug 105651.)
+  if (path.empty() || path.front() != '/') url.path_and_query.assign("/").append(path);
   else url.path_and_query = std::string(path);
   if (authority.find('@') != std::string_view::npos) {
     error = "user:password@ in URLs is not supported";
@@ -720,7 +722,9 @@ std::optional<Url> resolve_location(const Url& base, std::string_view location, 
 }
 
 std::string host_header(const Url& url) {
-  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  std::string host;
+  if (url.host.find(':') != std::string::npos) host.append("[").append(url.host).append("]");
+  else host = url.host;
   if (url.port != 80) host += ":" + std::to_string(url.port);
   return host;
 }

@@ -1,0 +1,774 @@
+// file-get URL | HOST PORT NAME: download one file over HTTP/1.1 (or, with
+// --raw, the notes' bare-name protocol) into FILE.part, check its length and
+// SHA-256 Repr-Digest, fsync it and rename it into place. A failed download
+// never sits under the final name; the .part stays for --resume when it may
+// be continued.
+//
+// The socket is read on the loop; every file operation and the hashing run
+// on the thread pool (DiskWriter), which pushes back on the socket when the
+// disk falls behind, so memory stays bounded whatever the file size.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cmath>
+
+#include "disk_writer.h"
+#include "nettool/connect.h"
+#include "nettool/digest.h"
+#include "nettool/error.h"
+#include "nettool/http.h"
+#include "nettool/log.h"
+#include "nettool/plugin.h"
+#include "progress.h"
+
+namespace {
+
+using namespace nettool;
+using namespace nettool::file_get;
+
+// Backpressure on the socket: stop reading with more than this waiting for
+// the disk, read again once it is down to the low mark.
+constexpr size_t kPauseAbove = 4 * 1024 * 1024;
+constexpr size_t kResumeBelow = 1024 * 1024;
+constexpr size_t kMaxResponseHead = 64 * 1024;
+constexpr const char* kUserAgent = "nettool/0.1";
+
+constexpr OptionSpec kOptions[] = {
+    {"host", 0, OptionType::String, "", "server host name or address, or a whole http:// URL given alone", "URL|HOST", 0,
+     false},
+    {"port", 0, OptionType::String, "", "server port (with HOST)", "PORT", 1, false},
+    {"name", 0, OptionType::String, "", "name of the file to ask for (with HOST PORT)", "NAME", 2, false},
+    {"url", 0, OptionType::String, "",
+     "URL to download: http://HOST[:PORT]/PATH, IPv6 literals in brackets (the same as giving it as the only argument)",
+     "URL"},
+    // A String, not a Path: a profile's relative Path is taken relative to the
+    // profile's folder, which would turn "-" (stdout) into "DIR/-"; the output
+    // is relative to the current directory, as on the command line.
+    {"output", 'o', OptionType::String, "",
+     "save as FILE (written to FILE.part, renamed when complete); '-' writes to stdout; default: the last segment of "
+     "the name or URL path, in the current directory",
+     "FILE"},
+    {"resume", 0, OptionType::Bool, "", "continue an existing FILE.part with a Range request (HTTP only)"},
+    {"raw", 0, OptionType::Bool, "",
+     "speak the bare-name protocol: send NAME and a newline, save everything until the server closes"},
+    {"progress", 0, OptionType::String, "auto",
+     "progress bar on stderr: auto (when stderr is a terminal), always or never", "WHEN"},
+    {"max-redirects", 0, OptionType::Int, "5", "follow at most this many redirects (301, 302, 303, 307, 308)", "N"},
+    {"timeout", 'w', OptionType::Duration, "", "give up a connection attempt after this long (per address)"},
+    {"idle-timeout", 'i', OptionType::Duration, "30s", "fail when no data arrives for this long (0 = wait forever)"},
+    {"ipv4", '4', OptionType::Bool, "", "use IPv4 addresses only"},
+    {"ipv6", '6', OptionType::Bool, "", "use IPv6 addresses only"},
+    {"numeric", 'n', OptionType::Bool, "", "do not resolve names (HOST must be an address)"},
+};
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+bool looks_like_url(std::string_view text) {
+  return text.substr(0, 7) == "http://" || text.substr(0, 8) == "https://";
+}
+
+std::string seconds_text(Duration d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return fmt::format("{:.1f} s", static_cast<double>(d.count()) / 1000.0);
+}
+
+// Content-Range: bytes FIRST-LAST/TOTAL (TOTAL may be '*').
+struct ContentRange {
+  uint64_t first = 0, last = 0;
+  std::optional<uint64_t> total;
+};
+
+bool parse_number(std::string_view text, uint64_t& out) {
+  if (text.empty()) return false;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+std::optional<ContentRange> parse_content_range(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  if (v.size() < 6 || !http::iequals(v.substr(0, 6), "bytes ")) return std::nullopt;
+  v.remove_prefix(6);
+  size_t dash = v.find('-');
+  size_t slash = v.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return std::nullopt;
+  ContentRange r;
+  if (!parse_number(v.substr(0, dash), r.first) || !parse_number(v.substr(dash + 1, slash - dash - 1), r.last) ||
+      r.last < r.first)
+    return std::nullopt;
+  std::string_view total = v.substr(slash + 1);
+  if (total != "*") {
+    uint64_t t = 0;
+    if (!parse_number(total, t) || t <= r.last) return std::nullopt;
+    r.total = t;
+  }
+  return r;
+}
+
+class FileGet final : public Command {
+ public:
+  explicit FileGet(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
+
+  ~FileGet() override {
+    if (connector_) connector_->cancel();
+    connector_.reset();
+    conn_.reset();
+    // The writer finishes a job in flight on its own, without calling back.
+    writer_.reset();
+    progress_.reset();
+  }
+
+  void start() override {
+    configure();
+    bool quiet = ctx_.log().level() >= spdlog::level::err;
+    const std::string& when = opts_.get_string("progress");
+    bool tty = isatty(STDERR_FILENO) == 1;
+    // auto: not when the data itself goes to the terminal (-o - unredirected),
+    // where the bar would be drawn into the middle of it.
+    bool automatic = tty && !(to_stdout_ && isatty(STDOUT_FILENO) == 1);
+    progress_ = std::make_unique<ProgressBar>(ctx_.loop(), !quiet && (when == "always" || (when == "auto" && automatic)), tty);
+    idle_timer_ = make_timer(ctx_.loop(), this);
+
+    writer_ = std::make_unique<DiskWriter>(ctx_.loop());
+    writer_->on_error([this](const std::string& why) { fail(why, Keep::Part); });
+    writer_->on_progress([this] { maybe_resume_reading(); });
+    if (to_stdout_) writer_->use_stdout();
+
+    if (resume_) {
+      // Open the .part first: its size is where the Range request starts.
+      // Its bytes are hashed in the worker while we connect and download.
+      phase_ = Phase::Connecting;
+      writer_->open(part_, false, [this](uint64_t size) {
+        if (phase_ == Phase::Done) return;
+        resume_from_ = size;
+        if (size > 0) {
+          ctx_.log().info("resuming {} from byte {}", escape_for_log(part_), size);
+          writer_->hash_prefix(size);
+        } else {
+          ctx_.log().debug("{} is empty or new: downloading from the start", escape_for_log(part_));
+        }
+        connect();
+      });
+    } else {
+      connect();
+    }
+  }
+
+  // A signal stops the download at once; what has arrived is flushed to
+  // the .part so --resume can continue it. A download already being
+  // verified and renamed is left to finish (it takes milliseconds).
+  void shutdown() override { interrupt(false); }
+  // Grace over or second signal: same, but without flushing queued data.
+  void abort() override { interrupt(true); }
+
+ private:
+  enum class Phase { Idle, Connecting, Head, Body, Finishing, Done };
+  enum class Keep { Part, Remove };
+
+  // ------------------------------------------------------------ configuration
+
+  void configure() {
+    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
+    const std::string& when = opts_.get_string("progress");
+    if (when != "auto" && when != "always" && when != "never")
+      throw ConfigError("--progress: expected auto, always or never, got '" + escape_for_log(when) + "'");
+    max_redirects_ = opts_.get_int("max-redirects");
+    if (max_redirects_ < 0) throw ConfigError("--max-redirects must not be negative");
+    if (opts_.has("idle-timeout")) idle_ = opts_.get_duration("idle-timeout");
+    raw_ = opts_.get_bool("raw");
+    resume_ = opts_.get_bool("resume");
+    if (raw_ && resume_) throw ConfigError("--resume needs HTTP Range requests; the bare-name protocol (--raw) has none");
+
+    connect_opts_.resolve.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
+    connect_opts_.resolve.numeric_only = opts_.get_bool("numeric");
+    if (opts_.has("timeout")) connect_opts_.timeout = opts_.get_duration("timeout");
+
+    std::string default_name = choose_target();
+
+    std::string output = opts_.has("output") ? opts_.get_string("output") : "";
+    if (opts_.has("output") && output.empty()) throw ConfigError("-o: empty file name");
+    if (output == "-") {
+      to_stdout_ = true;
+      if (resume_) throw ConfigError("--resume needs a file to continue; it does not work with -o -");
+      return;
+    }
+    if (output.empty()) {
+      if (default_name.empty() || default_name == "." || default_name == ".." ||
+          default_name.find('/') != std::string::npos)
+        throw ConfigError("cannot pick a file name from " + escape_for_log(where()) +
+                          "; name the output with -o FILE (or -o - for stdout)");
+      output = default_name;
+    }
+    if (output.find('\0') != std::string::npos) throw ConfigError("-o: the file name contains a NUL byte");
+    if (output.back() == '/') throw ConfigError("-o " + escape_for_log(output) + " names a directory; give a file name");
+    // Checked before the loop runs, so this stat() cannot stall it.
+    struct stat sb {};
+    if (::stat(output.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode))
+      throw ConfigError("-o " + escape_for_log(output) + " is a directory; give a file name");
+    output_ = output;
+    part_ = output + ".part";
+  }
+
+  // Works out URL | HOST PORT NAME from the command line and the profile, and
+  // returns the default output name. Positionals fill the *last* slots when
+  // fewer are given (the runtime's rule for leading optional ones), so a lone
+  // URL arrives in "name" and HOST PORT NAME fill all three.
+  std::string choose_target() {
+    auto from_cli = [&](std::string_view n) { return opts_.has(n) && opts_.source(n) == ValueSource::CommandLine; };
+    auto from_profile = [&](std::string_view n) { return opts_.has(n) && opts_.source(n) != ValueSource::CommandLine; };
+    int cli_positionals = from_cli("host") + from_cli("port") + from_cli("name");
+
+    std::optional<std::string> url_text;
+    if (cli_positionals == 1 && from_cli("name") && looks_like_url(opts_.get_string("name"))) {
+      url_text = opts_.get_string("name");
+      if (from_cli("url")) throw ConfigError("give the URL once: as an argument or with --url");
+    } else if (from_cli("url")) {
+      if (cli_positionals > 0) throw ConfigError("give either --url or HOST PORT NAME, not both");
+      url_text = opts_.get_string("url");
+    } else if (cli_positionals == 0 && from_profile("url")) {
+      if (from_profile("host") || from_profile("port") || from_profile("name"))
+        throw ConfigError("the profile gives both 'url' and host/port/name; keep one of them");
+      url_text = opts_.get_string("url");
+    }
+
+    if (url_text) {
+      if (raw_) throw ConfigError("--raw speaks the bare-name protocol: give HOST PORT NAME, not a URL");
+      std::string error;
+      auto url = http::parse_url(*url_text, error);
+      if (!url) throw ConfigError("URL '" + escape_for_log(*url_text) + "': " + error);
+      url_ = *url;
+      std::string path = url_.path_and_query.substr(0, url_.path_and_query.find('?'));
+      std::string last = path.substr(path.rfind('/') + 1);
+      auto decoded = http::percent_decode_path(last);
+      return decoded ? *decoded : std::string();
+    }
+
+    // HOST PORT NAME, any of them possibly from the profile.
+    if (cli_positionals == 2 && !from_profile("host"))
+      throw ConfigError("two arguments given: use file-get URL or file-get HOST PORT NAME");
+    if (!opts_.has("host") || !opts_.has("port") || !opts_.has("name")) {
+      std::string missing;
+      constexpr std::pair<std::string_view, std::string_view> kParts[] = {{"host", "HOST"}, {"port", "PORT"}, {"name", "NAME"}};
+      for (const auto& [key, label] : kParts)
+        if (!opts_.has(key)) missing += (missing.empty() ? "" : ", ") + std::string(label);
+      throw ConfigError("missing " + missing + ": use file-get URL or file-get HOST PORT NAME");
+    }
+    const std::string& host = opts_.get_string("host");
+    if (looks_like_url(host)) throw ConfigError("a URL comes alone: file-get URL (no PORT or NAME after it)");
+    if (host.empty()) throw ConfigError("empty HOST");
+    uint16_t port = 0;
+    try {
+      port = parse_port(opts_.get_string("port"));
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("PORT: ") + e.what() + " (use file-get URL or file-get HOST PORT NAME)");
+    }
+    if (port == 0) throw ConfigError("cannot connect to port 0");
+    std::string name = opts_.get_string("name");
+    if (name.empty()) throw ConfigError("empty NAME");
+
+    // The last segment of NAME is the default output name. NAME is a plain
+    // file name, not URL text, so it is taken literally here and encoded on
+    // the wire.
+    std::string last = name.substr(name.rfind('/') + 1);
+    if (raw_) {
+      if (name.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+        throw ConfigError("NAME must not contain line breaks or NUL bytes");
+      raw_host_ = host;
+      raw_port_ = port;
+      raw_name_ = name;
+      return last;
+    }
+    url_.host = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+    url_.port = port;
+    size_t skip = name.find_first_not_of('/');
+    url_.path_and_query = "/" + http::percent_encode_path(skip == std::string::npos ? "" : name.substr(skip));
+    return last;
+  }
+
+  // What the messages name: the URL, or host:port and the name for --raw.
+  std::string where() const {
+    if (raw_) {
+      std::string h = raw_host_.find(':') != std::string::npos && raw_host_.front() != '[' ? "[" + raw_host_ + "]" : raw_host_;
+      return escape_for_log(h + ":" + std::to_string(raw_port_) + " '" + raw_name_ + "' (raw)");
+    }
+    return escape_for_log("http://" + http::host_header(url_) + url_.path_and_query);
+  }
+
+  // ------------------------------------------------------------ connection
+
+  void connect() {
+    phase_ = Phase::Connecting;
+    const std::string& host = raw_ ? raw_host_ : url_.host;
+    uint16_t port = raw_ ? raw_port_ : url_.port;
+    try {
+      connector_ = TcpConnector::start(ctx_.loop(), host, port, connect_opts_,
+                                       [this](Handle<uv_tcp_t> socket, const std::string& error) {
+                                         on_connected(std::move(socket), error);
+                                       });
+    } catch (const RuntimeError& e) {
+      fail(e.what(), Keep::Part);
+    }
+  }
+
+  void on_connected(Handle<uv_tcp_t> socket, const std::string& error) {
+    retire_connector();  // not from inside its own callback: on the next turn
+    if (phase_ != Phase::Connecting) return;
+    if (!error.empty()) {
+      fail(error, Keep::Part);
+      return;
+    }
+    ctx_.counters().connections++;
+    conn_ = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    ctx_.log().debug("connected to {}", conn_->describe());
+
+    head_.clear();
+    framing_ = {};
+    chunked_.reset();
+    body_bytes_ = 0;
+    expected_size_.reset();
+    expected_digest_.reset();
+    range_sent_ = false;
+    paused_ = false;
+    phase_ = raw_ ? Phase::Body : Phase::Head;
+
+    // A failed write shows up on the reading side too (reset, EOF), which
+    // says more about what happened; only note it here.
+    conn_->on_write_error([this](int status) { ctx_.log().debug("sending the request: {}", uv_strerror(status)); });
+    conn_->read_start([this](const ChunkPtr& chunk) { on_data(chunk); }, [this](int status) { on_end(status); });
+    conn_->write(make_chunk(request_text()));
+    arm_idle();
+    if (raw_) progress_->start();  // HTTP: once the response says what is coming
+  }
+
+  std::string request_text() {
+    if (raw_) return raw_name_ + "\n";
+    std::string r = "GET " + url_.path_and_query + " HTTP/1.1\r\n";
+    r += "Host: " + http::host_header(url_) + "\r\n";
+    r += std::string("User-Agent: ") + kUserAgent + "\r\n";
+    r += "Accept: */*\r\n";
+    r += "Accept-Encoding: identity\r\n";  // we verify and save the bytes as the server has them
+    r += "Connection: close\r\n";
+    if (resume_from_ > 0) {
+      r += "Range: bytes=" + std::to_string(resume_from_) + "-\r\n";
+      range_sent_ = true;
+    }
+    r += "\r\n";
+    ctx_.log().trace("request: {}", escape_for_log(r));
+    return r;
+  }
+
+  // Drops the connection. Called from its own callbacks, so the endpoint is
+  // destroyed on the next loop turn; reading stops now.
+  void retire_connection() {
+    uv_timer_stop(idle_timer_.get());
+    paused_ = false;
+    if (!conn_) return;
+    conn_->read_pause();
+    std::shared_ptr<Endpoint> dead(std::move(conn_));
+    post(ctx_.loop(), [dead] {});
+  }
+
+  void retire_connector() {
+    if (!connector_) return;
+    connector_->cancel();
+    std::shared_ptr<TcpConnector> dead = std::move(connector_);
+    post(ctx_.loop(), [dead] {});
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  void arm_idle() {
+    if (idle_.count() <= 0) return;
+    uv_timer_start(
+        idle_timer_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<FileGet*>(t->data);
+          if (self) self->fail("stalled: no data for " + seconds_text(self->idle_), Keep::Part);
+        },
+        static_cast<uint64_t>(idle_.count()), 0);
+  }
+
+  void on_data(const ChunkPtr& chunk) {
+    if (phase_ != Phase::Head && phase_ != Phase::Body) return;
+    arm_idle();
+    if (phase_ == Phase::Head) {
+      head_.append(chunk->data.get(), chunk->size);
+      handle_head();
+      return;
+    }
+    feed_body(std::string_view(chunk->data.get(), chunk->size), &chunk);
+  }
+
+  void handle_head() {
+    for (;;) {
+      auto parsed = http::parse_response(head_, kMaxResponseHead);
+      if (parsed.status == http::ParseStatus::Incomplete) return;
+      if (parsed.status == http::ParseStatus::Error) {
+        std::string hint = parsed.error == "not an HTTP response" ? " (a bare-name server? try --raw)" : "";
+        fail("invalid response: " + parsed.error + hint, Keep::Part);
+        return;
+      }
+      http::Response& r = parsed.response;
+      // parse_response only applies its limit while the end of the head is
+      // missing; a head that arrives whole in one read can be larger.
+      if (r.head_size > kMaxResponseHead) {
+        fail("invalid response: response header larger than " + std::to_string(kMaxResponseHead) + " bytes",
+             Keep::Part);
+        return;
+      }
+      if (r.status >= 100 && r.status < 200) {
+        if (r.status == 101) {
+          fail("invalid response: 101 Switching Protocols to a plain GET", Keep::Part);
+          return;
+        }
+        // 100 Continue, 103 Early Hints...: the real response follows.
+        ctx_.log().debug("skipping interim response {}", r.status);
+        head_.erase(0, r.head_size);
+        continue;
+      }
+      std::string rest = head_.substr(r.head_size);
+      head_.clear();
+      head_.shrink_to_fit();
+      response_ = std::move(r);
+      if (!accept_response()) return;
+      phase_ = Phase::Body;
+      if (framing_.kind == http::BodyFraming::Length && framing_.length == 0) {
+        complete();
+        return;
+      }
+      if (!rest.empty()) feed_body(rest, nullptr);
+      return;
+    }
+  }
+
+  std::string status_text() const {
+    std::string s = std::to_string(response_.status);
+    if (!response_.reason.empty()) s += " " + escape_for_log(response_.reason);
+    return s;
+  }
+
+  // Decides what to do with a complete response head. False when the
+  // response is not a body to save (redirect, error, retry).
+  bool accept_response() {
+    int status = response_.status;
+    ctx_.log().debug("{}: {}", where(), status_text());
+    if (is_redirect(status)) {
+      follow_redirect();
+      return false;
+    }
+    if (status == 416 && range_sent_ && !retried_from_zero_) {
+      // The .part is as long as the file or longer (or the file changed):
+      // nothing to continue, so fetch it whole.
+      retried_from_zero_ = true;
+      progress_->clear();
+      ctx_.log().info("server cannot continue from byte {} (416); downloading from the start", resume_from_);
+      resume_from_ = 0;
+      writer_->restart();
+      retire_connection();
+      connect();
+      return false;
+    }
+    if (status >= 400) {
+      fail("server answered " + status_text(), Keep::Part);
+      return false;
+    }
+    if (status != 200 && status != 203 && status != 206) {
+      fail("unexpected response " + status_text(), Keep::Part);
+      return false;
+    }
+    framing_ = http::body_framing(response_, false);
+    if (!framing_.error.empty()) {
+      fail("invalid response: " + framing_.error, Keep::Part);
+      return false;
+    }
+    if (framing_.kind == http::BodyFraming::Chunked) chunked_ = std::make_unique<http::ChunkedDecoder>();
+
+    if (const std::string* field = http::find_header(response_.headers, "repr-digest")) {
+      Digest d{};
+      if (parse_repr_digest_sha256(*field, d)) expected_digest_ = d;
+      else ctx_.log().debug("Repr-Digest without a usable sha-256 member ignored: {}", escape_for_log(*field));
+    }
+    if (const std::string* ce = http::find_header(response_.headers, "content-encoding");
+        ce && !http::iequals(*ce, "identity")) {
+      ctx_.log().warn("server sent Content-Encoding: {} although we asked for identity; saving the bytes as sent",
+                      escape_for_log(*ce));
+    }
+
+    if (status == 206) {
+      if (!range_sent_) {
+        fail("invalid response: 206 Partial Content to a request without Range", Keep::Part);
+        return false;
+      }
+      const std::string* field = http::find_header(response_.headers, "content-range");
+      auto range = field ? parse_content_range(*field) : std::nullopt;
+      if (!range) {
+        fail("invalid response: 206 without a valid Content-Range" +
+                 (field ? " ('" + escape_for_log(*field) + "')" : std::string()),
+             Keep::Part);
+        return false;
+      }
+      if (range->first != resume_from_) {
+        fail("server resumed at byte " + std::to_string(range->first) + ", not at " + std::to_string(resume_from_) +
+                 " as asked",
+             Keep::Part);
+        return false;
+      }
+      if (framing_.kind == http::BodyFraming::Length && framing_.length != range->last - range->first + 1) {
+        fail("invalid response: Content-Length does not match Content-Range", Keep::Part);
+        return false;
+      }
+      if (range->total && range->last + 1 != *range->total) {
+        fail("server sent only bytes " + std::to_string(range->first) + "-" + std::to_string(range->last) + " of " +
+                 std::to_string(*range->total),
+             Keep::Part);
+        return false;
+      }
+      base_ = resume_from_;
+      expected_size_ = range->total ? *range->total : range->last + 1;
+    } else {
+      if (range_sent_) {
+        progress_->clear();
+        ctx_.log().info("server ignored the Range request; downloading from the start");
+        writer_->restart();
+      } else if (!writer_->is_open()) {
+        writer_->open(part_, true);
+      }
+      base_ = 0;
+      if (framing_.kind == http::BodyFraming::Length) expected_size_ = framing_.length;
+    }
+    progress_->set_total(expected_size_);
+    progress_->update(base_);
+    progress_->start();
+    return true;
+  }
+
+  void follow_redirect() {
+    const std::string* location = http::find_header(response_.headers, "location");
+    if (!location || location->empty()) {
+      fail("server answered " + status_text() + " without a Location", Keep::Part);
+      return;
+    }
+    if (redirects_ >= max_redirects_) {
+      fail("too many redirects (more than " + std::to_string(max_redirects_) + ")", Keep::Part);
+      return;
+    }
+    std::string error;
+    auto next = http::resolve_location(url_, *location, error);
+    if (!next) {
+      fail("bad redirect to '" + escape_for_log(*location) + "': " + error, Keep::Part);
+      return;
+    }
+    ++redirects_;
+    std::string from = where();
+    url_ = *next;
+    ctx_.log().debug("{} redirects ({}) to {}", from, response_.status, where());
+    retire_connection();
+    connect();
+  }
+
+  void feed_body(std::string_view data, const ChunkPtr* whole) {
+    if (raw_ || framing_.kind == http::BodyFraming::UntilClose) {
+      emit(whole ? *whole : make_chunk(data));
+      return;
+    }
+    if (framing_.kind == http::BodyFraming::Length) {
+      uint64_t remaining = framing_.length - body_bytes_;
+      size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, data.size()));
+      if (take > 0) emit(whole && take == data.size() ? *whole : make_chunk(data.substr(0, take)));
+      if (body_bytes_ == framing_.length) {
+        if (take < data.size()) ctx_.log().debug("ignoring {} bytes after the body", data.size() - take);
+        complete();
+      }
+      return;
+    }
+    if (framing_.kind == http::BodyFraming::Chunked) {
+      decoded_.clear();
+      chunked_->feed(data, decoded_);
+      if (!chunked_->error().empty()) {
+        fail("invalid chunked encoding: " + chunked_->error(), Keep::Part);
+        return;
+      }
+      if (!decoded_.empty()) emit(make_chunk(decoded_));
+      if (chunked_->done()) complete();
+      return;
+    }
+    // NoBody cannot reach here: only 1xx/204/304 have none, and those are refused earlier.
+  }
+
+  void emit(const ChunkPtr& chunk) {
+    if (raw_ && !writer_->is_open()) writer_->open(part_, true);  // first byte: the file exists
+    body_bytes_ += chunk->size;
+    writer_->write(chunk);
+    progress_->update(base_ + body_bytes_);
+    if (!paused_ && conn_ && writer_->queued() > kPauseAbove) {
+      // The disk is behind: stop reading (TCP flow control slows the server)
+      // and stop the idle clock, this wait is ours, not the server's.
+      paused_ = true;
+      conn_->read_pause();
+      uv_timer_stop(idle_timer_.get());
+    }
+  }
+
+  void maybe_resume_reading() {
+    if (paused_ && conn_ && writer_->queued() < kResumeBelow &&
+        (phase_ == Phase::Head || phase_ == Phase::Body)) {
+      paused_ = false;
+      conn_->read_resume();
+      arm_idle();
+    }
+  }
+
+  std::string received_text() const {
+    std::string s = std::to_string(body_bytes_);
+    if (expected_size_) s += " of " + std::to_string(*expected_size_ - base_);
+    return s + " bytes";
+  }
+
+  void on_end(int status) {
+    if (phase_ != Phase::Head && phase_ != Phase::Body) return;
+    if (status < 0) {
+      std::string why = uv_strerror(status);
+      if (phase_ == Phase::Head) fail("connection failed before a response arrived: " + why, Keep::Part);
+      else fail("connection failed after " + received_text() + ": " + why, Keep::Part);
+      return;
+    }
+    if (phase_ == Phase::Head) {
+      fail(head_.empty() ? "server closed the connection without answering"
+                         : "connection closed in the middle of the response head",
+           Keep::Part);
+      return;
+    }
+    if (raw_) {
+      if (body_bytes_ == 0) fail("server sent nothing (file missing or refused)", Keep::Remove);
+      else complete();
+      return;
+    }
+    switch (framing_.kind) {
+      case http::BodyFraming::UntilClose: complete(); return;
+      case http::BodyFraming::Length:
+        fail("short read: connection closed after " + received_text(), Keep::Part);
+        return;
+      case http::BodyFraming::Chunked:
+        fail("connection closed before the last chunk (after " + std::to_string(body_bytes_) + " bytes)", Keep::Part);
+        return;
+      default: complete(); return;
+    }
+  }
+
+  // ------------------------------------------------------------ the end
+
+  void complete() {
+    phase_ = Phase::Finishing;
+    retire_connection();
+    std::optional<uint64_t> size = expected_size_;
+    // Without a promised length the file must still hold exactly what arrived.
+    if (!size) size = base_ + body_bytes_;
+    writer_->finish(size, expected_digest_, output_, [this](const DiskWriter::Outcome& o) { on_finished(o); });
+  }
+
+  void on_finished(const DiskWriter::Outcome& o) {
+    if (phase_ != Phase::Finishing) return;
+    if (o.digest_mismatch) {
+      std::string promised = to_hex(expected_digest_->data(), expected_digest_->size());
+      fail("sha-256 mismatch: the server's Repr-Digest says " + promised + ", the data hashes to " + o.actual_hex +
+               (to_stdout_ ? "; what was written to stdout is corrupt"
+                           : "; removed the corrupt " + escape_for_log(part_)),
+           Keep::Remove);
+      return;
+    }
+    if (!o.error.empty()) {
+      fail(o.error, Keep::Part);
+      return;
+    }
+    phase_ = Phase::Done;
+    uv_timer_stop(idle_timer_.get());
+    progress_->stop();
+    const char* verified = expected_digest_ ? "sha-256 verified" : "no digest offered";
+    if (to_stdout_) ctx_.log().info("wrote {} bytes to stdout ({})", o.size, verified);
+    else ctx_.log().info("saved {} ({} bytes, {})", escape_for_log(output_), o.size, verified);
+  }
+
+  // Reports the failure once, stops everything and decides the .part's fate.
+  void fail(const std::string& why, Keep keep, bool drop_pending = false) {
+    if (phase_ == Phase::Done) return;
+    phase_ = Phase::Done;
+    retire_connection();
+    retire_connector();
+    progress_->stop();
+    ctx_.log().error("{}: {}", where(), why);
+    ctx_.set_exit_code(kExitRuntime);
+    if (!writer_) return;
+    // A --raw download cannot be continued, so its .part is worth nothing.
+    bool remove = keep == Keep::Remove || raw_;
+    writer_->abandon(remove, drop_pending, [this](uint64_t kept) {
+      if (kept > 0 && !to_stdout_)
+        ctx_.log().info("partial download kept in {} ({} bytes); run again with --resume to continue",
+                        escape_for_log(part_), kept);
+    });
+  }
+
+  void interrupt(bool now) {
+    if (phase_ == Phase::Done || phase_ == Phase::Finishing) return;
+    fail("interrupted", Keep::Part, now);
+  }
+
+  Context& ctx_;
+  const OptionValues& opts_;
+
+  // Configuration.
+  bool raw_ = false;
+  bool resume_ = false;
+  bool to_stdout_ = false;
+  http::Url url_;
+  std::string raw_host_;
+  uint16_t raw_port_ = 0;
+  std::string raw_name_;
+  std::string output_;
+  std::string part_;
+  int64_t max_redirects_ = 5;
+  Duration idle_{30000};
+  TcpConnector::Options connect_opts_;
+
+  // The transfer.
+  Phase phase_ = Phase::Idle;
+  std::shared_ptr<TcpConnector> connector_;
+  std::unique_ptr<Endpoint> conn_;
+  std::unique_ptr<DiskWriter> writer_;
+  std::unique_ptr<ProgressBar> progress_;
+  Handle<uv_timer_t> idle_timer_;
+  bool paused_ = false;
+  int64_t redirects_ = 0;
+  bool retried_from_zero_ = false;
+  uint64_t resume_from_ = 0;  // bytes of the .part kept; where the Range starts
+
+  // The current response.
+  std::string head_;
+  http::Response response_;
+  http::BodyFraming framing_;
+  std::unique_ptr<http::ChunkedDecoder> chunked_;
+  std::string decoded_;
+  bool range_sent_ = false;
+  uint64_t base_ = 0;        // bytes in the file before this response's body
+  uint64_t body_bytes_ = 0;  // body bytes of this response so far
+  std::optional<uint64_t> expected_size_;  // of the whole file
+  std::optional<Digest> expected_digest_;
+};
+
+std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<FileGet>(ctx); }
+
+const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
+                       "file-get",
+                       "1.0",
+                       "download a file (HTTP or bare-name), verify it, save it atomically",
+                       "URL | HOST PORT NAME",
+                       kOptions,
+                       std::size(kOptions),
+                       &create};
+
+}  // namespace
+
+NETTOOL_DEFINE_PLUGIN(kInfo)
