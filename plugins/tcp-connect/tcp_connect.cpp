@@ -127,7 +127,7 @@ class TcpConnect final : public Command {
     policy.recv_only = opts_.get_bool("recv-only");
     policy.wait_for_both = opts_.get_bool("wait-stdin");
     if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
-    if (opts_.get_bool("crlf")) policy.to_network = lf_to_crlf;
+    if (opts_.get_bool("crlf")) policy.to_network = make_crlf_transform();
 
     std::unique_ptr<Endpoint> local;
     try {

@@ -214,7 +214,7 @@ class TcpListen final : public Command {
     policy.recv_only = opts_.get_bool("recv-only");
     policy.wait_for_both = opts_.get_bool("wait-stdin");
     if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
-    if (opts_.get_bool("crlf")) policy.to_network = lf_to_crlf;
+    if (opts_.get_bool("crlf")) policy.to_network = make_crlf_transform();
     return policy;
   }
 
@@ -288,7 +288,7 @@ class TcpListen final : public Command {
           if (status < 0) ctx_.log().warn("reading stdin: {}", uv_strerror(status));
           // stdin is done; clients keep talking to us (see README, -k).
         },
-        opts_.get_bool("crlf") ? Relay::Transform(lf_to_crlf) : nullptr);
+        opts_.get_bool("crlf") ? make_crlf_transform() : nullptr);
   }
 
   void start_client(std::unique_ptr<Endpoint> net) {

@@ -66,6 +66,7 @@ bool base64_decode(std::string_view text, std::string& out) {
   uint32_t acc = 0;
   int bits = 0;
   size_t pad = 0;
+  size_t chars = 0;  // alphabet characters, padding excluded
   for (char c : text) {
     int v;
     if (c >= 'A' && c <= 'Z') v = c - 'A';
@@ -78,6 +79,7 @@ bool base64_decode(std::string_view text, std::string& out) {
       continue;
     } else return false;
     if (pad) return false;  // data after padding
+    ++chars;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -85,7 +87,10 @@ bool base64_decode(std::string_view text, std::string& out) {
       out += static_cast<char>((acc >> bits) & 0xff);
     }
   }
-  return pad <= 2;
+  // A lone character in the last quantum holds no whole byte; padding, when
+  // present, must complete the quantum (unpadded input is accepted).
+  if (chars % 4 == 1) return false;
+  return pad == 0 || (pad <= 2 && (chars + pad) % 4 == 0);
 }
 
 std::string repr_digest_value(const std::array<uint8_t, 32>& sha256) {

@@ -277,6 +277,7 @@ PathCheck check_path(std::string_view decoded, bool allow_hidden) {
     r.why = "backslash in path";
     return r;
   }
+  bool hidden = false;  // reported only if nothing else is wrong
   size_t pos = 0;
   while (pos <= decoded.size()) {
     size_t slash = decoded.find('/', pos);
@@ -292,11 +293,7 @@ PathCheck check_path(std::string_view decoded, bool allow_hidden) {
       }
     }
     if (!seg.empty() && seg != ".") {
-      if (seg.front() == '.' && !allow_hidden) {
-        r.why = "hidden file";
-        r.hidden = true;
-        return r;
-      }
+      if (seg.front() == '.' && !allow_hidden) hidden = true;
       if (seg.size() > 255) {
         r.why = "path segment too long";
         return r;
@@ -305,6 +302,12 @@ PathCheck check_path(std::string_view decoded, bool allow_hidden) {
     }
     if (slash == std::string_view::npos) break;
     pos = slash + 1;
+  }
+  if (hidden) {
+    r.why = "hidden file";
+    r.hidden = true;
+    r.segments.clear();
+    return r;
   }
   r.ok = true;
   return r;
@@ -572,8 +575,13 @@ size_t ChunkedDecoder::feed(std::string_view input, std::string& out) {
       }
       case State::SizeExt:
         if (++line_bytes_ > 4096) return fail("chunk extension too long");
-        if (c == '\r') state_ = State::SizeLf;
-        else if (c == '\n') state_ = remaining_ == 0 ? State::Trailer : State::Data;
+        if (c == '\r') {
+          state_ = State::SizeLf;
+        } else if (c == '\n') {
+          state_ = remaining_ == 0 ? State::Trailer : State::Data;
+          line_bytes_ = 0;
+          trailer_line_empty_ = true;
+        }
         ++i;
         break;
       case State::SizeLf:
@@ -683,6 +691,12 @@ std::optional<Url> parse_url(std::string_view text, std::string& error) {
     error = "URL has no host";
     return std::nullopt;
   }
+  for (char c : url.host) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      error = "URL host contains spaces or control characters";
+      return std::nullopt;
+    }
+  }
   if (!port_text.empty()) {
     unsigned port = 0;
     auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -704,13 +718,17 @@ std::optional<Url> parse_url(std::string_view text, std::string& error) {
 std::optional<Url> resolve_location(const Url& base, std::string_view location, std::string& error) {
   if (location.substr(0, 7) == "http://" || location.substr(0, 8) == "https://") return parse_url(location, error);
   if (location.substr(0, 2) == "//") return parse_url("http:" + std::string(location), error);
+  location = location.substr(0, location.find('#'));  // fragments are never sent
   Url url = base;
-  if (!location.empty() && location.front() == '/') {
+  std::string path = base.path_and_query.substr(0, base.path_and_query.find('?'));
+  if (location.empty()) {
+    // Same resource: keep the base path and query.
+  } else if (location.front() == '/') {
     url.path_and_query = std::string(location);
+  } else if (location.front() == '?') {
+    url.path_and_query = path.append(location);  // same path, new query
   } else {
-    std::string dir = base.path_and_query.substr(0, base.path_and_query.find('?'));
-    dir = dir.substr(0, dir.rfind('/') + 1);
-    url.path_and_query = dir + std::string(location);
+    url.path_and_query = path.substr(0, path.rfind('/') + 1).append(location);
   }
   for (char c : url.path_and_query) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {

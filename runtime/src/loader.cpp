@@ -59,10 +59,18 @@ std::vector<fs::path> plugin_search_path(const std::optional<std::string>& plugi
       start = colon + 1;
     }
   }
+  // Relative to the executable, so an installed or unpacked package works
+  // wherever it lies: first the installed layout (the path from the configured
+  // bindir to the plugin dir, e.g. ../lib/x86_64-linux-gnu/nettool/plugins),
+  // then ../lib/nettool/plugins, which the build tree mirrors.
   char exe[4096];
   size_t size = sizeof exe;
   if (uv_exepath(exe, &size) == 0) {
-    path.push_back(fs::path(std::string(exe, size)).parent_path() / ".." / "lib" / "nettool" / "plugins");
+    fs::path exe_dir = fs::path(std::string(exe, size)).parent_path();
+#ifdef NETTOOL_INSTALL_PLUGIN_RELDIR
+    path.push_back(exe_dir / NETTOOL_INSTALL_PLUGIN_RELDIR);
+#endif
+    path.push_back(exe_dir / ".." / "lib" / "nettool" / "plugins");
   }
 #ifdef NETTOOL_BUILD_PLUGIN_DIR
   path.emplace_back(NETTOOL_BUILD_PLUGIN_DIR);

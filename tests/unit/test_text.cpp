@@ -1,6 +1,7 @@
-// escape_for_log (log.h) and lf_to_crlf (stream.h).
+// escape_for_log (log.h) and make_crlf_transform (stream.h).
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "nettool/log.h"
 #include "nettool/stream.h"
@@ -10,10 +11,20 @@ using namespace std::string_literals;
 
 namespace {
 
-std::string crlf(const std::string& in) {
-  auto out = lf_to_crlf(make_chunk(in));
-  REQUIRE(out);
-  return std::string(out->data.get(), out->size);
+std::string text_of(const ChunkPtr& chunk) {
+  REQUIRE(chunk);
+  return std::string(chunk->data.get(), chunk->size);
+}
+
+// One chunk through a fresh transform.
+std::string crlf(const std::string& in) { return text_of(make_crlf_transform()(make_chunk(in))); }
+
+// `in` cut into the given pieces, all through one transform.
+std::string crlf_pieces(const std::vector<std::string>& pieces) {
+  auto transform = make_crlf_transform();
+  std::string out;
+  for (const auto& piece : pieces) out += text_of(transform(make_chunk(piece)));
+  return out;
 }
 
 }  // namespace
@@ -61,7 +72,7 @@ TEST_CASE("escape_for_log escapes bytes that are not UTF-8 and C1 controls", "[t
   CHECK(escape_for_log("\xff\xc3\xa9") == "\\xff\xc3\xa9");
 }
 
-TEST_CASE("lf_to_crlf turns bare LF into CRLF and leaves CRLF alone", "[text][stream]") {
+TEST_CASE("crlf transform turns bare LF into CRLF and leaves CRLF alone", "[text][stream]") {
   CHECK(crlf("a\nb\r\n") == "a\r\nb\r\n");
   CHECK(crlf("") == "");
   CHECK(crlf("no newline") == "no newline");
@@ -79,4 +90,46 @@ TEST_CASE("lf_to_crlf turns bare LF into CRLF and leaves CRLF alone", "[text][st
     expected += "line " + std::to_string(i) + "\r\n";
   }
   CHECK(crlf(in) == expected);
+}
+
+TEST_CASE("crlf transform: a CRLF split across chunks is not doubled", "[text][stream]") {
+  CHECK(crlf_pieces({"line\r", "\nnext\n"}) == "line\r\nnext\r\n");
+  CHECK(crlf_pieces({"\r", "\n"}) == "\r\n");
+  CHECK(crlf_pieces({"a\r", "", "\n"}) == "a\r\n");  // an empty chunk keeps the state
+  CHECK(crlf_pieces({"a\r", "b", "\n"}) == "a\rb\r\n");  // the CR was not right before the LF
+  CHECK(crlf_pieces({"a\n", "\n"}) == "a\r\n\r\n");
+  CHECK(crlf_pieces({"a", "\n"}) == "a\r\n");
+  CHECK(crlf_pieces({"a\r\r", "\n\n"}) == "a\r\r\n\r\n");
+
+  // Any split of a text gives the same output as the whole text in one chunk.
+  const std::string text = "one\r\ntwo\nthree\r\r\n\n\rfour\r\n";
+  const std::string expected = crlf(text);
+  CHECK(expected == "one\r\ntwo\r\nthree\r\r\n\r\n\rfour\r\n");
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    INFO("cut at " << cut);
+    CHECK(crlf_pieces({text.substr(0, cut), text.substr(cut)}) == expected);
+  }
+  std::vector<std::string> bytes;
+  for (char c : text) bytes.emplace_back(1, c);
+  CHECK(crlf_pieces(bytes) == expected);
+}
+
+TEST_CASE("crlf transform: each transform has its own state", "[text][stream]") {
+  auto first = make_crlf_transform();
+  auto second = make_crlf_transform();
+  CHECK(text_of(first(make_chunk("a\r"))) == "a\r");
+  // `second` never saw the CR, so its LF is bare.
+  CHECK(text_of(second(make_chunk("\n"))) == "\r\n");
+  CHECK(text_of(first(make_chunk("\n"))) == "\n");
+}
+
+TEST_CASE("crlf transform passes chunks without a bare LF through untouched", "[text][stream]") {
+  auto transform = make_crlf_transform();
+  auto chunk = make_chunk("no newline\r\n here");
+  CHECK(transform(chunk) == chunk);  // no copy
+  auto with_lf = make_chunk("x\n");
+  auto out = transform(with_lf);
+  CHECK(out != with_lf);
+  CHECK(text_of(out) == "x\r\n");
+  CHECK(text_of(with_lf) == "x\n");  // the source chunk is not modified
 }

@@ -50,7 +50,9 @@ class PluginModule {
 };
 
 // Where modules are looked for, in order: --plugin-dir, $NETTOOL_PLUGIN_PATH,
-// <exe dir>/../lib/nettool/plugins, the build tree.
+// <exe dir>/<installed plugin dir relative to the installed bindir> (e.g.
+// ../lib/x86_64-linux-gnu/nettool/plugins), <exe dir>/../lib/nettool/plugins,
+// the build tree. A directory reached twice is listed once.
 std::vector<std::filesystem::path> plugin_search_path(const std::optional<std::string>& plugin_dir);
 
 struct PluginListing {

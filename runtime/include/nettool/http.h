@@ -60,10 +60,10 @@ bool looks_like_http(std::string_view buffer, bool& decided);
 std::optional<std::string> percent_decode_path(std::string_view path);
 std::string percent_encode_path(std::string_view path);  // keeps '/', unreserved and sub-delims
 
-// Splits a decoded relative path into segments and refuses anything that
-// could leave the root: "..", backslashes, NUL, absolute paths (when
-// `absolute_ok` is false), control characters, and (unless allow_hidden)
-// segments starting with '.'. Empty segments and "." are dropped.
+// Splits a decoded path into segments and refuses anything that could leave
+// the root: "..", backslashes, NUL, control characters, segments over 255
+// bytes, and (unless allow_hidden) segments starting with '.'. Empty segments
+// (so a leading '/') and "." are dropped.
 struct PathCheck {
   bool ok = false;
   std::string why;  // reason when !ok

@@ -133,7 +133,9 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool stopped_ = false;
 };
 
-// "\n" -> "\r\n" for --crlf.
-ChunkPtr lf_to_crlf(const ChunkPtr& chunk);
+// "\n" -> "\r\n" for --crlf; a "\n" already preceded by "\r" is left alone.
+// The transform remembers whether the previous chunk ended in "\r", so a CRLF
+// split across two reads is not doubled. Use one per byte stream.
+Relay::Transform make_crlf_transform();
 
 }  // namespace nettool
