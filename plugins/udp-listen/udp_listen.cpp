@@ -182,7 +182,7 @@ class UdpListen final : public Command {
   }
 
   void start_receiving() {
-    if (receiving_ || !socket_.is_open()) return;
+    if (receiving_ || finishing_ || !socket_.is_open()) return;
     receiving_ = true;
     uv_udp_recv_start(
         socket_.get(),
@@ -199,6 +199,7 @@ class UdpListen final : public Command {
 
   void on_datagram(ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags) {
     if (flags & UV_UDP_MMSG_FREE) return;  // the batch buffer is ours again (it is a member)
+    if (finishing_) return;                  // the rest of a batch after --count
     if (nread < 0) {
       ctx_.log().warn("receive: {}", uv_strerror(static_cast<int>(nread)));
       return;
@@ -246,14 +247,25 @@ class UdpListen final : public Command {
       std::unique_ptr<SendReq> owned(static_cast<SendReq*>(req->data));
       auto* self = static_cast<UdpListen*>(req->handle->data);
       if (!self) return;
+      if (self->sending_ > 0) --self->sending_;
       if (status < 0) self->ctx_.log().debug("send: {}", uv_strerror(status));
       else self->ctx_.counters().bytes_sent += owned->payload.size();
+      if (self->finishing_ && self->sending_ == 0) self->close_socket_soon();
     });
     if (rc < 0) {
       ctx_.log().debug("send to {}: {}", format_address(to), uv_strerror(rc));
       return;
     }
     r.release();  // owned by libuv until the send callback
+    ++sending_;
+  }
+
+  // Not from inside the socket's own send callback.
+  void close_socket_soon() {
+    std::weak_ptr<bool> alive = alive_;
+    post(ctx_.loop(), [this, alive] {
+      if (alive.lock()) socket_.close();
+    });
   }
 
   void reply_to_last(const ChunkPtr& chunk) {
@@ -277,11 +289,16 @@ class UdpListen final : public Command {
         static_cast<uint64_t>(opts_.get_duration("idle-timeout").count()), 0);
   }
 
-  // Stops receiving, flushes stdout, then closes.
+  // Stops receiving, lets queued echoes/replies go out, flushes stdout, then
+  // closes. (libuv queues a send made while an earlier one has not completed;
+  // closing the socket at once would cancel it, e.g. the echo of the datagram
+  // that reached --count.)
   void finish() {
     if (finishing_) return;
     finishing_ = true;
-    socket_.close();
+    if (socket_.is_open() && receiving_) uv_udp_recv_stop(socket_.get());
+    receiving_ = false;
+    if (sending_ == 0) socket_.close();
     idle_.close();
     if (stdio_) {
       stdio_->read_pause();
@@ -300,6 +317,7 @@ class UdpListen final : public Command {
   bool have_last_sender_ = false;
   int family_ = AF_INET6;
   uint64_t received_ = 0;
+  size_t sending_ = 0;  // echo/reply sends not completed yet
   bool receiving_ = false;
   bool finishing_ = false;
 };
