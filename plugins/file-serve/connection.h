@@ -68,6 +68,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static void on_poll(uv_poll_t* handle, int status, int events);
   void on_readable();
   void on_writable();
+  void send_now();
   void watch(int events);
   void restart_timer(std::chrono::milliseconds ms);
 

@@ -55,6 +55,23 @@ void refuse(OpenResult& r, int err, int status, std::string why) {
 
 }  // namespace
 
+bool open_cached_file(int root_fd, const std::vector<std::string>& segments, OpenResult& out) {
+  if (segments.empty()) return false;
+  std::string path;
+  for (const auto& seg : segments) path += (path.empty() ? "" : "/") + seg;
+  open_how how{};
+  how.flags = kOpenFlags;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_CACHED;
+  int fd = static_cast<int>(syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how));
+  if (fd < 0) return false;  // EAGAIN (not cached), ENOSYS, EINVAL (old kernel), or an error the pool reports
+  UniqueFd file(fd);
+  struct stat st {};
+  if (fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  out.fd = std::move(file);
+  out.st = st;
+  return true;
+}
+
 OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, bool want_listing, bool allow_hidden) {
   OpenResult r;
   r.fd.reset(open_path(root_fd, segments));

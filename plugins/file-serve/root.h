@@ -30,4 +30,11 @@ struct OpenResult {
 // everything is opened O_NONBLOCK so a FIFO cannot hang the worker.
 OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, bool want_listing, bool allow_hidden);
 
+// The same for the common case, without leaving the event loop: succeeds only
+// when the path is a regular file whose every component is already in the
+// kernel's lookup cache (openat2 RESOLVE_CACHED), so it never waits for a
+// disk. Returns false when the thread pool must do it (cold cache, a
+// directory, a kernel without RESOLVE_CACHED); `out` is then untouched.
+bool open_cached_file(int root_fd, const std::vector<std::string>& segments, OpenResult& out);
+
 }  // namespace file_serve

@@ -193,7 +193,7 @@ class UdpBroadcast final : public Command {
     }
     r.release();  // owned by libuv until the send callback
     ++in_flight_;
-    return in_flight_ < 64;
+    return in_flight_ < 256;  // libuv batches queued sends with sendmmsg
   }
 
   void sent(int status, size_t bytes) {
@@ -207,7 +207,7 @@ class UdpBroadcast final : public Command {
       return fail("sending to " + format_address(reinterpret_cast<sockaddr*>(&dest_)) + ": " + uv_strerror(status) + hint);
     }
     ctx_.counters().bytes_sent += bytes;
-    if (source_ && in_flight_ < 16) source_->resume();
+    if (source_ && in_flight_ < 64) source_->resume();
     maybe_done();
   }
 

@@ -148,7 +148,7 @@ class UdpSend final : public Command {
     }
     r.release();  // owned by libuv until the send callback
     ++in_flight_;
-    return in_flight_ < 64;  // pause the source while the kernel catches up
+    return in_flight_ < 256;  // pause the source while the kernel catches up; libuv batches with sendmmsg
   }
 
   void sent(int status, size_t bytes) {
@@ -162,7 +162,7 @@ class UdpSend final : public Command {
       ctx_.counters().bytes_sent += bytes;
       ++datagrams_sent_;
     }
-    if (source_ && in_flight_ < 16) source_->resume();
+    if (source_ && in_flight_ < 64) source_->resume();
     maybe_done();
   }
 

@@ -397,6 +397,7 @@ class FileWriter final : public Writer {
   struct WriteReq {
     uv_fs_t req{};
     std::shared_ptr<State> state;
+    std::vector<uv_buf_t> bufs;
   };
   static void finish_if_done(const std::shared_ptr<State>& st) {
     if (st->ws.end_requested && st->pending.empty() && !st->in_flight && st->ws.end_done) {
@@ -405,15 +406,23 @@ class FileWriter final : public Writer {
       done(st->ws.failed ? UV_EIO : 0);
     }
   }
+  // One gathered write of everything queued (up to kMaxIov chunks): many
+  // small chunks — datagrams, say — cost one thread-pool round trip, not one each.
+  static constexpr size_t kMaxIov = 256;
   static void issue(const std::shared_ptr<State>& st) {
     if (st->in_flight || st->pending.empty() || st->ws.failed) return;
     auto r = std::make_unique<WriteReq>();
     r->state = st;
     r->req.data = r.get();
-    const ChunkPtr& front = st->pending.front();
-    uv_buf_t buf = uv_buf_init(front->data.get() + st->offset_in_front,
-                               static_cast<unsigned>(front->size - st->offset_in_front));
-    int rc = uv_fs_write(st->loop, &r->req, st->fd, &buf, 1, -1, &FileWriter::write_cb);
+    size_t n = std::min(st->pending.size(), kMaxIov);
+    r->bufs.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const ChunkPtr& c = st->pending[i];
+      size_t skip = i == 0 ? st->offset_in_front : 0;
+      r->bufs.push_back(uv_buf_init(c->data.get() + skip, static_cast<unsigned>(c->size - skip)));
+    }
+    int rc = uv_fs_write(st->loop, &r->req, st->fd, r->bufs.data(), static_cast<unsigned>(r->bufs.size()), -1,
+                         &FileWriter::write_cb);
     if (rc < 0) {
       fail(st, rc);
       return;
@@ -440,9 +449,16 @@ class FileWriter final : public Writer {
       return;
     }
     if (st->pending.empty()) return;
-    st->offset_in_front += static_cast<size_t>(result);
-    st->ws.queued -= static_cast<size_t>(result);
-    if (st->offset_in_front >= st->pending.front()->size) {
+    // Retire what was written; a short write leaves the rest queued in order.
+    size_t written = static_cast<size_t>(result);
+    st->ws.queued -= std::min(written, st->ws.queued);
+    while (written > 0 && !st->pending.empty()) {
+      size_t left = st->pending.front()->size - st->offset_in_front;
+      if (written < left) {
+        st->offset_in_front += written;
+        break;
+      }
+      written -= left;
       st->pending.pop_front();
       st->offset_in_front = 0;
     }
