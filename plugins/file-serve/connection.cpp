@@ -85,6 +85,14 @@ void Connection::restart_timer(std::chrono::milliseconds ms) {
       [](uv_timer_t* t) {
         auto* self = static_cast<Connection*>(t->data);
         if (!self) return;
+        if (self->state_ == State::Opening) {
+          // The server is the one busy (opening, or hashing a big file for
+          // Repr-Digest on the thread pool), not the client: keep waiting.
+          // Closing here dropped every first request for a file whose hash
+          // takes longer than --idle-timeout, with no answer at all.
+          self->restart_timer(self->shared_.settings.idle_timeout);
+          return;
+        }
         if (self->state_ == State::ReadingHead && !self->in_.empty()) {
           self->shared_.log->debug("{}: request head not complete within the idle timeout", self->peer_);
         } else if (self->state_ == State::Sending) {
@@ -105,13 +113,17 @@ void Connection::on_poll(uv_poll_t* handle, int status, int events) {
     return;
   }
   if ((events & UV_WRITABLE) && self->state_ == State::Sending) self->on_writable();
-  if ((events & UV_READABLE) && (self->state_ == State::ReadingHead || self->state_ == State::Lingering))
+  if ((events & UV_READABLE) && (self->state_ == State::ReadingHead || self->state_ == State::Opening ||
+                                 self->state_ == State::Lingering))
     self->on_readable();
 }
 
 void Connection::on_readable() {
   char buf[16384];
-  while (state_ == State::ReadingHead || state_ == State::Lingering) {
+  // While Opening, a pipelining client's next request is read ahead (the
+  // socket stays watched for reading, saving an epoll_ctl per request); past
+  // the head limit we stop watching until the response is done.
+  while (state_ == State::ReadingHead || state_ == State::Opening || state_ == State::Lingering) {
     ssize_t n = recv(socket_.get(), buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -134,7 +146,11 @@ void Connection::on_readable() {
       continue;
     }
     in_.append(buf, static_cast<size_t>(n));
-    if (in_.size() > kMaxHeadBytes + sizeof buf) break;  // enough to decide; process_buffer refuses it
+    if (in_.size() > kMaxHeadBytes + sizeof buf) {
+      if (state_ == State::Opening) watch(0);  // finish_response() watches again
+      break;  // enough to decide; process_buffer refuses it
+    }
+    if (static_cast<size_t>(n) < sizeof buf) break;  // drained: skip the recv that would say EAGAIN
   }
   if (state_ == State::ReadingHead) process_buffer();
   if (peer_done_ && state_ == State::ReadingHead) close_now();  // nothing (complete) to answer
@@ -261,8 +277,12 @@ void Connection::handle_http(const http::Request& request) {
                          http::html_escape(decoded_path) + "</title></head>\n<body><h1>Index of " +
                          http::html_escape(decoded_path) + "</h1>\n<ul>\n";
       if (decoded_path != "/") body += "<li><a href=\"../\">../</a></li>\n";
-      for (const auto& name : r.listing)  // "./" keeps a name like "javascript:x" relative
-        body += "<li><a href=\"./" + http::percent_encode_path(name) + "\">" + http::html_escape(name) + "</a></li>\n";
+      // "./" keeps a name like "javascript:x" relative. The href is HTML-escaped
+      // too: percent_encode_path keeps '&', and "x&amp.txt" would otherwise be
+      // read by browsers as the link "x&.txt".
+      for (const auto& name : r.listing)
+        body += "<li><a href=\"./" + http::html_escape(http::percent_encode_path(name)) + "\">" +
+                http::html_escape(name) + "</a></li>\n";
       body += "</ul>\n</body></html>\n";
       return respond(200, "Content-Type: text/html; charset=utf-8\r\n", std::move(body), head);
     }
@@ -281,6 +301,12 @@ void Connection::open_path(std::vector<std::string> segments, std::function<void
     std::weak_ptr<Connection> conn;
     std::function<void(OpenResult&)> next;
   };
+  // Fast path: a regular file already in the dentry cache opens on the loop,
+  // saving the thread-pool round trip that dominated small-file requests.
+  if (OpenResult cached; open_cached_file(shared_.root_fd, segments, cached)) {
+    next(cached);
+    return;
+  }
   auto job = std::make_unique<OpenJob>();
   job->root_fd = shared_.root_fd;
   job->segments = std::move(segments);
@@ -382,9 +408,8 @@ void Connection::respond(int status, std::string extra_headers, std::string body
   file_remaining_ = 0;
   body_bytes_sent_ = 0;
   state_ = State::Sending;
-  watch(UV_WRITABLE);
   restart_timer(shared_.settings.idle_timeout);
-  on_writable();
+  send_now();
 }
 
 void Connection::respond_error(int status, bool close_after, const std::string& extra_headers) {
@@ -401,9 +426,16 @@ void Connection::send_head_and_file(const std::string& head, UniqueFd fd, uint64
   file_remaining_ = file_.valid() ? length : 0;
   body_bytes_sent_ = 0;
   state_ = State::Sending;
-  watch(UV_WRITABLE);
   restart_timer(shared_.settings.idle_timeout);
+  send_now();
+}
+
+// Sends at once; only a socket that is full gets watched for writability, so
+// a response that fits the socket buffer costs no epoll_ctl.
+void Connection::send_now() {
+  auto keep = shared_from_this();  // on_writable may close the connection
   on_writable();
+  if (state_ == State::Sending) watch(UV_WRITABLE);
 }
 
 void Connection::on_writable() {

@@ -1,5 +1,7 @@
 // SHA-256 of served files, computed on the thread pool and remembered per
-// (device, inode, size, mtime) so a file is hashed once until it changes.
+// (device, inode, size, mtime, ctime) so a file is hashed once until it
+// changes. ctime too because mtime can be set back (cp -p, rsync -t, touch -r)
+// after an in-place rewrite; ctime cannot, and any write moves it.
 #pragma once
 #include <sys/stat.h>
 #include <uv.h>
@@ -25,9 +27,9 @@ class DigestCache {
   void get(int fd, const struct stat& st, Done done);
 
  private:
-  using Key = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t>;
+  using Key = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t, int64_t, int64_t>;
   static Key key_of(const struct stat& st) {
-    return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+    return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
   }
   void finished(const Key& key, const std::string& value);
 

@@ -743,7 +743,7 @@ std::string host_header(const Url& url) {
   std::string host;
   if (url.host.find(':') != std::string::npos) host.append("[").append(url.host).append("]");
   else host = url.host;
-  if (url.port != 80) host += ":" + std::to_string(url.port);
+  if (url.port != 80) host.append(":").append(std::to_string(url.port));
   return host;
 }
 
