@@ -2,13 +2,18 @@
 // Everything else happens in the runtime and the plugin.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "docs.h"
 #include "nettool/error.h"
 #include "nettool/host.h"
 
@@ -20,6 +25,8 @@ constexpr const char* kUsage =
     "Usage: nettool [global options] <command> [options] [args]\n"
     "       nettool -c PROFILE.yaml            (the profile names its command)\n"
     "       nettool help <command> | nettool plugins | nettool --version\n"
+    "       nettool help --man [<command>] [--output-dir DIR]   (manual pages, roff)\n"
+    "       nettool completion bash|zsh        (shell completion script)\n"
     "\n"
     "Global options (anywhere on the line):\n"
     "  -c, --config FILE         load options from a YAML profile\n"
@@ -113,6 +120,115 @@ int list_plugins(const GlobalOptions& g) {
   return nettool::kExitOk;
 }
 
+// Every good plugin along the search path (the first of each name), sorted by
+// name, kept loaded while the documentation is generated from its schema.
+struct LoadedPlugins {
+  std::vector<std::unique_ptr<nettool::PluginModule>> modules;
+  std::vector<const nettool::PluginInfo*> infos;
+};
+
+LoadedPlugins load_all_plugins(const GlobalOptions& g) {
+  LoadedPlugins out;
+  for (const auto& item : nettool::list_plugins(nettool::plugin_search_path(g.plugin_dir))) {
+    if (!item.problem.empty()) {
+      if (item.problem != "shadowed by an earlier one")
+        std::fprintf(stderr, "nettool: skipping %s: %s\n", item.file.c_str(), item.problem.c_str());
+      continue;
+    }
+    bool builtin = std::any_of(nettool::docs::builtins().begin(), nettool::docs::builtins().end(),
+                               [&](const auto& b) { return b.name == item.name; });
+    if (builtin) {
+      std::fprintf(stderr, "nettool: skipping %s: '%s' is a built-in command\n", item.file.c_str(), item.name.c_str());
+      continue;
+    }
+    out.modules.push_back(nettool::PluginModule::load(item.file));
+    out.infos.push_back(&out.modules.back()->info());
+  }
+  std::sort(out.infos.begin(), out.infos.end(),
+            [](const nettool::PluginInfo* a, const nettool::PluginInfo* b) { return std::string_view(a->name) < b->name; });
+  return out;
+}
+
+nettool::docs::ManContext man_context() {
+  nettool::docs::ManContext ctx;
+  ctx.version = NETTOOL_VERSION;
+  // SOURCE_DATE_EPOCH keeps package builds reproducible.
+  std::time_t when = std::time(nullptr);
+  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH")) when = static_cast<std::time_t>(std::strtoll(epoch, nullptr, 10));
+  std::tm tm{};
+  gmtime_r(&when, &tm);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+  ctx.date = date;
+  ctx.paths = {NETTOOL_DOC_PLUGIN_DIR, NETTOOL_DOC_PLUGIN_RELDIR, NETTOOL_DOC_CONFIG_DIR, NETTOOL_DOC_EXAMPLES_DIR};
+  return ctx;
+}
+
+// nettool help --man [COMMAND] [--output-dir DIR]: without --output-dir one
+// page on stdout (nettool.1, or the command's); with it, nettool.1 and the page
+// of every plugin found (or only COMMAND's) written into DIR, one path per line on stdout.
+int man_pages(const GlobalOptions& g) {
+  std::optional<std::string> command, output_dir;
+  const auto& args = g.plugin_args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--man") continue;
+    if (a == "--output-dir") {
+      if (i + 1 >= args.size()) throw ConfigError("--output-dir needs a value");
+      output_dir = args[++i];
+    } else if (a.rfind("--output-dir=", 0) == 0) {
+      output_dir = a.substr(std::string("--output-dir=").size());
+    } else if (!a.empty() && a[0] == '-') {
+      throw ConfigError("help --man: unknown option " + a + " (expected --output-dir DIR)");
+    } else if (!command) {
+      command = a;
+    } else {
+      throw ConfigError("help --man: unexpected argument '" + a + "'");
+    }
+  }
+  const auto ctx = man_context();
+  std::vector<std::pair<std::string, std::string>> pages;  // file name, content
+  std::optional<LoadedPlugins> all;
+  std::unique_ptr<nettool::PluginModule> one;
+  if (command) {
+    one = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), *command);
+    pages.emplace_back("nettool-" + *command + ".1", nettool::docs::command_man_page(one->info(), ctx));
+  } else {
+    all = load_all_plugins(g);
+    pages.emplace_back("nettool.1", nettool::docs::main_man_page(all->infos, ctx));
+    if (output_dir)
+      for (const auto* info : all->infos)
+        pages.emplace_back(std::string("nettool-") + info->name + ".1", nettool::docs::command_man_page(*info, ctx));
+  }
+  if (!output_dir) {
+    std::fputs(pages.front().second.c_str(), stdout);
+    return nettool::kExitOk;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(*output_dir, ec);
+  if (ec) throw nettool::RuntimeError("cannot create " + *output_dir + ": " + ec.message());
+  for (const auto& [name, content] : pages) {
+    std::filesystem::path file = std::filesystem::path(*output_dir) / name;
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out) throw nettool::RuntimeError("cannot write " + file.string());
+    std::printf("%s\n", file.c_str());
+  }
+  return nettool::kExitOk;
+}
+
+// nettool completion bash|zsh
+int completion(const GlobalOptions& g) {
+  if (g.plugin_args.size() != 1 || (g.plugin_args[0] != "bash" && g.plugin_args[0] != "zsh"))
+    throw ConfigError("usage: nettool completion bash|zsh");
+  LoadedPlugins all = load_all_plugins(g);
+  std::string script = g.plugin_args[0] == "bash" ? nettool::docs::bash_completion(all.infos)
+                                                  : nettool::docs::zsh_completion(all.infos);
+  std::fputs(script.c_str(), stdout);
+  return nettool::kExitOk;
+}
+
 int run(int argc, char** argv) {
   GlobalOptions g = parse_global(argc, argv);
   if (g.version) {
@@ -120,6 +236,10 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (g.command == "plugins") return list_plugins(g);
+  if (g.command == "completion") return completion(g);
+  if (g.command == "help" &&
+      std::any_of(g.plugin_args.begin(), g.plugin_args.end(), [](const std::string& a) { return a == "--man"; }))
+    return man_pages(g);
   if (g.command == "help") {
     if (g.plugin_args.empty()) {
       std::fputs(kUsage, stdout);

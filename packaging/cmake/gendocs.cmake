@@ -1,0 +1,52 @@
+# Runs the freshly built nettool to generate, from the plugin schemas:
+#   MAN_DIR/nettool.1, MAN_DIR/nettool-<plugin>.1 (+ .gz, gzip -9n)
+#   COMPLETION_DIR/nettool (bash), COMPLETION_DIR/_nettool (zsh)
+# Invoked by the nettool-docs target (packaging/CMakeLists.txt) with
+#   -DNETTOOL=<exe> -DMAN_DIR=<dir> -DCOMPLETION_DIR=<dir> -DPLUGINS=<a;b;...>
+# Only the build tree's plugins count: $NETTOOL_PLUGIN_PATH is ignored.
+cmake_minimum_required(VERSION 3.22)
+foreach(var NETTOOL MAN_DIR COMPLETION_DIR)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "gendocs.cmake: ${var} is not set")
+  endif()
+endforeach()
+unset(ENV{NETTOOL_PLUGIN_PATH})
+
+file(REMOVE_RECURSE "${MAN_DIR}")
+file(MAKE_DIRECTORY "${MAN_DIR}" "${COMPLETION_DIR}")
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    string(REPLACE ";" " " cmd "${ARGN}")
+    message(FATAL_ERROR "gendocs: '${cmd}' failed (${rc}):\n${err}")
+  endif()
+  if(err)
+    message(WARNING "gendocs: ${err}")
+  endif()
+endfunction()
+
+run("${NETTOOL}" help --man --output-dir "${MAN_DIR}")
+execute_process(COMMAND "${NETTOOL}" completion bash OUTPUT_FILE "${COMPLETION_DIR}/nettool" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "gendocs: nettool completion bash failed")
+endif()
+execute_process(COMMAND "${NETTOOL}" completion zsh OUTPUT_FILE "${COMPLETION_DIR}/_nettool" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "gendocs: nettool completion zsh failed")
+endif()
+
+# Every plugin built must have its page (a broken module would be skipped).
+set(pages nettool)
+foreach(p IN LISTS PLUGINS)
+  list(APPEND pages nettool-${p})
+endforeach()
+foreach(page IN LISTS pages)
+  if(NOT EXISTS "${MAN_DIR}/${page}.1")
+    message(FATAL_ERROR "gendocs: ${page}.1 was not generated (is the plugin loadable? try 'nettool plugins')")
+  endif()
+  execute_process(COMMAND gzip -9n -c "${MAN_DIR}/${page}.1" OUTPUT_FILE "${MAN_DIR}/${page}.1.gz" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "gendocs: gzip ${page}.1 failed")
+  endif()
+endforeach()
