@@ -262,8 +262,19 @@ int run(int argc, char** argv) {
     throw ConfigError(g.config ? *g.config + ": no command given and the profile has no 'command:' key"
                                : "no command given");
   }
-  if (profile && profile->command() && *profile->command() != *g.command)
-    throw ConfigError(*g.config + ": profile is for '" + *profile->command() + "', not '" + *g.command + "'");
+  if (profile && profile->command() && *profile->command() != *g.command) {
+    // `nettool -c connect.yaml 127.0.0.1 9000`: the first word is a positional
+    // argument unless it names an installed command.
+    bool is_command = false;
+    for (const auto& dir : nettool::plugin_search_path(g.plugin_dir)) {
+      std::error_code ec;
+      is_command = is_command || std::filesystem::exists(dir / ("nettool-" + *g.command + ".so"), ec);
+    }
+    if (is_command)
+      throw ConfigError(*g.config + ": profile is for '" + *profile->command() + "', not '" + *g.command + "'");
+    g.plugin_args.insert(g.plugin_args.begin(), *g.command);
+    g.command = profile->command();
+  }
 
   auto module = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), *g.command);
   const nettool::PluginInfo& info = module->info();

@@ -4,9 +4,13 @@
 //   --echo        each client gets its own bytes back
 //   --broker      each client's bytes go to every other client (chat)
 //   --exec CMD    each client talks to its own child process
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <map>
 
 #include "nettool/bridge.h"
@@ -84,6 +88,8 @@ class TcpListen final : public Command {
     if (stdin_relay_) stdin_relay_->stop();
     if (bridge_) bridge_->finish_sending();
     for (auto& [bid, b] : bridges_) b->finish_sending();
+    // -k, --echo, --broker: what is queued for each client is sent, then the
+    // client is closed. (Single-client and --exec modes let the peer finish.)
     for (auto& [id, c] : clients_) leave(*c, /*flush=*/true);
   }
 
@@ -162,6 +168,27 @@ class TcpListen final : public Command {
       return;
     }
     self->accept_one();
+    self->warn_if_out_of_descriptors();
+  }
+
+  // When accept(2) fails for want of a descriptor, libuv accepts and closes
+  // the waiting clients itself (its EMFILE trick) and never calls
+  // on_connection with the error. So look ahead instead: if the client just
+  // accepted took the last descriptor, the next ones will be dropped; say so.
+  void warn_if_out_of_descriptors() {
+    uv_os_fd_t fd = -1;
+    if (!listener_.is_open() || uv_fileno(listener_.as_handle(), &fd) != 0) return;
+    int probe = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (probe >= 0) {
+      ::close(probe);
+      return;
+    }
+    if (errno != EMFILE && errno != ENFILE) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_warning_ < std::chrono::seconds(1)) return;
+    last_accept_warning_ = now;
+    ctx_.log().warn("accept: no file descriptor left ({}); new clients are dropped until some leave",
+                    std::strerror(errno));
   }
 
   void accept_one() {

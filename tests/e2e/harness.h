@@ -5,8 +5,10 @@
 // Rules the harness keeps so tests can run in parallel (ctest -j) and never
 // hang or leak:
 //  - every wait has a timeout;
-//  - a Process is killed (SIGKILL, its whole process group) and reaped in its
-//    destructor, so a failing REQUIRE never leaves a child or a zombie behind;
+//  - a Process is killed (SIGKILL, its whole process group, so --exec
+//    children too) and reaped in its destructor, so a failing REQUIRE never
+//    leaves a child or a zombie behind; and it dies with the test runner
+//    (PR_SET_PDEATHSIG) if the runner itself is killed;
 //  - listeners use port 0 on 127.0.0.1 / ::1 and report the port they got;
 //  - files live in a per-test TempDir that is removed at the end;
 //  - every descriptor the harness opens is close-on-exec, so one child never

@@ -2,6 +2,7 @@
 // (--max-clients, --allow/--deny, --idle-timeout), IPv6, and signals.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <set>
 #include <thread>
@@ -300,6 +301,71 @@ TEST_CASE("SIGTERM: one-client tcp-listen exits 0 if the client finishes within 
     s.recv_all(kIoTimeout, &how);
     CHECK(how != ReadEnd::Timeout);  // and the connection is closed
   }
+}
+
+TEST_CASE("SIGTERM: a one-client tcp-listen lets an upload in flight finish within the grace period", "[signals]") {
+  const std::string data = random_bytes(4 * 1024 * KiB, 41);
+  const size_t first = 1024 * KiB;
+  auto l = start_listener({"tcp-listen", "--grace", "20s", "127.0.0.1", "0"}, ProcessOptions().stdin_pipe());
+  std::atomic<bool> signalled{false};
+  bool sent = false;
+  ReadEnd how = ReadEnd::Timeout;
+  std::jthread client([&] {
+    Socket s = try_connect_tcp(l.port);
+    if (!s.valid() || !s.send_all(std::string_view(data).substr(0, first))) return;
+    eventually([&] { return signalled.load(); });
+    // After the signal: tcp-listen half-closed (we see EOF) but still reads.
+    s.recv_all(kIoTimeout, &how);
+    sent = s.send_all(std::string_view(data).substr(first));
+  });
+  REQUIRE(l.proc.wait_stdout([&](const std::string& out) { return out.size() >= first; }, kIoTimeout));
+  l.proc.signal(SIGTERM);
+  REQUIRE(l.proc.wait_stderr_contains("SIGTERM received"));
+  signalled = true;
+  client.join();
+  int code = l.proc.wait();
+  INFO("stderr: " << l.proc.stderr_text());
+  CHECK(how == ReadEnd::Eof);
+  CHECK(sent);
+  CHECK(code == 0);
+  std::string out = l.proc.stdout_text();
+  CHECK(out.size() == data.size());
+  CHECK(sha256_hex(out) == sha256_hex(data));
+}
+
+// KNOWN GAP (tagged !mayfail, so it reports without failing the suite):
+// DESIGN.md says SIGTERM lets transfers in flight finish within --grace. The
+// one-client mode does (test above), but in -k/--echo/--broker mode
+// TcpListen::shutdown() calls leave(client, flush=true) for every client: it
+// flushes what is queued *to* the client and closes at once, so an upload the
+// client is still sending is cut off (the client gets EPIPE/ECONNRESET) and
+// nettool still exits 0. Making -k wait for clients to finish would also make
+// an idle -k client hold the process until the grace runs out (exit 1); that
+// trade-off is a design decision, so it is left open here.
+TEST_CASE("SIGTERM: tcp-listen -k lets an upload in flight finish within the grace period", "[signals][!mayfail]") {
+  const std::string data = random_bytes(4 * 1024 * KiB, 42);
+  const size_t first = 1024 * KiB;
+  auto l = start_listener({"tcp-listen", "-k", "--grace", "20s", "127.0.0.1", "0"}, ProcessOptions().stdin_pipe());
+  std::atomic<bool> signalled{false};
+  bool sent = false;
+  std::jthread client([&] {
+    Socket s = try_connect_tcp(l.port);
+    if (!s.valid() || !s.send_all(std::string_view(data).substr(0, first))) return;
+    eventually([&] { return signalled.load(); });
+    sent = s.send_all(std::string_view(data).substr(first));
+  });
+  REQUIRE(l.proc.wait_stdout([&](const std::string& out) { return out.size() >= first; }, kIoTimeout));
+  l.proc.signal(SIGTERM);
+  REQUIRE(l.proc.wait_stderr_contains("SIGTERM received"));
+  signalled = true;
+  client.join();
+  int code = l.proc.wait();
+  INFO("stderr: " << l.proc.stderr_text());
+  CHECK(sent);
+  std::string out = l.proc.stdout_text();
+  CHECK(out.size() == data.size());
+  // If it is cut short, it must at least not claim success.
+  CHECK((out == data ? code == 0 : code == 1));
 }
 
 TEST_CASE("SIGINT twice stops tcp-listen at once, without waiting for the grace period", "[signals]") {
