@@ -27,6 +27,8 @@ std::string os_error(int err) { return std::error_code(err, std::generic_categor
 constexpr size_t kBatchBytes = 1024 * 1024;
 constexpr size_t kBatchChunks = 64;  // well under IOV_MAX
 constexpr size_t kHashBlock = 1024 * 1024;
+// Emptied chunk lists kept for the next batches (each holds its capacity).
+constexpr size_t kSpareBatches = 4;
 
 // A file descriptor closed on scope exit (for the read-only one the prefix hash uses).
 struct Fd {
@@ -59,6 +61,13 @@ struct Job {
 
 bool is_file_job(Job::Kind k) { return k == Job::Open || k == Job::HashPrefix || k == Job::Restart || k == Job::Write; }
 
+// One job on its way through the thread pool.
+struct WorkReq {
+  uv_work_t req{};
+  std::shared_ptr<DiskWriter::State> state;
+  Job job;
+};
+
 }  // namespace
 
 struct DiskWriter::State {
@@ -85,6 +94,13 @@ struct DiskWriter::State {
   std::function<void(const std::string&)> on_error;
   std::function<void()> on_progress;
 
+  // Recycled so that a steady download allocates nothing per chunk or per
+  // batch: chunk lists (capacity kBatchChunks) for Write jobs, the request
+  // of the last job, and the worker's iovec array (worker side, like fd).
+  std::vector<std::vector<ChunkPtr>> spare_batches;
+  std::unique_ptr<WorkReq> spare_req;
+  std::vector<iovec> iov;
+
   ~State() {
     // Last resort, e.g. the owner went away with a job in flight; the normal
     // paths close in a worker (close may flush on network file systems).
@@ -95,12 +111,6 @@ struct DiskWriter::State {
 namespace {
 
 using State = DiskWriter::State;
-
-struct WorkReq {
-  uv_work_t req{};
-  std::shared_ptr<State> state;
-  Job job;
-};
 
 // ---- worker side: plain blocking system calls, never the loop ----
 
@@ -183,8 +193,8 @@ bool wait_writable(int fd) {
 }
 
 void do_write(State& st, Job& job) {
-  std::vector<iovec> iov;
-  iov.reserve(job.chunks.size());
+  std::vector<iovec>& iov = st.iov;  // reserved for kBatchChunks: no allocation here
+  iov.clear();
   for (const auto& c : job.chunks) iov.push_back({c->data.get(), c->size});
   size_t first = 0;
   while (first < iov.size()) {
@@ -297,9 +307,28 @@ void drop_pending_writes(State& st) {
   st.pending = std::move(keep);
 }
 
+// An empty chunk list with room for a whole batch.
+std::vector<ChunkPtr> take_batch(State& st) {
+  if (st.spare_batches.empty()) {
+    std::vector<ChunkPtr> v;
+    v.reserve(kBatchChunks);
+    return v;
+  }
+  std::vector<ChunkPtr> v = std::move(st.spare_batches.back());
+  st.spare_batches.pop_back();
+  return v;
+}
+
+void recycle_batch(State& st, std::vector<ChunkPtr>& chunks) {
+  // Dropping the chunks hands their buffers back to the reader's pool.
+  chunks.clear();
+  if (chunks.capacity() >= kBatchChunks && st.spare_batches.size() < kSpareBatches)
+    st.spare_batches.push_back(std::move(chunks));
+}
+
 void complete(const std::shared_ptr<State>& st, Job& job) {
   if (job.kind == Job::Write) st->queued -= job.bytes;
-  job.chunks.clear();  // give the memory back before anything else runs
+  recycle_batch(*st, job.chunks);  // give the memory back before anything else runs
   bool new_failure = false;
   if (!job.error.empty() && is_file_job(job.kind)) {
     new_failure = !st->failed;
@@ -324,6 +353,16 @@ void complete(const std::shared_ptr<State>& st, Job& job) {
   }
 }
 
+// Keeps a finished request for the next job (the state reference dropped:
+// the state owns the spare).
+void recycle_req(std::unique_ptr<WorkReq> r) {
+  std::shared_ptr<State> st = std::move(r->state);
+  if (st->spare_req || st->detached) return;
+  r->job = Job();
+  r->req = uv_work_t{};
+  st->spare_req = std::move(r);
+}
+
 void after_work(uv_work_t* req, int status) {
   std::unique_ptr<WorkReq> r(static_cast<WorkReq*>(req->data));
   auto st = r->state;
@@ -333,26 +372,17 @@ void after_work(uv_work_t* req, int status) {
     if (r->job.kind == Job::Finish) r->job.outcome.error = r->job.error;
   }
   complete(st, r->job);
+  recycle_req(std::move(r));
 }
 
 void pump(const std::shared_ptr<State>& st) {
   if (st->busy || st->pending.empty()) return;
-  auto r = std::make_unique<WorkReq>();
+  std::unique_ptr<WorkReq> r = std::move(st->spare_req);
+  if (!r) r = std::make_unique<WorkReq>();
   r->state = st;
-  if (st->pending.front().kind == Job::Write) {
-    // Coalesce queued chunks into one writev.
-    r->job.kind = Job::Write;
-    while (!st->pending.empty() && st->pending.front().kind == Job::Write && r->job.chunks.size() < kBatchChunks &&
-           r->job.bytes < kBatchBytes) {
-      Job& w = st->pending.front();
-      for (auto& c : w.chunks) r->job.chunks.push_back(std::move(c));
-      r->job.bytes += w.bytes;
-      st->pending.pop_front();
-    }
-  } else {
-    r->job = std::move(st->pending.front());
-    st->pending.pop_front();
-  }
+  // Writes arrive already gathered into batches (DiskWriter::write).
+  r->job = std::move(st->pending.front());
+  st->pending.pop_front();
   r->req.data = r.get();
   int rc = uv_queue_work(
       st->loop, &r->req, [](uv_work_t* req) { run_job(*static_cast<WorkReq*>(req->data)->state, static_cast<WorkReq*>(req->data)->job); },
@@ -362,6 +392,7 @@ void pump(const std::shared_ptr<State>& st) {
     r->job.error = uv_message("queueing a disk job", rc);
     if (r->job.kind == Job::Finish) r->job.outcome.error = r->job.error;
     complete(st, r->job);
+    recycle_req(std::move(r));
     return;
   }
   st->busy = true;
@@ -375,7 +406,10 @@ void push(const std::shared_ptr<State>& st, Job job) {
 
 }  // namespace
 
-DiskWriter::DiskWriter(uv_loop_t* loop) : state_(std::make_shared<State>()) { state_->loop = loop; }
+DiskWriter::DiskWriter(uv_loop_t* loop) : state_(std::make_shared<State>()) {
+  state_->loop = loop;
+  state_->iov.reserve(kBatchChunks);
+}
 
 DiskWriter::~DiskWriter() {
   // Jobs in flight cannot be recalled; they finish without calling back, and
@@ -426,12 +460,25 @@ void DiskWriter::restart() {
 }
 
 void DiskWriter::write(const ChunkPtr& chunk) {
-  if (state_->failed || !chunk || chunk->size == 0) return;
+  State& st = *state_;
+  if (st.failed || !chunk || chunk->size == 0) return;
+  st.queued += chunk->size;
+  // The chunk itself is queued, not a copy: its buffer goes back to the
+  // reader's pool once written. Chunks waiting behind the job in flight are
+  // gathered into one batch, written by one pwritev.
+  if (!st.pending.empty()) {
+    Job& last = st.pending.back();
+    if (last.kind == Job::Write && last.chunks.size() < kBatchChunks && last.bytes < kBatchBytes) {
+      last.chunks.push_back(chunk);
+      last.bytes += chunk->size;
+      return;
+    }
+  }
   Job job;
   job.kind = Job::Write;
+  job.chunks = take_batch(st);
   job.chunks.push_back(chunk);
   job.bytes = chunk->size;
-  state_->queued += chunk->size;
   push(state_, std::move(job));
 }
 
