@@ -235,28 +235,16 @@ class UdpListen final : public Command {
   }
 
   void send_to(const sockaddr* to, std::string_view data) {
-    struct SendReq {
-      uv_udp_send_t req{};
-      std::string payload;
-    };
-    auto r = std::make_unique<SendReq>();
-    r->payload.assign(data);
-    r->req.data = r.get();
-    uv_buf_t b = uv_buf_init(r->payload.data(), static_cast<unsigned>(r->payload.size()));
-    int rc = uv_udp_send(&r->req, socket_.get(), &b, 1, to, [](uv_udp_send_t* req, int status) {
-      std::unique_ptr<SendReq> owned(static_cast<SendReq*>(req->data));
-      auto* self = static_cast<UdpListen*>(req->handle->data);
-      if (!self) return;
-      if (self->sending_ > 0) --self->sending_;
-      if (status < 0) self->ctx_.log().debug("send: {}", uv_strerror(status));
-      else self->ctx_.counters().bytes_sent += owned->payload.size();
-      if (self->finishing_ && self->sending_ == 0) self->close_socket_soon();
+    int rc = send_datagram(socket_.get(), std::string(data), to, [this](int status, size_t bytes) {
+      if (sending_ > 0) --sending_;
+      if (status < 0) ctx_.log().debug("send: {}", uv_strerror(status));
+      else ctx_.counters().bytes_sent += bytes;
+      if (finishing_ && sending_ == 0) close_socket_soon();
     });
     if (rc < 0) {
       ctx_.log().debug("send to {}: {}", format_address(to), uv_strerror(rc));
       return;
     }
-    r.release();  // owned by libuv until the send callback
     ++sending_;
   }
 

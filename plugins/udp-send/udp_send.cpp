@@ -129,24 +129,12 @@ class UdpSend final : public Command {
   }
 
   bool send(std::string payload) {
-    struct SendReq {
-      uv_udp_send_t req{};
-      std::string payload;
-    };
-    auto r = std::make_unique<SendReq>();
-    r->payload = std::move(payload);
-    r->req.data = r.get();
-    uv_buf_t buf = uv_buf_init(r->payload.data(), static_cast<unsigned>(r->payload.size()));
-    int rc = uv_udp_send(&r->req, socket_.get(), &buf, 1, nullptr, [](uv_udp_send_t* req, int status) {
-      std::unique_ptr<SendReq> owned(static_cast<SendReq*>(req->data));
-      auto* self = static_cast<UdpSend*>(req->handle->data);
-      if (self) self->sent(status, owned->payload.size());
-    });
+    int rc = send_datagram(socket_.get(), std::move(payload), nullptr,
+                           [this](int status, size_t bytes) { sent(status, bytes); });
     if (rc < 0) {
       sent(rc, 0);
       return false;
     }
-    r.release();  // owned by libuv until the send callback
     ++in_flight_;
     return in_flight_ < 256;  // pause the source while the kernel catches up; libuv batches with sendmmsg
   }

@@ -54,3 +54,27 @@ void post(uv_loop_t* loop, std::function<void()> fn) {
 }
 
 }  // namespace nettool
+
+namespace nettool {
+
+int send_datagram(uv_udp_t* socket, std::string payload, const sockaddr* to,
+                  std::function<void(int status, size_t bytes)> done) {
+  struct SendReq {
+    uv_udp_send_t req{};
+    std::string payload;
+    std::function<void(int, size_t)> done;
+  };
+  auto r = std::make_unique<SendReq>();
+  r->payload = std::move(payload);
+  r->done = std::move(done);
+  r->req.data = r.get();
+  uv_buf_t buf = uv_buf_init(r->payload.data(), static_cast<unsigned>(r->payload.size()));
+  int rc = uv_udp_send(&r->req, socket, &buf, 1, to, [](uv_udp_send_t* req, int status) {
+    std::unique_ptr<SendReq> owned(static_cast<SendReq*>(req->data));
+    if (req->handle->data && owned->done) owned->done(status, owned->payload.size());
+  });
+  if (rc == 0) r.release();  // owned by libuv until the send callback
+  return rc;
+}
+
+}  // namespace nettool

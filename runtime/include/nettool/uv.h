@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 
 namespace nettool {
@@ -71,6 +72,13 @@ class Handle {
 // to destroy a session from inside one of its own callbacks. `fn` must check
 // that what it touches still exists (capture a weak_ptr).
 void post(uv_loop_t* loop, std::function<void()> fn);
+
+// Sends `payload` as one datagram to `to` (or to the connected peer when
+// null), keeping it alive until libuv is done with it. `done(status, bytes)`
+// runs only while the socket's owner still exists (handle->data non-null).
+// Returns uv_udp_send's status; when it fails, `done` is not called.
+int send_datagram(uv_udp_t* socket, std::string payload, const sockaddr* to,
+                  std::function<void(int status, size_t bytes)> done);
 
 // Helpers that init a handle and throw RuntimeError on failure.
 Handle<uv_timer_t> make_timer(uv_loop_t* loop, void* owner);
