@@ -99,24 +99,28 @@ GlobalOptions parse_global(int argc, char** argv) {
   return g;
 }
 
+// One line per module: name, version (or BROKEN), summary (or the problem),
+// file — in columns as wide as their longest entry.
 int list_plugins(const GlobalOptions& g) {
   auto path = nettool::plugin_search_path(g.plugin_dir);
   auto found = nettool::list_plugins(path);
-  int broken = 0;
-  for (const auto& p : found) {
-    if (p.problem.empty()) {
-      std::printf("%-14s %-8s %-52s %s\n", p.name.c_str(), p.version.c_str(), p.summary.c_str(), p.file.c_str());
-    } else {
-      ++broken;
-      std::printf("%-14s %-8s %-52s %s\n", p.name.c_str(), "BROKEN", p.problem.c_str(), p.file.c_str());
-    }
-  }
   if (found.empty()) {
     std::fprintf(stderr, "nettool: no plugins found; searched:\n");
     for (const auto& dir : path) std::fprintf(stderr, "  %s\n", dir.c_str());
     return nettool::kExitRuntime;
   }
-  (void)broken;
+  int name_w = 4, version_w = 7, text_w = 7;
+  for (const auto& p : found) {
+    name_w = std::max(name_w, static_cast<int>(p.name.size()));
+    version_w = std::max(version_w, static_cast<int>(p.problem.empty() ? p.version.size() : 6));
+    text_w = std::max(text_w, static_cast<int>((p.problem.empty() ? p.summary : p.problem).size()));
+  }
+  std::printf("%-*s  %-*s  %-*s  %s\n", name_w, "NAME", version_w, "VERSION", text_w, "SUMMARY", "FILE");
+  for (const auto& p : found) {
+    bool ok = p.problem.empty();
+    std::printf("%-*s  %-*s  %-*s  %s\n", name_w, p.name.c_str(), version_w, ok ? p.version.c_str() : "BROKEN", text_w,
+                (ok ? p.summary : p.problem).c_str(), p.file.c_str());
+  }
   return nettool::kExitOk;
 }
 
