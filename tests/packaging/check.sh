@@ -51,6 +51,7 @@ has() { grep -q -e "$2" "$1" || { echo "'$2' not in $1:"; head -50 "$1"; return 
 missing=""
 command -v rpmbuild >/dev/null 2>&1 || missing="$missing rpm"
 command -v lintian >/dev/null 2>&1 || missing="$missing lintian"
+command -v rpmlint >/dev/null 2>&1 || missing="$missing rpmlint"
 if [ -n "$missing" ]; then
   echo "check: installing$missing"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
@@ -77,7 +78,7 @@ libdir=usr/lib/$multiarch
 deb=$build/nettool_${version}_${deb_arch}.deb
 devdeb=$build/nettool-dev_${version}_${deb_arch}.deb
 rpm=$build/nettool-${version}.${rpm_arch}.rpm
-devrpm=$build/nettool-devel-${version}.${rpm_arch}.rpm
+devrpm=$build/nettool-devel-${version}.noarch.rpm
 plugins=$(cd "$here/plugins" && for d in */; do [ -f "$d/CMakeLists.txt" ] && echo "${d%/}"; done)
 
 echo "== package files"
@@ -141,9 +142,10 @@ check "rpm: Name nettool, Version $version" bash -c "grep -q '^Name *: nettool$'
 check "rpm: License MIT" has "$tmp/rpm.info" "^License *: MIT"
 check "rpm: URL" has "$tmp/rpm.info" "^URL *: https://"
 check "rpm: Summary" has "$tmp/rpm.info" "^Summary *: netcat-style"
-for dep in "libuv >= 1.44" yaml-cpp spdlog fmt openssl-libs; do
+for dep in "libuv >= 1.44" yaml-cpp spdlog fmt; do
   check "rpm: Requires $dep" grep -qx -- "$dep" "$tmp/rpm.requires"
 done
+check "rpm: Requires libcrypto (automatic soname dependency)" grep -q '^libcrypto.so' "$tmp/rpm.requires"
 check "rpm: /etc/nettool/serve.yaml is %config(noreplace)" grep -qx "cn /etc/nettool/serve.yaml" "$tmp/rpm.flags"
 # The same files as the .deb (rpm adds /usr/lib/.build-id links, lists directories).
 grep -v '/$' "$tmp/deb.files" | sort >"$tmp/deb.regular"
@@ -354,6 +356,19 @@ if command -v lintian >/dev/null 2>&1; then
   grep -E '^[IPX]:' "$tmp/lintian.txt" | sed 's/ \[.*//' | sort | uniq -c | sed 's/^/      /'
 else
   bad "lintian not available"
+fi
+
+# ---------------------------------------------------------------- 7. rpmlint
+echo "== rpmlint"
+if command -v rpmlint >/dev/null 2>&1; then
+  timeout 300 rpmlint "$rpm" "$devrpm" >"$tmp/rpmlint.txt" 2>&1
+  # Local builds are unsigned; every other error counts.
+  errors=$(grep ': E: ' "$tmp/rpmlint.txt" | grep -vc ': E: no-signature')
+  warnings=$(grep -c ': W: ' "$tmp/rpmlint.txt")
+  check "rpmlint: no errors besides no-signature ($errors errors, $warnings warnings)" test "$errors" -eq 0
+  grep -E ': [EW]: ' "$tmp/rpmlint.txt" | sort | uniq -c | sed 's/^/      /'
+else
+  echo "      rpmlint not installable here: skipped"
 fi
 
 echo
