@@ -34,6 +34,11 @@ ChunkPtr ChunkPool::acquire() {
   return chunk;
 }
 
+void ChunkPool::trim() {
+  chunks_.erase(std::remove_if(chunks_.begin(), chunks_.end(), [](const ChunkPtr& c) { return c.use_count() == 1; }),
+                chunks_.end());
+}
+
 // A small read in a big pooled buffer would pin 64 KiB per queued chunk; copy
 // it out so queued bytes and memory stay in proportion.
 static ChunkPtr right_size(ChunkPtr chunk) {
@@ -121,7 +126,12 @@ class StreamReader final : public Reader {
     if (nread > 0) {
       chunk->size = static_cast<size_t>(nread);
       if (self->counters_) self->counters_->bytes_received += chunk->size;
-      self->on_data_(right_size(std::move(chunk)));
+      const Chunk* pooled = chunk.get();
+      ChunkPtr out = right_size(std::move(chunk));
+      // A small read was copied out: traffic is light, so free the idle pooled
+      // buffers (an idle connection would otherwise keep 64 KiB each).
+      if (out.get() != pooled) self->pool_.trim();
+      self->on_data_(out);
     } else if (nread < 0) {
       self->finish(nread == UV_EOF ? 0 : static_cast<int>(nread));
     }

@@ -36,6 +36,9 @@ ChunkPtr make_chunk(std::string_view bytes);
 class ChunkPool {
  public:
   ChunkPtr acquire();
+  // Frees the buffers no write holds. Called when traffic is light, so an idle
+  // connection does not keep 64 KiB buffers for nothing.
+  void trim();
 
  private:
   std::vector<ChunkPtr> chunks_;
