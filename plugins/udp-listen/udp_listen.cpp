@@ -84,10 +84,12 @@ class UdpListen final : public Command {
 
   void start() override {
     if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
-    if (opts_.get_bool("show-source") && opts_.get_bool("hex")) {
-      // Both is fine: the hex dump gets the source as its header line.
-    }
     if (opts_.has("count") && opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
+    // Read once: the per-datagram path should not look options up by name.
+    show_source_ = opts_.get_bool("show-source");
+    hex_ = opts_.get_bool("hex");  // with show_source_, the source is the dump's header line
+    echo_ = opts_.get_bool("echo");
+    if (opts_.has("count")) count_limit_ = static_cast<uint64_t>(opts_.get_int("count"));
     bind();
     stdio_ = ctx_.open_stdio(opts_.get_bool("reply-to-last"), true);
     stdio_->on_write_error([this](int status) {
@@ -152,7 +154,6 @@ class UdpListen final : public Command {
         continue;
       }
       socket_ = std::move(udp);
-      family_ = addr->sa_family;
       break;
     }
     if (!socket_.initialized()) throw RuntimeError("cannot listen: " + errors);
@@ -214,14 +215,14 @@ class UdpListen final : public Command {
     touch();
 
     std::string out;
-    if (opts_.get_bool("show-source")) out = format_address(from) + " ";
-    if (opts_.get_bool("hex")) out += (out.empty() ? "" : "\n") + hex_dump(data);
+    if (show_source_) out = format_address(from) + " ";
+    if (hex_) out += (out.empty() ? "" : "\n") + hex_dump(data);
     else out.append(data);
-    if (opts_.get_bool("show-source") && !opts_.get_bool("hex")) out += "\n";
+    if (show_source_ && !hex_) out += "\n";
     stdio_->write(make_chunk(out));
-    if (opts_.get_bool("echo")) send_to(from, data);
+    if (echo_) send_to(from, data);
 
-    if (opts_.has("count") && received_ >= static_cast<uint64_t>(opts_.get_int("count"))) {
+    if (count_limit_ > 0 && received_ >= count_limit_) {
       finish();
       return;
     }
@@ -303,7 +304,8 @@ class UdpListen final : public Command {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   sockaddr_storage last_sender_{};
   bool have_last_sender_ = false;
-  int family_ = AF_INET6;
+  bool show_source_ = false, hex_ = false, echo_ = false;
+  uint64_t count_limit_ = 0;  // 0: no --count
   uint64_t received_ = 0;
   size_t sending_ = 0;  // echo/reply sends not completed yet
   bool receiving_ = false;
