@@ -14,7 +14,7 @@
 # is. The benchmarks start their own servers with temporary configs.
 set -eu
 
-packages="nginx-light lighttpd wrk curl python3 netcat-openbsd time procps coreutils"
+packages="nginx-light lighttpd wrk curl python3 netcat-openbsd ncat socat iperf3 hyperfine time procps coreutils"
 if [ "${PROFILING:-0}" = 1 ]; then
   packages="$packages strace linux-perf"
 fi
