@@ -2,7 +2,7 @@
 # bench/setup.sh - installs what the benchmarks in bench/ need beyond the
 # build itself (scripts/setup.sh installs the compiler, libuv, nc, curl, ...).
 #
-#   bench/setup.sh                 # then: bench/files.sh
+#   bench/setup.sh                 # then: bench/run-all.sh (which runs this itself)
 #   PROFILING=1 bench/setup.sh     # also strace and perf, for investigating
 #
 # Debian 12. Works as root without a prompt; uses sudo only when not root.
