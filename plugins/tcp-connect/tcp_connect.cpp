@@ -24,7 +24,8 @@ constexpr OptionSpec kOptions[] = {
     {"half-close", 'N', OptionType::Bool, "true",
      "on stdin EOF shut down the sending side and keep reading (--no-half-close keeps it open)"},
     {"wait-stdin", 0, OptionType::Bool, "",
-     "when the peer closes first, keep sending stdin until its EOF (peers that half-close early)"},
+     "when the peer closes first, keep sending stdin until its EOF (default: yes unless stdin is a terminal; "
+     "--no-wait-stdin ends the session with the peer)"},
     {"send-only", 0, OptionType::Bool, "", "only send stdin; discard what arrives; exit after stdin EOF"},
     {"recv-only", 'd', OptionType::Bool, "", "do not read stdin; print what arrives until the peer closes"},
     {"zero", 'z', OptionType::Bool, "", "only test whether the port(s) accept connections; report the open ones"},
@@ -125,7 +126,7 @@ class TcpConnect final : public Command {
     policy.half_close = opts_.get_bool("half-close");
     policy.send_only = opts_.get_bool("send-only");
     policy.recv_only = opts_.get_bool("recv-only");
-    policy.wait_for_both = opts_.get_bool("wait-stdin");
+    policy.wait_for_both = wait_for_stdin(opts_);
     if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
     if (opts_.get_bool("crlf")) policy.to_network = make_crlf_transform();
 

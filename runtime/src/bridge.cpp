@@ -1,5 +1,7 @@
 #include "nettool/bridge.h"
 
+#include <unistd.h>
+
 #include "nettool/uv.h"
 
 namespace nettool {
@@ -146,6 +148,11 @@ void Bridge::close(int exit_code, const std::string& reason) {
     auto fn = std::move(b->done_);
     if (fn) fn(exit_code, reason);
   });
+}
+
+bool wait_for_stdin(const OptionValues& opts) {
+  if (opts.source("wait-stdin") != ValueSource::Default) return opts.get_bool("wait-stdin");
+  return isatty(STDIN_FILENO) != 1;
 }
 
 }  // namespace nettool

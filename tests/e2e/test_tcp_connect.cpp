@@ -77,7 +77,7 @@ TEST_CASE("tcp-connect half-closes on stdin EOF so the peer can answer, --no-hal
   }
 }
 
-TEST_CASE("tcp-connect prints what the peer sent and exits 0 when the peer closes while stdin is still open",
+TEST_CASE("tcp-connect --no-wait-stdin prints what the peer sent and exits 0 when the peer closes while stdin is open",
           "[tcp-connect]") {
   std::string got;
   PeerThread peer([&](Socket& s) {
@@ -85,7 +85,8 @@ TEST_CASE("tcp-connect prints what the peer sent and exits 0 when the peer close
     s.send_all("pong from the peer\n");
     // returning closes the connection
   });
-  Process nt(nettool_argv({"tcp-connect", "127.0.0.1", std::to_string(peer.port())}), ProcessOptions().stdin_pipe());
+  Process nt(nettool_argv({"tcp-connect", "--no-wait-stdin", "127.0.0.1", std::to_string(peer.port())}),
+             ProcessOptions().stdin_pipe());
   REQUIRE(nt.write_stdin("ping\n"));
   // stdin stays open (we hold the pipe) for the whole test.
   int code = nt.wait();
@@ -198,7 +199,10 @@ TEST_CASE("tcp-connect --zero reports the open port of a range and exits 0, exit
   CHECK(r2.err.find("no open port") != std::string::npos);
 }
 
-TEST_CASE("tcp-connect --wait-stdin keeps sending stdin after the peer half-closed first", "[tcp-connect][half-close]") {
+TEST_CASE("tcp-connect keeps sending stdin that is not a terminal after the peer half-closed first, as nc does",
+          "[tcp-connect][half-close]") {
+  // The default for a pipe or file stdin, and what --wait-stdin asks for anywhere.
+  const std::string flag = GENERATE(std::string(""), std::string("--wait-stdin"));
   TempDir dir;
   const auto in = dir / "in.bin";
   write_random_file(in, 1024 * 1024, 31);
@@ -210,8 +214,9 @@ TEST_CASE("tcp-connect --wait-stdin keeps sending stdin after the peer half-clos
     s.shutdown_write();
     got = s.recv_all(kIoTimeout, &how);
   });
-  auto r = run_nettool({"tcp-connect", "--wait-stdin", "127.0.0.1", std::to_string(peer.port())},
-                       ProcessOptions().stdin_from(in));
+  std::vector<std::string> args = {"tcp-connect", "127.0.0.1", std::to_string(peer.port())};
+  if (!flag.empty()) args.insert(args.begin() + 1, flag);
+  auto r = run_nettool(args, ProcessOptions().stdin_from(in));
   peer.join();
   INFO("stderr: " << r.err << " peer: " << peer.error());
   CHECK(r.exit_code == 0);

@@ -64,4 +64,10 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   bool finished_ = false;
 };
 
+// The default of the `wait-stdin` option (tcp-connect, tcp-listen) unless the
+// user set it: a peer's FIN means it is done sending, not that it stopped
+// reading, so stdin that is data (a pipe, a file) is sent to its end, as nc,
+// ncat and socat do; only an interactive terminal ends when the peer closes.
+bool wait_for_stdin(const OptionValues& opts);
+
 }  // namespace nettool
