@@ -385,3 +385,21 @@ TEST_CASE("SIGINT twice stops tcp-listen at once, without waiting for the grace 
   s.recv_all(kIoTimeout, &how);
   CHECK(how != ReadEnd::Timeout);
 }
+
+// A listener started from a script often has stdin </dev/null: it half-closes
+// at once. The sender must still deliver its whole stdin (nc, ncat and socat
+// do); it used to stop after the first read and exit 0.
+TEST_CASE("tcp-listen with stdin /dev/null receives a whole upload from tcp-connect", "[tcp-listen][half-close]") {
+  TempDir dir;
+  const auto in = dir / "in.bin";
+  write_random_file(in, 4 * 1024 * KiB, 43);
+  auto l = start_listener({"tcp-listen", "127.0.0.1", "0"}, ProcessOptions().stdin_null());
+  auto sender = run_nettool({"tcp-connect", "127.0.0.1", std::to_string(l.port)}, ProcessOptions().stdin_from(in));
+  int code = l.proc.wait();
+  INFO("listener: " << l.proc.stderr_text() << " sender: " << sender.err);
+  CHECK(sender.exit_code == 0);
+  CHECK(code == 0);
+  std::string out = l.proc.stdout_text();
+  CHECK(out.size() == fs::file_size(in));
+  CHECK(sha256_hex(out) == sha256_file(in));
+}
