@@ -158,6 +158,7 @@ void Connection::on_readable() {
       watch(0);
       break;
     }
+    if (shared_.counters) shared_.counters->bytes_received += static_cast<uint64_t>(n);
     if (state_ == State::Lingering) {
       lingered_ += static_cast<size_t>(n);
       if (lingered_ > kLingerLimit) {
@@ -549,6 +550,7 @@ void Connection::linger() {
 
 void Connection::log_access() {
   if (log_method_.empty()) return;
+  ++shared_.requests;
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_started_).count();
   shared_.log->info("{} {} {} {} {} {:.1f}ms", peer_, log_method_, nettool::escape_for_log(log_path_), log_status_,
                     body_bytes_sent_, ms);

@@ -40,13 +40,15 @@ struct ServerSettings {
   size_t raw_name_limit = 4096;
 };
 
-// What every connection shares; owned by the FileServe command.
+// What the connections of one worker share; owned by that worker and used
+// only on its loop's thread (see Worker in file_serve.cpp).
 struct ServerShared {
   uv_loop_t* loop = nullptr;
-  spdlog::logger* log = nullptr;
-  nettool::Counters* counters = nullptr;
+  spdlog::logger* log = nullptr;  // thread-safe (an _mt sink)
+  nettool::Counters* counters = nullptr;  // this worker's own
+  uint64_t requests = 0;  // answered (or failed) requests, for the -v summary
   int root_fd = -1;
-  DigestCache* digests = nullptr;
+  Digester* digests = nullptr;
   ServerSettings settings;
   bool draining = false;
   std::function<void(uint64_t id)> on_closed;  // the owner drops the connection (called from a posted task)
