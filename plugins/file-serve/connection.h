@@ -40,13 +40,15 @@ struct ServerSettings {
   size_t raw_name_limit = 4096;
 };
 
-// What every connection shares; owned by the FileServe command.
+// What the connections of one worker share; owned by that worker and used
+// only on its loop's thread (see Worker in file_serve.cpp).
 struct ServerShared {
   uv_loop_t* loop = nullptr;
-  spdlog::logger* log = nullptr;
-  nettool::Counters* counters = nullptr;
+  spdlog::logger* log = nullptr;  // thread-safe (an _mt sink)
+  nettool::Counters* counters = nullptr;  // this worker's own
+  uint64_t requests = 0;  // answered (or failed) requests, for the -v summary
   int root_fd = -1;
-  DigestCache* digests = nullptr;
+  Digester* digests = nullptr;
   ServerSettings settings;
   bool draining = false;
   std::function<void(uint64_t id)> on_closed;  // the owner drops the connection (called from a posted task)
@@ -74,10 +76,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void process_buffer();
   void handle_raw(const std::string& name);
-  void handle_http(const nettool::http::Request& request);
+  void handle_http(nettool::http::Request request);
   void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
   void serve_file(UniqueFd fd, const struct stat& st, const nettool::http::Request* request);
-  void send_head_and_file(const std::string& head, UniqueFd fd, uint64_t offset, uint64_t length);
+  void send_head_and_file(std::string head, UniqueFd fd, uint64_t offset, uint64_t length);
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
   void finish_response();

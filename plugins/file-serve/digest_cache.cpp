@@ -16,16 +16,29 @@ struct HashJob {
   UniqueFd fd;
   off_t size = 0;
   std::string value;  // result
-  std::weak_ptr<DigestCache*> cache;
+  std::weak_ptr<Digester*> digester;
   std::function<void(const std::string&)> deliver;
 };
 constexpr size_t kMaxCached = 4096;
 }  // namespace
 
-void DigestCache::get(int fd, const struct stat& st, Done done) {
-  Key key = key_of(st);
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    done(it->second);
+std::optional<std::string> DigestCache::find(const DigestKey& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = values_.find(key);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+void DigestCache::store(const DigestKey& key, const std::string& value) {
+  std::lock_guard lock(mutex_);
+  if (values_.size() >= kMaxCached) values_.clear();
+  values_[key] = value;
+}
+
+void Digester::get(int fd, const struct stat& st, Done done) {
+  DigestKey key = digest_key_of(st);
+  if (auto value = cache_.find(key)) {
+    done(*value);
     return;
   }
   auto& waiters = waiting_[key];
@@ -35,7 +48,7 @@ void DigestCache::get(int fd, const struct stat& st, Done done) {
   auto job = std::make_unique<HashJob>();
   job->fd.reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
   job->size = st.st_size;
-  job->cache = alive_;
+  job->digester = alive_;
   job->deliver = [this, key](const std::string& value) { finished(key, value); };
   job->req.data = job.get();
   int rc = uv_queue_work(
@@ -57,8 +70,8 @@ void DigestCache::get(int fd, const struct stat& st, Done done) {
       },
       [](uv_work_t* w, int) {
         std::unique_ptr<HashJob> j(static_cast<HashJob*>(w->data));
-        auto cache = j->cache.lock();
-        if (cache && *cache) j->deliver(j->value);
+        auto digester = j->digester.lock();
+        if (digester && *digester) j->deliver(j->value);
       });
   if (rc < 0) {
     finished(key, "");
@@ -67,11 +80,8 @@ void DigestCache::get(int fd, const struct stat& st, Done done) {
   job.release();  // owned by the work request until its after-work callback
 }
 
-void DigestCache::finished(const Key& key, const std::string& value) {
-  if (!value.empty()) {
-    if (cache_.size() >= kMaxCached) cache_.clear();
-    cache_[key] = value;
-  }
+void Digester::finished(const DigestKey& key, const std::string& value) {
+  if (!value.empty()) cache_.store(key, value);
   auto node = waiting_.extract(key);
   if (node.empty()) return;
   for (auto& fn : node.mapped()) fn(value);

@@ -1,42 +1,68 @@
-// SHA-256 of served files, computed on the thread pool and remembered per
-// (device, inode, size, mtime, ctime) so a file is hashed once until it
-// changes. ctime too because mtime can be set back (cp -p, rsync -t, touch -r)
-// after an in-place rewrite; ctime cannot, and any write moves it.
+// SHA-256 of served files for Repr-Digest, computed on the thread pool and
+// remembered per (device, inode, size, mtime, ctime) so a file is hashed once
+// until it changes. ctime too because mtime can be set back (cp -p, rsync -t,
+// touch -r) after an in-place rewrite; ctime cannot, and any write moves it.
+//
+// Two halves, because of --workers: DigestCache holds the values and is the
+// one thing the worker threads share (a mutex guards it); each worker's loop
+// has its own Digester, which hashes on the thread pool and calls back on
+// that loop. Two workers asked for the same new file at the same moment may
+// both hash it once; the second result simply replaces the first.
 #pragma once
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 namespace file_serve {
 
+using DigestKey = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t, int64_t, int64_t>;
+
+inline DigestKey digest_key_of(const struct stat& st) {
+  return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
+}
+
+// The digests known so far; safe to use from any thread.
 class DigestCache {
+ public:
+  std::optional<std::string> find(const DigestKey& key) const;
+  void store(const DigestKey& key, const std::string& value);
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<DigestKey, std::string> values_;
+};
+
+// One per event loop; use it only on that loop's thread.
+class Digester {
  public:
   // value: the Repr-Digest field value, or empty when hashing failed.
   using Done = std::function<void(const std::string& value)>;
-  explicit DigestCache(uv_loop_t* loop) : loop_(loop), alive_(std::make_shared<DigestCache*>(this)) {}
-  ~DigestCache() { *alive_ = nullptr; }
+  Digester(uv_loop_t* loop, DigestCache& cache)
+      : loop_(loop), cache_(cache), alive_(std::make_shared<Digester*>(this)) {}
+  ~Digester() { *alive_ = nullptr; }
+  Digester(const Digester&) = delete;
+  Digester& operator=(const Digester&) = delete;
 
   // Calls `done` at once when cached, else after hashing `fd` (which is
   // duplicated: the caller may close its copy meanwhile).
   void get(int fd, const struct stat& st, Done done);
 
  private:
-  using Key = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t, int64_t, int64_t>;
-  static Key key_of(const struct stat& st) {
-    return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
-  }
-  void finished(const Key& key, const std::string& value);
+  void finished(const DigestKey& key, const std::string& value);
 
   uv_loop_t* loop_;
-  std::map<Key, std::string> cache_;
-  std::map<Key, std::vector<Done>> waiting_;
-  std::shared_ptr<DigestCache*> alive_;  // lets a finishing job see the cache is gone
+  DigestCache& cache_;
+  std::map<DigestKey, std::vector<Done>> waiting_;  // files being hashed for this loop
+  std::shared_ptr<Digester*> alive_;  // lets a finishing job see the digester is gone
 };
 
 }  // namespace file_serve

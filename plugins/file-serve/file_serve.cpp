@@ -2,17 +2,34 @@
 // server for HTTP clients (curl, wget, browsers, file-get) and for the notes'
 // bare-name protocol (`echo name | nc host port > name`).
 //
-// This file: options, the listening socket, accepting (limits, allow/deny,
-// EMFILE), and shutdown. connection.cpp: one client. root.cpp: opening paths
-// under the root. digest_cache.cpp: SHA-256 for Repr-Digest.
+// This file: options, the listening sockets, the workers (an accept loop with
+// limits, allow/deny and EMFILE handling, on one event loop each), and
+// shutdown. connection.cpp: one client. root.cpp: opening paths under the
+// root. digest_cache.cpp: SHA-256 for Repr-Digest.
+//
+// With --workers N the server runs N workers: worker 0 on the runtime's loop,
+// the others each on a thread with a loop of its own. Each has its own
+// listening socket, all bound to the same address with SO_REUSEPORT, so the
+// kernel spreads new connections over them. Workers share nothing but the
+// digest cache (a mutex), the count of open connections (an atomic) and the
+// settings they only read. The main thread reaches another worker only
+// through that worker's uv_async_t.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <chrono>
 #include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "connection.h"
 #include "nettool/connect.h"
@@ -26,11 +43,17 @@ using namespace nettool;
 using file_serve::Connection;
 using file_serve::UniqueFd;
 
+constexpr int kMaxWorkers = 64;
+
 constexpr OptionSpec kOptions[] = {
     {"port", 0, OptionType::Port, "8000", "port to listen on (0 picks a free one, logged)", "PORT", 0, false},
     {"listen", 'l', OptionType::String, "", "address and port to listen on: ADDR:PORT, [V6]:PORT or :PORT", "ADDR:PORT"},
     {"root", 'r', OptionType::Path, ".", "directory to serve (from a profile: relative to the profile's folder)", "DIR"},
-    {"max-connections", 'm', OptionType::Int, "1024", "answer 503 beyond this many open connections"},
+    {"workers", 0, OptionType::String, "1",
+     "threads serving connections, each with its own listening socket (SO_REUSEPORT) and event loop: 1 to 64, or "
+     "auto (one per CPU this process may run on)",
+     "N|auto"},
+    {"max-connections", 'm', OptionType::Int, "1024", "answer 503 beyond this many open connections (all workers together)"},
     {"idle-timeout", 'i', OptionType::Duration, "30s",
      "close a connection idle (or sending an incomplete request, or not reading) this long"},
     {"allow", 0, OptionType::AddressList, "", "only accept clients from these networks"},
@@ -43,15 +66,335 @@ constexpr OptionSpec kOptions[] = {
     {"backlog", 0, OptionType::Int, "511", "listen(2) backlog"},
 };
 
-class FileServe final : public Command {
+// --workers: "auto" or a number from 1 to kMaxWorkers.
+int parse_workers(const std::string& text) {
+  if (text == "auto") {
+    cpu_set_t cpus;
+    int n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus)
+                                                          : static_cast<int>(std::thread::hardware_concurrency());
+    return std::clamp(n, 1, kMaxWorkers);
+  }
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > kMaxWorkers)
+    throw ConfigError("--workers: expected a number from 1 to " + std::to_string(kMaxWorkers) + " or 'auto', got '" +
+                      text + "'");
+  return n;
+}
+
+// What every worker reads, and nobody writes once the workers run.
+struct Config {
+  int root_fd = -1;
+  file_serve::ServerSettings settings;
+  std::vector<Cidr> allow, deny;
+  size_t max_connections = 1024;
+};
+
+// One accept loop and the connections it accepted, on one event loop. Used
+// only on that loop's thread; its counters are read by others only after the
+// thread ended.
+class Worker {
  public:
-  explicit FileServe(Context& ctx) : ctx_(ctx), opts_(ctx.options()), digests_(ctx.loop()) {}
-  ~FileServe() override {
+  Worker(int index, uv_loop_t* loop, spdlog::logger& log, Counters& counters, const Config& config,
+         file_serve::DigestCache& digests, std::atomic<size_t>& open_connections)
+      : index_(index), log_(log), config_(config), open_connections_(open_connections), digester_(loop, digests) {
+    shared_.loop = loop;
+    shared_.log = &log;
+    shared_.counters = &counters;
+    shared_.root_fd = config.root_fd;
+    shared_.digests = &digester_;
+    shared_.settings = config.settings;
+    std::weak_ptr<bool> alive = alive_;
+    shared_.on_closed = [this, alive](uint64_t id) {
+      if (auto a = alive.lock(); a && *a) forget(id);
+    };
+    accept_pause_ = make_timer(loop, this);
+  }
+  ~Worker() {
     *alive_ = false;
     abort();
   }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts accepting on `fd`, a listening socket.
+  void listen(UniqueFd fd) {
+    listen_fd_ = std::move(fd);
+    if (int rc = uv_poll_init_socket(shared_.loop, listener_.get(), listen_fd_.get()); rc < 0)
+      throw RuntimeError(uv_message("watching the listening socket", rc));
+    listener_.mark_initialized(this);
+    uv_poll_start(listener_.get(), UV_READABLE, &Worker::on_listener);
+  }
+
+  // Stop accepting; finish the responses in flight, close idle connections.
+  void shutdown() {
+    shared_.draining = true;
+    stop_listening();
+    accept_pause_.close();
+    // Copy: drain() may close (and later erase) connections.
+    std::vector<std::shared_ptr<Connection>> all;
+    for (auto& [id, c] : connections_) all.push_back(c);
+    for (auto& c : all) c->drain();
+  }
+
+  // Close everything now.
+  void abort() {
+    stop_listening();
+    accept_pause_.close();
+    std::vector<std::shared_ptr<Connection>> all;
+    for (auto& [id, c] : connections_) all.push_back(c);
+    for (auto& c : all) c->close_now();
+    open_connections_ -= connections_.size();
+    connections_.clear();
+  }
+
+  int index() const { return index_; }
+  uint64_t connections_accepted() const { return accepted_; }
+  uint64_t requests() const { return shared_.requests; }
+
+ private:
+  void stop_listening() {
+    listener_.close();
+    listen_fd_.reset();
+  }
+
+  void forget(uint64_t id) {
+    if (connections_.erase(id) > 0) --open_connections_;
+  }
+
+  static void on_listener(uv_poll_t* handle, int status, int) {
+    auto* self = static_cast<Worker*>(handle->data);
+    if (self && status >= 0) self->accept_ready();
+  }
+
+  void accept_ready() {
+    for (int i = 0; i < 128; ++i) {  // bounded, so a connection flood cannot monopolise the loop
+      sockaddr_storage peer{};
+      socklen_t len = sizeof peer;
+      int fd = ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors: the client waits in the backlog. Stop watching
+          // the listener for a moment instead of spinning on it.
+          warn_rate_limited(std::string("accept: ") + std::strerror(errno) + "; pausing new connections for 250 ms");
+          uv_poll_stop(listener_.get());
+          uv_timer_start(
+              accept_pause_.get(),
+              [](uv_timer_t* t) {
+                auto* s = static_cast<Worker*>(t->data);
+                if (s && s->listener_.is_open()) uv_poll_start(s->listener_.get(), UV_READABLE, &Worker::on_listener);
+              },
+              250, 0);
+          return;
+        }
+        warn_rate_limited(std::string("accept: ") + std::strerror(errno));
+        return;
+      }
+      UniqueFd client(fd);
+      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&peer);
+      std::string who = format_address(addr);
+      if (!address_allowed(addr, config_.allow, config_.deny)) {
+        log_.info("{} refused by --allow/--deny", who);
+        continue;
+      }
+      // Counted before the check, so workers accepting at the same moment
+      // cannot together go past the limit.
+      if (open_connections_.fetch_add(1) >= config_.max_connections) {
+        --open_connections_;
+        static constexpr char kBusy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n"
+            "Connection: close\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n";
+        ssize_t ignored = ::send(client.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)ignored;
+        warn_rate_limited(who + ": 503, --max-connections " + std::to_string(config_.max_connections) + " reached");
+        continue;
+      }
+      shared_.counters->connections++;
+      ++accepted_;
+      uint64_t id = next_id_++;
+      auto conn = std::make_shared<Connection>(shared_, id, std::move(client), who);
+      connections_.emplace(id, conn);
+      conn->start();
+    }
+  }
+
+  void warn_rate_limited(const std::string& message) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_warning_ < std::chrono::seconds(1)) return;
+    last_warning_ = now;
+    log_.warn("{}", message);
+  }
+
+  int index_;
+  spdlog::logger& log_;
+  const Config& config_;
+  std::atomic<size_t>& open_connections_;  // all workers together, for --max-connections
+  file_serve::Digester digester_;
+  file_serve::ServerShared shared_;
+  UniqueFd listen_fd_;
+  Handle<uv_poll_t> listener_;  // declared after listen_fd_: closed before the fd is
+  Handle<uv_timer_t> accept_pause_;
+  std::map<uint64_t, std::shared_ptr<Connection>> connections_;
+  uint64_t next_id_ = 1;
+  uint64_t accepted_ = 0;
+  std::chrono::steady_clock::time_point last_warning_{};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// A Worker on a thread of its own, with a loop of its own. The main thread
+// tells it to drain or abort through `wake_` (uv_async_send is the one libuv
+// call that is safe from another thread) and learns that it ended through
+// the main loop's async handle given to start().
+class WorkerThread {
+ public:
+  enum Request { kNone = 0, kDrain = 1, kAbort = 2 };
+
+  explicit WorkerThread(spdlog::logger& log) : log_(log) {}
+
+  // Separate from the constructor so that the destructor cleans up after a
+  // failure half-way.
+  void init(int index, const Config& config, file_serve::DigestCache& digests, std::atomic<size_t>& open_connections) {
+    if (int rc = uv_loop_init(&loop_); rc < 0) throw RuntimeError(uv_message("worker event loop", rc));
+    loop_open_ = true;
+    if (int rc = uv_async_init(&loop_, wake_.get(), &WorkerThread::on_wake); rc < 0)
+      throw RuntimeError(uv_message("worker wake-up handle", rc));
+    wake_.mark_initialized(this);
+    wake_open_ = true;
+    uv_unref(wake_.as_handle());  // the loop ends when the worker has nothing left, async or not
+    worker_ = std::make_unique<Worker>(index, &loop_, log_, counters_, config, digests, open_connections);
+  }
+
+  ~WorkerThread() {
+    if (thread_.joinable()) {
+      request(kAbort);
+      thread_.join();
+    }
+    close_loop();  // when the thread never ran; else a no-op
+  }
+  WorkerThread(const WorkerThread&) = delete;
+  WorkerThread& operator=(const WorkerThread&) = delete;
+
+  // Accepts on `fd` on a new thread; `exited` is signalled when it ends.
+  void start(UniqueFd fd, uv_async_t* exited) {
+    worker_->listen(std::move(fd));
+    exited_ = exited;
+    try {
+      thread_ = std::thread([this] { run(); });
+    } catch (const std::system_error& e) {
+      throw RuntimeError(std::string("starting worker thread: ") + e.what());
+    }
+  }
+
+  // From the main thread. A worker that already ended ignores it.
+  void request(Request r) {
+    std::lock_guard lock(wake_mutex_);
+    if (!wake_open_) return;
+    int current = pending_.load();
+    while (current < r && !pending_.compare_exchange_weak(current, r)) {
+    }
+    uv_async_send(wake_.get());
+  }
+
+  bool finished() const { return finished_.load(); }
+  // After finished() (or to wait for it): joins the thread.
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Only after join().
+  const Counters& counters() const { return counters_; }
+  const Worker& worker() const { return *worker_; }
+
+ private:
+  void run() {
+    // SIGINT/SIGTERM are the main loop's: let the kernel deliver them there.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);  // until the listener and every connection are closed
+    close_loop();
+    finished_ = true;
+    uv_async_send(exited_);
+  }
+
+  static void on_wake(uv_async_t* handle) {
+    auto* self = static_cast<WorkerThread*>(handle->data);
+    if (!self) return;
+    int r = self->pending_.exchange(kNone);
+    if (r >= kDrain) self->worker_->shutdown();
+    if (r >= kAbort) self->worker_->abort();
+  }
+
+  // Closes every handle of the loop and the loop itself, on the thread that
+  // runs it (or on the main thread when no thread was started).
+  void close_loop() {
+    if (!loop_open_) return;
+    if (worker_) worker_->abort();
+    {
+      std::lock_guard lock(wake_mutex_);
+      wake_open_ = false;
+      wake_.close();  // a no-op when it was never initialised
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);  // close callbacks, posted connection clean-ups
+    if (uv_loop_close(&loop_) != 0) log_.debug("worker event loop closed with handles still open");
+    loop_open_ = false;
+  }
+
+  spdlog::logger& log_;
+  uv_loop_t loop_{};
+  bool loop_open_ = false;
+  Counters counters_;
+  Handle<uv_async_t> wake_;
+  std::mutex wake_mutex_;  // wake_ is closed under it, so request() never sends to a closed handle
+  bool wake_open_ = false;
+  std::atomic<int> pending_{kNone};
+  std::unique_ptr<Worker> worker_;  // after loop_ and wake_: destroyed before them
+  uv_async_t* exited_ = nullptr;
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
+
+// A bound, listening, non-blocking TCP socket; SO_REUSEPORT when several
+// workers listen on the address. Invalid, with `errors` extended, on failure.
+UniqueFd open_listener(const sockaddr* addr, int backlog, bool reuse_port, std::string& errors) {
+  auto fail = [&](const char* what) {
+    if (!errors.empty()) errors += "; ";
+    errors += format_address(addr) + ": " + what + ": " + std::strerror(errno);
+    return UniqueFd();
+  };
+  UniqueFd fd(::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return fail("socket");
+  int one = 1, zero = 0;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    return fail("SO_REUSEPORT");
+  if (addr->sa_family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::bind(fd.get(), addr, len) != 0) return fail("bind");
+  if (::listen(fd.get(), backlog) != 0) return fail("listen");
+  return fd;
+}
+
+class FileServe final : public Command {
+ public:
+  explicit FileServe(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
+  ~FileServe() override {
+    abort();
+    for (auto& t : threads_) collect(*t);
+    exited_.close();
+    if (threads_.empty()) return;
+    auto line = [&](const Worker& w) {
+      ctx_.log().debug("worker {}: {} connection(s), {} request(s)", w.index(), w.connections_accepted(), w.requests());
+    };
+    if (main_) line(*main_);
+    for (auto& t : threads_) line(t->worker());
+  }
 
   void start() override {
+    int workers = parse_workers(opts_.get_string("workers"));
     std::string digest = opts_.get_string("digest");
     if (digest != "sha-256" && digest != "off") throw ConfigError("--digest: expected 'sha-256' or 'off', got '" + digest + "'");
     if (opts_.get_int("max-connections") < 1) throw ConfigError("--max-connections must be at least 1");
@@ -61,45 +404,50 @@ class FileServe final : public Command {
     root_.reset(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_.valid()) throw RuntimeError("--root " + root + ": " + std::strerror(errno));
 
-    shared_.loop = ctx_.loop();
-    shared_.log = &ctx_.log();
-    shared_.counters = &ctx_.counters();
-    shared_.root_fd = root_.get();
-    shared_.digests = &digests_;
-    shared_.settings.listing = opts_.get_bool("listing");
-    shared_.settings.allow_hidden = opts_.get_bool("allow-hidden");
-    shared_.settings.digest = digest != "off";
-    shared_.settings.idle_timeout = opts_.get_duration("idle-timeout");
-    std::weak_ptr<bool> alive = alive_;
-    shared_.on_closed = [this, alive](uint64_t id) {
-      if (auto a = alive.lock(); a && *a) connections_.erase(id);
-    };
+    config_.root_fd = root_.get();
+    config_.settings.listing = opts_.get_bool("listing");
+    config_.settings.allow_hidden = opts_.get_bool("allow-hidden");
+    config_.settings.digest = digest != "off";
+    config_.settings.idle_timeout = opts_.get_duration("idle-timeout");
+    config_.allow = opts_.get_cidrs("allow");
+    config_.deny = opts_.get_cidrs("deny");
+    config_.max_connections = static_cast<size_t>(opts_.get_int("max-connections"));
 
-    listen();
-    accept_pause_ = make_timer(ctx_.loop(), this);
-    ctx_.log().info("serving {} on {}", root, bound_);
+    std::vector<UniqueFd> sockets = open_listeners(workers);
+    main_ = std::make_unique<Worker>(0, ctx_.loop(), ctx_.log(), ctx_.counters(), config_, digests_, open_connections_);
+    main_->listen(std::move(sockets[0]));
+    if (workers > 1) {
+      if (int rc = uv_async_init(ctx_.loop(), exited_.get(), &FileServe::on_worker_exited); rc < 0)
+        throw RuntimeError(uv_message("worker exit handle", rc));
+      exited_.mark_initialized(this);
+      for (int i = 1; i < workers; ++i) {
+        threads_.push_back(std::make_unique<WorkerThread>(ctx_.log()));
+        threads_.back()->init(i, config_, digests_, open_connections_);
+        threads_.back()->start(std::move(sockets[static_cast<size_t>(i)]), exited_.get());
+      }
+    }
+    ctx_.log().info("listening on {}", bound_);
+    if (workers > 1) {
+      ctx_.log().info("serving {} on {} with {} workers", root, bound_, workers);
+    } else {
+      ctx_.log().info("serving {} on {}", root, bound_);
+    }
   }
 
   void shutdown() override {
-    shared_.draining = true;
-    stop_listening();
-    // Copy: drain() may close (and later erase) connections.
-    std::vector<std::shared_ptr<Connection>> all;
-    for (auto& [id, c] : connections_) all.push_back(c);
-    for (auto& c : all) c->drain();
+    if (main_) main_->shutdown();
+    for (auto& t : threads_) t->request(WorkerThread::kDrain);
   }
 
   void abort() override {
-    stop_listening();
-    accept_pause_.close();
-    std::vector<std::shared_ptr<Connection>> all;
-    for (auto& [id, c] : connections_) all.push_back(c);
-    for (auto& c : all) c->close_now();
-    connections_.clear();
+    if (main_) main_->abort();
+    for (auto& t : threads_) t->request(WorkerThread::kAbort);
   }
 
  private:
-  void listen() {
+  // `count` listening sockets on the one address: the first that works of
+  // the candidates, the others on the address (and port) it got.
+  std::vector<UniqueFd> open_listeners(int count) {
     std::string spec = opts_.has("listen") ? opts_.get_string("listen") : "";
     std::string host;
     uint16_t port = opts_.get_port("port");
@@ -126,125 +474,64 @@ class FileServe final : public Command {
       if (!opts_.get_bool("ipv4")) addrs.push_back(v6);
       addrs.push_back(v4);  // alone with -4, else the fallback for hosts without IPv6
     }
+    int backlog = static_cast<int>(opts_.get_int("backlog"));
+    bool reuse_port = count > 1;
     std::string errors;
     for (const auto& ss : addrs) {
-      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
-      UniqueFd fd(::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-      int one = 1, zero = 0;
-      auto fail = [&](const char* what) {
-        if (!errors.empty()) errors += "; ";
-        errors += format_address(addr) + ": " + what + ": " + std::strerror(errno);
-      };
-      if (!fd.valid()) {
-        fail("socket");
-        continue;
-      }
-      setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (addr->sa_family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-      socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-      if (::bind(fd.get(), addr, len) != 0) {
-        fail("bind");
-        continue;
-      }
-      if (::listen(fd.get(), static_cast<int>(opts_.get_int("backlog"))) != 0) {
-        fail("listen");
-        continue;
-      }
+      std::vector<UniqueFd> sockets;
+      sockets.push_back(open_listener(reinterpret_cast<const sockaddr*>(&ss), backlog, reuse_port, errors));
+      if (!sockets[0].valid()) continue;
+      // Port 0 picked a port: the other workers' sockets take the same one.
       sockaddr_storage bound{};
       socklen_t blen = sizeof bound;
-      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &blen);
+      getsockname(sockets[0].get(), reinterpret_cast<sockaddr*>(&bound), &blen);
       bound_ = format_address(reinterpret_cast<sockaddr*>(&bound));
-      listen_fd_ = std::move(fd);
-      if (int rc = uv_poll_init_socket(ctx_.loop(), listener_.get(), listen_fd_.get()); rc < 0)
-        throw RuntimeError(uv_message("watching the listening socket", rc));
-      listener_.mark_initialized(this);
-      uv_poll_start(listener_.get(), UV_READABLE, &FileServe::on_listener);
-      ctx_.log().info("listening on {}", bound_);
-      return;
+      for (int i = 1; i < count; ++i) {
+        std::string error;
+        sockets.push_back(open_listener(reinterpret_cast<const sockaddr*>(&bound), backlog, true, error));
+        if (!sockets.back().valid()) throw RuntimeError("cannot listen for worker " + std::to_string(i) + ": " + error);
+      }
+      return sockets;
     }
     throw RuntimeError("cannot listen: " + errors);
   }
 
-  void stop_listening() {
-    listener_.close();
-    listen_fd_.reset();
-  }
-
-  static void on_listener(uv_poll_t* handle, int status, int) {
+  static void on_worker_exited(uv_async_t* handle) {
     auto* self = static_cast<FileServe*>(handle->data);
-    if (self && status >= 0) self->accept_ready();
-  }
-
-  void accept_ready() {
-    for (int i = 0; i < 128; ++i) {  // bounded, so a connection flood cannot monopolise the loop
-      sockaddr_storage peer{};
-      socklen_t len = sizeof peer;
-      int fd = ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-          // Out of descriptors: the client waits in the backlog. Stop watching
-          // the listener for a moment instead of spinning on it.
-          warn_rate_limited(std::string("accept: ") + std::strerror(errno) + "; pausing new connections for 250 ms");
-          uv_poll_stop(listener_.get());
-          uv_timer_start(
-              accept_pause_.get(),
-              [](uv_timer_t* t) {
-                auto* s = static_cast<FileServe*>(t->data);
-                if (s && s->listener_.is_open()) uv_poll_start(s->listener_.get(), UV_READABLE, &FileServe::on_listener);
-              },
-              250, 0);
-          return;
-        }
-        warn_rate_limited(std::string("accept: ") + std::strerror(errno));
-        return;
+    if (!self) return;
+    bool all = true;
+    for (auto& t : self->threads_) {
+      if (t->finished()) {
+        self->collect(*t);
+      } else {
+        all = false;
       }
-      UniqueFd client(fd);
-      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&peer);
-      std::string who = format_address(addr);
-      if (!address_allowed(addr, opts_.get_cidrs("allow"), opts_.get_cidrs("deny"))) {
-        ctx_.log().info("{} refused by --allow/--deny", who);
-        continue;
-      }
-      if (connections_.size() >= static_cast<size_t>(opts_.get_int("max-connections"))) {
-        static constexpr char kBusy[] =
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n"
-            "Connection: close\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n";
-        ssize_t ignored = ::send(client.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)ignored;
-        warn_rate_limited(who + ": 503, --max-connections " + std::to_string(opts_.get_int("max-connections")) +
-                          " reached");
-        continue;
-      }
-      ctx_.counters().connections++;
-      uint64_t id = next_id_++;
-      auto conn = std::make_shared<Connection>(shared_, id, std::move(client), who);
-      connections_.emplace(id, conn);
-      conn->start();
     }
+    if (all) self->exited_.close();  // nothing left to keep the main loop waiting for
   }
 
-  void warn_rate_limited(const std::string& message) {
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_warning_ < std::chrono::seconds(1)) return;
-    last_warning_ = now;
-    ctx_.log().warn("{}", message);
+  // Joins an ended worker thread and adds its totals to the -v summary.
+  void collect(WorkerThread& t) {
+    if (collected_.count(&t)) return;
+    t.join();
+    collected_.insert(&t);
+    const Counters& c = t.counters();
+    ctx_.counters().bytes_sent += c.bytes_sent;
+    ctx_.counters().bytes_received += c.bytes_received;
+    ctx_.counters().connections += c.connections;
   }
 
   Context& ctx_;
   const OptionValues& opts_;
+  Config config_;
   file_serve::DigestCache digests_;
-  file_serve::ServerShared shared_;
+  std::atomic<size_t> open_connections_{0};
   UniqueFd root_;
-  UniqueFd listen_fd_;
-  Handle<uv_poll_t> listener_;  // declared after listen_fd_: closed before the fd is
-  Handle<uv_timer_t> accept_pause_;
   std::string bound_;
-  std::map<uint64_t, std::shared_ptr<Connection>> connections_;
-  uint64_t next_id_ = 1;
-  std::chrono::steady_clock::time_point last_warning_{};
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  Handle<uv_async_t> exited_;  // on the main loop; keeps it running while worker threads do
+  std::unique_ptr<Worker> main_;
+  std::vector<std::unique_ptr<WorkerThread>> threads_;  // destroyed (joined) before what they read
+  std::set<const WorkerThread*> collected_;
 };
 
 std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<FileServe>(ctx); }

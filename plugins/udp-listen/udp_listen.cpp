@@ -199,13 +199,13 @@ class UdpListen final : public Command {
   }
 
   void on_datagram(ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags) {
-    if (flags & UV_UDP_MMSG_FREE) return;  // the batch buffer is ours again (it is a member)
-    if (finishing_) return;                  // the rest of a batch after --count
+    if (flags & UV_UDP_MMSG_FREE) return end_of_batch();  // the batch buffer is ours again (it is a member)
+    if (finishing_) return;                                 // the rest of a batch after --count
     if (nread < 0) {
       ctx_.log().warn("receive: {}", uv_strerror(static_cast<int>(nread)));
       return;
     }
-    if (from == nullptr) return;  // nothing more to read now
+    if (from == nullptr) return end_of_batch();  // nothing more to read now
     if (flags & UV_UDP_PARTIAL) ctx_.log().warn("datagram from {} truncated", format_address(from));
     std::string_view data(buf->base, static_cast<size_t>(nread));
     ++received_;
@@ -214,18 +214,36 @@ class UdpListen final : public Command {
     have_last_sender_ = true;
     touch();
 
-    std::string out;
-    if (show_source_) out = format_address(from) + " ";
-    if (hex_) out += (out.empty() ? "" : "\n") + hex_dump(data);
-    else out.append(data);
-    if (show_source_ && !hex_) out += "\n";
-    stdio_->write(make_chunk(out));
+    if (show_source_) output_ += format_address(from) + " ";
+    if (hex_) {
+      if (show_source_) output_ += '\n';
+      output_ += hex_dump(data);
+    } else {
+      output_.append(data);
+    }
+    if (show_source_ && !hex_) output_ += "\n";
     if (echo_) send_to(from, data);
 
     if (count_limit_ > 0 && received_ >= count_limit_) {
       finish();
       return;
     }
+    // A single read, not one of a recvmmsg batch: nothing else is coming now.
+    if (!(flags & UV_UDP_MMSG_CHUNK)) end_of_batch();
+  }
+
+  // The output of a whole recvmmsg batch goes to stdout as one chunk: one
+  // allocation and one queue entry per batch instead of per datagram kept
+  // udp-listen ahead of a fast sender (its socket buffer overflowed less).
+  void flush_output() {
+    if (output_.empty() || !stdio_) return;
+    stdio_->write(make_chunk(output_));
+    output_.clear();  // keeps its capacity for the next batch
+  }
+
+  void end_of_batch() {
+    flush_output();
+    if (finishing_ || !stdio_ || !receiving_) return;
     if (stdio_->queued_bytes() >= kHighWatermark) {
       // stdout is slow: let the kernel's buffer hold the rest for now.
       uv_udp_recv_stop(socket_.get());
@@ -285,6 +303,7 @@ class UdpListen final : public Command {
   void finish() {
     if (finishing_) return;
     finishing_ = true;
+    flush_output();
     if (socket_.is_open() && receiving_) uv_udp_recv_stop(socket_.get());
     receiving_ = false;
     if (sending_ == 0) socket_.close();
@@ -298,6 +317,7 @@ class UdpListen final : public Command {
   Context& ctx_;
   const OptionValues& opts_;
   std::vector<char> buffer_;  // kBatch slots for recvmmsg
+  std::string output_;        // what the current batch prints, not yet written
   Handle<uv_udp_t> socket_;
   Handle<uv_timer_t> idle_;
   std::unique_ptr<Endpoint> stdio_;

@@ -58,10 +58,15 @@ void DatagramSource::on_data(const ChunkPtr& chunk) {
   }
   pending_.append(chunk->data.get(), chunk->size);
   if (options_.chunk > 0) {
-    while (pending_.size() >= options_.chunk) {
-      ready_.push_back(pending_.substr(0, options_.chunk));
-      pending_.erase(0, options_.chunk);
+    // One erase per read, not per datagram: erasing each chunk from the front
+    // moved the rest of a 64 KiB read a thousand times (a tenth of udp-send's
+    // CPU with 64-byte chunks).
+    size_t start = 0;
+    while (pending_.size() - start >= options_.chunk) {
+      ready_.push_back(pending_.substr(start, options_.chunk));
+      start += options_.chunk;
     }
+    pending_.erase(0, start);
   } else {
     size_t start = 0;
     while (true) {

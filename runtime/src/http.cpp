@@ -365,12 +365,58 @@ ByteRange parse_range(std::string_view header, uint64_t size) {
   return r;
 }
 
+// Plain arithmetic rather than gmtime_r + strftime: file-serve writes two
+// dates per response, and those calls (locale, the tz lock) were a visible
+// share of a small-file request. The calendar conversion is Howard Hinnant's
+// civil_from_days; any time_t works, including negative ones.
 std::string format_date(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
+  static constexpr char kDays[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};  // day 0 was a Thursday
+  static constexpr char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  int64_t secs = static_cast<int64_t>(t);
+  int64_t days = secs / 86400 - (secs % 86400 < 0 ? 1 : 0);  // floor division
+  int64_t of_day = secs - days * 86400;
+  int64_t z = days + 719468;  // days since 0000-03-01
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  int64_t weekday = ((days % 7) + 7) % 7;
+
   char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
+  char* p = buf;
+  auto put = [&p](const char* text, size_t n) {
+    std::memcpy(p, text, n);
+    p += n;
+  };
+  auto two = [&p](int64_t v) {
+    *p++ = static_cast<char>('0' + v / 10);
+    *p++ = static_cast<char>('0' + v % 10);
+  };
+  put(kDays[weekday], 3);
+  put(", ", 2);
+  two(day);
+  *p++ = ' ';
+  put(kMonths[month - 1], 3);
+  *p++ = ' ';
+  if (year >= 0 && year <= 9999) {
+    two(year / 100);
+    two(year % 100);
+  } else {
+    p = std::to_chars(p, p + 21, year).ptr;  // an int64_t has at most 20 characters
+  }
+  *p++ = ' ';
+  two(of_day / 3600);
+  *p++ = ':';
+  two(of_day / 60 % 60);
+  *p++ = ':';
+  two(of_day % 60);
+  put(" GMT", 4);
+  return std::string(buf, p);
 }
 
 std::optional<std::time_t> parse_date(std::string_view text) {

@@ -370,6 +370,66 @@ TEST_CASE("udp-send --chunk 1400: 1 MiB of random bytes arrive intact in udp-lis
   CHECK(sha256_file(dir / "out.bin") == sha256_file(dir / "in.bin"));
 }
 
+// Every datagram of a bounded burst arrives, exactly once and in order (on
+// loopback one socket pair keeps the order): udp-listen --count N ends only
+// when the N-th has come, and its output is compared whole.
+TEST_CASE("udp-send --count bursts: udp-listen receives every datagram exactly once, in order", "[udp]") {
+  TempDir dir;
+  auto paced = [](std::vector<std::string> args) {
+    // udp-listen asks for a 4 MiB receive buffer; the kernel caps it at
+    // net.core.rmem_max. Below that a burst can overflow it, so pace.
+    if (rmem_max() < static_cast<long>(4 * MiB)) {
+      WARN("net.core.rmem_max is " << rmem_max() << " (< 4 MiB): pacing with --interval 1ms");
+      args.insert(args.begin() + 1, {"--interval", "1ms"});
+    }
+    return args;
+  };
+
+  SECTION("1,000 numbered lines, --count 3: 3,000 datagrams") {
+    std::string lines;
+    for (int i = 0; i < 1000; ++i) lines += "datagram " + std::to_string(i) + "\n";
+    write_file(dir / "in.txt", lines);
+    auto l = start_listener({"udp-listen", "--count", "3000", "--idle-timeout", "10s", "127.0.0.1", "0"},
+                            ProcessOptions().stdout_to(dir / "out.txt"));
+    auto r = run_nettool(paced({"udp-send", "--keep-newline", "--count", "3", "127.0.0.1", port_str(l.port)}),
+                         ProcessOptions().stdin_from(dir / "in.txt"));
+    INFO("udp-send stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    INFO("udp-listen stderr: " << l.proc.stderr_text());
+    REQUIRE(l.proc.wait(kRunTimeout) == 0);
+    std::string out = read_file(dir / "out.txt");
+    CHECK(split_lines(out).size() == 3000);
+    CHECK(out == lines + lines + lines);
+  }
+
+  SECTION("--chunk 64 of 128 KiB (several reads of stdin), --count 2: 4,096 datagrams") {
+    constexpr size_t kTotal = 128 * KiB;
+    write_random_file(dir / "in.bin", kTotal, 99);
+    auto l = start_listener({"udp-listen", "-S", "--count", "4096", "--idle-timeout", "10s", "127.0.0.1", "0"},
+                            ProcessOptions().stdout_to(dir / "out.txt"));
+    auto r = run_nettool(paced({"udp-send", "--chunk", "64", "--count", "2", "127.0.0.1", port_str(l.port)}),
+                         ProcessOptions().stdin_from(dir / "in.bin"));
+    INFO("udp-send stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    INFO("udp-listen stderr: " << l.proc.stderr_text());
+    REQUIRE(l.proc.wait(kRunTimeout) == 0);
+    // -S: "ADDR:PORT " before each datagram and a newline after it, so each
+    // datagram (binary, 64 bytes) is found at a known place.
+    const std::string in = read_file(dir / "in.bin");
+    const std::string out = read_file(dir / "out.txt");
+    const std::string prefix = out.substr(0, out.find(' ') + 1);
+    REQUIRE(prefix.rfind("127.0.0.1:", 0) == 0);
+    const size_t record = prefix.size() + 64 + 1;
+    REQUIRE(out.size() == 4096 * record);
+    for (size_t i = 0; i < 4096; ++i) {
+      INFO("datagram " << i);
+      REQUIRE(out.compare(i * record, prefix.size(), prefix) == 0);
+      REQUIRE(out.compare(i * record + prefix.size(), 64, in, (i % 2048) * 64, 64) == 0);
+      REQUIRE(out[i * record + record - 1] == '\n');
+    }
+  }
+}
+
 TEST_CASE("udp-send --chunk cuts datagrams of exactly that size", "[udp]") {
   UdpSocket peer;
   TempDir dir;

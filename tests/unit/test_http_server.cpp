@@ -1,6 +1,8 @@
 // http.h, the server side: request heads, bare-name detection, paths, ranges,
 // dates, content types, escaping.
 #include <catch2/catch.hpp>
+
+#include <ctime>
 #include <string>
 
 #include "nettool/http.h"
@@ -474,6 +476,25 @@ TEST_CASE("format_date writes IMF-fixdate", "[http][date]") {
   CHECK(format_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's example
   CHECK(format_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
   CHECK(format_date(951782400) == "Tue, 29 Feb 2000 00:00:00 GMT");
+}
+
+TEST_CASE("format_date agrees with gmtime_r and strftime", "[http][date]") {
+  auto reference = [](std::time_t t) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return std::string(buf);
+  };
+  // Every day boundary and leap rule from 1900 to 2100, plus odd seconds.
+  for (std::time_t t = -2208988800; t < 4102444800; t += 86400 * 7 + 3599) {
+    INFO("time " << t);
+    REQUIRE(format_date(t) == reference(t));
+  }
+  for (std::time_t t : {std::time_t{-1}, std::time_t{-86400}, std::time_t{86399}, std::time_t{253402300799}}) {
+    INFO("time " << t);
+    CHECK(format_date(t) == reference(t));
+  }
 }
 
 TEST_CASE("parse_date reads the three HTTP date formats", "[http][date]") {

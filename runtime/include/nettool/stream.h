@@ -26,7 +26,9 @@ struct Chunk {
   std::unique_ptr<char[]> data;
   size_t capacity = 0;
   size_t size = 0;
-  explicit Chunk(size_t cap) : data(std::make_unique<char[]>(cap)), capacity(cap) {}
+  // Not zero-filled: only [0, size) is ever read, and clearing every
+  // buffer cost as much as copying into it.
+  explicit Chunk(size_t cap) : data(std::make_unique_for_overwrite<char[]>(cap)), capacity(cap) {}
 };
 using ChunkPtr = std::shared_ptr<Chunk>;
 ChunkPtr make_chunk(std::string_view bytes);
