@@ -7,8 +7,9 @@
 #  1. metadata and file lists (dpkg-deb -I/-c, rpm -qip/-qlp), conffile and
 #     %config(noreplace), dependencies;
 #  2. the .deb unpacked into a temporary root (dpkg-deb -x): the relocated
-#     binary finds libnettool-runtime (RUNPATH) and its plugins without any
-#     environment variable; a file-serve/file-get round trip on 127.0.0.1
+#     binary (a launcher needing libc only) finds its front end
+#     libnettool-cli.so, libnettool-runtime (RUNPATH) and its plugins without
+#     any environment variable; a file-serve/file-get round trip on 127.0.0.1
 #     (curl when the file-get plugin is not there), also with the packaged
 #     default profile /etc/nettool/serve.yaml;
 #  3. tests/sdk built out of tree against the unpacked nettool-dev, loaded
@@ -111,6 +112,7 @@ check "deb: shlibs for libnettool-digest" has "$tmp/debctrl/shlibs" "libnettool-
 expected_files="/usr/bin/nettool
 /$libdir/libnettool-runtime.so.1
 /$libdir/libnettool-digest.so.1
+/$libdir/nettool/libnettool-cli.so
 /etc/nettool/serve.yaml
 /usr/lib/systemd/system/nettool-file-serve@.service
 /usr/share/man/man1/nettool.1.gz
@@ -170,7 +172,19 @@ nettool=$root/usr/bin/nettool
 clean() { env -i "PATH=/usr/bin:/bin" "HOME=$tmp" "LANG=C.UTF-8" "$@"; }
 version_ok() { clean "$nettool" --version | grep -q "^nettool $version "; }
 check "relocated: nettool --version" version_ok
-runtime_ok() { clean ldd "$nettool" | tee /dev/stderr | grep -q "libnettool-runtime.so.1 => $root/usr/bin/../lib/$multiarch/"; }
+# The executable is a launcher that needs libc only (fast --version); it loads
+# the front end, libnettool-cli.so, which links libnettool-runtime.
+needs_libc_only() { readelf -d "$nettool" | tee /dev/stderr | grep NEEDED | grep -v '\[libc\.so\.6\]' | (! grep -q .); }
+check "relocated: nettool needs libc only" needs_libc_only
+cli_ok() {
+  clean env LD_DEBUG=libs "$nettool" plugins 2>&1 >/dev/null | tee /dev/stderr |
+    grep -q "calling init: $root/usr/bin/../lib/$multiarch/nettool/libnettool-cli.so$"
+}
+check "relocated: the front end from the unpacked tree (RUNPATH)" cli_ok
+runtime_ok() {
+  clean ldd "$root/$libdir/nettool/libnettool-cli.so" | tee /dev/stderr |
+    grep -q "libnettool-runtime.so.1 => $root/$libdir/nettool/../libnettool-runtime.so.1"
+}
 check "relocated: libnettool-runtime from the unpacked tree (RUNPATH)" runtime_ok
 clean "$nettool" plugins >"$tmp/plugins.txt" 2>&1
 for p in $plugins; do
