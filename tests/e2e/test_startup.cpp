@@ -124,3 +124,19 @@ TEST_CASE("nettool plugins loads and lists every plugin of the build", "[startup
   }
   CHECK(r.out.find("BROKEN") == std::string::npos);
 }
+
+TEST_CASE("nettool without its front end still prints its version, and says what is missing otherwise", "[startup]") {
+  TempDir dir;
+  fs::create_directories(dir / "bin");
+  fs::copy_file(nettool_path(), dir / "bin" / "nettool");
+  const std::string lonely = (dir / "bin" / "nettool").string();
+
+  Process version({lonely, "--version"}, ProcessOptions());
+  CHECK(version.wait() == 0);
+  CHECK(version.stdout_text().rfind("nettool ", 0) == 0);
+
+  Process plugins({lonely, "plugins"}, ProcessOptions());
+  CHECK(plugins.wait() == 1);
+  CHECK_THAT(plugins.stderr_text(), Catch::Contains("cannot find the front end") &&
+                                        Catch::Contains("/lib/nettool/libnettool-cli.so"));
+}
