@@ -1,5 +1,6 @@
 // nettool's front end: global flags, choosing the plugin, help and errors.
-// Everything else happens in the runtime and the plugin.
+// Everything else happens in the runtime and the plugin. Built as
+// libnettool-cli.so, which the nettool executable (launcher.cpp) loads and runs.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "docs.h"
+#include "front_end.h"
 #include "nettool/error.h"
 #include "nettool/host.h"
 
@@ -236,7 +238,7 @@ int completion(const GlobalOptions& g) {
 int run(int argc, char** argv) {
   GlobalOptions g = parse_global(argc, argv);
   if (g.version) {
-    std::printf("nettool %s (plugin ABI %d)\n", NETTOOL_VERSION, NETTOOL_PLUGIN_ABI);
+    std::fputs(NETTOOL_VERSION_LINE, stdout);
     return 0;
   }
   if (g.command == "plugins") return list_plugins(g);
@@ -306,7 +308,7 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int nettool_cli_main(int argc, char** argv) {
   // A peer that goes away must show up as EPIPE on the write, not kill us.
   std::signal(SIGPIPE, SIG_IGN);
   try {

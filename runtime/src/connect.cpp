@@ -3,6 +3,7 @@
 #include <netdb.h>
 
 #include <cstring>
+#include <optional>
 
 #include "nettool/error.h"
 #include "nettool/net.h"
@@ -36,6 +37,17 @@ std::string strip_brackets(const std::string& host) {
   return host;
 }
 
+// HOST as an IPv4 or IPv6 address of an allowed family, or nullopt when it is
+// the resolver's business: a name, an empty host, a scoped IPv6 address, or an
+// unusual IPv4 form such as 127.1 (getaddrinfo takes those, with its errors).
+std::optional<sockaddr_storage> address_literal(const std::string& host, uint16_t port, int family) {
+  if (host.empty() || host.find('%') != std::string::npos) return std::nullopt;
+  sockaddr_storage ss{};
+  if (family != AF_INET6 && uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0) return ss;
+  if (family != AF_INET && uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) return ss;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<sockaddr_storage> resolve_now(const std::string& host_in, uint16_t port, const ResolveOptions& options) {
@@ -59,6 +71,13 @@ std::shared_ptr<void> resolve_async(uv_loop_t* loop, const std::string& host_in,
     std::string host;
   };
   auto token = std::make_shared<ResolveDone>(std::move(done));
+  if (auto literal = address_literal(strip_brackets(host_in), port, options.family)) {
+    // No resolver, no thread pool (see TcpConnector::start).
+    post(loop, [weak = std::weak_ptr<ResolveDone>(token), address = *literal] {
+      if (auto cb = weak.lock()) (*cb)({address}, "");
+    });
+    return token;
+  }
   auto req = std::make_unique<Req>();
   req->callback = token;
   req->host = strip_brackets(host_in);
@@ -207,12 +226,22 @@ std::shared_ptr<TcpConnector> TcpConnector::start(uv_loop_t* loop, std::string h
                                                   Done done) {
   auto c = std::make_shared<TcpConnector>(loop, std::move(host), port, std::move(options), std::move(done));
   c->impl_->self = c;
+  std::string h = strip_brackets(c->impl_->host);
+  if (auto literal = address_literal(h, port, c->impl_->options.resolve.family)) {
+    // An address needs no resolver: this spares a short run (tcp-connect -z
+    // 127.0.0.1 PORT) a round trip through libuv's thread pool, and starting
+    // its threads. Posted, so that `done` never runs inside start().
+    c->impl_->addresses.push_back(*literal);
+    post(loop, [weak = std::weak_ptr<TcpConnector>(c)] {
+      if (auto owner = weak.lock()) owner->impl_->try_next();
+    });
+    return c;
+  }
   auto req = std::make_unique<Impl::ResolveReq>();
   req->owner = c;
   req->req.data = req.get();
   addrinfo hints = make_hints(c->impl_->options.resolve);
   std::string service = std::to_string(port);
-  std::string h = strip_brackets(c->impl_->host);
   int rc = uv_getaddrinfo(
       loop, &req->req,
       [](uv_getaddrinfo_t* r, int status, addrinfo* res) {

@@ -309,3 +309,36 @@ TEST_CASE("tcp-connect resolves localhost and reaches the listener on whichever 
     CHECK(got == "via localhost\n");
   }
 }
+
+TEST_CASE("tcp-connect takes an address as it is, within -4/-6, and leaves other forms to the resolver", "[tcp-connect][ipv6]") {
+  TcpServer v4("127.0.0.1");  // the kernel completes the handshakes from the backlog
+  const std::string port = std::to_string(v4.port());
+  auto zero = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"tcp-connect", "-z"});
+    args.push_back(port);
+    return run_nettool(args);
+  };
+
+  auto plain = zero({"127.0.0.1"});
+  INFO("127.0.0.1: " << plain.err);
+  CHECK(plain.exit_code == 0);
+  auto short_form = zero({"127.1"});  // inet_aton's form: getaddrinfo's business
+  INFO("127.1: " << short_form.err);
+  CHECK(short_form.exit_code == 0);
+  // An address of the other family is refused as before, by the resolver.
+  auto v6_only = zero({"-6", "127.0.0.1"});
+  CHECK(v6_only.exit_code == 1);
+  CHECK_THAT(v6_only.err, Catch::Contains("cannot resolve '127.0.0.1'"));
+  auto v4_only = zero({"-4", "::1"});
+  CHECK(v4_only.exit_code == 1);
+  CHECK_THAT(v4_only.err, Catch::Contains("cannot resolve '::1'"));
+
+  if (ipv6_loopback_available()) {
+    TcpServer v6("::1");
+    for (std::string host : {"::1", "[::1]"}) {
+      auto r = run_nettool({"tcp-connect", "-z", host, std::to_string(v6.port())});
+      INFO(host << ": " << r.err);
+      CHECK(r.exit_code == 0);
+    }
+  }
+}

@@ -7,12 +7,13 @@
 #  1. metadata and file lists (dpkg-deb -I/-c, rpm -qip/-qlp), conffile and
 #     %config(noreplace), dependencies;
 #  2. the .deb unpacked into a temporary root (dpkg-deb -x): the relocated
-#     binary finds libnettool-runtime (RUNPATH) and its plugins without any
-#     environment variable; a file-serve/file-get round trip on 127.0.0.1
+#     binary (a launcher needing libc only) finds its front end
+#     libnettool-cli.so, libnettool-runtime (RUNPATH) and its plugins without
+#     any environment variable; a file-serve/file-get round trip on 127.0.0.1
 #     (curl when the file-get plugin is not there), also with the packaged
 #     default profile /etc/nettool/serve.yaml;
 #  3. tests/sdk built out of tree against the unpacked nettool-dev, loaded
-#     with --plugin-dir and run;
+#     with --plugin-dir and run; a program linking nettool::digest;
 #  4. every option of every plugin is in its man page and in the bash (and
 #     zsh) completion; the pages render without groff warnings; bash
 #     completion answers;
@@ -107,8 +108,11 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp" --one-top-level=debctrl 2>/dev
 check "deb: /etc/nettool/serve.yaml is a conffile" has "$tmp/debctrl/conffiles" "^/etc/nettool/serve.yaml$"
 check "deb: ldconfig trigger" has "$tmp/debctrl/triggers" "activate-noawait ldconfig"
 check "deb: shlibs for libnettool-runtime" has "$tmp/debctrl/shlibs" "libnettool-runtime 1 nettool"
+check "deb: shlibs for libnettool-digest" has "$tmp/debctrl/shlibs" "libnettool-digest 1 nettool"
 expected_files="/usr/bin/nettool
 /$libdir/libnettool-runtime.so.1
+/$libdir/libnettool-digest.so.1
+/$libdir/nettool/libnettool-cli.so
 /etc/nettool/serve.yaml
 /usr/lib/systemd/system/nettool-file-serve@.service
 /usr/share/man/man1/nettool.1.gz
@@ -124,10 +128,11 @@ for p in $plugins; do
 done
 for f in $expected_files; do check "deb contains $f" grep -qx -- "$f" "$tmp/deb.files"; done
 check "deb: no headers, no .so link, no build-tree paths" \
-  bash -c "! grep -E '^/usr/include|libnettool-runtime\.so$|/work/|/build/' '$tmp/deb.files'"
+  bash -c "! grep -E '^/usr/include|libnettool-(runtime|digest)\.so$|/work/|/build/' '$tmp/deb.files'"
 
 check "dev deb: Package nettool-dev, depends on nettool (= $version)" has "$tmp/devdeb.info" "Depends: nettool (= $version)"
 for f in /usr/include/nettool/plugin.h /usr/include/nettool/options.h "/$libdir/libnettool-runtime.so" \
+  /usr/include/nettool/digest.h "/$libdir/libnettool-digest.so" \
   "/$libdir/cmake/nettool/nettoolConfig.cmake" "/$libdir/cmake/nettool/nettoolConfigVersion.cmake" \
   "/$libdir/cmake/nettool/nettoolTargets.cmake" /usr/share/doc/nettool-dev/copyright; do
   check "dev deb contains $f" grep -qx -- "$f" "$tmp/devdeb.files"
@@ -167,7 +172,19 @@ nettool=$root/usr/bin/nettool
 clean() { env -i "PATH=/usr/bin:/bin" "HOME=$tmp" "LANG=C.UTF-8" "$@"; }
 version_ok() { clean "$nettool" --version | grep -q "^nettool $version "; }
 check "relocated: nettool --version" version_ok
-runtime_ok() { clean ldd "$nettool" | tee /dev/stderr | grep -q "libnettool-runtime.so.1 => $root/usr/bin/../lib/$multiarch/"; }
+# The executable is a launcher that needs libc only (fast --version); it loads
+# the front end, libnettool-cli.so, which links libnettool-runtime.
+needs_libc_only() { readelf -d "$nettool" | tee /dev/stderr | grep NEEDED | grep -v '\[libc\.so\.6\]' | (! grep -q .); }
+check "relocated: nettool needs libc only" needs_libc_only
+cli_ok() {
+  clean env LD_DEBUG=libs "$nettool" plugins 2>&1 >/dev/null | tee /dev/stderr |
+    grep -q "calling init: $root/usr/bin/../lib/$multiarch/nettool/libnettool-cli.so$"
+}
+check "relocated: the front end from the unpacked tree" cli_ok
+runtime_ok() {
+  clean ldd "$root/$libdir/nettool/libnettool-cli.so" | tee /dev/stderr |
+    grep -q "libnettool-runtime.so.1 => $root/$libdir/nettool/../libnettool-runtime.so.1"
+}
 check "relocated: libnettool-runtime from the unpacked tree (RUNPATH)" runtime_ok
 clean "$nettool" plugins >"$tmp/plugins.txt" 2>&1
 for p in $plugins; do
@@ -249,6 +266,29 @@ check "sdk: nettool hello --name packaging" \
   bash -c "test \"\$('$nettool' --plugin-dir '$sdk' hello --name packaging)\" = 'hello, packaging'"
 check "sdk: help hello shows its option" bash -c "'$nettool' --plugin-dir '$sdk' help hello | grep -q -- '-n, --name NAME'"
 check "sdk: a typo exits 2" bash -c "'$nettool' --plugin-dir '$sdk' hello --nam x 2>/dev/null; test \$? -eq 2"
+# nettool::digest (SHA-256 outside the runtime, so that only plugins that hash load libcrypto).
+mkdir -p "$tmp/sdk-digest"
+cat >"$tmp/sdk-digest/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.22)
+project(sha CXX)
+set(CMAKE_CXX_STANDARD 20)
+find_package(nettool 0.1 REQUIRED)
+add_executable(sha sha.cpp)
+target_link_libraries(sha PRIVATE nettool::digest)
+EOF
+cat >"$tmp/sdk-digest/sha.cpp" <<'EOF'
+#include <nettool/digest.h>
+#include <cstdio>
+int main() {
+  nettool::Sha256 sha;
+  sha.update("abc");
+  auto sum = sha.finish();
+  std::puts(nettool::to_hex(sum.data(), sum.size()).c_str());
+}
+EOF
+check "sdk: nettool::digest links and hashes" bash -c "cmake -S '$tmp/sdk-digest' -B '$tmp/sdk-digest/build' -DCMAKE_PREFIX_PATH='$root/usr' >/dev/null &&
+  cmake --build '$tmp/sdk-digest/build' >/dev/null &&
+  test \"\$('$tmp/sdk-digest/build/sha')\" = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 # --------------------------------------------- 4. man pages, completions
 echo "== man pages and completions"

@@ -1,4 +1,7 @@
 // SHA-256 through OpenSSL's EVP interface, and the RFC 9530 header form.
+// Not part of libnettool-runtime: a plugin that includes this links
+// libnettool-digest (CMake target nettool-digest, nettool::digest in the SDK),
+// so that only the commands that hash load libcrypto.
 #pragma once
 #include <array>
 #include <cstdint>

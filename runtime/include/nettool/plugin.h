@@ -1,7 +1,7 @@
 // The plugin contract. A plugin is a shared module nettool-<name>.so that
 // exports one C function, nettool_plugin_entry(), returning a descriptor. The
 // front end reads abi_version first (a plain integer at a fixed place) and
-// refuses the module if it differs from NETTOOL_PLUGIN_ABI; only then does it
+// refuses the module if it differs from NETTOOL_PLUGIN_ABI (abi.h); only then does it
 // touch the C++ parts, which is why everything after it may change with the ABI.
 #pragma once
 #include <uv.h>
@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "nettool/abi.h"
 #include "nettool/options.h"
 #include "nettool/stream.h"
 
@@ -17,7 +18,6 @@ namespace spdlog {
 class logger;
 }
 
-#define NETTOOL_PLUGIN_ABI 1
 #define NETTOOL_PLUGIN_ENTRY "nettool_plugin_entry"
 
 namespace nettool {

@@ -1,0 +1,142 @@
+// Start-up: which shared objects each kind of command line makes the dynamic
+// loader map, read from the loader itself (LD_DEBUG=files). Start-up time is
+// mostly that mapping and relocating, so these keep what makes it short —
+// `nettool --version` maps libc only, a command loads its own plugin and no
+// other, only the commands that hash load libcrypto — without timing anything
+// (bench/ measures).
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <sstream>
+
+#include "harness.h"
+
+using namespace e2e;
+
+namespace {
+
+// The file names (no directory) of the objects the loader mapped, from its
+// "file=NAME [0];  needed by ..." and "... dynamically loaded by ..." lines.
+std::set<std::string> loaded_objects(const std::string& ld_debug) {
+  std::set<std::string> names;
+  std::istringstream lines(ld_debug);
+  for (std::string line; std::getline(lines, line);) {
+    auto at = line.find("file=");
+    if (at == std::string::npos) continue;
+    auto end = line.find(" [", at);
+    if (end == std::string::npos) continue;
+    names.insert(fs::path(line.substr(at + 5, end - at - 5)).filename().string());
+  }
+  return names;
+}
+
+bool has_prefix(const std::set<std::string>& names, std::string_view prefix) {
+  for (const auto& n : names)
+    if (n.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+// The plugins a run loaded (nettool-<command>.so).
+std::set<std::string> plugins_in(const std::set<std::string>& names) {
+  std::set<std::string> out;
+  for (const auto& n : names)
+    if (n.rfind("nettool-", 0) == 0 && n.size() > 3 && n.compare(n.size() - 3, 3, ".so") == 0) out.insert(n);
+  return out;
+}
+
+ProcessOptions with_ld_debug() { return ProcessOptions().setenv("LD_DEBUG", "files"); }
+
+std::string describe(const std::set<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += n + " ";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("nettool --version maps libc only and prints what the front end prints", "[startup]") {
+  for (std::string flag : {"--version", "-V"}) {
+    INFO(flag);
+    auto fast = run_nettool({flag}, with_ld_debug());
+    auto names = loaded_objects(fast.err);
+    INFO("loaded: " << describe(names));
+    CHECK(fast.exit_code == 0);
+    CHECK(fast.out.rfind("nettool ", 0) == 0);
+    CHECK(names.count("libc.so.6") == 1);  // the parse works
+    CHECK_FALSE(has_prefix(names, "libnettool-"));
+    CHECK(plugins_in(names).empty());
+    for (const char* lib : {"libcrypto", "libuv", "libspdlog", "libfmt", "libyaml-cpp"}) CHECK_FALSE(has_prefix(names, lib));
+#ifndef NETTOOL_E2E_SANITIZED  // libubsan brings libstdc++ along
+    CHECK_FALSE(has_prefix(names, "libstdc++"));
+#endif
+
+    // Anything more on the line goes to the front end, which answers the same.
+    auto full = run_nettool({"-q", flag}, with_ld_debug());
+    auto full_names = loaded_objects(full.err);
+    INFO("loaded with -q: " << describe(full_names));
+    CHECK(full.exit_code == 0);
+    CHECK(full_names.count("libnettool-cli.so") == 1);
+    CHECK(full.out == fast.out);
+  }
+}
+
+TEST_CASE("tcp-connect loads its own plugin and the runtime, and neither another plugin nor libcrypto", "[startup]") {
+  TcpServer server;  // the kernel completes the handshake from the backlog
+  auto r = run_nettool({"tcp-connect", "--zero", "127.0.0.1", std::to_string(server.port())}, with_ld_debug());
+  auto names = loaded_objects(r.err);
+  INFO("loaded: " << describe(names) << "\nstderr tail: " << r.err.substr(r.err.size() > 2000 ? r.err.size() - 2000 : 0));
+  CHECK(r.exit_code == 0);
+  CHECK(names.count("libnettool-cli.so") == 1);
+  CHECK(names.count("libnettool-runtime.so.1") == 1);
+  CHECK(plugins_in(names) == std::set<std::string>{"nettool-tcp-connect.so"});
+  CHECK_FALSE(has_prefix(names, "libnettool-digest"));
+  CHECK_FALSE(has_prefix(names, "libcrypto"));
+}
+
+TEST_CASE("file-serve brings libcrypto with libnettool-digest, and only its own plugin", "[startup]") {
+  auto r = run_nettool({"help", "file-serve"}, with_ld_debug());
+  auto names = loaded_objects(r.err);
+  INFO("loaded: " << describe(names));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("--root") != std::string::npos);
+  CHECK(plugins_in(names) == std::set<std::string>{"nettool-file-serve.so"});
+  CHECK(names.count("libnettool-digest.so.1") == 1);
+  CHECK(has_prefix(names, "libcrypto"));
+}
+
+TEST_CASE("nettool plugins loads and lists every plugin of the build", "[startup]") {
+  const fs::path plugin_dir = nettool_path().parent_path() / ".." / "lib" / "nettool" / "plugins";
+  std::set<std::string> built;
+  for (const auto& entry : fs::directory_iterator(plugin_dir)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("nettool-", 0) == 0 && entry.path().extension() == ".so") built.insert(name);
+  }
+  REQUIRE(built.size() >= 7);  // tcp-connect, tcp-listen, file-serve, file-get, udp-*
+
+  auto r = run_nettool({"plugins"}, with_ld_debug());
+  auto names = loaded_objects(r.err);
+  INFO("loaded: " << describe(names) << "\nstdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(plugins_in(names) == built);
+  for (const auto& file : built) {
+    std::string command = file.substr(8, file.size() - 8 - 3);  // nettool-<command>.so
+    CHECK(r.out.find("\n" + command + " ") != std::string::npos);
+  }
+  CHECK(r.out.find("BROKEN") == std::string::npos);
+}
+
+TEST_CASE("nettool without its front end still prints its version, and says what is missing otherwise", "[startup]") {
+  TempDir dir;
+  fs::create_directories(dir / "bin");
+  fs::copy_file(nettool_path(), dir / "bin" / "nettool");
+  const std::string lonely = (dir / "bin" / "nettool").string();
+
+  Process version({lonely, "--version"}, ProcessOptions());
+  CHECK(version.wait() == 0);
+  CHECK(version.stdout_text().rfind("nettool ", 0) == 0);
+
+  Process plugins({lonely, "plugins"}, ProcessOptions());
+  CHECK(plugins.wait() == 1);
+  CHECK_THAT(plugins.stderr_text(), Catch::Contains("cannot find the front end") &&
+                                        Catch::Contains("/lib/nettool/libnettool-cli.so"));
+}
