@@ -242,6 +242,7 @@ class TcpListen final : public Command {
     policy.wait_for_both = opts_.get_bool("wait-stdin");
     if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
     if (opts_.get_bool("crlf")) policy.to_network = make_crlf_transform();
+    policy.log = &ctx_.log();
     return policy;
   }
 
