@@ -243,6 +243,7 @@ class TcpListen final : public Command {
     policy.wait_for_both = wait_for_stdin(opts_);
     if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
     if (opts_.get_bool("crlf")) policy.to_network = make_crlf_transform();
+    policy.log = &ctx_.log();
     return policy;
   }
 

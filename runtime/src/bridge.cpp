@@ -35,22 +35,27 @@ void Bridge::begin() {
     idle_timer_ = make_timer(loop_, this);
     touch();
   }
-  std::vector<Endpoint*> down_to;
-  if (!policy_.send_only && local_->writable()) down_to.push_back(local_.get());
-  down_ = Relay::start(*network_, down_to, false, [weak](int status) {
+  // Each direction has one source and one destination that nothing else
+  // uses, so unless a transform sits in between it may splice (Relay::start_exclusive).
+  auto on_network_end = [weak](int status) {
     if (auto b = weak.lock()) b->on_network_end(status);
-  });
+  };
+  if (!policy_.send_only && local_->writable())
+    down_ = Relay::start_exclusive(loop_, *network_, *local_, on_network_end, policy_.log);
+  else
+    down_ = Relay::start(*network_, {}, false, on_network_end);  // read and drop, to see the peer's EOF
   down_->on_chunk([this](size_t) { touch(); });
   if (policy_.recv_only || !local_->readable()) {
     up_flushed_ = true;  // nothing will ever go up; the write side stays open like nc -d
     return;
   }
-  up_ = Relay::start(
-      *local_, {network_.get()}, false,
-      [weak](int status) {
-        if (auto b = weak.lock()) b->on_local_end(status);
-      },
-      policy_.to_network);
+  auto on_local_end = [weak](int status) {
+    if (auto b = weak.lock()) b->on_local_end(status);
+  };
+  if (policy_.to_network)
+    up_ = Relay::start(*local_, {network_.get()}, false, on_local_end, policy_.to_network);
+  else
+    up_ = Relay::start_exclusive(loop_, *local_, *network_, on_local_end, policy_.log);
   up_->on_chunk([this](size_t) { touch(); });
 }
 

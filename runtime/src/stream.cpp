@@ -3,15 +3,18 @@
 #include "nettool/stream.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 
 #include "nettool/error.h"
 #include "nettool/plugin.h"
+#include "splice_pump.h"
 
 namespace nettool {
 
@@ -516,6 +519,13 @@ class HalvesEndpoint : public Endpoint {
     else if (done) done(0);
   }
 
+  // The descriptors a SplicePump may use instead of the reader and the writer
+  // (a Relay started with start_exclusive); Kind::None when there is none.
+  virtual SpliceEnd splice_source() const { return {}; }
+  virtual SpliceEnd splice_sink() const { return {}; }
+  // A SplicePump's write failure, reported like one of the writer's.
+  void report_write_error(int status) { notify_write_error(status); }
+
  protected:
   void set_writer(std::unique_ptr<Writer> w) {
     writer_ = std::move(w);
@@ -529,7 +539,7 @@ class HalvesEndpoint : public Endpoint {
 
 class TcpEndpoint final : public HalvesEndpoint {
  public:
-  TcpEndpoint(Handle<uv_tcp_t> socket, Counters* counters) : socket_(std::move(socket)) {
+  TcpEndpoint(Handle<uv_tcp_t> socket, Counters* counters) : socket_(std::move(socket)), counters_(counters) {
     sockaddr_storage peer{};
     int len = sizeof peer;
     if (uv_tcp_getpeername(socket_.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0)
@@ -544,9 +554,20 @@ class TcpEndpoint final : public HalvesEndpoint {
     writer_.reset();
     socket_.close();
   }
+  SpliceEnd splice_source() const override {
+    return socket_end(counters_ ? &counters_->bytes_received : nullptr);
+  }
+  SpliceEnd splice_sink() const override { return socket_end(counters_ ? &counters_->bytes_sent : nullptr); }
 
  private:
+  SpliceEnd socket_end(uint64_t* counter) const {
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(socket_.as_handle(), &fd) != 0) return {};
+    return {SpliceEnd::Kind::Socket, fd, counter};
+  }
+
   Handle<uv_tcp_t> socket_;
+  Counters* counters_;
 };
 
 // One of our standard streams as a libuv handle, or null when it needs uv_fs.
@@ -561,6 +582,12 @@ bool is_dev_null(int fd) {
   struct stat st {}, null_st{};
   if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode)) return false;
   return stat("/dev/null", &null_st) == 0 && S_ISCHR(null_st.st_mode) && st.st_rdev == null_st.st_rdev;
+}
+
+// A pipe or FIFO (uv_guess_handle says UV_NAMED_PIPE for Unix sockets too).
+bool is_fifo(int fd) {
+  struct stat st {};
+  return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
 // Opens fd as a pollable uv stream when it is one; returns false for files.
@@ -597,15 +624,20 @@ class StdioEndpoint final : public HalvesEndpoint {
         reader_ = std::make_unique<EmptyReader>(loop);
       } else if (open_std_stream(loop, STDIN_FILENO, true, in_)) {
         reader_ = std::make_unique<StreamReader>(in_.stream, nullptr);
+        if (is_fifo(STDIN_FILENO)) source_ = {SpliceEnd::Kind::Pipe, STDIN_FILENO, nullptr};
       } else {
         reader_ = std::make_unique<FileReader>(loop, STDIN_FILENO);
       }
     }
     if (write_stdout) {
-      if (fcntl(STDOUT_FILENO, F_GETFD) < 0 || is_dev_null(STDOUT_FILENO)) {
+      if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
         set_writer(std::make_unique<NullWriter>());
+      } else if (is_dev_null(STDOUT_FILENO)) {
+        set_writer(std::make_unique<NullWriter>());
+        sink_ = {SpliceEnd::Kind::DevNull, STDOUT_FILENO, nullptr};
       } else if (open_std_stream(loop, STDOUT_FILENO, false, out_)) {
         set_writer(std::make_unique<StreamWriter>(out_.stream, nullptr, false));
+        if (is_fifo(STDOUT_FILENO)) sink_ = {SpliceEnd::Kind::Pipe, STDOUT_FILENO, nullptr};
       } else {
         set_writer(std::make_unique<FileWriter>(loop, STDOUT_FILENO));
       }
@@ -615,10 +647,14 @@ class StdioEndpoint final : public HalvesEndpoint {
     reader_.reset();
     writer_.reset();
   }
+  SpliceEnd splice_source() const override { return source_; }
+  SpliceEnd splice_sink() const override { return sink_; }
 
  private:
   StdStream in_;
   StdStream out_;
+  SpliceEnd source_;  // stdin when it is a pipe
+  SpliceEnd sink_;    // stdout when it is a pipe or /dev/null
 };
 
 class ChildEndpoint final : public HalvesEndpoint {
@@ -715,18 +751,90 @@ Relay::Relay(Endpoint& from, std::vector<Endpoint*> to, bool end_destinations, s
     : from_(&from), to_(std::move(to)), end_destinations_(end_destinations), on_end_(std::move(on_end)),
       transform_(std::move(transform)) {}
 
+Relay::~Relay() = default;
+
 std::shared_ptr<Relay> Relay::start(Endpoint& from, std::vector<Endpoint*> to, bool end_destinations,
                                     std::function<void(int status)> on_end, Transform transform) {
   auto relay = std::make_shared<Relay>(from, std::move(to), end_destinations, std::move(on_end), std::move(transform));
-  std::weak_ptr<Relay> weak = relay;
-  from.read_start(
+  relay->read_source();
+  return relay;
+}
+
+void Relay::read_source() {
+  std::weak_ptr<Relay> weak = shared_from_this();
+  from_->read_start(
       [weak](const ChunkPtr& chunk) {
         if (auto r = weak.lock()) r->on_data(chunk);
       },
       [weak](int status) {
         if (auto r = weak.lock()) r->on_end(status);
       });
+}
+
+std::shared_ptr<Relay> Relay::start_exclusive(uv_loop_t* loop, Endpoint& from, Endpoint& to,
+                                              std::function<void(int status)> on_end, spdlog::logger* log) {
+  auto relay = std::make_shared<Relay>(from, std::vector<Endpoint*>{&to}, false, std::move(on_end), nullptr);
+  if (!relay->start_splice(loop, log)) relay->read_source();
   return relay;
+}
+
+namespace {
+
+bool splice_disabled_by_environment() {
+  const char* value = std::getenv("NETTOOL_NO_SPLICE");
+  return value && *value && std::strcmp(value, "0") != 0;
+}
+
+}  // namespace
+
+// The splice ends are private to the endpoints of this file; any other
+// Endpoint (a plugin's own, say) simply has none.
+bool Relay::start_splice(uv_loop_t* loop, spdlog::logger* log) {
+  const std::string route = "relay " + from_->describe() + " -> " + to_[0]->describe();
+  auto say = [log, route](const std::string& how) {
+    if (log) log->debug("{}: {}", route, how);
+  };
+  auto* source = dynamic_cast<HalvesEndpoint*>(from_);
+  auto* sink = dynamic_cast<HalvesEndpoint*>(to_[0]);
+  if (!source || !sink) return false;
+  if (splice_disabled_by_environment()) {
+    say("copying (NETTOOL_NO_SPLICE is set)");
+    return false;
+  }
+  SpliceEnd in = source->splice_source();
+  SpliceEnd out = sink->splice_sink();
+  if (std::string why = SplicePump::unsuitable(in, out); !why.empty()) {
+    say("copying (" + why + ")");
+    return false;
+  }
+  std::weak_ptr<Relay> weak = shared_from_this();
+  SplicePump::Callbacks callbacks;
+  callbacks.moved = [weak](size_t bytes) {
+    if (auto r = weak.lock(); r && r->on_chunk_) r->on_chunk_(bytes);
+  };
+  callbacks.source_end = [weak](int status) {
+    if (auto r = weak.lock()) r->on_end(status);
+  };
+  callbacks.sink_error = [weak, sink](int status) {
+    if (auto r = weak.lock(); r && !r->stopped_) sink->report_write_error(status);
+  };
+  // Nothing has moved: the copying path starts from the very first byte.
+  callbacks.unsupported = [weak, say](int status) {
+    auto r = weak.lock();
+    if (!r || r->stopped_) return;
+    say(std::string("splice(2) refused (") + uv_strerror(status) + "); copying");
+    r->read_source();
+  };
+  try {
+    pump_ = std::make_unique<SplicePump>(loop, in, out, std::move(callbacks));
+  } catch (const RuntimeError& e) {
+    say(std::string("copying (") + e.what() + ")");
+    return false;
+  }
+  say(out.kind == SpliceEnd::Kind::DevNull ? "zero-copy (recv(MSG_TRUNC) drops the bytes in the kernel)"
+                                            : "zero-copy (splice(2))");
+  pump_->start();
+  return true;
 }
 
 void Relay::add_destination(Endpoint& to) {
@@ -741,6 +849,7 @@ void Relay::remove_destination(Endpoint& to) {
 void Relay::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (pump_) pump_->stop();
   if (!ended_) from_->read_pause();
   on_end_ = nullptr;
 }

@@ -26,6 +26,7 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
     bool wait_for_both = false;  // exec, --wait-stdin: finish only when both directions ended
     Duration idle_timeout{0};    // 0 = none
     Relay::Transform to_network; // e.g. --crlf
+    spdlog::logger* log = nullptr; // debug lines: which path (splice or copying) each direction takes
   };
   // exit_code 0 on a clean end; otherwise `reason` says what failed.
   using Done = std::function<void(int exit_code, const std::string& reason)>;

@@ -15,6 +15,10 @@
 
 #include "nettool/uv.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace nettool {
 
 inline constexpr size_t kReadChunkSize = 64 * 1024;
@@ -47,6 +51,7 @@ class ChunkPool {
 };
 
 struct Counters;
+class SplicePump;
 
 class Endpoint {
  public:
@@ -111,6 +116,15 @@ class Relay : public std::enable_shared_from_this<Relay> {
   using Transform = std::function<ChunkPtr(const ChunkPtr&)>;
   static std::shared_ptr<Relay> start(Endpoint& from, std::vector<Endpoint*> to, bool end_destinations,
                                       std::function<void(int status)> on_end, Transform transform = nullptr);
+  // One source, one destination, no transform, and this relay the only one
+  // reading `from` and writing `to` (a Bridge direction): then the bytes may
+  // move with splice(2) and never pass through our buffers (see
+  // runtime/src/splice_pump.h; NETTOOL_NO_SPLICE=1 turns it off). Otherwise,
+  // or if the kernel refuses, it is start(from, {&to}, false, on_end).
+  // `log`, if given, gets a debug line saying which path was taken.
+  static std::shared_ptr<Relay> start_exclusive(uv_loop_t* loop, Endpoint& from, Endpoint& to,
+                                                std::function<void(int status)> on_end, spdlog::logger* log);
+  // Not for a start_exclusive relay: its destination is fixed.
   void add_destination(Endpoint& to);
   void remove_destination(Endpoint& to);
   // Called with each chunk's size as it passes (idle timers, progress).
@@ -121,8 +135,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // Use start(): a Relay must be owned by a shared_ptr before it reads.
   Relay(Endpoint& from, std::vector<Endpoint*> to, bool end_destinations, std::function<void(int)> on_end,
         Transform transform);
+  ~Relay();
 
  private:
+  void read_source();
+  bool start_splice(uv_loop_t* loop, spdlog::logger* log);
   void on_data(const ChunkPtr& chunk);
   void on_end(int status);
   void maybe_resume();
@@ -136,6 +153,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool paused_ = false;
   bool ended_ = false;
   bool stopped_ = false;
+  std::unique_ptr<SplicePump> pump_;  // the splice(2) path (stopped if the kernel refused it)
 };
 
 // "\n" -> "\r\n" for --crlf; a "\n" already preceded by "\r" is left alone.
