@@ -87,7 +87,8 @@ TEST_CASE("splice: 24 MiB from tcp-connect and 16 MiB back from tcp-listen over 
     INFO("path: " << path.name);
     auto pipes = with_path(ProcessOptions().stdin_pipe().stdout_pipe(), path);
     auto l = start_listener({"-v", "tcp-listen", "127.0.0.1", "0"}, pipes);
-    Process c(nettool_argv({"-v", "tcp-connect", "127.0.0.1", std::to_string(l.port)}), pipes);
+    // --no-wait-stdin: the session ends when tcp-listen closes, with tcp-connect's stdin still open.
+    Process c(nettool_argv({"-v", "tcp-connect", "--no-wait-stdin", "127.0.0.1", std::to_string(l.port)}), pipes);
 
     std::atomic<size_t> at_listener_bytes{0}, at_connector_bytes{0};
     std::string at_listener, at_connector;
@@ -99,7 +100,7 @@ TEST_CASE("splice: 24 MiB from tcp-connect and 16 MiB back from tcp-listen over 
       // tcp-connect's stdin stays open: the session must end from the other side.
       up_written = c.write_stdin(up, kRunTimeout);
       // All of it across before tcp-listen answers: its EOF ends the session,
-      // and tcp-connect then stops reading stdin (nc's rule).
+      // and tcp-connect then stops reading stdin (--no-wait-stdin).
       CHECK(eventually([&] { return at_listener_bytes >= up.size(); }, kRunTimeout));
       CHECK(l.proc.write_stdin(down, kRunTimeout));
       l.proc.close_stdin();  // tcp-listen half-closes after the last byte...

@@ -110,8 +110,8 @@ check "deb: ldconfig trigger" has "$tmp/debctrl/triggers" "activate-noawait ldco
 check "deb: shlibs for libnettool-runtime" has "$tmp/debctrl/shlibs" "libnettool-runtime 1 nettool"
 check "deb: shlibs for libnettool-digest" has "$tmp/debctrl/shlibs" "libnettool-digest 1 nettool"
 expected_files="/usr/bin/nettool
-/$libdir/libnettool-runtime.so.1
-/$libdir/libnettool-digest.so.1
+/$libdir/libnettool-runtime.so.2
+/$libdir/libnettool-digest.so.2
 /$libdir/nettool/libnettool-cli.so
 /etc/nettool/serve.yaml
 /usr/lib/systemd/system/nettool-file-serve@.service
@@ -183,7 +183,7 @@ cli_ok() {
 check "relocated: the front end from the unpacked tree" cli_ok
 runtime_ok() {
   clean ldd "$root/$libdir/nettool/libnettool-cli.so" | tee /dev/stderr |
-    grep -q "libnettool-runtime.so.1 => $root/$libdir/nettool/../libnettool-runtime.so.1"
+    grep -q "libnettool-runtime.so.2 => $root/$libdir/nettool/../libnettool-runtime.so.2"
 }
 check "relocated: libnettool-runtime from the unpacked tree (RUNPATH)" runtime_ok
 clean "$nettool" plugins >"$tmp/plugins.txt" 2>&1

@@ -3,4 +3,4 @@
 // can print it for --version.
 #pragma once
 
-#define NETTOOL_PLUGIN_ABI 1
+#define NETTOOL_PLUGIN_ABI 2

@@ -2,10 +2,11 @@
 // process) in both directions, with netcat's rules for how it ends:
 //  - local EOF (stdin closed): half-close the network side (shutdown write)
 //    and keep reading, unless half_close is off;
-//  - network EOF: flush what we received to the local side, send what is
-//    already queued for the network, and finish, even if stdin is still open
-//    (nc's habit) — or, with wait_for_both (exec, --wait-stdin), end the local
-//    side and finish only when the local side has ended too;
+//  - network EOF: flush what we received to the local side and end it; with
+//    wait_for_both (exec, and --wait-stdin, the default for a stdin that is not
+//    a terminal: see wait_for_stdin()) keep sending the local side's data and
+//    finish when it has ended too, as nc does; without, send what is already
+//    queued for the network and finish even if stdin is still open;
 //  - an error either way, or the idle timeout: finish with exit code 1.
 #pragma once
 #include <functional>
