@@ -129,6 +129,8 @@ struct DiskWriter::State {
   bool write_behind = true;    // false where sync_file_range cannot be used
   bool reserved = false;       // blocks were reserved past the end: give back what a failure leaves unused
   int pipe_r = -1, pipe_w = -1;  // splice's pipe, made on first use
+  bool splice_out = true;      // false where the file system cannot take a splice from the pipe
+  std::vector<char> copy_buffer;  // ... and the pipe is read into this instead
   std::vector<iovec> iov;      // the file chain's, reserved for kBatchChunks
 
   // The digest: touched by the hash chain's job in flight, or by a barrier
@@ -331,11 +333,37 @@ void do_write(State& st, Job& job) {
   write_behind(st, job);
 }
 
+// Moves up to `n` bytes from the pipe into the file by reading and writing
+// them, for a file system that cannot take a splice. Returns the bytes moved,
+// or -1 with errno set.
+ssize_t copy_from_pipe(State& st, size_t n) {
+  if (st.copy_buffer.empty()) st.copy_buffer.resize(kReadBackBlock);
+  ssize_t got = ::read(st.pipe_r, st.copy_buffer.data(), std::min(n, st.copy_buffer.size()));
+  if (got <= 0) return got < 0 ? -1 : 0;
+  for (ssize_t done = 0; done < got;) {
+    ssize_t w = ::pwrite(st.fd, st.copy_buffer.data() + done, static_cast<size_t>(got - done),
+                         static_cast<off_t>(st.offset) + done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;  // the pipe now holds less than it should: the writer fails
+    done += w;
+  }
+  return got;
+}
+
 // Writes the `n` bytes just spliced into the pipe to the file.
 bool drain_pipe(State& st, Job& job, size_t n) {
   while (n > 0) {
-    auto at = static_cast<loff_t>(st.offset);
-    ssize_t w = ::splice(st.pipe_r, nullptr, st.fd, &at, n, SPLICE_F_MOVE);
+    ssize_t w;
+    if (st.splice_out) {
+      auto at = static_cast<loff_t>(st.offset);
+      w = ::splice(st.pipe_r, nullptr, st.fd, &at, n, SPLICE_F_MOVE);
+      if (w < 0 && errno == EINVAL) {
+        st.splice_out = false;  // not on this file system (nothing was moved)
+        continue;
+      }
+    } else {
+      w = copy_from_pipe(st, n);
+    }
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       job.error = "writing " + st.path + ": " + os_error(w < 0 ? errno : EIO);
