@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <deque>
 #include <system_error>
 #include <vector>
@@ -22,15 +23,29 @@ namespace {
 // strerror() is not guaranteed thread-safe; error_code::message() is.
 std::string os_error(int err) { return std::error_code(err, std::generic_category()).message(); }
 
-// One worker job writes at most this much, so the queue drains in steps and
-// the socket can resume while the rest is still being written.
-constexpr size_t kBatchBytes = 1024 * 1024;
+constexpr size_t kMiB = 1024 * 1024;
+// One worker job writes or hashes at most this much of the queued chunks, so
+// the queue drains in steps and the socket can resume while the rest is
+// still being written.
+constexpr size_t kBatchBytes = kMiB;
 constexpr size_t kBatchChunks = 64;  // well under IOV_MAX
-constexpr size_t kHashBlock = 1024 * 1024;
 // Emptied chunk lists kept for the next batches (each holds its capacity).
-constexpr size_t kSpareBatches = 4;
+constexpr size_t kSpareBatches = 8;
+// Reading the file back to hash it (a resumed prefix, spliced bytes), in
+// blocks that stay in the CPU's cache between the copy and the hash (1 MiB
+// blocks cost about 10% more CPU).
+constexpr size_t kReadBackBlock = 128 * 1024;
+// One splice job moves at most this much, and waits at most this long for
+// data, so the loop sees progress, a stall or an interrupt in good time.
+constexpr uint64_t kSpliceStep = 4 * kMiB;
+constexpr auto kSpliceWait = std::chrono::milliseconds(100);
+// The pipe between the socket and the file; more per splice call than the
+// default 64 KiB. Within the unprivileged limit (/proc/sys/fs/pipe-max-size).
+constexpr int kPipeSize = static_cast<int>(kMiB);
+// Write-behind step (see write_behind()).
+constexpr uint64_t kWriteBehind = 8 * kMiB;
 
-// A file descriptor closed on scope exit (for the read-only one the prefix hash uses).
+// A file descriptor closed on scope exit (the directory fsynced after a rename).
 struct Fd {
   int fd = -1;
   explicit Fd(int f) : fd(f) {}
@@ -42,24 +57,44 @@ struct Fd {
 };
 
 struct Job {
-  enum Kind { Open, HashPrefix, Restart, Write, Finish, Abandon } kind = Write;
+  enum Kind {
+    // The file chain.
+    Open, Reserve, HashPrefix, Restart, Write, Splice, Finish, Abandon,
+    // The hash chain: the bytes of `chunks`, or the file's bytes [from, to).
+    HashChunks, HashFile,
+  } kind = Write;
+  uint64_t seq = 0;  // the order of the jobs across both chains
   // Inputs.
-  std::vector<ChunkPtr> chunks;
-  size_t bytes = 0;
-  std::string path;  // Open: the file; Finish: the final name
-  bool flag = false;  // Open: truncate; Abandon: remove
-  uint64_t n = 0;     // HashPrefix: bytes to hash
+  std::vector<ChunkPtr> chunks;  // Write, HashChunks
+  size_t bytes = 0;              // what the job counts in queued()
+  std::string path;              // Open: the file; Finish: the final name
+  bool flag = false;             // Open: truncate; Abandon: remove
+  uint64_t n = 0;                // Reserve: the file's size; HashPrefix: bytes to hash; Splice: most bytes to move
+  uint64_t from = 0, to = 0;     // HashFile: the range (Splice sets it for its HashFile)
+  bool ready = true;             // HashFile: false until its Splice has run
+  int fd = -1;                   // Splice: the socket
+  std::shared_ptr<void> keep_alive;  // Splice: keeps the socket open
+  uint64_t hash_seq = 0;         // Splice: its HashFile job
   std::optional<uint64_t> expected_size;
   std::optional<Digest> expected_digest;
   // Outputs.
   std::string error;
   uint64_t size = 0;  // Open: size after opening; Abandon: bytes left behind
+  DiskWriter::Spliced spliced;
   DiskWriter::Outcome outcome;
   // Runs on the loop thread when the job is done.
   std::function<void(Job&)> done;
 };
 
-bool is_file_job(Job::Kind k) { return k == Job::Open || k == Job::HashPrefix || k == Job::Restart || k == Job::Write; }
+bool in_hash_chain(Job::Kind k) { return k == Job::HashChunks || k == Job::HashFile; }
+
+// File jobs that truncate, close or finish the file, or touch the digest:
+// they run only while no hash job does (see the header).
+bool is_barrier(Job::Kind k) { return !in_hash_chain(k) && k != Job::Write && k != Job::Splice && k != Job::Reserve; }
+
+// Jobs that build the file's content or its digest: a failure of one fails
+// the writer, and after a failure the rest of them are dropped.
+bool builds_file(Job::Kind k) { return k != Job::Finish && k != Job::Abandon; }
 
 // One job on its way through the thread pool.
 struct WorkReq {
@@ -68,26 +103,48 @@ struct WorkReq {
   Job job;
 };
 
+// One chain of jobs, run strictly one after the other.
+struct Chain {
+  std::deque<Job> pending;
+  bool busy = false;
+  uint64_t busy_seq = 0;  // the job in flight
+  bool busy_barrier = false;
+};
+
 }  // namespace
 
 struct DiskWriter::State {
   uv_loop_t* loop = nullptr;
 
-  // The file. Touched only by the one job in flight, or by the loop thread
-  // while no job is (uv_queue_work orders the two).
+  // The file. Changed only by the file chain's job in flight, or by the loop
+  // thread while no job is (uv_queue_work orders the two). A hash job reads
+  // fd and path, which only barriers change.
   int fd = -1;
   bool owns_fd = false;
   bool to_stdout = false;
   bool closed = false;  // finished or abandoned
   std::string path;
   uint64_t offset = 0;
+  uint64_t flushed = 0;        // write-behind: bytes before this are on their way to the disk
+  bool write_behind = true;    // false where sync_file_range cannot be used
+  bool reserved = false;       // blocks were reserved past the end: give back what a failure leaves unused
+  int pipe_r = -1, pipe_w = -1;  // splice's pipe, made on first use
+  bool splice_out = true;      // false where the file system cannot take a splice from the pipe
+  std::vector<char> copy_buffer;  // ... and the pipe is read into this instead
+  std::vector<iovec> iov;      // the file chain's, reserved for kBatchChunks
+
+  // The digest: touched by the hash chain's job in flight, or by a barrier
+  // (while no hash job runs).
   Sha256 sha;
+  std::vector<char> read_back;
 
   // Loop thread only, except `failed`, which later jobs read: it is set
   // before they are queued.
-  std::deque<Job> pending;
-  size_t queued = 0;
-  bool busy = false;
+  Chain file, hash;
+  uint64_t next_seq = 1;
+  uint64_t last_barrier_seq = 0;
+  size_t queued_write = 0;  // chunk bytes not yet written
+  size_t queued_hash = 0;   // bytes not yet hashed
   bool failed = false;
   bool opened = false;
   bool detached = false;
@@ -95,16 +152,16 @@ struct DiskWriter::State {
   std::function<void()> on_progress;
 
   // Recycled so that a steady download allocates nothing per chunk or per
-  // batch: chunk lists (capacity kBatchChunks) for Write jobs, the request
-  // of the last job, and the worker's iovec array (worker side, like fd).
+  // batch: chunk lists (capacity kBatchChunks) and the requests of finished jobs.
   std::vector<std::vector<ChunkPtr>> spare_batches;
-  std::unique_ptr<WorkReq> spare_req;
-  std::vector<iovec> iov;
+  std::vector<std::unique_ptr<WorkReq>> spare_reqs;
 
   ~State() {
     // Last resort, e.g. the owner went away with a job in flight; the normal
     // paths close in a worker (close may flush on network file systems).
     if (owns_fd && fd >= 0) ::close(fd);
+    if (pipe_r >= 0) ::close(pipe_r);
+    if (pipe_w >= 0) ::close(pipe_w);
   }
 };
 
@@ -114,6 +171,15 @@ using State = DiskWriter::State;
 
 // ---- worker side: plain blocking system calls, never the loop ----
 
+// Gives back the blocks reserved past the end of what was written (a failed
+// or interrupted download keeps its .part at its true size and no more).
+void release_reservation(State& st) {
+  if (!st.reserved || st.fd < 0) return;
+  st.reserved = false;
+  struct stat sb {};
+  if (::fstat(st.fd, &sb) == 0) (void)::ftruncate(st.fd, sb.st_size);
+}
+
 void close_file(State& st, Job& job) {
   if (st.owns_fd && st.fd >= 0) {
     if (::close(st.fd) != 0 && job.error.empty()) job.error = "closing " + st.path + ": " + os_error(errno);
@@ -121,10 +187,15 @@ void close_file(State& st, Job& job) {
   st.fd = -1;
   st.owns_fd = false;
   st.closed = true;
+  for (int* p : {&st.pipe_r, &st.pipe_w}) {
+    if (*p >= 0) ::close(*p);
+    *p = -1;
+  }
 }
 
 void do_open(State& st, Job& job) {
-  int flags = O_CREAT | O_WRONLY | O_CLOEXEC | (job.flag ? O_TRUNC : 0);
+  // Read and write: spliced bytes are read back to be hashed.
+  int flags = O_CREAT | O_RDWR | O_CLOEXEC | (job.flag ? O_TRUNC : 0);
   int fd = ::open(job.path.c_str(), flags, 0644);
   if (fd < 0) {
     job.error = "cannot open " + job.path + ": " + os_error(errno);
@@ -140,33 +211,47 @@ void do_open(State& st, Job& job) {
   st.owns_fd = true;
   st.path = job.path;
   st.offset = 0;
+  st.flushed = 0;
   st.sha = Sha256();
   job.size = static_cast<uint64_t>(sb.st_size);
 }
 
-void do_hash_prefix(State& st, Job& job) {
-  Fd in(::open(st.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.fd < 0) {
-    job.error = "cannot read " + st.path + " to resume it: " + os_error(errno);
+void do_reserve(State& st, Job& job) {
+  if (st.to_stdout || job.n == 0) return;
+  if (::fallocate(st.fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(job.n)) == 0) {
+    st.reserved = true;
     return;
   }
-  std::vector<char> buffer(kHashBlock);
-  uint64_t pos = 0;
-  while (pos < job.n) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), job.n - pos));
-    ssize_t got = ::pread(in.fd, buffer.data(), want, static_cast<off_t>(pos));
+  // Not on this file system (or not for this size): the writes allocate as they go.
+  if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return;
+  job.error = "cannot reserve " + std::to_string(job.n) + " bytes for " + st.path + ": " + os_error(errno);
+}
+
+// Feeds the file's bytes [from, to) into the digest. Only the hash chain's
+// job, or a barrier, may call this (they own the digest and read_back).
+bool hash_file_range(State& st, uint64_t from, uint64_t to, Job& job) {
+  if (st.read_back.empty()) st.read_back.resize(kReadBackBlock);
+  while (from < to) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(st.read_back.size(), to - from));
+    ssize_t got = ::pread(st.fd, st.read_back.data(), want, static_cast<off_t>(from));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
-      job.error = "reading " + st.path + " to resume it: " + os_error(errno);
-      return;
+      job.error = "reading " + st.path + " back to hash it: " + os_error(errno);
+      return false;
     }
     if (got == 0) {
-      job.error = st.path + " shrank while resuming (" + std::to_string(pos) + " of " + std::to_string(job.n) + " bytes)";
-      return;
+      job.error = st.path + " shrank while being written (" + std::to_string(from) + " of " + std::to_string(to) +
+                  " bytes there)";
+      return false;
     }
-    st.sha.update(buffer.data(), static_cast<size_t>(got));
-    pos += static_cast<uint64_t>(got);
+    st.sha.update(st.read_back.data(), static_cast<size_t>(got));
+    from += static_cast<uint64_t>(got);
   }
+  return true;
+}
+
+void do_hash_prefix(State& st, Job& job) {
+  if (!hash_file_range(st, 0, job.n, job)) return;
   // Anything beyond what we asked the server to continue from would end up
   // in the middle of the file.
   if (::ftruncate(st.fd, static_cast<off_t>(job.n)) != 0) {
@@ -174,6 +259,7 @@ void do_hash_prefix(State& st, Job& job) {
     return;
   }
   st.offset = job.n;
+  st.flushed = job.n;
 }
 
 void do_restart(State& st, Job& job) {
@@ -182,7 +268,36 @@ void do_restart(State& st, Job& job) {
     return;
   }
   st.offset = 0;
+  st.flushed = 0;
   st.sha = Sha256();
+}
+
+// Hands each kWriteBehind of the file to the disk as soon as it is written,
+// and waits for the one before it. Otherwise the kernel keeps the whole
+// download dirty in memory (its limits are a fraction of RAM) until the final
+// fsync, which then waits for the disk to write all of it; this way the disk
+// writes while the network delivers, and the fsync finds little left to do.
+// An error here is a write error: the kernel reports it once, so the final
+// fsync would not see it again.
+void write_behind(State& st, Job& job) {
+  if (st.to_stdout || !st.write_behind) return;
+  while (st.offset >= st.flushed + kWriteBehind) {
+    auto from = static_cast<off_t>(st.flushed);
+    constexpr auto step = static_cast<off_t>(kWriteBehind);
+    int rc = ::sync_file_range(st.fd, from, step, SYNC_FILE_RANGE_WRITE);
+    if (rc == 0 && from >= step)
+      rc = ::sync_file_range(st.fd, from - step, step,
+                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    if (rc != 0) {
+      if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE || errno == EOPNOTSUPP) {
+        st.write_behind = false;  // not here: the final fsync writes everything
+        return;
+      }
+      job.error = "writing " + st.path + ": " + os_error(errno);
+      return;
+    }
+    st.flushed += kWriteBehind;
+  }
 }
 
 // stdout may be a non-blocking pipe shared with our parent: wait for room
@@ -215,6 +330,99 @@ void do_write(State& st, Job& job) {
       iov[first].iov_len -= left;
     }
   }
+  write_behind(st, job);
+}
+
+// Moves up to `n` bytes from the pipe into the file by reading and writing
+// them, for a file system that cannot take a splice. Returns the bytes moved,
+// or -1 with errno set.
+ssize_t copy_from_pipe(State& st, size_t n) {
+  if (st.copy_buffer.empty()) st.copy_buffer.resize(kReadBackBlock);
+  ssize_t got = ::read(st.pipe_r, st.copy_buffer.data(), std::min(n, st.copy_buffer.size()));
+  if (got <= 0) return got < 0 ? -1 : 0;
+  for (ssize_t done = 0; done < got;) {
+    ssize_t w = ::pwrite(st.fd, st.copy_buffer.data() + done, static_cast<size_t>(got - done),
+                         static_cast<off_t>(st.offset) + done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;  // the pipe now holds less than it should: the writer fails
+    done += w;
+  }
+  return got;
+}
+
+// Writes the `n` bytes just spliced into the pipe to the file.
+bool drain_pipe(State& st, Job& job, size_t n) {
+  while (n > 0) {
+    ssize_t w;
+    if (st.splice_out) {
+      auto at = static_cast<loff_t>(st.offset);
+      w = ::splice(st.pipe_r, nullptr, st.fd, &at, n, SPLICE_F_MOVE);
+      if (w < 0 && errno == EINVAL) {
+        st.splice_out = false;  // not on this file system (nothing was moved)
+        continue;
+      }
+    } else {
+      w = copy_from_pipe(st, n);
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      job.error = "writing " + st.path + ": " + os_error(w < 0 ? errno : EIO);
+      return false;
+    }
+    st.offset += static_cast<uint64_t>(w);
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+void do_splice(State& st, Job& job) {
+  if (st.pipe_r < 0) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+      job.error = "creating a pipe to write " + st.path + ": " + os_error(errno);
+      return;
+    }
+    st.pipe_r = p[0];
+    st.pipe_w = p[1];
+    (void)::fcntl(st.pipe_w, F_SETPIPE_SZ, kPipeSize);  // the default size works too, in smaller steps
+  }
+  DiskWriter::Spliced& out = job.spliced;
+  job.from = st.offset;
+  const uint64_t want = std::min(job.n, kSpliceStep);
+  const auto deadline = std::chrono::steady_clock::now() + kSpliceWait;
+  // The pipe is empty between calls (every byte spliced in is spliced out
+  // before the next read), so EAGAIN below always means "no data yet".
+  while (out.bytes < want) {
+    ssize_t in = ::splice(job.fd, nullptr, st.pipe_w, nullptr, static_cast<size_t>(want - out.bytes),
+                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (in == 0) {
+      out.eof = true;
+      break;
+    }
+    if (in < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) {
+        out.socket_error = uv_translate_sys_error(errno);
+        break;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{job.fd, POLLIN, 0};
+      (void)::poll(&p, 1, static_cast<int>(left.count()));
+      continue;
+    }
+    if (!drain_pipe(st, job, static_cast<size_t>(in))) return;
+    out.bytes += static_cast<uint64_t>(in);
+  }
+  job.to = st.offset;
+  write_behind(st, job);
+}
+
+void do_hash(State& st, Job& job) {
+  if (job.kind == Job::HashFile) {
+    hash_file_range(st, job.from, job.to, job);
+    return;
+  }
   for (const auto& c : job.chunks) st.sha.update(c->data.get(), c->size);
 }
 
@@ -222,6 +430,15 @@ void do_finish(State& st, Job& job) {
   auto& out = job.outcome;
   if (st.failed) {
     out.error = "not saved: an earlier write to " + st.path + " failed";
+    release_reservation(st);
+    close_file(st, job);
+    return;
+  }
+  out.size = st.offset;
+  if (job.expected_size && *job.expected_size != st.offset) {
+    out.error = "length mismatch: expected " + std::to_string(*job.expected_size) + " bytes, got " +
+                std::to_string(st.offset);
+    release_reservation(st);
     close_file(st, job);
     return;
   }
@@ -237,12 +454,6 @@ void do_finish(State& st, Job& job) {
   }
   Digest actual = st.sha.finish();
   out.actual_hex = to_hex(actual.data(), actual.size());
-  out.size = st.offset;
-  if (job.expected_size && *job.expected_size != st.offset) {
-    out.error = "length mismatch: expected " + std::to_string(*job.expected_size) + " bytes, got " +
-                std::to_string(st.offset);
-    return;
-  }
   if (job.expected_digest && *job.expected_digest != actual) {
     out.digest_mismatch = true;
     out.error = "sha-256 mismatch";
@@ -267,6 +478,7 @@ void do_abandon(State& st, Job& job) {
     return;
   }
   if (st.fd < 0) return;  // never opened
+  release_reservation(st);
   struct stat sb {};
   uint64_t size = ::fstat(st.fd, &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
   close_file(st, job);
@@ -282,11 +494,15 @@ void run_job(State& st, Job& job) noexcept {
   try {
     switch (job.kind) {
       case Job::Open: do_open(st, job); break;
+      case Job::Reserve: do_reserve(st, job); break;
       case Job::HashPrefix: do_hash_prefix(st, job); break;
       case Job::Restart: do_restart(st, job); break;
       case Job::Write: do_write(st, job); break;
+      case Job::Splice: do_splice(st, job); break;
       case Job::Finish: do_finish(st, job); break;
       case Job::Abandon: do_abandon(st, job); break;
+      case Job::HashChunks:
+      case Job::HashFile: do_hash(st, job); break;
     }
   } catch (const std::exception& e) {  // bad_alloc, OpenSSL init: never across the C boundary
     job.error = e.what();
@@ -298,13 +514,25 @@ void run_job(State& st, Job& job) noexcept {
 
 void pump(const std::shared_ptr<State>& st);
 
-void drop_pending_writes(State& st) {
-  std::deque<Job> keep;
-  for (auto& job : st.pending) {
-    if (job.kind == Job::Write) st.queued -= job.bytes;
-    else keep.push_back(std::move(job));
+Chain& chain_of(State& st, const Job& job) { return in_hash_chain(job.kind) ? st.hash : st.file; }
+
+// Forgets a queued job, and the bytes it counted.
+void forget(State& st, const Job& job) {
+  if (job.kind == Job::Write) st.queued_write -= job.bytes;
+  if (in_hash_chain(job.kind)) st.queued_hash -= job.bytes;
+}
+
+// Drops the queued jobs (not those in flight) for which `drop` says so.
+template <typename Pred>
+void drop_pending(State& st, Pred drop) {
+  for (Chain* chain : {&st.file, &st.hash}) {
+    std::deque<Job> keep;
+    for (auto& job : chain->pending) {
+      if (drop(job)) forget(st, job);
+      else keep.push_back(std::move(job));
+    }
+    chain->pending = std::move(keep);
   }
-  st.pending = std::move(keep);
 }
 
 // An empty chunk list with room for a whole batch.
@@ -320,32 +548,45 @@ std::vector<ChunkPtr> take_batch(State& st) {
 }
 
 void recycle_batch(State& st, std::vector<ChunkPtr>& chunks) {
-  // Dropping the chunks hands their buffers back to the reader's pool.
+  // Dropping the last reference hands a buffer back to the reader's pool
+  // (each chunk sits in one Write and one HashChunks job).
   chunks.clear();
   if (chunks.capacity() >= kBatchChunks && st.spare_batches.size() < kSpareBatches)
     st.spare_batches.push_back(std::move(chunks));
 }
 
+// A splice has run: its HashFile job, queued behind it, now knows its range.
+void arm_hash_of_splice(State& st, const Job& splice) {
+  auto it = std::find_if(st.hash.pending.begin(), st.hash.pending.end(),
+                         [&](const Job& j) { return j.seq == splice.hash_seq; });
+  if (it == st.hash.pending.end()) return;  // dropped (the writer failed or was abandoned)
+  if (!splice.error.empty() || splice.to <= splice.from) {
+    st.hash.pending.erase(it);
+    return;
+  }
+  it->from = splice.from;
+  it->to = splice.to;
+  it->bytes = static_cast<size_t>(splice.to - splice.from);
+  it->ready = true;
+  st.queued_hash += it->bytes;
+}
+
 void complete(const std::shared_ptr<State>& st, Job& job) {
-  if (job.kind == Job::Write) st->queued -= job.bytes;
+  forget(*st, job);
+  if (job.kind == Job::Splice) arm_hash_of_splice(*st, job);
   recycle_batch(*st, job.chunks);  // give the memory back before anything else runs
   bool new_failure = false;
-  if (!job.error.empty() && is_file_job(job.kind)) {
+  if (!job.error.empty() && builds_file(job.kind)) {
     new_failure = !st->failed;
     st->failed = true;
     // Nothing queued after a failed step could land in the right place.
-    std::deque<Job> keep;
-    for (auto& j : st->pending) {
-      if (j.kind == Job::Write) st->queued -= j.bytes;
-      if (!is_file_job(j.kind)) keep.push_back(std::move(j));
-    }
-    st->pending = std::move(keep);
+    drop_pending(*st, [](const Job& j) { return builds_file(j.kind); });
   }
   if (!st->detached && new_failure && st->on_error) {
     auto fn = st->on_error;  // a copy: the callback may replace or destroy ours
     fn(job.error);
   }
-  if (!st->detached && job.done) job.done(job);
+  if (!st->detached && job.done && (job.error.empty() || !builds_file(job.kind))) job.done(job);
   pump(st);
   if (!st->detached && st->on_progress) {
     auto fn = st->on_progress;
@@ -354,19 +595,19 @@ void complete(const std::shared_ptr<State>& st, Job& job) {
 }
 
 // Keeps a finished request for the next job (the state reference dropped:
-// the state owns the spare).
+// the state owns the spares).
 void recycle_req(std::unique_ptr<WorkReq> r) {
   std::shared_ptr<State> st = std::move(r->state);
-  if (st->spare_req || st->detached) return;
-  r->job = Job();
+  if (st->spare_reqs.size() >= 2 || st->detached) return;
+  r->job = Job();  // also lets go of a spliced socket
   r->req = uv_work_t{};
-  st->spare_req = std::move(r);
+  st->spare_reqs.push_back(std::move(r));
 }
 
 void after_work(uv_work_t* req, int status) {
   std::unique_ptr<WorkReq> r(static_cast<WorkReq*>(req->data));
   auto st = r->state;
-  st->busy = false;
+  chain_of(*st, r->job).busy = false;
   if (status < 0 && r->job.error.empty()) {
     r->job.error = uv_message("disk job", status);
     if (r->job.kind == Job::Finish) r->job.outcome.error = r->job.error;
@@ -375,33 +616,99 @@ void after_work(uv_work_t* req, int status) {
   recycle_req(std::move(r));
 }
 
-void pump(const std::shared_ptr<State>& st) {
-  if (st->busy || st->pending.empty()) return;
-  std::unique_ptr<WorkReq> r = std::move(st->spare_req);
-  if (!r) r = std::make_unique<WorkReq>();
+void work(uv_work_t* req) {
+  auto* r = static_cast<WorkReq*>(req->data);
+  run_job(*r->state, r->job);
+}
+
+// Starts the first job of `chain` on the thread pool.
+void start(const std::shared_ptr<State>& st, Chain& chain) {
+  std::unique_ptr<WorkReq> r;
+  if (!st->spare_reqs.empty()) {
+    r = std::move(st->spare_reqs.back());
+    st->spare_reqs.pop_back();
+  } else {
+    r = std::make_unique<WorkReq>();
+  }
   r->state = st;
-  // Writes arrive already gathered into batches (DiskWriter::write).
-  r->job = std::move(st->pending.front());
-  st->pending.pop_front();
+  r->job = std::move(chain.pending.front());
+  chain.pending.pop_front();
   r->req.data = r.get();
-  int rc = uv_queue_work(
-      st->loop, &r->req, [](uv_work_t* req) { run_job(*static_cast<WorkReq*>(req->data)->state, static_cast<WorkReq*>(req->data)->job); },
-      &after_work);
+  chain.busy = true;
+  chain.busy_seq = r->job.seq;
+  chain.busy_barrier = is_barrier(r->job.kind);
+  int rc = uv_queue_work(st->loop, &r->req, &work, &after_work);
   if (rc < 0) {
     // Only on invalid arguments; report it like a failed job.
+    chain.busy = false;
     r->job.error = uv_message("queueing a disk job", rc);
     if (r->job.kind == Job::Finish) r->job.outcome.error = r->job.error;
     complete(st, r->job);
     recycle_req(std::move(r));
     return;
   }
-  st->busy = true;
   r.release();  // owned by libuv until after_work
 }
 
+// The oldest hash job, running or waiting; 0 when there is none.
+uint64_t oldest_hash(const State& st) {
+  if (st.hash.busy) return st.hash.busy_seq;
+  return st.hash.pending.empty() ? 0 : st.hash.pending.front().seq;
+}
+
+// The oldest barrier of the file chain, running or waiting; 0 when there is none.
+uint64_t oldest_barrier(const State& st) {
+  if (st.file.busy && st.file.busy_barrier) return st.file.busy_seq;
+  for (const Job& j : st.file.pending)
+    if (is_barrier(j.kind)) return j.seq;
+  return 0;
+}
+
+void pump(const std::shared_ptr<State>& st) {
+  if (!st->file.busy && !st->file.pending.empty()) {
+    const Job& next = st->file.pending.front();
+    uint64_t hash = oldest_hash(*st);
+    if (!is_barrier(next.kind) || hash == 0 || hash > next.seq) start(st, st->file);
+  }
+  if (!st->hash.busy && !st->hash.pending.empty() && st->hash.pending.front().ready) {
+    uint64_t barrier = oldest_barrier(*st);
+    if (barrier == 0 || barrier > st->hash.pending.front().seq) start(st, st->hash);
+  }
+}
+
+// Queues `job` in its chain (numbered, unless it already is) without starting anything.
+void enqueue(State& st, Job job) {
+  if (job.seq == 0) job.seq = st.next_seq++;
+  if (is_barrier(job.kind)) st.last_barrier_seq = job.seq;
+  chain_of(st, job).pending.push_back(std::move(job));
+}
+
 void push(const std::shared_ptr<State>& st, Job job) {
-  st->pending.push_back(std::move(job));
+  enqueue(*st, std::move(job));
   pump(st);
+}
+
+// Adds `chunk` to the last queued job of `kind` when it has room and nothing
+// that must come between them was queued since; else queues a new one.
+void add_chunk(const std::shared_ptr<State>& st, Job::Kind kind, const ChunkPtr& chunk) {
+  Chain& chain = in_hash_chain(kind) ? st->hash : st->file;
+  if (kind == Job::Write) st->queued_write += chunk->size;
+  else st->queued_hash += chunk->size;
+  if (!chain.pending.empty()) {
+    Job& last = chain.pending.back();
+    if (last.kind == kind && last.seq > st->last_barrier_seq && last.chunks.size() < kBatchChunks &&
+        last.bytes < kBatchBytes) {
+      last.chunks.push_back(chunk);
+      last.bytes += chunk->size;
+      return;
+    }
+  }
+  Job job;
+  job.kind = kind;
+  job.chunks = take_batch(*st);
+  job.chunks.push_back(chunk);
+  job.bytes = chunk->size;
+  push(st, std::move(job));
 }
 
 }  // namespace
@@ -417,8 +724,7 @@ DiskWriter::~DiskWriter() {
   state_->detached = true;
   state_->on_error = nullptr;
   state_->on_progress = nullptr;
-  drop_pending_writes(*state_);
-  state_->pending.clear();
+  drop_pending(*state_, [](const Job&) { return true; });
 }
 
 void DiskWriter::on_error(std::function<void(const std::string&)> fn) { state_->on_error = std::move(fn); }
@@ -431,9 +737,7 @@ void DiskWriter::open(const std::string& path, bool truncate, std::function<void
   job.path = path;
   job.flag = truncate;
   if (opened)
-    job.done = [fn = std::move(opened)](Job& j) {
-      if (j.error.empty()) fn(j.size);
-    };
+    job.done = [fn = std::move(opened)](Job& j) { fn(j.size); };
   push(state_, std::move(job));
 }
 
@@ -444,6 +748,14 @@ void DiskWriter::use_stdout() {
   state_->fd = STDOUT_FILENO;
   state_->owns_fd = false;
   state_->path = "stdout";
+}
+
+void DiskWriter::reserve(uint64_t size) {
+  if (state_->to_stdout || state_->failed) return;
+  Job job;
+  job.kind = Job::Reserve;
+  job.n = size;
+  push(state_, std::move(job));
 }
 
 void DiskWriter::hash_prefix(uint64_t n) {
@@ -460,29 +772,39 @@ void DiskWriter::restart() {
 }
 
 void DiskWriter::write(const ChunkPtr& chunk) {
-  State& st = *state_;
-  if (st.failed || !chunk || chunk->size == 0) return;
-  st.queued += chunk->size;
-  // The chunk itself is queued, not a copy: its buffer goes back to the
-  // reader's pool once written. Chunks waiting behind the job in flight are
-  // gathered into one batch, written by one pwritev.
-  if (!st.pending.empty()) {
-    Job& last = st.pending.back();
-    if (last.kind == Job::Write && last.chunks.size() < kBatchChunks && last.bytes < kBatchBytes) {
-      last.chunks.push_back(chunk);
-      last.bytes += chunk->size;
-      return;
-    }
-  }
-  Job job;
-  job.kind = Job::Write;
-  job.chunks = take_batch(st);
-  job.chunks.push_back(chunk);
-  job.bytes = chunk->size;
-  push(state_, std::move(job));
+  if (state_->failed || !chunk || chunk->size == 0) return;
+  // The chunk itself is queued, not a copy, to be written and hashed in
+  // parallel; its buffer goes back to the reader's pool once both are done.
+  // Chunks waiting behind the job in flight are gathered into one batch,
+  // written by one pwritev.
+  add_chunk(state_, Job::Write, chunk);
+  add_chunk(state_, Job::HashChunks, chunk);
 }
 
-size_t DiskWriter::queued() const { return state_->queued; }
+bool DiskWriter::can_splice() const { return !state_->to_stdout; }
+
+void DiskWriter::splice_from(int fd, std::shared_ptr<void> keep_alive, uint64_t max,
+                             std::function<void(const Spliced&)> done) {
+  if (state_->failed) return;
+  // The hash of the spliced bytes is queued now, so it keeps its place in
+  // the hash chain; it starts once the splice has run and says how much.
+  Job hash;
+  hash.kind = Job::HashFile;
+  hash.ready = false;
+  Job job;
+  job.kind = Job::Splice;
+  job.fd = fd;
+  job.keep_alive = std::move(keep_alive);
+  job.n = max;
+  if (done) job.done = [fn = std::move(done)](Job& j) { fn(j.spliced); };
+  job.seq = state_->next_seq++;
+  hash.seq = job.hash_seq = state_->next_seq++;
+  enqueue(*state_, std::move(job));
+  enqueue(*state_, std::move(hash));
+  pump(state_);
+}
+
+size_t DiskWriter::queued() const { return std::max(state_->queued_write, state_->queued_hash); }
 bool DiskWriter::failed() const { return state_->failed; }
 bool DiskWriter::is_open() const { return state_->opened; }
 
@@ -499,8 +821,12 @@ void DiskWriter::finish(std::optional<uint64_t> expected_size, std::optional<Dig
   push(state_, std::move(job));
 }
 
-void DiskWriter::abandon(bool remove, bool drop_pending, std::function<void(uint64_t)> done) {
-  if (drop_pending) drop_pending_writes(*state_);
+void DiskWriter::abandon(bool remove, bool drop_pending_writes, std::function<void(uint64_t)> done) {
+  // The digest of an abandoned file does not matter (a later --resume hashes
+  // the .part again), and no more is read from the socket.
+  drop_pending(*state_, [&](const Job& j) {
+    return in_hash_chain(j.kind) || j.kind == Job::Splice || (drop_pending_writes && j.kind == Job::Write);
+  });
   Job job;
   job.kind = Job::Abandon;
   job.flag = remove;

@@ -1,10 +1,18 @@
 // An ordered writer for one output file that never blocks the loop. Every
-// file operation (open, hash the prefix of a resumed file, truncate, write,
-// fsync + rename, close) is a job run on libuv's thread pool with
-// uv_queue_work, strictly one after the other, so the file always holds a
-// prefix of the download and the SHA-256 is updated in the worker, right
-// where the bytes are written. The owner watches queued() to apply
-// backpressure to the socket; memory is bounded by what it lets queue up.
+// file operation and all of the hashing run on libuv's thread pool
+// (uv_queue_work) in two chains of jobs, each strictly one job after the
+// other:
+//   - the file chain: open, reserve the space, write (chunks, or straight
+//     from a socket with splice), hash a resumed prefix, truncate, fsync +
+//     rename, close. The file always holds a prefix of the download.
+//   - the hash chain: the SHA-256 of the same bytes in the same order, from
+//     the chunks' memory or, for spliced bytes, read back from the file.
+// The two chains run in parallel, so the hash costs no extra time while it
+// keeps up. A job that truncates, closes or finishes the file, or touches the
+// digest from the file chain (a "barrier"), waits for every hash job queued
+// before it, and no later hash job starts until it is done.
+// The owner watches queued() to apply backpressure to the socket; memory is
+// bounded by what it lets queue up.
 #pragma once
 #include <uv.h>
 
@@ -29,13 +37,20 @@ class DiskWriter {
     std::string actual_hex;  // SHA-256 of what was written
     uint64_t size = 0;       // bytes in the file
   };
+  // What one splice_from() moved.
+  struct Spliced {
+    uint64_t bytes = 0;    // now in the file
+    bool eof = false;      // the peer closed the connection
+    int socket_error = 0;  // reading the socket failed: a libuv error code (< 0)
+  };
 
   explicit DiskWriter(uv_loop_t* loop);
   ~DiskWriter();  // forgets the callbacks; jobs in flight finish and the fd is closed
   DiskWriter(const DiskWriter&) = delete;
   DiskWriter& operator=(const DiskWriter&) = delete;
 
-  // First failure of a background job (the message names the file and the OS reason).
+  // First failure of a background job (the message names the file and the OS
+  // reason). Jobs queued behind it are dropped without calling back.
   void on_error(std::function<void(const std::string&)> fn);
   // After every completed job: queued() may have fallen (resume reading).
   void on_progress(std::function<void()> fn);
@@ -43,15 +58,29 @@ class DiskWriter {
   // Opens (creates, mode 0644) `path`; truncates unless `truncate` is false.
   // `opened` gets the file's size after opening.
   void open(const std::string& path, bool truncate, std::function<void(uint64_t size)> opened = nullptr);
-  // Writes to our stdout instead of a file (no fsync, no rename).
+  // Writes to our stdout instead of a file (no fsync, no rename, no splice).
   void use_stdout();
+  // Reserves disk space for a file of `size` bytes (fallocate, the file's
+  // size unchanged): a full disk fails here, at the start, and the blocks
+  // come in one piece. A no-op where the file system cannot; whatever is
+  // left unused is given back when the download fails.
+  void reserve(uint64_t size);
   // Feeds the first `n` bytes already in the file into the digest and
   // positions writes after them (a resumed download). Fails if the file is shorter.
   void hash_prefix(uint64_t n);
   // Truncates the file to zero and resets the digest (the server ignored our Range).
   void restart();
   void write(const ChunkPtr& chunk);
-  size_t queued() const;  // bytes of write() not yet on disk
+  // True when splice_from() works: the output is a file, not stdout.
+  bool can_splice() const;
+  // Moves bytes from the socket `fd` into the file with splice(2) (socket ->
+  // pipe -> file, no copy through our memory), at most `max`. The job returns
+  // after a few MiB, at EOF, on an error, or after about 100 ms without data,
+  // so the owner sees progress and can stop; `done` gets what it moved and is
+  // not called when the writer fails or is abandoned first. `keep_alive`
+  // keeps the socket open while the job uses it.
+  void splice_from(int fd, std::shared_ptr<void> keep_alive, uint64_t max, std::function<void(const Spliced&)> done);
+  size_t queued() const;  // bytes not yet both on disk and hashed
   bool failed() const;
   bool is_open() const;   // open() or use_stdout() was called
 

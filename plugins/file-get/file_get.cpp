@@ -4,9 +4,13 @@
 // never sits under the final name; the .part stays for --resume when it may
 // be continued.
 //
-// The socket is read on the loop; every file operation and the hashing run
-// on the thread pool (DiskWriter), which pushes back on the socket when the
-// disk falls behind, so memory stays bounded whatever the file size.
+// The response head is read on the loop. A body that needs no decoding (a
+// Content-Length or until-close body, --raw) going to a file is then moved
+// by the thread pool straight from the socket into the file with splice(2);
+// any other body is read on the loop and its chunks are queued to the
+// thread pool. Either way every file operation and the hashing run there
+// (DiskWriter), and reading waits while the disk or the hash falls behind,
+// so memory stays bounded whatever the file size.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +43,10 @@ using namespace nettool::file_get;
 // halves the write batches: twice the thread-pool round trips, more CPU.
 constexpr size_t kPauseAbove = 1024 * 1024;
 constexpr size_t kResumeBelow = 256 * 1024;
+// Spliced bytes cost no memory of ours: they wait for the hash in the page
+// cache. The next splice starts while the hash is at most this far behind,
+// a few splice steps, so splicing and hashing overlap.
+constexpr size_t kSpliceAhead = 16 * 1024 * 1024;
 constexpr size_t kMaxResponseHead = 64 * 1024;
 constexpr const char* kUserAgent = "nettool/0.1";
 
@@ -328,6 +336,9 @@ class FileGet final : public Command {
       return;
     }
     ctx_.counters().connections++;
+    uv_os_fd_t fd = -1;
+    socket_fd_ = uv_fileno(socket.as_handle(), &fd) == 0 ? fd : -1;
+    splicing_ = false;
     conn_ = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     ctx_.log().debug("connected to {}", conn_->describe());
 
@@ -368,10 +379,13 @@ class FileGet final : public Command {
   }
 
   // Drops the connection. Called from its own callbacks, so the endpoint is
-  // destroyed on the next loop turn; reading stops now.
+  // destroyed on the next loop turn (or after a splice job still using its
+  // socket); reading stops now.
   void retire_connection() {
     uv_timer_stop(idle_timer_.get());
     paused_ = false;
+    splicing_ = false;
+    socket_fd_ = -1;
     if (!conn_) return;
     conn_->read_pause();
     std::shared_ptr<Endpoint> dead(std::move(conn_));
@@ -407,6 +421,7 @@ class FileGet final : public Command {
       return;
     }
     feed_body(std::string_view(chunk->data.get(), chunk->size), &chunk);
+    maybe_splice();
   }
 
   void handle_head() {
@@ -447,6 +462,7 @@ class FileGet final : public Command {
         return;
       }
       if (!rest.empty()) feed_body(rest, nullptr);
+      maybe_splice();
       return;
     }
   }
@@ -546,6 +562,7 @@ class FileGet final : public Command {
       base_ = 0;
       if (framing_.kind == http::BodyFraming::Length) expected_size_ = framing_.length;
     }
+    if (expected_size_) writer_->reserve(*expected_size_);
     progress_->set_total(expected_size_);
     progress_->update(base_);
     progress_->start();
@@ -633,12 +650,73 @@ class FileGet final : public Command {
   }
 
   void maybe_resume_reading() {
+    if (splicing_) {
+      splice_next();
+      return;
+    }
     if (paused_ && conn_ && writer_->queued() < kResumeBelow &&
         (phase_ == Phase::Head || phase_ == Phase::Body)) {
       paused_ = false;
       conn_->read_resume();
       arm_idle();
     }
+  }
+
+  // ------------------------------------------------------------ splicing
+
+  // From here on the body goes from the socket straight into the file, with
+  // splice(2) on the thread pool, when nothing in it needs decoding: a body
+  // with a Content-Length or one that ends at close (and --raw), into a
+  // file. What libuv has already read (with the head) is queued before it.
+  void maybe_splice() {
+    if (splicing_ || phase_ != Phase::Body || !conn_ || socket_fd_ < 0 || !writer_->can_splice()) return;
+    if (!raw_ && framing_.kind != http::BodyFraming::Length && framing_.kind != http::BodyFraming::UntilClose) return;
+    splicing_ = true;
+    paused_ = false;  // libuv reads no more; splice_next() does the waiting
+    conn_->read_pause();
+    arm_idle();
+    splice_next();
+  }
+
+  void splice_next() {
+    if (splice_in_flight_ || !splicing_ || phase_ != Phase::Body) return;
+    if (writer_->queued() > kSpliceAhead) {
+      // The hash is behind: the wait is ours, not the server's.
+      uv_timer_stop(idle_timer_.get());
+      splice_waiting_ = true;
+      return;
+    }
+    if (splice_waiting_) {
+      splice_waiting_ = false;
+      arm_idle();
+    }
+    uint64_t max = !raw_ && framing_.kind == http::BodyFraming::Length ? framing_.length - body_bytes_ : UINT64_MAX;
+    splice_in_flight_ = true;
+    writer_->splice_from(socket_fd_, conn_, max, [this](const DiskWriter::Spliced& s) { on_spliced(s); });
+  }
+
+  void on_spliced(const DiskWriter::Spliced& s) {
+    splice_in_flight_ = false;
+    if (phase_ != Phase::Body || !splicing_) return;
+    if (s.bytes > 0) {
+      arm_idle();
+      body_bytes_ += s.bytes;
+      ctx_.counters().bytes_received += s.bytes;
+      progress_->update(base_ + body_bytes_);
+    }
+    if (!raw_ && framing_.kind == http::BodyFraming::Length && body_bytes_ == framing_.length) {
+      complete();
+      return;
+    }
+    if (s.socket_error < 0) {
+      on_end(s.socket_error);
+      return;
+    }
+    if (s.eof) {
+      on_end(0);
+      return;
+    }
+    splice_next();
   }
 
   std::string received_text() const {
@@ -755,11 +833,15 @@ class FileGet final : public Command {
   // The transfer.
   Phase phase_ = Phase::Idle;
   std::shared_ptr<TcpConnector> connector_;
-  std::unique_ptr<Endpoint> conn_;
+  std::shared_ptr<Endpoint> conn_;  // shared with a splice job using its socket
+  int socket_fd_ = -1;               // conn_'s socket
   std::unique_ptr<DiskWriter> writer_;
   std::unique_ptr<ProgressBar> progress_;
   Handle<uv_timer_t> idle_timer_;
   bool paused_ = false;
+  bool splicing_ = false;          // the body goes through splice_from(), not libuv reads
+  bool splice_in_flight_ = false;
+  bool splice_waiting_ = false;    // for the hash to catch up
   int64_t redirects_ = 0;
   bool retried_from_zero_ = false;
   uint64_t resume_from_ = 0;  // bytes of the .part kept; where the Range starts

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -136,6 +137,24 @@ TempDir::TempDir() : path_(make_temp_dir("nettool-e2e-")) {}
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+TmpfsMount::TmpfsMount(fs::path dir, const std::string& size) : dir_(std::move(dir)) {
+  if (::geteuid() != 0) {
+    why_ = "mounting a tmpfs needs root (running as uid " + std::to_string(::geteuid()) + ")";
+    return;
+  }
+  fs::create_directories(dir_);
+  std::string options = "size=" + size;
+  if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+    why_ = std::string("cannot mount a tmpfs here: ") + std::strerror(errno);
+    return;
+  }
+  mounted_ = true;
+}
+
+TmpfsMount::~TmpfsMount() {
+  if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
 }
 
 // ---------------------------------------------------------------- processes

@@ -61,6 +61,27 @@ class TempDir {
   fs::path path_;
 };
 
+// A tmpfs of `size` bytes (mount's "size=" syntax: "1m") mounted on `dir`,
+// which is created: a disk that fills up. Needs root; when it cannot be
+// mounted, mounted() is false and why() says why (the test then skips).
+// Unmounted (lazily, whatever is still open in it) on scope exit.
+class TmpfsMount {
+ public:
+  TmpfsMount(fs::path dir, const std::string& size);
+  ~TmpfsMount();
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+  const fs::path& path() const { return dir_; }
+  fs::path operator/(std::string_view name) const { return dir_ / name; }
+
+ private:
+  fs::path dir_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
 // ---------------------------------------------------------------- processes
 
 enum class Input { Null, File, Pipe };   // /dev/null, a file, a pipe we write to

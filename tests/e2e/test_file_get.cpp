@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,9 +87,11 @@ PythonHttp start_python_http(const fs::path& dir) {
 //   /chunked-wrong.bin  the same with a wrong Repr-Digest
 //   /chunked-cut.bin    chunked, the connection closes before the last chunk
 //   /good.bin           Content-Length and the right Repr-Digest
+//   /stall.bin          Content-Length and digest of the whole, half the body,
+//                       then nothing for a minute (the connection stays open)
 // It binds 127.0.0.1:0 itself and prints the port on stdout.
 constexpr const char* kOddServer = R"PY(
-import sys, hashlib, base64, http.server
+import sys, hashlib, base64, http.server, time
 data = open(sys.argv[1], 'rb').read()
 def digest(b): return 'sha-256=:' + base64.b64encode(hashlib.sha256(b).digest()).decode() + ':'
 class H(http.server.BaseHTTPRequestHandler):
@@ -117,6 +120,11 @@ class H(http.server.BaseHTTPRequestHandler):
         elif p == '/good.bin':
             self.head(200, [('Content-Length', str(len(data))), ('Repr-Digest', digest(data))])
             self.wfile.write(data)
+        elif p == '/stall.bin':
+            self.head(200, [('Content-Length', str(len(data))), ('Repr-Digest', digest(data))])
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            time.sleep(60)
         elif p == '/short.bin':
             self.head(200, [('Content-Length', str(len(data))), ('Repr-Digest', digest(data))])
             self.wfile.write(data[:len(data) // 2])
@@ -457,6 +465,59 @@ TEST_CASE("file-get --resume continues a .part left by a server killed mid-trans
   CHECK(has_word(lines[0], std::to_string(kSize - kept)));
 }
 
+TEST_CASE("file-get: SIGINT mid-download keeps a .part that is a prefix of the file, no space reserved past it, and --resume completes it",
+          "[file][file-get][resume]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  constexpr uint64_t kSize = 200 * MiB;
+  constexpr uint64_t kSeed = 953;
+  write_random_file(root / "big.bin", kSize, kSeed);
+  const auto out = dir / "big.bin";
+  const fs::path part = out.string() + ".part";
+  auto srv = start_serve(root);
+  REQUIRE(http_get(srv.port, "/big.bin", "HEAD", "", 30s).status == 200);  // digest cached: the body flows at once
+
+  Process fg(nettool_argv({"file-get", "-o", out.string(), url(srv.port, "/big.bin")}));
+  // As soon as the body is arriving (spliced into the .part): freeze
+  // file-get, queue a SIGINT, and let it go on.
+  bool started = false;
+  auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline && fg.running()) {
+    if (file_size_or_zero(part) > 0) {
+      started = true;
+      break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  fg.signal(SIGSTOP);
+  fg.signal(SIGINT);
+  fg.signal(SIGCONT);
+  REQUIRE(started);
+  int code = fg.wait(30s);
+  INFO("file-get stderr: " << fg.stderr_text());
+  REQUIRE(code == 1);
+  CHECK(fg.stderr_text().find("interrupted") != std::string::npos);
+  CHECK_FALSE(file_exists(out));
+  REQUIRE(file_exists(part));
+  const uint64_t kept = fs::file_size(part);
+  CHECK(kept > 0);
+  CHECK(kept < kSize);
+  // What is there is exactly the start of the file.
+  CHECK(read_file(part) == random_bytes(kept, kSeed));
+  // The space reserved for the whole file was given back.
+  struct stat sb {};
+  REQUIRE(::stat(part.c_str(), &sb) == 0);
+  CHECK(static_cast<uint64_t>(sb.st_blocks) * 512 <= kept + MiB);
+
+  auto r = file_get({"--resume", "-o", out.string(), url(srv.port, "/big.bin")}, 80s);
+  INFO("file-get --resume stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(fs::file_size(out) == kSize);
+  CHECK(sha256_file(out) == sha256_file(root / "big.bin"));
+  CHECK_FALSE(file_exists(part));
+}
+
 TEST_CASE("file-get --resume: no .part, a complete or oversized .part, a server without ranges, a corrupt .part",
           "[file][file-get][resume]") {
   TempDir dir;
@@ -579,6 +640,61 @@ TEST_CASE("file-get: a wrong Repr-Digest or a short body exits 1 without a final
   // Through stdout the bytes are already out, but the exit code still says so.
   auto r = file_get({"-o", "-", url(srv.port, "/wrong-digest.bin")});
   CHECK(r.code == 1);
+}
+
+TEST_CASE("file-get: 40 MiB spliced (Content-Length) or copied (chunked, stdout) are the file byte for byte, a wrong digest is caught either way",
+          "[file][file-get][python][big]") {
+  TempDir dir;
+  const auto data_file = dir / "data.bin";
+  // Several splice steps and write-behind steps, and an odd size.
+  write_random_file(data_file, 40 * MiB + 7, 991);
+  const std::string data = read_file(data_file);
+  auto srv = start_odd_server(data_file);
+
+  // A Content-Length body into a file is spliced; a chunked one is decoded
+  // and copied; both are hashed beside the writes.
+  for (std::string path : {"/good.bin", "/chunked-digest.bin"}) {
+    INFO("GET " << path);
+    const auto out = dir / ("out" + path.substr(1));
+    auto r = file_get({"-o", out.string(), url(srv.port, path)}, 60s);
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 0);
+    CHECK(r.err.find("sha-256 verified") != std::string::npos);
+    CHECK(read_file(out) == data);
+    CHECK_FALSE(file_exists(out.string() + ".part"));
+  }
+  auto s = file_get({"-o", "-", url(srv.port, "/good.bin")}, 60s);
+  CHECK(s.code == 0);
+  CHECK(s.out == data);
+
+  for (std::string path : {"/wrong-digest.bin", "/chunked-wrong.bin"}) {
+    INFO("GET " << path);
+    const auto out = dir / ("out" + path.substr(1));
+    auto r = file_get({"-o", out.string(), url(srv.port, path)}, 60s);
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err.find("sha-256 mismatch") != std::string::npos);
+    CHECK_FALSE(file_exists(out));
+    CHECK_FALSE(file_exists(out.string() + ".part"));
+  }
+}
+
+TEST_CASE("file-get: a server that stops sending mid-body fails after --idle-timeout and keeps the .part",
+          "[file][file-get][python]") {
+  TempDir dir;
+  const auto data_file = dir / "data.bin";
+  write_random_file(data_file, 3 * MiB + 5, 981);
+  auto srv = start_odd_server(data_file);
+  const auto out = dir / "out.bin";
+  auto r = file_get({"-i", "1s", "-o", out.string(), url(srv.port, "/stall.bin")}, 20s);
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("stalled") != std::string::npos);
+  CHECK_FALSE(file_exists(out));
+  // Everything that arrived is kept, for --resume.
+  const fs::path part = out.string() + ".part";
+  REQUIRE(file_exists(part));
+  CHECK(read_file(part) == read_file(data_file).substr(0, (3 * MiB + 5) / 2));
 }
 
 TEST_CASE("file-get: a chunked response from a python server gives the right file", "[file][file-get][python]") {
