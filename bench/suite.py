@@ -277,9 +277,10 @@ class Sample:
 
 
 class Table:
-    def __init__(self, title, unit, what, higher_is_better=True, ours="nettool"):
+    def __init__(self, title, unit, what, higher_is_better=True, ours="nettool", also_vs=()):
         self.title, self.unit, self.what = title, unit, what
         self.higher_is_better = higher_is_better
+        self.also_vs = also_vs  # peers an issue target names, shown besides the best peer
         self.ours = ours  # rows starting with this are nettool's own; the rest are peers
         self.rows = {}  # tool -> [Sample]
         self.notes = []
@@ -306,6 +307,15 @@ class Table:
         best_ours = pick(ours.items(), key=lambda kv: kv[1])
         best_peer = pick(peers.items(), key=lambda kv: kv[1])
         return best_ours, best_peer, best_ours[1] / best_peer[1]
+
+    def versus(self, peer):
+        """nettool's best row / this peer's row, oriented so > 1 favours nettool."""
+        r = self.ratio()
+        v = self.median(peer)
+        if not r or not v:
+            return None
+        x = r[0][1] / v
+        return x if self.higher_is_better else 1 / x
 
     def markdown(self):
         lines = [f"### {self.title}", "", self.what, ""]
@@ -689,7 +699,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
                   f"A warm {human(self.a.file_bytes)} file of random bytes served on 127.0.0.1 and written to "
                   f"a file on {fs_of(self.scratch)} (`{self.scratch}`). Wall time of the client; CPU = client "
                   "+ the server's growth in CPU time; peak RSS = the client's. Every download's SHA-256 is checked.",
-                  ours="nettool + file-get")
+                  ours="nettool + file-get", also_vs=("nc",))
         try:
             interleaved(tools, self.a.runs, self.a.warmup, lambda tool: self.file_once(tool, servers), t)
         finally:
@@ -748,7 +758,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
         t = Table("3. Small files: 4 KiB GETs", "requests/s",
                   f"`wrk -t{self.a.wrk_threads} -c100 -d{self.a.wrk_seconds}s` GETs of one 4 KiB file. "
                   "Servers: one worker (thread/process), access log off, sendfile on. CPU = the server's "
-                  "(wrk's own CPU is not counted); peak RSS = the server's VmHWM so far.")
+                  "(wrk's own CPU is not counted); peak RSS = the server's VmHWM so far.", also_vs=("nginx",))
         try:
             interleaved([k for k in kinds if k in servers], self.a.runs, self.a.warmup,
                         lambda tool: self.wrk_once(tool, servers), t)
@@ -1033,7 +1043,9 @@ mimetype.assign = ( "" => "application/octet-stream" )
             if r:
                 (ot, ov), (pt, pv), x = r
                 x = x if t.higher_is_better else 1 / x
-                lines.append(f"| {t.title} | **{x:.2f}×** ({ot} vs {pt}) | {TARGETS.get(t.title[:2].strip(), '')} |")
+                more = "".join(f"; {t.versus(p):.2f}× {p}" for p in t.also_vs if t.versus(p))
+                lines.append(f"| {t.title} | **{x:.2f}×** ({ot} vs {pt}{more}) | "
+                             f"{TARGETS.get(t.title[:2].strip(), '')} |")
         lines += ["", "(×: nettool's figure over the best peer's; above 1 is better for nettool, "
                   "whether the figure is a rate or a time.)", "", "## Workloads", ""]
         lines += [t.markdown() for t in self.tables]

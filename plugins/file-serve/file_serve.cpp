@@ -26,6 +26,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
@@ -357,23 +358,42 @@ class WorkerThread {
   std::thread thread_;
 };
 
-// A bound, listening, non-blocking TCP socket; SO_REUSEPORT when several
-// workers listen on the address. Invalid, with `errors` extended, on failure.
-UniqueFd open_listener(const sockaddr* addr, int backlog, bool reuse_port, std::string& errors) {
+enum class PortUse { Exclusive, FirstOfGroup, JoinGroup };
+
+// A bound, listening, non-blocking TCP socket. With several workers every
+// socket has SO_REUSEPORT; the first is bound only after an exclusive probe
+// (no SO_REUSEPORT) got the port, because SO_REUSEPORT lets any socket of the
+// same user join a group: a second file-serve on the address must fail with
+// EADDRINUSE, as it does with one worker, not quietly take half the requests.
+// Invalid, with `errors` extended, on failure.
+UniqueFd open_listener(const sockaddr* addr, int backlog, PortUse use, std::string& errors) {
   auto fail = [&](const char* what) {
     if (!errors.empty()) errors += "; ";
     errors += format_address(addr) + ": " + what + ": " + std::strerror(errno);
     return UniqueFd();
   };
-  UniqueFd fd(::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return fail("socket");
-  int one = 1, zero = 0;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-    return fail("SO_REUSEPORT");
-  if (addr->sa_family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
   socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::bind(fd.get(), addr, len) != 0) return fail("bind");
+  auto make = [&](bool reuse_port) {
+    UniqueFd fd(::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return fd;
+    int one = 1, zero = 0;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) return UniqueFd();
+    if (addr->sa_family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    return fd;
+  };
+  sockaddr_storage where{};
+  std::memcpy(&where, addr, len);
+  if (use == PortUse::FirstOfGroup) {
+    UniqueFd probe = make(false);
+    if (!probe.valid()) return fail("socket");
+    if (::bind(probe.get(), addr, len) != 0) return fail("bind");
+    socklen_t wlen = sizeof where;
+    getsockname(probe.get(), reinterpret_cast<sockaddr*>(&where), &wlen);  // port 0: the one it got
+  }  // the probe closes here, and the group takes the port at once
+  UniqueFd fd = make(use != PortUse::Exclusive);
+  if (!fd.valid()) return fail(use == PortUse::Exclusive ? "socket" : "socket with SO_REUSEPORT");
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&where), len) != 0) return fail("bind");
   if (::listen(fd.get(), backlog) != 0) return fail("listen");
   return fd;
 }
@@ -479,7 +499,8 @@ class FileServe final : public Command {
     std::string errors;
     for (const auto& ss : addrs) {
       std::vector<UniqueFd> sockets;
-      sockets.push_back(open_listener(reinterpret_cast<const sockaddr*>(&ss), backlog, reuse_port, errors));
+      sockets.push_back(open_listener(reinterpret_cast<const sockaddr*>(&ss), backlog,
+                                      reuse_port ? PortUse::FirstOfGroup : PortUse::Exclusive, errors));
       if (!sockets[0].valid()) continue;
       // Port 0 picked a port: the other workers' sockets take the same one.
       sockaddr_storage bound{};
@@ -488,7 +509,7 @@ class FileServe final : public Command {
       bound_ = format_address(reinterpret_cast<sockaddr*>(&bound));
       for (int i = 1; i < count; ++i) {
         std::string error;
-        sockets.push_back(open_listener(reinterpret_cast<const sockaddr*>(&bound), backlog, true, error));
+        sockets.push_back(open_listener(reinterpret_cast<const sockaddr*>(&bound), backlog, PortUse::JoinGroup, error));
         if (!sockets.back().valid()) throw RuntimeError("cannot listen for worker " + std::to_string(i) + ": " + error);
       }
       return sockets;

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,8 +27,11 @@ bool refused(int err) { return err == EINVAL || err == ENOSYS || err == EOPNOTSU
 // A pipe holds 64 KiB by default, so the process on its other end and we
 // would take turns every 64 KiB; at 1 MiB (the default pipe-max-size) both
 // sides are woken 16 times less often. Only ever grown; failing (a user over
-// the pipe-user-pages limits) is harmless.
+// the pipe-user-pages limits) is harmless. The pipe is not ours (its pages
+// count against its creator's pipe-user-pages quota, and it keeps the size
+// after we exit), so only a transfer that has proved long gets it.
 constexpr int kPipeSize = 1024 * 1024;
+constexpr uint64_t kGrowPipesAfter = 4 * 1024 * 1024;
 void grow_pipe(int fd) {
   int size = fcntl(fd, F_GETPIPE_SZ);
   if (size >= 0 && size < kPipeSize) (void)fcntl(fd, F_SETPIPE_SZ, kPipeSize);
@@ -58,8 +62,6 @@ std::string SplicePump::unsuitable(const SpliceEnd& from, const SpliceEnd& to) {
 
 SplicePump::SplicePump(uv_loop_t* loop, const SpliceEnd& from, const SpliceEnd& to, Callbacks callbacks)
     : from_(from), to_(to), callbacks_(std::move(callbacks)) {
-  if (from.kind == SpliceEnd::Kind::Pipe) grow_pipe(from.fd);
-  if (to.kind == SpliceEnd::Kind::Pipe) grow_pipe(to.fd);
   in_ = duplicate(from.fd, "the source");
   if (uv_poll_init(loop, in_poll_.get(), in_.get()) < 0) throw RuntimeError("splice: cannot watch the source");
   in_poll_.mark_initialized(this);
@@ -112,11 +114,22 @@ void SplicePump::pump() {
     if (n > 0) {
       size_t moved = static_cast<size_t>(n);
       moved_any_ = true;
+      moved_total_ += moved;
+      if (!pipes_grown_ && moved_total_ >= kGrowPipesAfter) {
+        pipes_grown_ = true;
+        if (from_.kind == SpliceEnd::Kind::Pipe) grow_pipe(in_.get());
+        if (to_.kind == SpliceEnd::Kind::Pipe) grow_pipe(out_.get());
+      }
       if (from_.counter) *from_.counter += moved;
       if (to_.counter) *to_.counter += moved;
       budget -= std::min(budget, moved);
       if (callbacks_.moved) callbacks_.moved(moved);  // may stop us
       continue;
+    }
+    int err = n < 0 ? errno : 0;
+    if ((n == 0 || err == EAGAIN) && stuck_at_urgent_data()) {
+      hand_over_at_urgent_data();
+      return;
     }
     if (n == 0) {  // end of the source; everything it gave is in the destination
       auto done = std::move(callbacks_.source_end);
@@ -124,7 +137,6 @@ void SplicePump::pump() {
       if (done) done(0);
       return;
     }
-    int err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN) {
       wait_for_the_side_not_ready();
@@ -136,6 +148,24 @@ void SplicePump::pump() {
   // Budget spent: come back on the next loop iteration (the watcher is
   // level-triggered and the source most likely still readable).
   watch(in_poll_, UV_READABLE);
+}
+
+// splice(2) from a TCP socket stops in front of urgent (MSG_OOB) data
+// (tcp_read_sock) and, from there on, returns EAGAIN — or 0 once the peer has
+// closed — for good, while poll(2) keeps saying "readable": left alone, the
+// pump would spin, then take the rest of the stream for an EOF.
+// recv(MSG_TRUNC) into /dev/null steps over the byte like read(2) does.
+bool SplicePump::stuck_at_urgent_data() const {
+  if (from_.kind != SpliceEnd::Kind::Socket || to_.kind == SpliceEnd::Kind::DevNull) return false;
+  int at_mark = 0;
+  return ::ioctl(in_.get(), SIOCATMARK, &at_mark) == 0 && at_mark == 1;
+}
+
+void SplicePump::hand_over_at_urgent_data() {
+  auto hand_over = std::move(callbacks_.urgent_data);
+  callbacks_ = {};
+  stop();
+  if (hand_over) hand_over();
 }
 
 void SplicePump::wait_for_the_side_not_ready() {

@@ -83,6 +83,10 @@ class SplicePump {
     std::function<void(int status)> source_end;  // 0 at EOF, <0 (a libuv status) on a read error
     std::function<void(int status)> sink_error;  // <0: the destination failed (EPIPE, ECONNRESET...)
     std::function<void(int status)> unsupported;  // the kernel refused before any byte moved
+    // The source socket is at TCP urgent data, which splice(2) never steps
+    // over: the copying path takes over from the next byte (nothing is lost,
+    // the pump holds none) and, like it always has, read(2) skips the byte.
+    std::function<void()> urgent_data;
   };
 
   // Why `from` -> `to` cannot be pumped, or "" when it can.
@@ -106,6 +110,8 @@ class SplicePump {
   void pump();
   ssize_t transfer(size_t max);
   void wait_for_the_side_not_ready();
+  bool stuck_at_urgent_data() const;
+  void hand_over_at_urgent_data();
   void watch(Handle<uv_poll_t>& handle, int events);
   void fail(int err);
 
@@ -117,6 +123,8 @@ class SplicePump {
   Handle<uv_poll_t> in_poll_;
   Handle<uv_poll_t> out_poll_;
   bool moved_any_ = false;
+  uint64_t moved_total_ = 0;
+  bool pipes_grown_ = false;
   bool stopped_ = false;
 };
 

@@ -825,6 +825,13 @@ bool Relay::start_splice(uv_loop_t* loop, spdlog::logger* log) {
     say(std::string("splice(2) refused (") + uv_strerror(status) + "); copying");
     r->read_source();
   };
+  // The pump holds no bytes: copying resumes exactly where splicing stopped.
+  callbacks.urgent_data = [weak, say] {
+    auto r = weak.lock();
+    if (!r || r->stopped_) return;
+    say("urgent (out-of-band) data, which splice(2) cannot pass; copying from here on");
+    r->read_source();
+  };
   try {
     pump_ = std::make_unique<SplicePump>(loop, in, out, std::move(callbacks));
   } catch (const RuntimeError& e) {

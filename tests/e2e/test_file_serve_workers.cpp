@@ -191,3 +191,22 @@ TEST_CASE("file-serve: --workers auto and the profile key workers serve files", 
     CHECK(eventually([&] { return http_get(srv.port, "/a.txt").status == 200; }, 10s));
   }
 }
+
+// SO_REUSEPORT would let any socket of the same user join the group: a second
+// server on the address must fail as it does with one worker, not share it.
+TEST_CASE("file-serve: a second --workers 2 server on a taken address exits 1 instead of sharing the port",
+          "[file][file-serve][workers]") {
+  TempDir dir;
+  auto first = start_listener({"file-serve", "--root", dir.path().string(), "--listen", "127.0.0.1:0", "--workers", "2"});
+  for (std::string workers : {"2", "1"}) {
+    INFO("second server with --workers " << workers);
+    auto second = run_nettool({"file-serve", "--root", dir.path().string(), "--listen",
+                               "127.0.0.1:" + std::to_string(first.port), "--workers", workers},
+                              {}, 20s);
+    INFO("stderr: " << second.err);
+    CHECK(second.exit_code == 1);
+    CHECK(second.err.find("in use") != std::string::npos);
+  }
+  first.proc.signal(SIGTERM);
+  CHECK(first.proc.wait() == 0);
+}

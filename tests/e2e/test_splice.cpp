@@ -6,6 +6,7 @@
 // the -v byte counts, and the debug line that says which path was taken.
 #include <catch2/catch.hpp>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -258,5 +259,30 @@ TEST_CASE("splice: tcp-connect -i still gives up on a silent peer when stdin and
     CHECK(err.find("idle") != std::string::npos);
     CHECK(peer_saw != ReadEnd::Timeout);
     CHECK(count_occurrences(err, path.splice ? kSpliced : kForcedCopy) == 2);
+  }
+}
+
+// splice(2) stops for good in front of TCP urgent data; nettool must hand the
+// rest of the stream to the copying path, which skips the urgent byte as
+// read(2) always has — not spin, and not take the stop for an EOF.
+TEST_CASE("splice: urgent (MSG_OOB) data from the peer neither stalls nor ends the stream", "[splice]") {
+  for (const Path& path : kPaths) {
+    INFO("path: " << path.name);
+    PeerThread peer([](Socket& s) {
+      s.send_all("hello ");
+      if (::send(s.fd(), "!", 1, MSG_OOB) != 1) throw std::runtime_error("send(MSG_OOB) failed");
+      s.send_all("world\n");
+    });
+    Process c(nettool_argv({"-v", "tcp-connect", "127.0.0.1", std::to_string(peer.port())}),
+              with_path(ProcessOptions().stdout_pipe(), path));
+    std::atomic<size_t> progress{0};
+    std::string got = read_until_eof(c.stdout_fd(), progress, kRunTimeout);
+    int code = c.wait();
+    peer.join();
+    const std::string err = c.stderr_text();
+    INFO("stderr:\n" << err << "peer: " << peer.error());
+    CHECK(code == 0);
+    CHECK(got == "hello world\n");
+    if (path.splice) CHECK(err.find("urgent (out-of-band) data") != std::string::npos);
   }
 }
