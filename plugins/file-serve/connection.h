@@ -18,7 +18,7 @@
 #include <string>
 
 #include "digest_cache.h"
-#include "fd.h"
+#include "nettool/fd.h"
 #include "nettool/http.h"
 #include "nettool/options.h"
 #include "nettool/uv.h"
@@ -31,6 +31,8 @@ struct Counters;
 }
 
 namespace file_serve {
+
+using nettool::UniqueFd;
 
 struct ServerSettings {
   bool listing = true;

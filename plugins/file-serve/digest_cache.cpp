@@ -5,10 +5,12 @@
 
 #include <vector>
 
-#include "fd.h"
+#include "nettool/fd.h"
 #include "nettool/digest.h"
 
 namespace file_serve {
+
+using nettool::UniqueFd;
 
 namespace {
 struct HashJob {

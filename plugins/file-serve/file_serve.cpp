@@ -42,7 +42,7 @@ namespace {
 
 using namespace nettool;
 using file_serve::Connection;
-using file_serve::UniqueFd;
+using nettool::UniqueFd;
 
 constexpr int kMaxWorkers = 64;
 

@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "fd.h"
+#include "nettool/fd.h"
 
 namespace file_serve {
+
+using nettool::UniqueFd;
 
 struct OpenResult {
   int error = 0;  // errno-style; 0 on success

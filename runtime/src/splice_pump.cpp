@@ -37,18 +37,13 @@ void grow_pipe(int fd) {
   if (size >= 0 && size < kPipeSize) (void)fcntl(fd, F_SETPIPE_SZ, kPipeSize);
 }
 
-OwnedFd duplicate(int fd, const char* what) {
+UniqueFd duplicate(int fd, const char* what) {
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) throw RuntimeError(uv_message(std::string("splice: cannot duplicate ") + what, uv_status(errno)));
-  return OwnedFd(copy);
+  return UniqueFd(copy);
 }
 
 }  // namespace
-
-void OwnedFd::reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
 
 std::string SplicePump::unsuitable(const SpliceEnd& from, const SpliceEnd& to) {
   using Kind = SpliceEnd::Kind;

@@ -39,6 +39,7 @@
 #include <string>
 #include <utility>
 
+#include "nettool/fd.h"
 #include "nettool/uv.h"
 
 namespace nettool {
@@ -50,27 +51,6 @@ struct SpliceEnd {
   Kind kind = Kind::None;  // None: this side cannot take part
   int fd = -1;
   uint64_t* counter = nullptr;  // bytes moved through this end, for the -v summary (may be null)
-};
-
-// A descriptor we own (the pump's dup()s); closed on destruction.
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~OwnedFd() { reset(); }
-  int get() const { return fd_; }
-  void reset();
-
- private:
-  int fd_ = -1;
 };
 
 class SplicePump {
@@ -118,8 +98,8 @@ class SplicePump {
   SpliceEnd from_;
   SpliceEnd to_;
   Callbacks callbacks_;
-  OwnedFd in_;
-  OwnedFd out_;  // not used for DevNull: the bytes are dropped as they are read
+  UniqueFd in_;
+  UniqueFd out_;  // not used for DevNull: the bytes are dropped as they are read
   Handle<uv_poll_t> in_poll_;
   Handle<uv_poll_t> out_poll_;
   bool moved_any_ = false;

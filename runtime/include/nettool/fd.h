@@ -1,10 +1,11 @@
-// An owned file descriptor.
+// An owned file descriptor: closed when its owner goes (for descriptors that
+// no libuv handle owns: file-serve's sockets and files, the splice pump's dup()s).
 #pragma once
 #include <unistd.h>
 
 #include <utility>
 
-namespace file_serve {
+namespace nettool {
 
 class UniqueFd {
  public:
@@ -33,4 +34,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace file_serve
+}  // namespace nettool
