@@ -27,6 +27,8 @@
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build/packages}
+# The shared libraries' SONAME version is the plugin ABI version.
+abi=$(sed -n 's/^#define NETTOOL_PLUGIN_ABI \([0-9][0-9]*\)$/\1/p' "$here/runtime/include/nettool/abi.h")
 tmp=$(mktemp -d /tmp/nettool-pkgcheck.XXXXXX)
 server_pid=""
 cleanup() {
@@ -107,11 +109,11 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp" --one-top-level=debctrl 2>/dev
 [ -f "$tmp/debctrl/conffiles" ] || dpkg-deb -e "$deb" "$tmp/debctrl"
 check "deb: /etc/nettool/serve.yaml is a conffile" has "$tmp/debctrl/conffiles" "^/etc/nettool/serve.yaml$"
 check "deb: ldconfig trigger" has "$tmp/debctrl/triggers" "activate-noawait ldconfig"
-check "deb: shlibs for libnettool-runtime" has "$tmp/debctrl/shlibs" "libnettool-runtime 1 nettool"
-check "deb: shlibs for libnettool-digest" has "$tmp/debctrl/shlibs" "libnettool-digest 1 nettool"
+check "deb: shlibs for libnettool-runtime" has "$tmp/debctrl/shlibs" "libnettool-runtime $abi nettool"
+check "deb: shlibs for libnettool-digest" has "$tmp/debctrl/shlibs" "libnettool-digest $abi nettool"
 expected_files="/usr/bin/nettool
-/$libdir/libnettool-runtime.so.2
-/$libdir/libnettool-digest.so.2
+/$libdir/libnettool-runtime.so.$abi
+/$libdir/libnettool-digest.so.$abi
 /$libdir/nettool/libnettool-cli.so
 /etc/nettool/serve.yaml
 /usr/lib/systemd/system/nettool-file-serve@.service
@@ -183,7 +185,7 @@ cli_ok() {
 check "relocated: the front end from the unpacked tree" cli_ok
 runtime_ok() {
   clean ldd "$root/$libdir/nettool/libnettool-cli.so" | tee /dev/stderr |
-    grep -q "libnettool-runtime.so.2 => $root/$libdir/nettool/../libnettool-runtime.so.2"
+    grep -q "libnettool-runtime.so.$abi => $root/$libdir/nettool/../libnettool-runtime.so.$abi"
 }
 check "relocated: libnettool-runtime from the unpacked tree (RUNPATH)" runtime_ok
 clean "$nettool" plugins >"$tmp/plugins.txt" 2>&1
