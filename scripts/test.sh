@@ -2,7 +2,7 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this):
 #   1. release build, unit + end-to-end tests;
 #   2. the asan preset (AddressSanitizer + UBSan, leak detection on), same tests;
-#   3. a bounded smoke run of every libFuzzer target (FUZZ_SECONDS each, default 15);
+#   3. a bounded smoke run of every libFuzzer target (FUZZ_SECONDS each, default 5; longer runs: tests/fuzz/run.sh 600);
 #   4. the packages: build .deb/.rpm, inspect them, run the unpacked binary,
 #      build the SDK example against them (tests/packaging/check.sh);
 #   5. the benchmark suite's quick mode against nc, ncat, socat, nginx, ...:
@@ -18,7 +18,7 @@ ctest --preset release -j2
 scripts/setup.sh asan
 ctest --preset asan -j2
 
-tests/fuzz/run.sh "${FUZZ_SECONDS:-10}"
+tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
 
 tests/packaging/check.sh
 
