@@ -126,6 +126,7 @@ struct DiskWriter::State {
   std::string path;
   uint64_t offset = 0;
   uint64_t flushed = 0;        // write-behind: bytes before this are on their way to the disk
+  bool durable = true;         // fsync before the rename (and write behind); set before any job
   bool write_behind = true;    // false where sync_file_range cannot be used
   bool reserved = false;       // blocks were reserved past the end: give back what a failure leaves unused
   int pipe_r = -1, pipe_w = -1;  // splice's pipe, made on first use
@@ -280,7 +281,7 @@ void do_restart(State& st, Job& job) {
 // An error here is a write error: the kernel reports it once, so the final
 // fsync would not see it again.
 void write_behind(State& st, Job& job) {
-  if (st.to_stdout || !st.write_behind) return;
+  if (st.to_stdout || !st.write_behind || !st.durable) return;
   while (st.offset >= st.flushed + kWriteBehind) {
     auto from = static_cast<off_t>(st.flushed);
     constexpr auto step = static_cast<off_t>(kWriteBehind);
@@ -442,7 +443,7 @@ void do_finish(State& st, Job& job) {
     close_file(st, job);
     return;
   }
-  if (!st.to_stdout && ::fsync(st.fd) != 0) {
+  if (!st.to_stdout && st.durable && ::fsync(st.fd) != 0) {
     out.error = "fsync " + st.path + ": " + os_error(errno);
     close_file(st, job);
     return;
@@ -466,6 +467,7 @@ void do_finish(State& st, Job& job) {
     out.error = "cannot rename " + st.path + " to " + job.path + ": " + os_error(errno);
     return;
   }
+  if (!st.durable) return;
   // Make the rename itself durable; failing here loses nothing we can report.
   std::string dir = job.path.find('/') == std::string::npos ? "." : job.path.substr(0, job.path.rfind('/') + 1);
   Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -713,8 +715,9 @@ void add_chunk(const std::shared_ptr<State>& st, Job::Kind kind, const ChunkPtr&
 
 }  // namespace
 
-DiskWriter::DiskWriter(uv_loop_t* loop) : state_(std::make_shared<State>()) {
+DiskWriter::DiskWriter(uv_loop_t* loop, bool durable) : state_(std::make_shared<State>()) {
   state_->loop = loop;
+  state_->durable = durable;
   state_->iov.reserve(kBatchChunks);
 }
 

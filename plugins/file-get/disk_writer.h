@@ -44,7 +44,10 @@ class DiskWriter {
     int socket_error = 0;  // reading the socket failed: a libuv error code (< 0)
   };
 
-  explicit DiskWriter(uv_loop_t* loop);
+  // `durable`: write back during the transfer and fsync the file and its
+  // directory before finish() reports success (--fsync, the default); without
+  // it the kernel writes the pages back when it likes, as curl and wget leave them.
+  DiskWriter(uv_loop_t* loop, bool durable);
   ~DiskWriter();  // forgets the callbacks; jobs in flight finish and the fd is closed
   DiskWriter(const DiskWriter&) = delete;
   DiskWriter& operator=(const DiskWriter&) = delete;

@@ -66,6 +66,9 @@ constexpr OptionSpec kOptions[] = {
      "the name or URL path, in the current directory",
      "FILE"},
     {"resume", 0, OptionType::Bool, "", "continue an existing FILE.part with a Range request (HTTP only)"},
+    {"fsync", 0, OptionType::Bool, "true",
+     "make the file durable before renaming it into place: write it back during the transfer, fsync it and its "
+     "directory (--no-fsync leaves that to the kernel, as curl and wget do)"},
     {"raw", 0, OptionType::Bool, "",
      "speak the bare-name protocol: send NAME and a newline, save everything until the server closes"},
     {"progress", 0, OptionType::String, "auto",
@@ -147,7 +150,7 @@ class FileGet final : public Command {
     progress_ = std::make_unique<ProgressBar>(ctx_.loop(), !quiet && (when == "always" || (when == "auto" && automatic)), tty);
     idle_timer_ = make_timer(ctx_.loop(), this);
 
-    writer_ = std::make_unique<DiskWriter>(ctx_.loop());
+    writer_ = std::make_unique<DiskWriter>(ctx_.loop(), opts_.get_bool("fsync"));
     writer_->on_error([this](const std::string& why) { fail(why, Keep::Part); });
     writer_->on_progress([this] { maybe_resume_reading(); });
     if (to_stdout_) writer_->use_stdout();

@@ -212,6 +212,23 @@ TEST_CASE("file-get: 200 MiB from file-serve arrive intact", "[file][file-get][b
   CHECK_FALSE(file_exists(out.string() + ".part"));
 }
 
+TEST_CASE("file-get --no-fsync saves the same verified file and renames it into place",
+          "[file][file-get]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  write_random_file(root / "f.bin", 24 * MiB + 7, 811);
+  const std::string expected = sha256_file(root / "f.bin");
+  auto srv = start_serve(root);
+  const auto out = dir / "f.out";
+  auto r = file_get({"--no-fsync", "-o", out.string(), url(srv.port, "/f.bin")}, 60s);
+  INFO("file-get stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(fs::file_size(out) == 24 * MiB + 7);
+  CHECK(sha256_file(out) == expected);
+  CHECK_FALSE(file_exists(out.string() + ".part"));
+}
+
 TEST_CASE("file-get: -o - writes exactly the file to stdout (also with --progress always)", "[file][file-get]") {
   TempDir dir;
   const auto root = dir / "root";
