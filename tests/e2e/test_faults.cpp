@@ -7,6 +7,7 @@
 // timeout (1 s idle timeout, 10 s grace) or a bound on a busy loop, never a
 // performance measurement.
 #include <catch2/catch.hpp>
+#include <sys/ioctl.h>
 #include <openssl/evp.h>
 #include <signal.h>
 
@@ -649,8 +650,12 @@ TEST_CASE("faults: SIGPIPE never kills tcp-listen writing to a client that close
     {
       Socket s = connect_small_rcvbuf(srv.port, 16 * KiB);
       CHECK(s.recv_exact(10).size() == 10);
-      std::this_thread::sleep_for(500ms);  // nettool's socket buffer to us fills up
-      s.close();                           // unread data: the close is a reset
+      // Bytes are waiting unread in our socket, so the close is a reset.
+      REQUIRE(eventually([&] {
+        int unread = 0;
+        return ::ioctl(s.fd(), FIONREAD, &unread) == 0 && unread > 0;
+      }));
+      s.close();
     }
     int code = srv.proc.wait(15s);
     std::string err = srv.proc.stderr_text();

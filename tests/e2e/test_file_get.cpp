@@ -442,15 +442,8 @@ TEST_CASE("file-get --resume continues a .part left by a server killed mid-trans
     Process fg(nettool_argv({"file-get", "--idle-timeout", "3s", "-o", out.string(), url(srv.port, "/big.bin")}));
     // As soon as the .part has bytes: freeze file-get (so the rest cannot
     // arrive), kill the server, and let file-get see the connection end.
-    bool started = false;
-    auto deadline = Clock::now() + 30s;
-    while (Clock::now() < deadline && fg.running()) {
-      if (file_size_or_zero(part) > 0) {
-        started = true;
-        break;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
+    eventually([&] { return !fg.running() || file_size_or_zero(part) > 0; }, 30s);
+    bool started = file_size_or_zero(part) > 0;
     fg.signal(SIGSTOP);
     srv.proc.signal(SIGKILL);
     srv.proc.wait(10s);
@@ -498,15 +491,8 @@ TEST_CASE("file-get: SIGINT mid-download keeps a .part that is a prefix of the f
   Process fg(nettool_argv({"file-get", "-o", out.string(), url(srv.port, "/big.bin")}));
   // As soon as the body is arriving (spliced into the .part): freeze
   // file-get, queue a SIGINT, and let it go on.
-  bool started = false;
-  auto deadline = Clock::now() + 30s;
-  while (Clock::now() < deadline && fg.running()) {
-    if (file_size_or_zero(part) > 0) {
-      started = true;
-      break;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
+  eventually([&] { return !fg.running() || file_size_or_zero(part) > 0; }, 30s);
+  bool started = file_size_or_zero(part) > 0;
   fg.signal(SIGSTOP);
   fg.signal(SIGINT);
   fg.signal(SIGCONT);
