@@ -38,6 +38,41 @@ constexpr const char* kUsage =
     "      --plugin-dir DIR      look for plugins in DIR first\n"
     "  -h, --help                help for nettool or for the command\n";
 
+// The usage text followed by the commands, as git and kubectl print them: a
+// user who types `nettool` alone learns what it can do without `plugins`.
+// Broken or shadowed modules are left to `nettool plugins`, which explains them.
+std::string usage_with_commands(const std::optional<std::string>& plugin_dir) {
+  struct Row {
+    std::string name, summary;
+  };
+  std::vector<Row> commands;
+  for (const auto& p : nettool::list_plugins(nettool::plugin_search_path(plugin_dir)))
+    if (p.problem.empty()) commands.push_back({p.name, p.summary});
+  std::sort(commands.begin(), commands.end(), [](const Row& a, const Row& b) { return a.name < b.name; });
+  std::vector<Row> builtin;
+  for (const auto& b : nettool::docs::builtins()) builtin.push_back({std::string(b.name), std::string(b.summary)});
+
+  size_t width = 0;
+  for (const auto* rows : {&commands, &builtin})
+    for (const auto& r : *rows) width = std::max(width, r.name.size());
+  auto table = [width](const std::vector<Row>& rows) {
+    std::string out;
+    for (const auto& r : rows) {
+      std::string summary = r.summary;
+      // The built-ins' summaries are written for the man page; one line here.
+      if (size_t semicolon = summary.find(';'); semicolon != std::string::npos) summary.resize(semicolon);
+      out += "  " + r.name + std::string(width - r.name.size() + 2, ' ') + summary + "\n";
+    }
+    return out;
+  };
+  std::string text = kUsage;
+  text += "\nCommands:\n";
+  text += commands.empty() ? "  (no plugins found; 'nettool plugins' shows where it looked)\n" : table(commands);
+  text += "\nBuilt-in commands:\n" + table(builtin);
+  text += "\nRun 'nettool help <command>' for a command's options and arguments.\n";
+  return text;
+}
+
 struct GlobalOptions {
   std::optional<std::string> config;
   std::optional<std::string> plugin_dir;
@@ -248,7 +283,7 @@ int run(int argc, char** argv) {
     return man_pages(g);
   if (g.command == "help") {
     if (g.plugin_args.empty()) {
-      std::fputs(kUsage, stdout);
+      std::fputs(usage_with_commands(g.plugin_dir).c_str(), stdout);
       return 0;
     }
     g.command = g.plugin_args.front();
@@ -261,10 +296,10 @@ int run(int argc, char** argv) {
   if (!g.command && profile && profile->command()) g.command = profile->command();
   if (!g.command) {
     if (g.help) {
-      std::fputs(kUsage, stdout);
+      std::fputs(usage_with_commands(g.plugin_dir).c_str(), stdout);
       return 0;
     }
-    std::fputs(kUsage, stderr);
+    std::fputs(usage_with_commands(g.plugin_dir).c_str(), stderr);
     throw ConfigError(g.config ? *g.config + ": no command given and the profile has no 'command:' key"
                                : "no command given");
   }
