@@ -91,6 +91,11 @@ class UdpBroadcast final : public Command {
     }
     dest_ = dest;
     const sockaddr* d = reinterpret_cast<const sockaddr*>(&dest_);
+    std::optional<uint64_t> chunk;
+    if (opts_.has("chunk")) chunk = opts_.get_size("chunk");
+    if (std::string why = datagram_limits_error(chunk, opts_.get_list("message"), d->sa_family, format_address(d));
+        !why.empty())
+      throw ConfigError(why);
     if (int rc = uv_udp_init_ex(ctx_.loop(), socket_.get(), d->sa_family); rc < 0)
       throw RuntimeError(uv_message("creating a UDP socket", rc));
     socket_.mark_initialized(this);

@@ -43,16 +43,20 @@ class UdpSend final : public Command {
     if (opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
     if (opts_.has("ttl") && (opts_.get_int("ttl") < 1 || opts_.get_int("ttl") > 255))
       throw ConfigError("--ttl must be 1-255");
-    if (opts_.has("chunk") && (opts_.get_size("chunk") == 0 || opts_.get_size("chunk") > 65527))
-      throw ConfigError("--chunk must be 1 to 65527 bytes");
     ResolveOptions ro;
     ro.socktype = SOCK_DGRAM;
     ro.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
     ro.numeric_only = opts_.get_bool("numeric");
+    if (std::string why = limits_error(ro.family, ""); !why.empty()) throw ConfigError(why);
     resolving_ = resolve_async(ctx_.loop(), opts_.get_string("host"), opts_.get_port("port"), ro,
                                [this](std::vector<sockaddr_storage> addrs, const std::string& error) {
                                  resolving_.reset();
                                  if (!error.empty()) return fail(error);
+                                 // Only now is the family known: a --chunk that fits IPv6
+                                 // but not IPv4 is refused here, before anything is sent.
+                                 const auto* dest = reinterpret_cast<const sockaddr*>(&addrs.front());
+                                 if (std::string why = limits_error(dest->sa_family, format_address(dest)); !why.empty())
+                                   return fail(why, kExitUsage);
                                  open_socket(addrs.front());
                                });
   }
@@ -69,13 +73,19 @@ class UdpSend final : public Command {
  private:
   // Tears down from a fresh loop iteration: fail() may be called from inside
   // the datagram source or a libuv callback of what it closes.
-  void fail(const std::string& message) {
+  void fail(const std::string& message, ExitCode code = kExitRuntime) {
     ctx_.log().error("{}", message);
-    ctx_.set_exit_code(kExitRuntime);
+    ctx_.set_exit_code(code);
     std::weak_ptr<bool> alive = alive_;
     post(ctx_.loop(), [this, alive] {
       if (alive.lock()) abort();
     });
+  }
+
+  std::string limits_error(int family, const std::string& destination) const {
+    std::optional<uint64_t> chunk;
+    if (opts_.has("chunk")) chunk = opts_.get_size("chunk");
+    return datagram_limits_error(chunk, opts_.get_list("message"), family, destination);
   }
 
   void open_socket(const sockaddr_storage& ss) {

@@ -6,6 +6,22 @@ namespace nettool {
 
 size_t max_udp_payload(int family) { return family == AF_INET6 ? 65527 : 65507; }
 
+std::string datagram_limits_error(std::optional<uint64_t> chunk, const std::vector<std::string>& messages, int family,
+                                  const std::string& destination) {
+  size_t limit = max_udp_payload(family == AF_UNSPEC ? AF_INET6 : family);  // IPv6's is the larger
+  std::string to = destination.empty() ? "" : " to " + destination;
+  std::string over = family == AF_INET ? " over IPv4" : family == AF_INET6 ? " over IPv6" : "";
+  if (chunk && *chunk == 0) return "--chunk must be at least 1 byte";
+  if (chunk && *chunk > limit)
+    return "--chunk " + std::to_string(*chunk) + " is larger than a UDP datagram" + to + " can carry (" +
+           std::to_string(limit) + " bytes" + over + ")";
+  for (const auto& m : messages)
+    if (m.size() > limit)
+      return "a --message of " + std::to_string(m.size()) + " bytes is larger than a UDP datagram" + to +
+             " can carry (" + std::to_string(limit) + " bytes" + over + ")";
+  return "";
+}
+
 DatagramSource::DatagramSource(uv_loop_t* loop, Options options) : loop_(loop), options_(std::move(options)) {
   if (options_.count == 0) options_.count = 1;
   if (options_.interval.count() > 0) pace_ = make_timer(loop_, this);

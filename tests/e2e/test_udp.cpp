@@ -530,9 +530,10 @@ TEST_CASE("udp-send refuses a 70000-byte datagram, naming its size, and sends no
   CHECK(r.err.find("70000") != std::string::npos);
   CHECK(r.err.find("65507") != std::string::npos);  // the limit it exceeds
   // Same for -M.
+  // A --message is an option, so one too large for the family is a usage error.
   auto m = run_nettool({"udp-send", "-M", std::string(65508, 'y'), "127.0.0.1", port_str(l.port)});
   INFO("udp-send -M stderr: " << m.err);
-  CHECK(m.exit_code == 1);
+  CHECK(m.exit_code == 2);
   CHECK(m.err.find("65508") != std::string::npos);
 
   // The listener got nothing: the first datagram it sees is the largest one
@@ -547,6 +548,52 @@ TEST_CASE("udp-send refuses a 70000-byte datagram, naming its size, and sends no
   std::string got = l.proc.stdout_text();
   CHECK(got.size() == 65507);
   CHECK(got == largest);
+}
+
+TEST_CASE("udp-send and udp-broadcast refuse a --chunk the destination cannot carry, before sending anything", "[udp]") {
+  UdpSocket peer;
+  TempDir dir;
+  write_file(dir / "in.bin", random_bytes(200 * KiB, 5));
+  const auto stdin_file = ProcessOptions().stdin_from(dir / "in.bin");
+
+  // 65,520 bytes fit an IPv6 datagram but not an IPv4 one: only the resolved
+  // address tells, and it is checked before the first datagram.
+  auto v4 = run_nettool({"udp-send", "--chunk", "65520", "127.0.0.1", port_str(peer.port())}, stdin_file);
+  INFO("udp-send --chunk 65520 stderr: " << v4.err);
+  CHECK(v4.exit_code == 2);
+  CHECK_THAT(v4.err, Catch::Contains("--chunk 65520") && Catch::Contains("65507") && Catch::Contains("IPv4"));
+  CHECK_FALSE(peer.recv(Ms(300)).has_value());
+
+  auto zero = run_nettool({"udp-send", "--chunk", "0", "127.0.0.1", port_str(peer.port())}, stdin_file);
+  INFO("udp-send --chunk 0 stderr: " << zero.err);
+  CHECK(zero.exit_code == 2);
+  CHECK_THAT(zero.err, Catch::Contains("--chunk must be at least 1 byte"));
+
+  // udp-broadcast follows the same rule (it used to take --chunk 0 as "lines").
+  auto b0 = run_nettool({"udp-broadcast", "--address", "127.255.255.255", "--chunk", "0", port_str(peer.port())},
+                        stdin_file);
+  INFO("udp-broadcast --chunk 0 stderr: " << b0.err);
+  CHECK(b0.exit_code == 2);
+  CHECK_THAT(b0.err, Catch::Contains("--chunk must be at least 1 byte"));
+  auto big = run_nettool({"udp-broadcast", "--address", "127.255.255.255", "--chunk", "65520", port_str(peer.port())},
+                         stdin_file);
+  INFO("udp-broadcast --chunk 65520 stderr: " << big.err);
+  CHECK(big.exit_code == 2);
+  CHECK_THAT(big.err, Catch::Contains("65507"));
+  CHECK_FALSE(peer.recv(Ms(300)).has_value());
+
+  if (!ipv6_loopback_available()) {
+    WARN("IPv6 half skipped: IPv6 loopback (::1) is not available here");
+    return;
+  }
+  UdpSocket peer6("::1");
+  auto v6 = run_nettool({"udp-send", "--chunk", "65520", "::1", port_str(peer6.port())},
+                        ProcessOptions().stdin_from(dir / "in.bin"));
+  INFO("udp-send --chunk 65520 to ::1 stderr: " << v6.err);
+  CHECK(v6.exit_code == 0);
+  auto first = peer6.recv(Ms(2000));
+  REQUIRE(first.has_value());
+  CHECK(first->payload.size() == 65520);
 }
 
 TEST_CASE("udp-listen --hex prints a hex dump per datagram (with -S, a source line first)", "[udp]") {

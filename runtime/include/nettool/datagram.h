@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,15 @@ namespace nettool {
 
 // Largest UDP payload: 65,507 bytes over IPv4, 65,527 over IPv6.
 size_t max_udp_payload(int family);
+
+// The one rule for what udp-send and udp-broadcast may be asked to send:
+// --chunk (when given) from 1 byte to the largest payload, and no --message
+// larger than that. With AF_UNSPEC only what holds for both families is
+// checked (so start() can refuse at once); checked again with the
+// destination's family before the first datagram. Returns why the options
+// cannot work, or an empty string.
+std::string datagram_limits_error(std::optional<uint64_t> chunk, const std::vector<std::string>& messages,
+                                  int family, const std::string& destination = "");
 
 class DatagramSource {
  public:
