@@ -12,6 +12,7 @@
 
 #include "nettool/log.h"
 #include "nettool/plugin.h"
+#include "preconditions.h"
 #include "root.h"
 
 namespace file_serve {
@@ -38,6 +39,10 @@ std::string etag_for(const struct stat& st) {
   return std::string(buf, p);
 }
 
+const char* reason_phrase(int status) {
+  return status == 412 ? "Precondition Failed" : http::reason_phrase(status);
+}
+
 // "HTTP/1.1 <status> <reason>", Server and Date: the start of every head.
 // Built in one reserved string: per-request allocations showed in profiles.
 std::string head_start(int status) {
@@ -46,28 +51,39 @@ std::string head_start(int status) {
   head += "HTTP/1.1 ";
   head += std::to_string(status);
   head += ' ';
-  head += http::reason_phrase(status);
+  head += reason_phrase(status);
   head += "\r\nServer: nettool\r\nDate: ";
   head += http::format_date(std::time(nullptr));
   head += "\r\n";
   return head;
 }
 
-bool etag_matches(std::string_view field, const std::string& etag) {
-  // If-None-Match: "*" or a list of entity tags, weak ones compared weakly.
-  if (field.find('*') != std::string_view::npos && field.find('"') == std::string_view::npos) return true;
-  size_t pos = 0;
-  while ((pos = field.find('"', pos)) != std::string_view::npos) {
-    size_t end = field.find('"', pos + 1);
-    if (end == std::string_view::npos) break;
-    if (field.substr(pos, end - pos + 1) == etag) return true;
-    pos = end + 1;
+// "/a/" and "/a/." name a directory: a regular file is not found there, as on a file system.
+bool names_directory(std::string_view path) {
+  return path.empty() || path == "." || path.back() == '/' ||
+         (path.size() >= 2 && path.substr(path.size() - 2) == "/.");
+}
+
+// One field of an access-log line: never empty ("-"), never containing a
+// space, quote or anything escape_for_log escapes, so every line splits on
+// spaces into the same fields whatever a client sent. A path that is just
+// "-" is escaped so it is not read as "no path".
+std::string log_field(std::string_view text) {
+  if (text.empty()) return "-";
+  if (text == "-") return "\\x2d";
+  std::string escaped = nettool::escape_for_log(text);
+  std::string out;
+  out.reserve(escaped.size());
+  for (char c : escaped) {
+    if (c == ' ') out += "\\x20";
+    else if (c == '"') out += "\\x22";
+    else out += c;
   }
-  return false;
+  return out;
 }
 
 std::string short_body(int status) {
-  return std::to_string(status) + " " + http::reason_phrase(status) + "\n";
+  return std::to_string(status) + " " + reason_phrase(status) + "\n";
 }
 }  // namespace
 
@@ -238,10 +254,12 @@ void Connection::handle_raw(const std::string& name) {
   if (name.empty() || name.front() == '/') return refuse(400);
   http::PathCheck check = http::check_path(name, shared_.settings.allow_hidden);
   if (!check.ok) return refuse(check.hidden ? 404 : 400);
+  bool wants_directory = names_directory(name);
   state_ = State::Opening;
-  open_path(check.segments, [this, refuse](OpenResult& r) {
+  open_path(check.segments, [this, refuse, wants_directory](OpenResult& r) {
     if (r.error) return refuse(r.status);
     if (r.is_directory && !r.served_index) return refuse(404);
+    if (!r.is_directory && wants_directory) return refuse(404);
     UniqueFd fd = std::move(r.fd);
     log_status_ = 200;
     send_head_and_file("", std::move(fd), 0, static_cast<uint64_t>(r.st.st_size));
@@ -282,23 +300,30 @@ void Connection::handle_http(http::Request request) {
   log_path_ = *decoded;
   http::PathCheck check = http::check_path(*decoded, shared_.settings.allow_hidden);
   if (!check.ok) return respond_error(check.hidden ? 404 : 400, false);
-  bool trailing_slash = decoded->back() == '/';
+  bool wants_directory = names_directory(*decoded);
+  // Built from the checked segments, so "//host" comes out as "/host/": a
+  // Location starting with "//" would send browsers to another host.
+  std::string directory_path = "/";
+  for (const auto& segment : check.segments) directory_path += segment + "/";
+  std::string file_name = check.segments.empty() ? "" : check.segments.back();
+  size_t query = target.find('?');
+  std::string query_part = query == std::string::npos ? "" : target.substr(query);
 
   state_ = State::Opening;
   auto req = std::make_shared<http::Request>(std::move(request));
-  std::string decoded_path = *decoded;
-  open_path(check.segments, [this, req, head, trailing_slash, decoded_path](OpenResult& r) {
+  open_path(check.segments, [this, req, head, wants_directory, directory_path, file_name, query_part](OpenResult& r) {
     if (r.error) return respond_error(r.status, false);
-    if (r.is_directory && !trailing_slash) {
-      std::string location = http::percent_encode_path(decoded_path + "/");
+    if (!r.is_directory && wants_directory) return respond_error(404, false);
+    if (r.is_directory && !wants_directory) {
+      std::string location = http::percent_encode_path(directory_path) + query_part;
       return respond(301, "Location: " + location + "\r\n", short_body(301), head);
     }
     if (r.is_directory && !r.served_index) {
       if (!shared_.settings.listing) return respond_error(403, false);
-      std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of " +
-                         http::html_escape(decoded_path) + "</title></head>\n<body><h1>Index of " +
-                         http::html_escape(decoded_path) + "</h1>\n<ul>\n";
-      if (decoded_path != "/") body += "<li><a href=\"../\">../</a></li>\n";
+      std::string title = http::html_escape(directory_path);
+      std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of " + title +
+                         "</title></head>\n<body><h1>Index of " + title + "</h1>\n<ul>\n";
+      if (directory_path != "/") body += "<li><a href=\"../\">../</a></li>\n";
       // "./" keeps a name like "javascript:x" relative. The href is HTML-escaped
       // too: percent_encode_path keeps '&', and "x&amp.txt" would otherwise be
       // read by browsers as the link "x&.txt".
@@ -308,8 +333,10 @@ void Connection::handle_http(http::Request request) {
       body += "</ul>\n</body></html>\n";
       return respond(200, "Content-Type: text/html; charset=utf-8\r\n", std::move(body), head);
     }
+    // The type of what is sent: index.html for a directory, else the name asked for.
+    std::string_view type = http::content_type_for(r.served_index ? "index.html" : file_name);
     UniqueFd fd = std::move(r.fd);
-    serve_file(std::move(fd), r.st, req.get());
+    serve_file(std::move(fd), r.st, req.get(), type);
   });
 }
 
@@ -325,7 +352,7 @@ void Connection::open_path(std::vector<std::string> segments, std::function<void
   };
   // Fast path: a regular file already in the dentry cache opens on the loop,
   // saving the thread-pool round trip that dominated small-file requests.
-  if (OpenResult cached; open_cached_file(shared_.root_fd, segments, cached)) {
+  if (OpenResult cached; open_cached_file(shared_.root_fd, segments, shared_.settings.allow_hidden, cached)) {
     next(cached);
     return;
   }
@@ -356,25 +383,26 @@ void Connection::open_path(std::vector<std::string> segments, std::function<void
   job.release();  // owned by the work request until the after-work callback
 }
 
-void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Request* request) {
+void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Request* request,
+                            std::string_view content_type) {
   const auto& headers = request->headers;
   bool head = request->method == "HEAD";
   std::string etag = etag_for(st);
+  Validators current{etag, st.st_mtim.tv_sec};
   std::string last_modified = http::format_date(st.st_mtim.tv_sec);
   std::string validators = "ETag: " + etag + "\r\nLast-Modified: " + last_modified + "\r\n";
 
-  if (const std::string* inm = http::find_header(headers, "if-none-match")) {
-    if (etag_matches(*inm, etag)) return respond(304, validators, "", true);
-  } else if (const std::string* ims = http::find_header(headers, "if-modified-since")) {
-    auto since = http::parse_date(*ims);
-    if (since && st.st_mtim.tv_sec <= *since) return respond(304, validators, "", true);
+  switch (evaluate_preconditions(headers, true, current)) {
+    case Precondition::Failed: return respond_error(412, false);
+    case Precondition::NotModified: return respond(304, validators, "", true);
+    case Precondition::Proceed: break;
   }
 
   uint64_t size = static_cast<uint64_t>(st.st_size);
   http::ByteRange range;
   if (const std::string* r = http::find_header(headers, "range")) {
     const std::string* if_range = http::find_header(headers, "if-range");
-    if (!if_range || *if_range == etag || *if_range == last_modified) range = http::parse_range(*r, size);
+    if (!if_range || if_range_matches(*if_range, current)) range = http::parse_range(*r, size);
   }
   if (range.kind == http::ByteRange::Unsatisfiable)
     return respond_error(416, false, "Content-Range: bytes */" + std::to_string(size) + "\r\n");
@@ -385,7 +413,7 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
   std::string fields;
   fields.reserve(256);
   fields += "Content-Type: ";
-  fields += http::content_type_for(log_path_);
+  fields += content_type;
   fields += "\r\n";
   fields += validators;
   fields += "Accept-Ranges: bytes\r\nContent-Length: ";
@@ -413,6 +441,12 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
     }
   };
   if (!shared_.settings.digest) return send_it(std::move(fd), "");
+  // The digest is worth a hash only where a client checks it: a whole body,
+  // or a range that runs to the end (file-get --resume checks the whole file
+  // against the digest of its 206). HEAD and other ranges carry it only when
+  // it is already known.
+  bool checks_digest = !head && (status == 200 || range.last + 1 == size);
+  if (!checks_digest) return send_it(std::move(fd), shared_.digests->known(st).value_or(""));
   // Hashing happens on the thread pool; the fd waits in a shared holder.
   auto holder = std::make_shared<UniqueFd>(std::move(fd));
   std::weak_ptr<Connection> weak = weak_from_this();
@@ -552,7 +586,8 @@ void Connection::log_access() {
   if (log_method_.empty()) return;
   ++shared_.requests;
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_started_).count();
-  shared_.log->info("{} {} {} {} {} {:.1f}ms", peer_, log_method_, nettool::escape_for_log(log_path_), log_status_,
+  // CLIENT METHOD PATH STATUS BYTES DURATION, each field free of spaces (log_field).
+  shared_.log->info("{} {} {} {} {} {:.1f}ms", peer_, log_field(log_method_), log_field(log_path_), log_status_,
                     body_bytes_sent_, ms);
   log_method_.clear();
 }

@@ -80,7 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_raw(const std::string& name);
   void handle_http(nettool::http::Request request);
   void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
-  void serve_file(UniqueFd fd, const struct stat& st, const nettool::http::Request* request);
+  void serve_file(UniqueFd fd, const struct stat& st, const nettool::http::Request* request,
+                  std::string_view content_type);
   void send_head_and_file(std::string head, UniqueFd fd, uint64_t offset, uint64_t length);
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <tuple>
 #include <vector>
 
 #include "nettool/fd.h"
@@ -21,28 +22,54 @@ struct HashJob {
   std::weak_ptr<Digester*> digester;
   std::function<void(const std::string&)> deliver;
 };
-constexpr size_t kMaxCached = 4096;
 }  // namespace
 
-std::optional<std::string> DigestCache::find(const DigestKey& key) const {
+size_t DigestKeyHash::operator()(const DigestKey& key) const noexcept {
+  size_t h = 0;
+  auto mix = [&h](uint64_t v) { h ^= std::hash<uint64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
+  std::apply([&mix](auto... field) { (mix(static_cast<uint64_t>(field)), ...); }, key);
+  return h;
+}
+
+std::optional<std::string> DigestCache::find(const DigestKey& key) {
   std::lock_guard lock(mutex_);
-  auto it = values_.find(key);
-  if (it == values_.end()) return std::nullopt;
-  return it->second;
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  by_recency_.splice(by_recency_.begin(), by_recency_, it->second);
+  return it->second->second;
 }
 
 void DigestCache::store(const DigestKey& key, const std::string& value) {
   std::lock_guard lock(mutex_);
-  if (values_.size() >= kMaxCached) values_.clear();
-  values_[key] = value;
+  if (auto it = index_.find(key); it != index_.end()) {
+    it->second->second = value;
+    by_recency_.splice(by_recency_.begin(), by_recency_, it->second);
+    return;
+  }
+  if (index_.size() >= capacity_) {
+    index_.erase(by_recency_.back().first);
+    by_recency_.pop_back();
+  }
+  by_recency_.emplace_front(key, value);
+  index_.emplace(key, by_recency_.begin());
+}
+
+size_t DigestCache::size() const {
+  std::lock_guard lock(mutex_);
+  return index_.size();
+}
+
+std::optional<std::string> Digester::known(const struct stat& st) {
+  if (st.st_size == 0) return nettool::repr_digest_value(nettool::Sha256().finish());
+  return cache_.find(digest_key_of(st));
 }
 
 void Digester::get(int fd, const struct stat& st, Done done) {
-  DigestKey key = digest_key_of(st);
-  if (auto value = cache_.find(key)) {
+  if (auto value = known(st)) {
     done(*value);
     return;
   }
+  DigestKey key = digest_key_of(st);
   auto& waiters = waiting_[key];
   waiters.push_back(std::move(done));
   if (waiters.size() > 1) return;  // already hashing this file

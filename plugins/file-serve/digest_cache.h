@@ -14,12 +14,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 namespace file_serve {
@@ -30,15 +32,29 @@ inline DigestKey digest_key_of(const struct stat& st) {
   return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
 }
 
-// The digests known so far; safe to use from any thread.
+struct DigestKeyHash {
+  size_t operator()(const DigestKey& key) const noexcept;
+};
+
+// The digests known so far, at most `capacity` of them: storing one more
+// forgets the least recently used (found or stored), so a burst of requests
+// for many small files cannot push out the digest of a large file in steady
+// use. Safe to use from any thread.
 class DigestCache {
  public:
-  std::optional<std::string> find(const DigestKey& key) const;
+  static constexpr size_t kDefaultCapacity = 4096;
+  explicit DigestCache(size_t capacity = kDefaultCapacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+  // Also marks the entry as the most recently used.
+  std::optional<std::string> find(const DigestKey& key);
   void store(const DigestKey& key, const std::string& value);
+  size_t size() const;
 
  private:
+  using Entry = std::pair<DigestKey, std::string>;
   mutable std::mutex mutex_;
-  std::map<DigestKey, std::string> values_;
+  size_t capacity_;
+  std::list<Entry> by_recency_;  // most recently used first
+  std::unordered_map<DigestKey, std::list<Entry>::iterator, DigestKeyHash> index_;
 };
 
 // One per event loop; use it only on that loop's thread.
@@ -55,6 +71,8 @@ class Digester {
   // Calls `done` at once when cached, else after hashing `fd` (which is
   // duplicated: the caller may close its copy meanwhile).
   void get(int fd, const struct stat& st, Done done);
+  // The value when it is known without hashing (cached, or an empty file); never starts a hash.
+  std::optional<std::string> known(const struct stat& st);
 
  private:
   void finished(const DigestKey& key, const std::string& value);

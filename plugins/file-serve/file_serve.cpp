@@ -5,7 +5,8 @@
 // This file: options, the listening sockets, the workers (an accept loop with
 // limits, allow/deny and EMFILE handling, on one event loop each), and
 // shutdown. connection.cpp: one client. root.cpp: opening paths under the
-// root. digest_cache.cpp: SHA-256 for Repr-Digest.
+// root. digest_cache.cpp: SHA-256 for Repr-Digest. preconditions.cpp: the
+// conditional request rules.
 //
 // With --workers N the server runs N workers: worker 0 on the runtime's loop,
 // the others each on a thread with a loop of its own. Each has its own

@@ -4,22 +4,73 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <cstring>
+#include <optional>
+
+#include "nettool/http.h"
 
 namespace file_serve {
 
 namespace {
 
 constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+constexpr uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
-int openat2_beneath(int dirfd, const std::string& path) {
+int openat2_beneath(int dirfd, const std::string& path, uint64_t extra_resolve = 0, int flags = kOpenFlags) {
   open_how how{};
-  how.flags = kOpenFlags;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  how.flags = static_cast<uint64_t>(flags);
+  how.resolve = kResolve | extra_resolve;
   return static_cast<int>(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+}
+
+// The path the kernel resolved for `fd`, from /proc/self/fd (no disk I/O).
+std::optional<std::string> resolved_path(int fd) {
+  char link[32];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(link, buf, sizeof buf);
+  if (n < 0 || static_cast<size_t>(n) >= sizeof buf) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// openat2 beneath `dirfd` (a directory under the root): symlinks are followed
+// as long as they stay beneath it, but unless `allow_hidden`, a path that
+// resolved to a dot file or through a dot directory below the root fails
+// with ENOENT, as the same path spelt out would. The path is first tried
+// without following any symlink: then it is exactly the request's checked
+// segments, and the common case costs no readlink. The check looks at what
+// the descriptor really is, so swapping a link afterwards cannot get around
+// it.
+int open_visible(int root_fd, int dirfd, const std::string& path, bool allow_hidden, uint64_t extra_resolve = 0,
+                 int flags = kOpenFlags) {
+  if (allow_hidden) return openat2_beneath(dirfd, path, extra_resolve, flags);
+  int fd = openat2_beneath(dirfd, path, extra_resolve | RESOLVE_NO_SYMLINKS, flags);
+  if (fd >= 0 || errno != ELOOP) return fd;
+  fd = openat2_beneath(dirfd, path, extra_resolve, flags);
+  if (fd < 0) return fd;
+  auto root = resolved_path(root_fd);
+  auto file = resolved_path(fd);
+  if (!root || !file || path_has_hidden_component(*root, *file)) {
+    ::close(fd);
+    errno = ENOENT;
+    return -1;
+  }
+  return fd;
+}
+
+std::string join(const std::vector<std::string>& segments) {
+  std::string path;
+  for (const auto& s : segments) {
+    if (!path.empty()) path += '/';
+    path += s;
+  }
+  return path;
 }
 
 // Without openat2: one component at a time, refusing every symlink.
@@ -37,13 +88,22 @@ int open_walk(int root_fd, const std::vector<std::string>& segments) {
   return -1;
 }
 
-int open_path(int root_fd, const std::vector<std::string>& segments) {
-  std::string path;
-  for (const auto& s : segments) path += (path.empty() ? "" : "/") + s;
-  if (path.empty()) path = ".";
-  int fd = openat2_beneath(root_fd, path);
+int open_path(int root_fd, const std::vector<std::string>& segments, bool allow_hidden) {
+  std::string path = segments.empty() ? std::string(".") : join(segments);
+  int fd = open_visible(root_fd, root_fd, path, allow_hidden);
   if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;  // EPERM: seccomp filters
   return open_walk(root_fd, segments);
+}
+
+// Whether a request for this directory entry's name would pass the checks
+// every request path passes (http::percent_decode_path, http::check_path):
+// names that are not UTF-8, or hold a backslash or control characters, are
+// refused there, so a listing does not offer them.
+bool fetchable_name(const std::string& name, bool allow_hidden) {
+  auto decoded = nettool::http::percent_decode_path(nettool::http::percent_encode_path(name));
+  if (!decoded) return false;
+  auto check = nettool::http::check_path(*decoded, allow_hidden);
+  return check.ok && check.segments.size() == 1 && check.segments.front() == name;
 }
 
 void refuse(OpenResult& r, int err, int status, std::string why) {
@@ -55,15 +115,25 @@ void refuse(OpenResult& r, int err, int status, std::string why) {
 
 }  // namespace
 
-bool open_cached_file(int root_fd, const std::vector<std::string>& segments, OpenResult& out) {
+bool path_has_hidden_component(std::string_view root, std::string_view path) {
+  if (root == "/") root = "";
+  if (path.substr(0, root.size()) != root || (path.size() > root.size() && path[root.size()] != '/')) return true;
+  std::string_view rest = path.substr(root.size());
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    size_t slash = rest.find('/', pos);
+    if (slash == std::string_view::npos) slash = rest.size();
+    if (slash > pos && rest[pos] == '.') return true;
+    pos = slash + 1;
+  }
+  return false;
+}
+
+bool open_cached_file(int root_fd, const std::vector<std::string>& segments, bool allow_hidden, OpenResult& out) {
   if (segments.empty()) return false;
-  std::string path;
-  for (const auto& seg : segments) path += (path.empty() ? "" : "/") + seg;
-  open_how how{};
-  how.flags = kOpenFlags;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_CACHED;
-  int fd = static_cast<int>(syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how));
-  if (fd < 0) return false;  // EAGAIN (not cached), ENOSYS, EINVAL (old kernel), or an error the pool reports
+  // RESOLVE_CACHED: EAGAIN when not cached; ENOSYS or EINVAL on old kernels; errors the pool reports.
+  int fd = open_visible(root_fd, root_fd, join(segments), allow_hidden, RESOLVE_CACHED);
+  if (fd < 0) return false;
   UniqueFd file(fd);
   struct stat st {};
   if (fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
@@ -74,7 +144,7 @@ bool open_cached_file(int root_fd, const std::vector<std::string>& segments, Ope
 
 OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, bool want_listing, bool allow_hidden) {
   OpenResult r;
-  r.fd.reset(open_path(root_fd, segments));
+  r.fd.reset(open_path(root_fd, segments, allow_hidden));
   if (!r.fd.valid()) {
     int err = errno;
     switch (err) {
@@ -101,7 +171,7 @@ OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, b
   }
   r.is_directory = true;
   // index.html, if it is a regular file in this directory (not a symlink out).
-  int index = openat2_beneath(r.fd.get(), "index.html");
+  int index = open_visible(root_fd, r.fd.get(), "index.html", allow_hidden);
   if (index < 0 && (errno == ENOSYS || errno == EPERM)) index = ::openat(r.fd.get(), "index.html", kOpenFlags | O_NOFOLLOW);
   if (index >= 0) {
     UniqueFd index_fd(index);
@@ -122,18 +192,30 @@ OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, b
     return r;
   }
   constexpr size_t kMaxEntries = 100000;  // a listing is memory; bound it
+  const std::string dir_path = join(segments);
   while (dirent* e = readdir(dir)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    if (name.front() == '.' && !allow_hidden) continue;
-    // Only what could be served: files, directories and links to them.
-    if (e->d_type != DT_REG && e->d_type != DT_DIR && e->d_type != DT_LNK && e->d_type != DT_UNKNOWN) continue;
-    bool is_dir = e->d_type == DT_DIR;
-    if (e->d_type == DT_UNKNOWN) {
+    if (!fetchable_name(name, allow_hidden)) continue;
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN) {
       struct stat st {};
-      is_dir = fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+      if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
     }
-    r.listing.push_back(is_dir ? name + "/" : name);
+    if (type == DT_LNK) {
+      // Listed as what a request for it would get: nothing when the link
+      // leaves the root, dangles or leads to a dot file; "name/" when it
+      // leads to a directory. O_PATH: looking must not open a device.
+      UniqueFd target(open_visible(root_fd, root_fd, dir_path.empty() ? name : dir_path + "/" + name, allow_hidden, 0,
+                                   O_PATH | O_CLOEXEC));
+      struct stat st {};
+      if (!target.valid() || fstat(target.get(), &st) != 0) continue;
+      type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
+    }
+    // Only what could be served: regular files and directories.
+    if (type != DT_REG && type != DT_DIR) continue;
+    r.listing.push_back(type == DT_DIR ? name + "/" : name);
     if (r.listing.size() >= kMaxEntries) break;
   }
   closedir(dir);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nettool/fd.h"
@@ -30,13 +31,23 @@ struct OpenResult {
 // it; elsewhere walks the path one component at a time with O_NOFOLLOW, so no
 // symlink is followed at all. Only regular files and directories are served;
 // everything is opened O_NONBLOCK so a FIFO cannot hang the worker.
+// Unless allow_hidden, the hidden rule holds for the path as resolved: a
+// symlink without a dot in its name that leads to a dot file, or through a
+// dot directory, is not found (nor is an index.html that is such a link).
+// A listing names only entries a request could fetch: names that pass the
+// request path checks, and symlinks that lead to a file or directory that
+// may be served (a link to a directory is listed with its trailing slash).
 OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, bool want_listing, bool allow_hidden);
 
 // The same for the common case, without leaving the event loop: succeeds only
 // when the path is a regular file whose every component is already in the
 // kernel's lookup cache (openat2 RESOLVE_CACHED), so it never waits for a
 // disk. Returns false when the thread pool must do it (cold cache, a
-// directory, a kernel without RESOLVE_CACHED); `out` is then untouched.
-bool open_cached_file(int root_fd, const std::vector<std::string>& segments, OpenResult& out);
+// directory, a kernel without RESOLVE_CACHED, a refusal); `out` is then untouched.
+bool open_cached_file(int root_fd, const std::vector<std::string>& segments, bool allow_hidden, OpenResult& out);
+
+// True when `path` (a resolved absolute path) is not below `root` (also
+// resolved), or has a component below it that starts with '.'.
+bool path_has_hidden_component(std::string_view root, std::string_view path);
 
 }  // namespace file_serve

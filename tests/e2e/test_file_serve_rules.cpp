@@ -1,0 +1,433 @@
+// file-serve's HTTP rules one by one, over plain sockets: conditional
+// requests (RFC 9110 §13), redirects that cannot leave the host, the
+// Content-Type of index pages, the hidden-file rule through symlinks, which
+// names a listing shows, the access-log format, and when Repr-Digest is
+// computed.
+//
+// Every server listens on 127.0.0.1:0; every wait is bounded; every process
+// is reaped by the harness.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+
+#include "file_test_util.h"
+#include "harness.h"
+
+using namespace e2e;
+using namespace filetest;
+
+namespace {
+
+// The status of a GET (or HEAD) with the given extra header lines.
+int status_of(uint16_t port, std::string_view target, std::string_view extra, std::string_view method = "GET") {
+  return http_get(port, target, method, extra).status;
+}
+
+// The hrefs of a listing page, with the HTML escapes the server uses undone.
+std::vector<std::string> listing_links(const std::string& page) {
+  std::vector<std::string> links;
+  size_t pos = 0;
+  while ((pos = page.find("href=\"", pos)) != std::string::npos) {
+    pos += 6;
+    size_t end = page.find('"', pos);
+    if (end == std::string::npos) break;
+    std::string href = page.substr(pos, end - pos);
+    std::string plain;
+    for (size_t i = 0; i < href.size();) {
+      bool replaced = false;
+      for (auto [entity, ch] : {std::pair{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}}) {
+        std::string_view e(entity);
+        if (href.compare(i, e.size(), e) == 0) {
+          plain += ch;
+          i += e.size();
+          replaced = true;
+          break;
+        }
+      }
+      if (!replaced) plain += href[i++];
+    }
+    links.push_back(plain);
+    pos = end;
+  }
+  return links;
+}
+
+// The access-log lines (on the server's stderr) of the client at local port `client_port`.
+std::vector<std::string> access_lines(Process& server, uint16_t client_port) {
+  const std::string who = "127.0.0.1:" + std::to_string(client_port);
+  std::vector<std::string> found;
+  eventually([&] {
+    found.clear();
+    for (auto& line : log_lines_with(server.stderr_text(), who))
+      if (has_word(line, who)) found.push_back(line);
+    return !found.empty();
+  });
+  return found;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- preconditions
+
+TEST_CASE("file-serve: If-Match and If-Unmodified-Since answer 412 when they fail, evaluated in RFC 9110 order",
+          "[file][file-serve][conditional]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  const std::string content = "0123456789abcdefghij\n";
+  write_file(root / "f.txt", content);
+  auto srv = start_serve(root);
+
+  auto plain = http_get(srv.port, "/f.txt");
+  REQUIRE(plain.status == 200);
+  const std::string etag = plain.header("ETag").value_or("?");
+  const std::string last_modified = plain.header("Last-Modified").value_or("?");
+  REQUIRE(etag.front() == '"');
+  const std::string epoch = "Thu, 01 Jan 1970 00:00:00 GMT";
+  const std::string future = "Fri, 01 Jan 2100 00:00:00 GMT";
+
+  // If-Match: strong comparison; "*" matches any current representation.
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: " + etag + "\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: \"other\", " + etag + "\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: *\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: \"other\"\r\n") == 412);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: W/" + etag + "\r\n") == 412);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: \"other\"\r\n", "HEAD") == 412);
+  // Two If-Match lines are one list.
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: \"other\"\r\nIf-Match: " + etag + "\r\n") == 200);
+
+  // A stale If-Match on a Range request: 412, never 206.
+  auto stale_range = http_get(srv.port, "/f.txt", "GET", "If-Match: \"stale\"\r\nRange: bytes=0-3\r\n");
+  CHECK(stale_range.status == 412);
+  CHECK(stale_range.body.find("0123") == std::string::npos);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: " + etag + "\r\nRange: bytes=0-3\r\n") == 206);
+
+  // If-Unmodified-Since: 412 when the file is newer; ignored when invalid or when If-Match is there.
+  CHECK(status_of(srv.port, "/f.txt", "If-Unmodified-Since: " + epoch + "\r\n") == 412);
+  CHECK(status_of(srv.port, "/f.txt", "If-Unmodified-Since: " + last_modified + "\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-Unmodified-Since: " + future + "\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-Unmodified-Since: not a date\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: " + etag + "\r\nIf-Unmodified-Since: " + epoch + "\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-Unmodified-Since: " + epoch + "\r\nRange: bytes=0-3\r\n") == 412);
+
+  // If-Match comes before If-None-Match; If-None-Match (weak comparison) before If-Modified-Since.
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: \"other\"\r\nIf-None-Match: " + etag + "\r\n") == 412);
+  CHECK(status_of(srv.port, "/f.txt", "If-Match: " + etag + "\r\nIf-None-Match: " + etag + "\r\n") == 304);
+  CHECK(status_of(srv.port, "/f.txt", "If-None-Match: W/" + etag + "\r\n") == 304);
+  CHECK(status_of(srv.port, "/f.txt", "If-None-Match: *\r\n") == 304);
+  CHECK(status_of(srv.port, "/f.txt", "If-None-Match: \"other\"\r\nIf-Modified-Since: " + last_modified + "\r\n") == 200);
+  CHECK(status_of(srv.port, "/f.txt", "If-None-Match: " + etag + "\r\nIf-Modified-Since: " + epoch + "\r\n") == 304);
+  CHECK(status_of(srv.port, "/f.txt", "If-Unmodified-Since: " + epoch + "\r\nIf-None-Match: " + etag + "\r\n") == 412);
+
+  // 304: validators, no body; 412: no body beyond its one line, and never the file.
+  auto not_modified = http_get(srv.port, "/f.txt", "GET", "If-None-Match: " + etag + "\r\n");
+  CHECK(not_modified.status == 304);
+  CHECK(not_modified.header("ETag").value_or("") == etag);
+  CHECK(not_modified.header("Last-Modified").value_or("") == last_modified);
+  CHECK(not_modified.body.empty());
+  auto failed = http_get(srv.port, "/f.txt", "GET", "If-Match: \"other\"\r\n");
+  CHECK(failed.status == 412);
+  CHECK(failed.body.find(content) == std::string::npos);
+  CHECK(failed.header("Content-Length").value_or("") == std::to_string(failed.body.size()));
+}
+
+TEST_CASE("file-serve: If-Range compares entity tags strongly and dates exactly", "[file][file-serve][conditional]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  const std::string content = random_bytes(1000, 31);
+  write_file(root / "r.bin", content);
+  // An mtime well in the past, so Last-Modified is a strong validator.
+  fs::last_write_time(root / "r.bin", fs::file_time_type::clock::now() - std::chrono::hours(48));
+  auto srv = start_serve(root);
+
+  auto plain = http_get(srv.port, "/r.bin");
+  REQUIRE(plain.status == 200);
+  const std::string etag = plain.header("ETag").value_or("?");
+  const std::string last_modified = plain.header("Last-Modified").value_or("?");
+
+  auto with_if_range = [&](const std::string& validator) {
+    return http_get(srv.port, "/r.bin", "GET", "Range: bytes=10-19\r\nIf-Range: " + validator + "\r\n");
+  };
+  auto same = with_if_range(etag);
+  CHECK(same.status == 206);
+  CHECK(same.body == content.substr(10, 10));
+  auto weak = with_if_range("W/" + etag);  // a weak tag never matches
+  CHECK(weak.status == 200);
+  CHECK(weak.body == content);
+  CHECK(with_if_range("\"other\"").status == 200);
+  CHECK(with_if_range(last_modified).status == 206);
+  // The same date in asctime form is the same date ("Sun, 06 Nov 1994 08:49:37 GMT" -> "Sun Nov  6 08:49:37 1994").
+  auto imf = words(last_modified);
+  REQUIRE(imf.size() == 6);
+  std::string day = imf[1];
+  if (day.front() == '0') day.front() = ' ';  // asctime pads the day with a space
+  std::string asctime = imf[0].substr(0, 3) + " " + imf[2] + " " + day + " " + imf[4] + " " + imf[3];
+  CHECK(with_if_range(asctime).status == 206);
+  CHECK(with_if_range("Thu, 01 Jan 1970 00:00:00 GMT").status == 200);  // an earlier date is not a match
+  CHECK(with_if_range("Fri, 01 Jan 2100 00:00:00 GMT").status == 200);  // nor is a later one
+  CHECK(with_if_range("garbage").status == 200);
+}
+
+// ---------------------------------------------------------------- redirects
+
+TEST_CASE("file-serve: a directory redirect never points at another host (//evil.com)", "[file][file-serve][security]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root / "evil.com" / "x");
+  write_file(root / "evil.com" / "x" / "f.txt", "f\n");
+  auto srv = start_serve(root);
+
+  struct Case {
+    std::string target;
+    std::string location;
+  };
+  const std::vector<Case> redirects{
+      {"//evil.com", "/evil.com/"},
+      {"///evil.com", "/evil.com/"},
+      {"/.//evil.com", "/evil.com/"},
+      {"//evil.com//x", "/evil.com/x/"},
+      {"//evil.com?q=1", "/evil.com/?q=1"},
+      {"http://127.0.0.1//evil.com", "/evil.com/"},  // absolute-form
+      {"/evil.com", "/evil.com/"},
+  };
+  for (const auto& c : redirects) {
+    INFO("target " << c.target);
+    auto r = http_get(srv.port, c.target);
+    CHECK(r.status == 301);
+    CHECK(r.header("Location").value_or("(none)") == c.location);
+  }
+  // Encoded slashes and backslashes are refused before anything is opened.
+  for (std::string target : {"/%2F%2Fevil.com", "/%2f/evil.com", "/\\evil.com", "/%5Cevil.com", "/%5C%5Cevil.com"}) {
+    INFO("target " << target);
+    auto r = http_get(srv.port, target);
+    CHECK(r.status == 400);
+    CHECK_FALSE(r.has_header("Location"));
+  }
+}
+
+// ---------------------------------------------------------------- index, files as directories
+
+TEST_CASE("file-serve: index.html served for a directory is text/html", "[file][file-serve]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root / "site");
+  write_file(root / "site" / "index.html", "<p>hello</p>\n");
+  auto srv = start_serve(root);
+  for (std::string target : {"/site/", "/site/index.html", "/site/."}) {
+    INFO(target);
+    auto r = http_get(srv.port, target);
+    CHECK(r.status == 200);
+    CHECK(r.body == "<p>hello</p>\n");
+    CHECK(r.header("Content-Type").value_or("") == "text/html; charset=utf-8");
+  }
+}
+
+TEST_CASE("file-serve: a regular file is not served at name/ or name/.", "[file][file-serve]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root / "d");
+  write_file(root / "a.txt", "a\n");
+  write_file(root / "d" / "b.txt", "b\n");
+  auto srv = start_serve(root);
+  CHECK(http_get(srv.port, "/a.txt").status == 200);
+  for (std::string target : {"/a.txt/", "/a.txt/.", "/a.txt/./", "/d/b.txt/", "/d/b.txt/.", "/a.txt//"}) {
+    INFO(target);
+    auto r = http_get(srv.port, target);
+    CHECK(r.status == 404);
+    CHECK(r.body.find("a\n") == std::string::npos);
+  }
+  // A directory named with a trailing "/." is the directory.
+  CHECK(http_get(srv.port, "/d/.").status == 200);
+  // The bare-name protocol follows the same rule.
+  Socket s = connect_tcp(srv.port);
+  REQUIRE(s.send_all("a.txt/\n"));
+  CHECK(s.recv_all().empty());
+}
+
+// ---------------------------------------------------------------- hidden files through symlinks
+
+TEST_CASE("file-serve: dot files stay hidden behind symlinks whose own names have no dot",
+          "[file][file-serve][security]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root / ".git");
+  fs::create_directories(root / "dir");
+  fs::create_directories(root / "site");
+  write_file(root / ".git" / "config", "[core] secret-config\n");
+  write_file(root / "dir" / ".secret", "secret-token\n");
+  write_file(root / "dir" / "plain.txt", "plain\n");
+  write_file(root / "site" / ".page.html", "secret-page\n");
+  fs::create_directory_symlink(".git", root / "gitlink");
+  fs::create_symlink("dir/.secret", root / "link");
+  fs::create_symlink("dir/plain.txt", root / "fine");
+  fs::create_symlink(".page.html", root / "site" / "index.html");
+  const std::vector<std::string> secrets{"secret-config", "secret-token", "secret-page"};
+
+  auto srv = start_serve(root);
+  for (std::string target : {"/gitlink/config", "/gitlink/", "/gitlink", "/link", "/site/index.html"}) {
+    INFO(target);
+    auto r = http_get(srv.port, target);
+    CHECK(r.status == 404);
+    for (const auto& s : secrets) CHECK(r.raw.find(s) == std::string::npos);
+  }
+  // The directory whose index.html is such a link gets its listing instead, without the link.
+  auto site = http_get(srv.port, "/site/");
+  for (const auto& s : secrets) CHECK(site.raw.find(s) == std::string::npos);
+  CHECK(site.body.find("index.html") == std::string::npos);
+  // Ordinary symlinks still work, first request (cold) and second (cached).
+  CHECK(http_get(srv.port, "/fine").body == "plain\n");
+  CHECK(http_get(srv.port, "/fine").body == "plain\n");
+  // Twice: the second time the path is in the kernel's lookup cache (the loop's fast path).
+  CHECK(http_get(srv.port, "/link").status == 404);
+  for (std::string name : {"gitlink/config", "link"}) {
+    INFO("bare name " << name);
+    Socket s = connect_tcp(srv.port);
+    REQUIRE(s.send_all(name + "\n"));
+    CHECK(s.recv_all().empty());
+  }
+  // The root listing does not offer them.
+  auto listing = http_get(srv.port, "/");
+  CHECK(listing.body.find("gitlink") == std::string::npos);
+  CHECK(listing.body.find("\"./link\"") == std::string::npos);
+  CHECK(listing.body.find("fine") != std::string::npos);
+
+  // --allow-hidden serves them.
+  auto open = start_serve(root, {"--allow-hidden"});
+  CHECK(http_get(open.port, "/gitlink/config").body == "[core] secret-config\n");
+  CHECK(http_get(open.port, "/link").body == "secret-token\n");
+  CHECK(http_get(open.port, "/site/").body == "secret-page\n");
+}
+
+// ---------------------------------------------------------------- listing
+
+TEST_CASE("file-serve: a listing links only names the server will serve, and every link works",
+          "[file][file-serve]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root / "d" / "sub");
+  fs::create_directories(dir / "outside");
+  const std::map<std::string, std::string> servable{
+      {"ok.txt", "ok\n"}, {"sp ace.txt", "space\n"}, {"caf\xc3\xa9.txt", "utf-8\n"}, {"a&b'c.txt", "amp\n"}};
+  const std::vector<std::string> unservable{"latin1-caf\xe9.txt", "back\\slash.txt", "ctl\x01.txt", "tab\tname.txt",
+                                            "new\nline.txt", "del\x7f.txt"};
+  for (const auto& [name, content] : servable) write_file(root / "d" / name, content);
+  for (const auto& name : unservable) write_file(root / "d" / name, "unservable\n");
+  fs::create_directory_symlink("sub", root / "d" / "dirlink");
+  fs::create_symlink(dir / "outside", root / "d" / "escapes");
+  fs::create_symlink("missing", root / "d" / "dangling");
+  auto srv = start_serve(root);
+
+  auto page = http_get(srv.port, "/d/");
+  REQUIRE(page.status == 200);
+  INFO("listing:\n" << page.body);
+  std::set<std::string> links;
+  for (const auto& href : listing_links(page.body)) {
+    links.insert(href);
+    if (href == "../") continue;
+    REQUIRE(href.rfind("./", 0) == 0);
+    INFO("link " << href);
+    auto r = http_get(srv.port, "/d/" + href.substr(2));
+    CHECK(r.status == 200);
+  }
+  CHECK(links.size() == 1 + servable.size() + 2);  // ../, the servable files, sub/ and dirlink/
+  CHECK(links.count("./sub/") == 1);
+  CHECK(links.count("./dirlink/") == 1);  // a link to a directory is listed as one
+  for (const auto& name : unservable) CHECK(page.body.find(name.substr(0, 4)) == std::string::npos);
+  CHECK(page.body.find("escapes") == std::string::npos);
+  CHECK(page.body.find("dangling") == std::string::npos);
+}
+
+// ---------------------------------------------------------------- access log
+
+TEST_CASE("file-serve: every access-log line has the same fields, whatever the request path or name holds",
+          "[file][file-serve]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  write_file(root / "a b.txt", "spaced\n");
+  write_file(root / "q\"uote.txt", "quoted\n");
+  write_file(root / "a.txt", "hello\n");
+  auto srv = start_serve(root);
+
+  // A well-formed line: "nettool file-serve: info: CLIENT METHOD PATH STATUS BYTES DURATION".
+  constexpr size_t kFields = 9;
+  struct Case {
+    std::string request;
+    bool http;
+    std::string logged_path;  // the path field as it must appear
+  };
+  const std::vector<Case> cases{
+      {"GET /a%20b.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true, "/a\\x20b.txt"},
+      {"GET /q%22uote.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true, "/q\\x22uote.txt"},
+      {"GET /a%20200%2099%201.0ms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true, "/a\\x20200\\x2099\\x201.0ms"},
+      {"GET /x%0D%0A127.0.0.1:1%20GET%20/forged%20200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true,
+       "/x\\x0d\\x0a127.0.0.1:1\\x20GET\\x20/forged\\x20200"},
+      {"GET /back%5Cslash HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true, "/back\\\\slash"},
+      {"a b.txt\n", false, "a\\x20b.txt"},
+      {"a.txt 200 6 0.1ms\n", false, "a.txt\\x20200\\x206\\x200.1ms"},
+      {"x\rGET /forged 200\r\n", false, "x\\x0dGET\\x20/forged\\x20200"},
+      {"-\n", false, "\\x2d"},
+  };
+  for (const auto& c : cases) {
+    INFO("request " << c.request);
+    Socket s = connect_tcp(srv.port);
+    uint16_t client = local_port(s);
+    REQUIRE(s.send_all(c.request));
+    s.recv_all();
+    auto lines = access_lines(srv.proc, client);
+    REQUIRE(lines.size() == 1);
+    INFO("log line: " << lines[0]);
+    auto fields = words(lines[0]);
+    CHECK(fields.size() == kFields);
+    if (fields.size() == kFields) CHECK(fields[5] == c.logged_path);
+    CHECK(lines[0].find("/forged 200") == std::string::npos);
+  }
+  // An empty bare name is a field too.
+  Socket s = connect_tcp(srv.port);
+  uint16_t client = local_port(s);
+  REQUIRE(s.send_all("\n"));
+  s.recv_all();
+  auto lines = access_lines(srv.proc, client);
+  REQUIRE(lines.size() == 1);
+  CHECK(words(lines[0]).size() == kFields);
+}
+
+// ---------------------------------------------------------------- Repr-Digest
+
+TEST_CASE("file-serve: HEAD and short ranges send Repr-Digest only when already known, GET and ranges to the end hash",
+          "[file][file-serve][digest]") {
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  const std::string content = random_bytes(300 * KiB, 77);
+  write_file(root / "f.bin", content);
+  write_file(root / "g.bin", content + "g");
+  auto srv = start_serve(root);
+  const std::string digest = repr_digest_of(content);
+
+  auto head = http_get(srv.port, "/f.bin", "HEAD");
+  CHECK(head.status == 200);
+  CHECK_FALSE(head.has_header("Repr-Digest"));
+  auto first_byte = http_get(srv.port, "/f.bin", "GET", "Range: bytes=0-0\r\n");
+  CHECK(first_byte.status == 206);
+  CHECK(first_byte.body == content.substr(0, 1));
+  CHECK_FALSE(first_byte.has_header("Repr-Digest"));
+
+  // A full GET hashes; afterwards HEAD and short ranges carry the known digest.
+  auto get = http_get(srv.port, "/f.bin");
+  CHECK(get.body == content);
+  CHECK(get.header("Repr-Digest").value_or("(none)") == digest);
+  CHECK(http_get(srv.port, "/f.bin", "HEAD").header("Repr-Digest").value_or("(none)") == digest);
+  CHECK(http_get(srv.port, "/f.bin", "GET", "Range: bytes=0-0\r\n").header("Repr-Digest").value_or("(none)") == digest);
+
+  // A range that runs to the end (what file-get --resume sends) hashes too.
+  auto tail = http_get(srv.port, "/g.bin", "GET", "Range: bytes=1000-\r\n");
+  CHECK(tail.status == 206);
+  CHECK(tail.header("Repr-Digest").value_or("(none)") == repr_digest_of(content + "g"));
+  // Validation failures carry none.
+  auto nm = http_get(srv.port, "/g.bin", "GET", "If-None-Match: " + tail.header("ETag").value_or("?") + "\r\n");
+  CHECK(nm.status == 304);
+  CHECK_FALSE(nm.has_header("Repr-Digest"));
+}

@@ -1,0 +1,147 @@
+// file-serve's pure pieces: the digest cache's eviction, the conditional
+// request rules (RFC 9110 §13) and the hidden-file test on resolved paths.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "digest_cache.h"
+#include "preconditions.h"
+#include "root.h"
+
+using namespace file_serve;
+using nettool::http::Header;
+
+namespace {
+
+DigestKey key_for(int inode) { return DigestKey{1, static_cast<ino_t>(inode), 100, 0, 0, 0, 0}; }
+
+}  // namespace
+
+TEST_CASE("digest cache: full, it forgets the least recently used entry and keeps one in use", "[file-serve][digest]") {
+  DigestCache cache(3);
+  cache.store(key_for(1), "one");
+  cache.store(key_for(2), "two");
+  cache.store(key_for(3), "three");
+  REQUIRE(cache.size() == 3);
+  // Using 1 makes 2 the least recently used.
+  CHECK(cache.find(key_for(1)).value_or("") == "one");
+  cache.store(key_for(4), "four");
+  CHECK(cache.size() == 3);
+  CHECK_FALSE(cache.find(key_for(2)));
+  CHECK(cache.find(key_for(1)).value_or("") == "one");
+  CHECK(cache.find(key_for(3)).value_or("") == "three");
+  CHECK(cache.find(key_for(4)).value_or("") == "four");
+
+  // A burst of new entries pushes out everything not used meanwhile, one at a time.
+  for (int i = 10; i < 12; ++i) {
+    cache.store(key_for(i), "burst");
+    CHECK(cache.find(key_for(4)).value_or("") == "four");  // in steady use
+  }
+  CHECK(cache.size() == 3);
+  CHECK_FALSE(cache.find(key_for(1)));
+  CHECK_FALSE(cache.find(key_for(3)));
+
+  // Storing a key again replaces its value and counts as a use.
+  cache.store(key_for(10), "again");
+  CHECK(cache.size() == 3);
+  CHECK(cache.find(key_for(10)).value_or("") == "again");
+}
+
+TEST_CASE("digest cache: never empties all at once when it reaches its capacity", "[file-serve][digest]") {
+  DigestCache cache;  // the default capacity
+  const DigestKey big = key_for(0);
+  cache.store(big, "big file");
+  for (int i = 1; i < 3 * static_cast<int>(DigestCache::kDefaultCapacity); ++i) {
+    cache.store(key_for(i), "small");
+    if (i % 100 == 0) REQUIRE(cache.find(big));  // the large file is requested now and then
+  }
+  CHECK(cache.size() == DigestCache::kDefaultCapacity);
+  CHECK(cache.find(big).value_or("") == "big file");
+}
+
+TEST_CASE("preconditions: entity-tag lists, strong and weak comparison", "[file-serve][conditional]") {
+  const std::string etag = "\"abc\"";
+  CHECK(etag_list_matches("\"abc\"", etag, true));
+  CHECK(etag_list_matches("*", etag, true));
+  CHECK(etag_list_matches(" * ", etag, false));
+  CHECK(etag_list_matches("\"x\", \"abc\"", etag, true));
+  CHECK(etag_list_matches("\"x\",,\t\"abc\" ,", etag, true));
+  CHECK_FALSE(etag_list_matches("W/\"abc\"", etag, true));
+  CHECK(etag_list_matches("W/\"abc\"", etag, false));
+  CHECK_FALSE(etag_list_matches("\"abcd\"", etag, false));
+  CHECK_FALSE(etag_list_matches("abc", etag, false));          // not quoted
+  CHECK_FALSE(etag_list_matches("\"x\" \"abc\"", etag, false));  // no comma
+  CHECK_FALSE(etag_list_matches("\"ab\"c\"", etag, false));
+  CHECK_FALSE(etag_list_matches("", etag, false));
+  CHECK_FALSE(etag_list_matches("*, \"abc\"", etag, false));  // "*" is only valid alone
+}
+
+TEST_CASE("preconditions: evaluated in the order of RFC 9110 section 13.2.2", "[file-serve][conditional]") {
+  const Validators file{"\"abc\"", 1'000'000};
+  const std::string at = "Mon, 12 Jan 1970 13:46:40 GMT";      // 1'000'000
+  const std::string before = "Mon, 12 Jan 1970 13:46:39 GMT";  // one second earlier
+  const std::string after = "Mon, 12 Jan 1970 13:46:41 GMT";
+  struct Case {
+    std::vector<Header> headers;
+    bool get_or_head;
+    Precondition expected;
+  };
+  const std::vector<Case> cases{
+      {{}, true, Precondition::Proceed},
+      {{{"If-Match", "\"abc\""}}, true, Precondition::Proceed},
+      {{{"If-Match", "\"nope\""}}, true, Precondition::Failed},
+      {{{"If-Match", "W/\"abc\""}}, true, Precondition::Failed},
+      {{{"If-Match", "*"}}, true, Precondition::Proceed},
+      {{{"if-match", "\"nope\""}, {"IF-MATCH", "\"abc\""}}, true, Precondition::Proceed},  // one list over two lines
+      {{{"If-Unmodified-Since", before}}, true, Precondition::Failed},
+      {{{"If-Unmodified-Since", at}}, true, Precondition::Proceed},
+      {{{"If-Unmodified-Since", "yesterday"}}, true, Precondition::Proceed},  // not a date: ignored
+      {{{"If-Match", "\"abc\""}, {"If-Unmodified-Since", before}}, true, Precondition::Proceed},
+      {{{"If-None-Match", "\"abc\""}}, true, Precondition::NotModified},
+      {{{"If-None-Match", "W/\"abc\""}}, true, Precondition::NotModified},
+      {{{"If-None-Match", "\"abc\""}}, false, Precondition::Failed},
+      {{{"If-Match", "\"nope\""}, {"If-None-Match", "\"abc\""}}, true, Precondition::Failed},
+      {{{"If-Unmodified-Since", before}, {"If-None-Match", "\"abc\""}}, true, Precondition::Failed},
+      {{{"If-Modified-Since", at}}, true, Precondition::NotModified},
+      {{{"If-Modified-Since", after}}, true, Precondition::NotModified},
+      {{{"If-Modified-Since", before}}, true, Precondition::Proceed},
+      {{{"If-Modified-Since", at}}, false, Precondition::Proceed},  // only for GET and HEAD
+      {{{"If-None-Match", "\"nope\""}, {"If-Modified-Since", at}}, true, Precondition::Proceed},
+      {{{"If-Modified-Since", at}, {"If-Modified-Since", at}}, true, Precondition::Proceed},  // two dates: ignored
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    INFO("case " << i);
+    CHECK(evaluate_preconditions(cases[i].headers, cases[i].get_or_head, file) == cases[i].expected);
+  }
+}
+
+TEST_CASE("preconditions: If-Range matches a strong entity tag or the exact Last-Modified date", "[file-serve][conditional]") {
+  const Validators file{"\"abc\"", 1'000'000};
+  CHECK(if_range_matches("\"abc\"", file));
+  CHECK(if_range_matches(" \"abc\" ", file));
+  CHECK_FALSE(if_range_matches("W/\"abc\"", file));
+  CHECK_FALSE(if_range_matches("\"abd\"", file));
+  CHECK(if_range_matches("Mon, 12 Jan 1970 13:46:40 GMT", file));
+  CHECK(if_range_matches("Monday, 12-Jan-70 13:46:40 GMT", file));
+  CHECK(if_range_matches("Mon Jan 12 13:46:40 1970", file));
+  CHECK_FALSE(if_range_matches("Mon, 12 Jan 1970 13:46:41 GMT", file));
+  CHECK_FALSE(if_range_matches("Mon, 12 Jan 1970 13:46:39 GMT", file));
+  CHECK_FALSE(if_range_matches("", file));
+  CHECK_FALSE(if_range_matches("soon", file));
+}
+
+TEST_CASE("hidden rule: any component below the root that starts with a dot, or a path outside the root",
+          "[file-serve][security]") {
+  CHECK_FALSE(path_has_hidden_component("/srv/www", "/srv/www"));
+  CHECK_FALSE(path_has_hidden_component("/srv/www", "/srv/www/a/b.txt"));
+  CHECK_FALSE(path_has_hidden_component("/home/u/.local/www", "/home/u/.local/www/a.txt"));  // above the root: fine
+  CHECK_FALSE(path_has_hidden_component("/srv/www", "/srv/www/a.b/c..d"));
+  CHECK(path_has_hidden_component("/srv/www", "/srv/www/.git"));
+  CHECK(path_has_hidden_component("/srv/www", "/srv/www/.git/config"));
+  CHECK(path_has_hidden_component("/srv/www", "/srv/www/dir/.secret"));
+  CHECK(path_has_hidden_component("/srv/www", "/srv/www2/a.txt"));  // a sibling, not below
+  CHECK(path_has_hidden_component("/srv/www", "/srv/a.txt"));
+  CHECK_FALSE(path_has_hidden_component("/", "/etc/passwd"));
+  CHECK(path_has_hidden_component("/", "/home/u/.ssh/id_ed25519"));
+}
