@@ -22,6 +22,7 @@ namespace http = nettool::http;
 namespace {
 constexpr size_t kMaxHeadBytes = 16384;       // 431 beyond
 constexpr size_t kMaxRequestLine = 8192;      // 414 beyond
+constexpr size_t kMaxDroppedBody = 16384;     // 413 beyond: a GET or HEAD body we read and drop
 constexpr uint64_t kSendBudget = 16u << 20;   // per writable event, so one fast client cannot starve others
 constexpr size_t kLingerLimit = 64 * 1024;    // bytes we read and drop after our last response
 constexpr std::chrono::milliseconds kLingerTime{2000};
@@ -39,10 +40,6 @@ std::string etag_for(const struct stat& st) {
   return std::string(buf, p);
 }
 
-const char* reason_phrase(int status) {
-  return status == 412 ? "Precondition Failed" : http::reason_phrase(status);
-}
-
 // "HTTP/1.1 <status> <reason>", Server and Date: the start of every head.
 // Built in one reserved string: per-request allocations showed in profiles.
 std::string head_start(int status) {
@@ -51,7 +48,7 @@ std::string head_start(int status) {
   head += "HTTP/1.1 ";
   head += std::to_string(status);
   head += ' ';
-  head += reason_phrase(status);
+  head += http::reason_phrase(status);
   head += "\r\nServer: nettool\r\nDate: ";
   head += http::format_date(std::time(nullptr));
   head += "\r\n";
@@ -83,7 +80,7 @@ std::string log_field(std::string_view text) {
 }
 
 std::string short_body(int status) {
-  return std::to_string(status) + " " + reason_phrase(status) + "\n";
+  return std::to_string(status) + " " + http::reason_phrase(status) + "\n";
 }
 }  // namespace
 
@@ -195,7 +192,18 @@ void Connection::on_readable() {
 }
 
 void Connection::process_buffer() {
-  if (state_ != State::ReadingHead || in_.empty()) return;
+  if (state_ != State::ReadingHead) return;
+  // Empty lines before a request are skipped (RFC 9112 §2.2): some clients
+  // end a body with an extra CRLF. Before the first request they are skipped
+  // only when a request follows, since alone they are an empty bare name.
+  size_t blank = 0;
+  while (true) {
+    if (in_.compare(blank, 2, "\r\n") == 0) blank += 2;
+    else if (blank < in_.size() && in_[blank] == '\n') blank += 1;
+    else break;
+  }
+  if (protocol_known_ ? is_http_ : blank < in_.size()) in_.erase(0, blank);
+  if (in_.empty()) return;
   if (!protocol_known_) {
     bool decided = false;
     is_http_ = http::looks_like_http(in_, decided);
@@ -236,8 +244,46 @@ void Connection::process_buffer() {
     respond_error(parsed.error_status, true);
     return;
   }
-  in_.erase(0, parsed.request.head_size);
+  http1_0_ = parsed.request.version_minor == 0;
+  std::optional<size_t> body = request_body_size(parsed.request);
+  if (!body) return;  // refused, or still arriving
+  in_.erase(0, parsed.request.head_size + *body);
   handle_http(std::move(parsed.request));
+}
+
+// We serve GET and HEAD only, so a request body is read and dropped; its
+// framing still decides where the next request starts. Framing a proxy could
+// read another way is refused and the connection closed (RFC 9112 §6.3).
+// Returns the body's size in in_ (after the head), or nullopt when the body
+// is still arriving or the request has been refused.
+std::optional<size_t> Connection::request_body_size(const http::Request& request) {
+  auto refuse = [this, &request](int status, const std::string& why) -> std::optional<size_t> {
+    log_method_ = request.method;
+    log_path_ = "(" + why + ")";
+    respond_error(status, true);
+    return std::nullopt;
+  };
+  http::RequestFraming framing = http::request_framing(request);
+  if (framing.error_status) return refuse(framing.error_status, framing.error);
+  size_t arrived = in_.size() - request.head_size;
+  switch (framing.kind) {
+    case http::RequestFraming::NoBody:
+      return 0;
+    case http::RequestFraming::Length:
+      if (framing.length > kMaxDroppedBody) return refuse(413, "request body too large");
+      if (arrived < framing.length) return std::nullopt;
+      return static_cast<size_t>(framing.length);
+    case http::RequestFraming::Chunked: {
+      http::ChunkedDecoder decoder;
+      std::string discarded;
+      size_t used = decoder.feed(std::string_view(in_).substr(request.head_size), discarded);
+      if (!decoder.error().empty()) return refuse(400, decoder.error());
+      if (decoder.done()) return used;
+      if (arrived > kMaxDroppedBody) return refuse(413, "request body too large");
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
 }
 
 // ---- the notes' protocol: a bare file name, the raw bytes, close ----
@@ -281,10 +327,6 @@ void Connection::handle_http(http::Request request) {
                                                    }();
   keep_alive_ = !wants_close && !shared_.draining;
 
-  // We never read request bodies; one would be taken for the next request.
-  const std::string* length = http::find_header(request.headers, "content-length");
-  if (http::find_header(request.headers, "transfer-encoding") || (length && *length != "0"))
-    return respond_error(413, true);
   bool head = request.method == "HEAD";
   if (request.method != "GET" && !head) return respond_error(405, false, "Allow: GET, HEAD\r\n");
 
@@ -433,7 +475,8 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
       text += digest;
       text += "\r\n";
     }
-    text += keep_alive_ ? "\r\n" : "Connection: close\r\n\r\n";
+    text += connection_field();
+    text += "\r\n";
     if (head) {
       send_head_and_file(std::move(text), UniqueFd(), 0, 0);
     } else {
@@ -457,6 +500,13 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
   });
 }
 
+// HTTP/1.1 persists unless told otherwise; an HTTP/1.0 client asked for
+// keep-alive and is told it got it (RFC 9112 Appendix C.2.2).
+const char* Connection::connection_field() const {
+  if (!keep_alive_) return "Connection: close\r\n";
+  return http1_0_ ? "Connection: keep-alive\r\n" : "";
+}
+
 void Connection::respond(int status, std::string extra_headers, std::string body, bool head_only) {
   log_status_ = status;
   std::string head = head_start(status);
@@ -465,7 +515,7 @@ void Connection::respond(int status, std::string extra_headers, std::string body
     if (extra_headers.find("Content-Type:") == std::string::npos) head += "Content-Type: text/plain; charset=utf-8\r\n";
     head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
-  if (!keep_alive_) head += "Connection: close\r\n";
+  head += connection_field();
   head += "\r\n";
   head_bytes_ = head.size();
   out_ = std::move(head);

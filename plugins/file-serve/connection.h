@@ -15,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "digest_cache.h"
@@ -85,6 +86,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void send_head_and_file(std::string head, UniqueFd fd, uint64_t offset, uint64_t length);
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
+  std::optional<size_t> request_body_size(const nettool::http::Request& request);
+  const char* connection_field() const;
   void finish_response();
   void linger();
   void log_access();
@@ -100,6 +103,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool protocol_known_ = false;
   bool is_http_ = true;
   bool keep_alive_ = true;
+  bool http1_0_ = false;  // the request being answered is HTTP/1.0
   bool peer_done_ = false;  // the client shut down its sending side
   std::string in_;  // bytes received and not yet consumed
   size_t lingered_ = 0;

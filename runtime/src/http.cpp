@@ -28,8 +28,20 @@ int hex_value(char c) {
   return -1;
 }
 
+bool has_control_character(std::string_view value) {
+  for (char c : value)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return true;
+  return false;
+}
+
+// How obs-fold (a header line starting with SP or HTAB, RFC 9112 §5.2) is
+// taken: a server refuses it, since a proxy in front may read it differently;
+// a client must accept it and join the lines with one space.
+enum class Folding { Refuse, JoinWithSpace };
+
 // Parses "Name: value" lines from `block` (each ending in \r\n or \n).
-bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t max_headers, std::string& error) {
+bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t max_headers, Folding folding,
+                        std::string& error) {
   while (!block.empty()) {
     size_t nl = block.find('\n');
     std::string_view line = block.substr(0, nl);
@@ -37,8 +49,17 @@ bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     if (line.front() == ' ' || line.front() == '\t') {
-      error = "obsolete header line folding";
-      return false;
+      if (folding == Folding::Refuse || out.empty()) {
+        error = "obsolete header line folding";
+        return false;
+      }
+      std::string_view more = trim_ows(line);
+      if (has_control_character(more)) {
+        error = "control character in a header value";
+        return false;
+      }
+      if (!more.empty()) out.back().value.append(out.back().value.empty() ? "" : " ").append(more);
+      continue;
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
@@ -51,11 +72,9 @@ bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t
       return false;
     }
     std::string_view value = trim_ows(line.substr(colon + 1));
-    for (char c : value) {
-      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
-        error = "control character in a header value";
-        return false;
-      }
+    if (has_control_character(value)) {
+      error = "control character in a header value";
+      return false;
     }
     if (out.size() >= max_headers) {
       error = "too many header fields";
@@ -64,6 +83,37 @@ bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t
     out.push_back({std::string(name), std::string(value)});
   }
   return true;
+}
+
+// Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP
+// literal in brackets, or a reg-name of unreserved characters, sub-delims and
+// percent-escapes (which covers IPv4 addresses). Empty is valid: it is the
+// Host of a target without an authority.
+bool valid_host_field(std::string_view value) {
+  std::string_view host = value, port;
+  if (!value.empty() && value.front() == '[') {
+    size_t close = value.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (char c : value.substr(1, close - 1))
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.' && c != 'v' && c != 'V') return false;
+    std::string_view after = value.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return false;
+    port = after.empty() ? after : after.substr(1);
+    host = {};
+  } else if (size_t colon = value.find(':'); colon != std::string_view::npos) {
+    host = value.substr(0, colon);
+    port = value.substr(colon + 1);
+  }
+  for (size_t i = 0; i < host.size(); ++i) {
+    char c = host[i];
+    if (c == '%') {
+      if (i + 2 >= host.size() || hex_value(host[i + 1]) < 0 || hex_value(host[i + 2]) < 0) return false;
+      i += 2;
+    } else if (!std::isalnum(static_cast<unsigned char>(c)) && (c == 0 || !std::strchr("-._~!$&'()*+,;=", c))) {
+      return false;
+    }
+  }
+  return port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // Finds the end of the head: the first empty line. Returns the offset just
@@ -194,10 +244,17 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
   result.request.target = std::string(target);
   result.request.version_minor = version[7] - '0';
   std::string error;
-  if (!parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), result.request.headers, limits.max_headers, error))
+  if (!parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), result.request.headers, limits.max_headers,
+                          Folding::Refuse, error))
     return fail(error == "too many header fields" ? 431 : 400, error);
-  if (result.request.version_minor >= 1 && !find_header(result.request.headers, "host"))
-    return fail(400, "missing Host header");
+  const std::string* host = nullptr;
+  for (const auto& h : result.request.headers) {
+    if (!iequals(h.name, "host")) continue;
+    if (host) return fail(400, "more than one Host header");
+    host = &h.value;
+  }
+  if (result.request.version_minor >= 1 && !host) return fail(400, "missing Host header");
+  if (host && !valid_host_field(*host)) return fail(400, "invalid Host header");
   result.request.head_size = end;
   result.status = ParseStatus::Complete;
   return result;
@@ -443,6 +500,7 @@ const char* reason_phrase(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
+    case 412: return "Precondition Failed";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";
@@ -533,10 +591,106 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head) {
   result.response.status = status;
   result.response.reason = line.size() > 13 ? std::string(line.substr(13)) : "";
   std::string error;
-  if (!parse_header_lines(buffer.substr(nl + 1, end - nl - 1), result.response.headers, 200, error)) return fail(error);
+  if (!parse_header_lines(buffer.substr(nl + 1, end - nl - 1), result.response.headers, 200, Folding::JoinWithSpace, error))
+    return fail(error);
   result.response.head_size = end;
   result.status = ParseStatus::Complete;
   return result;
+}
+
+namespace {
+
+// Every Content-Length field line and list member must be the same decimal
+// number (RFC 9110 §8.6); nullopt with an empty `error` means there is none.
+std::optional<uint64_t> content_length(const std::vector<Header>& headers, std::string& error) {
+  std::optional<uint64_t> length;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "content-length")) continue;
+    std::string_view v = h.value;
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t comma = v.find(',', pos);
+      std::string_view item = trim_ows(v.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+      if (item.empty() || ec != std::errc() || p != item.data() + item.size()) {
+        error = "invalid Content-Length '" + h.value + "'";
+        return std::nullopt;
+      }
+      if (length && *length != n) {
+        error = "conflicting Content-Length values";
+        return std::nullopt;
+      }
+      length = n;
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+  }
+  return length;
+}
+
+// The transfer codings of every Transfer-Encoding line, in order, lower-cased;
+// empty list members are skipped (RFC 9110 §5.6.1).
+std::vector<std::string> transfer_codings(const std::vector<Header>& headers) {
+  std::vector<std::string> codings;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "transfer-encoding")) continue;
+    std::string_view v = h.value;
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t comma = v.find(',', pos);
+      std::string_view item = trim_ows(v.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+      if (!item.empty()) {
+        std::string coding;
+        for (char c : item) coding += lower_char(c);
+        codings.push_back(std::move(coding));
+      }
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+  }
+  return codings;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out.append(out.empty() ? "" : ", ").append(item);
+  return out;
+}
+
+}  // namespace
+
+RequestFraming request_framing(const Request& request) {
+  RequestFraming f;
+  auto fail = [&f](int status, std::string why) {
+    f.error_status = status;
+    f.error = std::move(why);
+    return f;
+  };
+  bool has_te = find_header(request.headers, "transfer-encoding") != nullptr;
+  bool has_cl = find_header(request.headers, "content-length") != nullptr;
+  if (has_te) {
+    // Each of these is read differently by some proxy in front: a request
+    // that may hide another is refused and the connection closed.
+    if (request.version_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (has_cl) return fail(400, "both Transfer-Encoding and Content-Length");
+    std::vector<std::string> codings = transfer_codings(request.headers);
+    if (codings.empty()) return fail(400, "empty Transfer-Encoding");
+    for (size_t i = 0; i + 1 < codings.size(); ++i)
+      if (codings[i] == "chunked") return fail(400, "chunked is not the final transfer coding");
+    if (codings.size() > 1 || codings.back() != "chunked")
+      return fail(501, "unsupported transfer coding '" + join(codings) + "'");
+    f.kind = RequestFraming::Chunked;
+    return f;
+  }
+  std::string error;
+  std::optional<uint64_t> length = content_length(request.headers, error);
+  if (!error.empty()) return fail(400, error);
+  if (length && *length > 0) {
+    f.kind = RequestFraming::Length;
+    f.length = *length;
+  }
+  return f;
 }
 
 BodyFraming body_framing(const Response& response, bool request_was_head) {
@@ -546,38 +700,18 @@ BodyFraming body_framing(const Response& response, bool request_was_head) {
     f.kind = BodyFraming::NoBody;
     return f;
   }
-  if (const std::string* te = find_header(response.headers, "transfer-encoding")) {
-    // The final coding must be chunked; anything else is read until close.
-    std::string_view v = *te;
-    size_t comma = v.rfind(',');
-    std::string_view last = trim_ows(comma == std::string_view::npos ? v : v.substr(comma + 1));
-    f.kind = iequals(last, "chunked") ? BodyFraming::Chunked : BodyFraming::UntilClose;
+  if (find_header(response.headers, "transfer-encoding")) {
+    // Chunked is all we decode; saving a body still gzipped (or framed by a
+    // coding we cannot see the end of) as if it were the file would be a lie.
+    std::vector<std::string> codings = transfer_codings(response.headers);
+    if (codings.size() != 1 || codings.front() != "chunked") {
+      f.error = "unsupported Transfer-Encoding '" + join(codings) + "' (only chunked can be decoded)";
+      return f;
+    }
+    f.kind = BodyFraming::Chunked;
     return f;
   }
-  std::optional<uint64_t> length;
-  for (const auto& h : response.headers) {
-    if (!iequals(h.name, "content-length")) continue;
-    // "5, 5" is allowed when the values agree.
-    std::string_view v = h.value;
-    size_t pos = 0;
-    while (pos <= v.size()) {
-      size_t comma = v.find(',', pos);
-      std::string_view item = trim_ows(v.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
-      uint64_t n = 0;
-      auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
-      if (item.empty() || ec != std::errc() || p != item.data() + item.size()) {
-        f.error = "invalid Content-Length '" + h.value + "'";
-        return f;
-      }
-      if (length && *length != n) {
-        f.error = "conflicting Content-Length values";
-        return f;
-      }
-      length = n;
-      if (comma == std::string_view::npos) break;
-      pos = comma + 1;
-    }
-  }
+  std::optional<uint64_t> length = content_length(response.headers, f.error);
   if (length) {
     f.kind = BodyFraming::Length;
     f.length = *length;
@@ -689,12 +823,56 @@ size_t ChunkedDecoder::feed(std::string_view input, std::string& out) {
   return i;
 }
 
+namespace {
+
+// RFC 3986 §5.2.4 on an absolute path ("/a/b/../c" is "/a/c"); the query, if
+// any, is left alone.
+std::string remove_dot_segments(std::string_view path_and_query) {
+  size_t query = path_and_query.find('?');
+  std::string_view path = path_and_query.substr(0, query);
+  std::vector<std::string_view> kept;
+  size_t pos = 1;  // past the leading '/'
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    bool last = slash == std::string_view::npos;
+    std::string_view segment = path.substr(pos, last ? std::string_view::npos : slash - pos);
+    if (segment == "..") {
+      if (!kept.empty()) kept.pop_back();
+    } else if (segment != ".") {
+      kept.push_back(segment);
+    }
+    if ((segment == "." || segment == "..") && last) kept.emplace_back();  // "/a/.." is "/", a directory
+    if (last) break;
+    pos = slash + 1;
+  }
+  std::string out;
+  for (std::string_view segment : kept) out.append("/").append(segment);
+  if (out.empty()) out = "/";
+  if (query != std::string_view::npos) out.append(path_and_query.substr(query));
+  return out;
+}
+
+// The scheme of an absolute URI ("HTTP" in "HTTP://h/"), or empty for a
+// relative reference (RFC 3986 §3.1, §4.2).
+std::string_view uri_scheme(std::string_view reference) {
+  size_t colon = reference.find(':');
+  if (colon == std::string_view::npos || colon == 0 || !std::isalpha(static_cast<unsigned char>(reference[0])))
+    return {};
+  std::string_view scheme = reference.substr(0, colon);
+  bool ok = std::all_of(scheme.begin(), scheme.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+  });
+  return ok ? scheme : std::string_view{};
+}
+
+}  // namespace
+
 std::optional<Url> parse_url(std::string_view text, std::string& error) {
   Url url;
   std::string_view rest;
-  if (text.substr(0, 7) == "http://") {
+  if (iequals(text.substr(0, 7), "http://")) {
     rest = text.substr(7);
-  } else if (text.substr(0, 8) == "https://") {
+  } else if (iequals(text.substr(0, 8), "https://")) {
     error = "https is not supported (plain http:// only)";
     return std::nullopt;
   } else {
@@ -708,6 +886,7 @@ std::optional<Url> parse_url(std::string_view text, std::string& error) {
   // (Built by append: GCC 12 warns falsely on `"/" + std::string(...)`, bug 105651.)
   if (path.empty() || path.front() != '/') url.path_and_query.assign("/").append(path);
   else url.path_and_query = std::string(path);
+  url.path_and_query = remove_dot_segments(url.path_and_query);
   if (authority.find('@') != std::string_view::npos) {
     error = "user:password@ in URLs is not supported";
     return std::nullopt;
@@ -762,19 +941,24 @@ std::optional<Url> parse_url(std::string_view text, std::string& error) {
 }
 
 std::optional<Url> resolve_location(const Url& base, std::string_view location, std::string& error) {
-  if (location.substr(0, 7) == "http://" || location.substr(0, 8) == "https://") return parse_url(location, error);
-  if (location.substr(0, 2) == "//") return parse_url("http:" + std::string(location), error);
   location = location.substr(0, location.find('#'));  // fragments are never sent
+  if (std::string_view scheme = uri_scheme(location); !scheme.empty()) {
+    if (iequals(scheme, "http") || iequals(scheme, "https")) return parse_url(location, error);
+    error = "redirect to a '" + std::string(scheme) + ":' URL (only http:// can be followed)";
+    return std::nullopt;
+  }
+  if (location.substr(0, 2) == "//") return parse_url("http:" + std::string(location), error);
+  // A relative reference, merged with the base (RFC 3986 §5.2.2, §5.2.3).
   Url url = base;
-  std::string path = base.path_and_query.substr(0, base.path_and_query.find('?'));
+  std::string base_path = base.path_and_query.substr(0, base.path_and_query.find('?'));
   if (location.empty()) {
     // Same resource: keep the base path and query.
-  } else if (location.front() == '/') {
-    url.path_and_query = std::string(location);
   } else if (location.front() == '?') {
-    url.path_and_query = path.append(location);  // same path, new query
+    url.path_and_query = base_path.append(location);  // same path, new query
+  } else if (location.front() == '/') {
+    url.path_and_query = remove_dot_segments(location);
   } else {
-    url.path_and_query = path.substr(0, path.rfind('/') + 1).append(location);
+    url.path_and_query = remove_dot_segments(base_path.substr(0, base_path.rfind('/') + 1).append(location));
   }
   for (char c : url.path_and_query) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {

@@ -448,11 +448,10 @@ TEST_CASE("file-serve: 405 with Allow, 413, 414, 431, 400, 505 for bad requests,
     CHECK(c.out == "405");
   }
 
-  auto body = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  // A body is read and dropped up to a limit (test_file_serve_rules.cpp has the details); past it, 413.
+  auto body = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nhello");
   CHECK(body.status == 413);
   CHECK(body.body.find("hello\n") == std::string::npos);
-  auto chunked = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
-  CHECK(chunked.status == 413);
 
   auto long_path = http_get(srv.port, "/" + std::string(10 * 1024, 'a'));
   CHECK(long_path.status == 414);

@@ -1,5 +1,5 @@
-// file-serve's HTTP rules one by one, over plain sockets: conditional
-// requests (RFC 9110 §13), redirects that cannot leave the host, the
+// file-serve's HTTP rules one by one, over plain sockets: message framing
+// and Host (RFC 9112 §3.2, §6), conditional requests (RFC 9110 §13), redirects that cannot leave the host, the
 // Content-Type of index pages, the hidden-file rule through symlinks, which
 // names a listing shows, the access-log format, and when Repr-Digest is
 // computed.
@@ -67,6 +67,134 @@ std::vector<std::string> access_lines(Process& server, uint16_t client_port) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- framing, Host, connections
+
+TEST_CASE("file-serve: request framing a proxy could read another way is refused and the connection closed",
+          "[file][file-serve][security]") {
+  // Behind a proxy that takes the other reading, each of these hides a second
+  // request in the first one's body (request smuggling, RFC 9112 section 6.3).
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  write_file(dir / "smuggled.txt", "smuggled\n");
+  auto srv = start_serve(dir.path());
+  const std::string next = "GET /smuggled.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct Case {
+    std::string fields;
+    int status;
+  };
+  const std::vector<Case> cases{
+      {"Content-Length: 0\r\nContent-Length: 5\r\n", 400},
+      {"Content-Length: 5\r\nContent-Length: 0\r\n", 400},
+      {"Content-Length: 0, 5\r\n", 400},
+      {"Content-Length: abc\r\n", 400},
+      {"Content-Length: -1\r\n", 400},
+      {"Content-Length: 99999999999999999999999\r\n", 400},
+      {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400},
+      {"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n", 400},
+      {"Transfer-Encoding: chunked, gzip\r\n", 400},
+      {"Transfer-Encoding: gzip\r\n", 501},
+      {"Transfer-Encoding: gzip, chunked\r\n", 501},
+  };
+  for (const auto& c : cases) {
+    INFO("fields: " << c.fields);
+    auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\n" + c.fields + "\r\n0\r\n\r\n" + next);
+    CHECK(r.status == c.status);
+    CHECK(r.end == ReadEnd::Eof);  // closed by the server, not by our timeout
+    CHECK(count_occurrences(r.raw, "HTTP/1.1 ") == 1);
+    CHECK(r.raw.find("smuggled\n") == std::string::npos);
+  }
+  // Transfer-Encoding in HTTP/1.0 is faulty framing too, even with keep-alive.
+  auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n0\r\n\r\n" + next);
+  CHECK(r.status == 400);
+  CHECK(count_occurrences(r.raw, "HTTP/1.1 ") == 1);
+}
+
+TEST_CASE("file-serve: a body on GET or HEAD is read and dropped, and the next request is answered",
+          "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  write_file(dir / "b.txt", "b\n");
+  auto srv = start_serve(dir.path());
+  const std::string second = "GET /b.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (std::string first : {"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                            "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello",
+                            "GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                            "GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n2;ext=1\r\nhe\r\n0\r\nTrailer: t\r\n\r\n"}) {
+    INFO("first: " << first);
+    Socket s = connect_tcp(srv.port);
+    // In pieces, so the body arrives after the head was already parsed.
+    size_t split = first.size() - 3;
+    REQUIRE(s.send_all(first.substr(0, split)));
+    std::string pending;
+    REQUIRE(s.send_all(first.substr(split) + second));
+    auto a = read_response(s, pending);
+    CHECK(a.status == 200);
+    CHECK(a.body == "a\n");
+    auto b = read_response(s, pending);
+    CHECK(b.status == 200);
+    CHECK(b.body == "b\n");
+  }
+  // A body larger than the server reads and drops is 413, and the connection ends.
+  auto big = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + second);
+  CHECK(big.status == 413);
+  CHECK(count_occurrences(big.raw, "HTTP/1.1 ") == 1);
+  // A broken chunked body is 400.
+  auto broken = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + second);
+  CHECK(broken.status == 400);
+  CHECK(count_occurrences(broken.raw, "HTTP/1.1 ") == 1);
+}
+
+TEST_CASE("file-serve: two Host lines or an invalid Host value are 400", "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  auto srv = start_serve(dir.path());
+  for (std::string host_lines : {"Host: a\r\nHost: b\r\n", "Host: a\r\nHost: a\r\n", "Host: a b\r\n",
+                                 "Host: a/b\r\n", "Host: user@a\r\n", "Host: [::1\r\n", "Host: a:8o\r\n"}) {
+    INFO(host_lines);
+    auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\n" + host_lines + "Connection: close\r\n\r\n");
+    CHECK(r.status == 400);
+    CHECK(r.body.find("a\n") == std::string::npos);
+  }
+  for (std::string host : {"127.0.0.1:8080", "[::1]:80", "example.com", ""}) {
+    INFO("Host: " << host);
+    CHECK(raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n").status == 200);
+  }
+}
+
+TEST_CASE("file-serve: empty lines before a request are skipped, and an HTTP/1.0 keep-alive is confirmed",
+          "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  auto srv = start_serve(dir.path());
+  // RFC 9112 section 2.2: at least one empty line before the request line is ignored.
+  auto r = raw_exchange(srv.port, "\r\n\nGET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(r.status == 200);
+  CHECK(r.body == "a\n");
+  {
+    Socket s = connect_tcp(srv.port);
+    std::string pending;
+    REQUIRE(s.send_all("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK(read_response(s, pending).status == 200);
+    CHECK(read_response(s, pending).status == 200);
+  }
+  // HTTP/1.0 keeps the connection only when asked, and says so (RFC 9112 Appendix C.2.2).
+  Socket s = connect_tcp(srv.port);
+  std::string pending;
+  REQUIRE(s.send_all("GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto first = read_response(s, pending);
+  CHECK(first.status == 200);
+  CHECK(lower(first.header("Connection").value_or("")) == "keep-alive");
+  REQUIRE(s.send_all("HEAD /missing HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto second = read_response(s, pending, true);
+  CHECK(second.status == 404);
+  CHECK(lower(second.header("Connection").value_or("")) == "keep-alive");
+  REQUIRE(s.send_all("GET /a.txt HTTP/1.0\r\n\r\n"));
+  auto last = read_response(s, pending);
+  CHECK(last.status == 200);
+  CHECK(lower(last.header("Connection").value_or("")) == "close");
+  CHECK(s.recv_all().empty());  // and it is closed
+}
 
 // ---------------------------------------------------------------- preconditions
 

@@ -1,5 +1,6 @@
-// The HTTP request parser: any bytes, any split point; never crashes, and a
-// Complete parse is self-consistent.
+// The HTTP request parser and request framing: any bytes; never crashes, a
+// Complete parse is self-consistent, and framing is either a body kind or a
+// 400/501 refusal.
 #include <cstdint>
 #include <string_view>
 
@@ -14,6 +15,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Parsing the same head again (the rest being a pipelined request) is stable.
     auto again = nettool::http::parse_request(input.substr(0, r.request.head_size));
     if (again.status != nettool::http::ParseStatus::Complete) __builtin_trap();
+    auto framing = nettool::http::request_framing(r.request);
+    if (framing.error_status != 0 && framing.error_status != 400 && framing.error_status != 501) __builtin_trap();
+    if ((framing.error_status != 0) == framing.error.empty()) __builtin_trap();
+    if (framing.kind == nettool::http::RequestFraming::Length && framing.length == 0) __builtin_trap();
   }
   if (r.status == nettool::http::ParseStatus::Error &&
       r.error_status != 400 && r.error_status != 414 && r.error_status != 431 && r.error_status != 505)

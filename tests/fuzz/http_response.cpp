@@ -1,5 +1,7 @@
-// file-get's side: the response parser, body framing and the chunked decoder.
-// Feeding the chunked decoder in two pieces gives the same result as at once.
+// file-get's side: the response parser (obs-fold joined), body framing, the
+// chunked decoder, URLs and redirects. Feeding the chunked decoder in two
+// pieces gives the same result as at once; a resolved redirect is a URL with
+// an absolute path free of dot segments and control characters.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -21,7 +23,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (whole.error().empty() != split.error().empty()) __builtin_trap();
   if (whole.error().empty() && (out_whole != out_split || whole.done() != split.done() || used != used_split))
     __builtin_trap();
+  if (r.status == http::ParseStatus::Complete)
+    for (const auto& h : r.response.headers)
+      for (char c : h.value)
+        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) __builtin_trap();
   std::string error;
   (void)http::parse_url(input, error);
+  http::Url base;
+  base.host = "h";
+  base.path_and_query = "/a/b/c?q";
+  error.clear();
+  if (auto next = http::resolve_location(base, input, error)) {
+    const std::string& p = next->path_and_query;
+    std::string_view path = std::string_view(p).substr(0, p.find('?'));
+    if (path.empty() || path.front() != '/') __builtin_trap();
+    if (path.find("/../") != std::string_view::npos || path.find("/./") != std::string_view::npos) __builtin_trap();
+    for (char c : p)
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) __builtin_trap();
+  } else if (error.empty()) {
+    __builtin_trap();
+  }
   return 0;
 }

@@ -124,6 +124,21 @@ TEST_CASE("parse_response: malformed status lines", "[http][response]") {
   CHECK(parse_response("HTTP/1.1 200 OK\r\nX: a\x01\r\n\r\n").status == ParseStatus::Error);
 }
 
+TEST_CASE("parse_response: obs-fold lines are joined to the field with one space", "[http][response]") {
+  // RFC 9112 section 5.2: a user agent must accept obs-fold and replace it with SP.
+  ResponseParse r = parse_response("HTTP/1.1 200 OK\r\nX-Long: one\r\n  two \r\n\tthree\r\nContent-Length: 0\r\n\r\n");
+  REQUIRE(r.status == ParseStatus::Complete);
+  REQUIRE(r.response.headers.size() == 2);
+  CHECK(r.response.headers[0].value == "one two three");
+  CHECK(r.response.headers[1].value == "0");
+  r = parse_response("HTTP/1.1 200 OK\r\nX-Empty:\r\n later\r\n\r\n");
+  REQUIRE(r.status == ParseStatus::Complete);
+  CHECK(r.response.headers[0].value == "later");
+  // A fold still cannot carry control characters, nor start the header section.
+  CHECK(parse_response("HTTP/1.1 200 OK\r\nX: a\r\n b\x01\r\n\r\n").status == ParseStatus::Error);
+  CHECK(parse_response("HTTP/1.1 200 OK\r\n folded\r\n\r\n").status == ParseStatus::Error);
+}
+
 TEST_CASE("parse_response: incomplete heads wait, other protocols fail early", "[http][response]") {
   std::string full = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
   for (size_t n = 0; n < full.size(); ++n) {
@@ -173,13 +188,22 @@ TEST_CASE("body_framing: Transfer-Encoding", "[http][framing]") {
   };
   CHECK(kind("chunked") == BodyFraming::Chunked);
   CHECK(kind("Chunked") == BodyFraming::Chunked);
-  CHECK(kind("gzip, chunked") == BodyFraming::Chunked);
-  CHECK(kind("gzip ,\tchunked ") == BodyFraming::Chunked);
-  // Not ending in chunked: read until the connection closes (Content-Length is ignored).
-  CHECK(kind("chunked, gzip") == BodyFraming::UntilClose);
-  CHECK(kind("gzip") == BodyFraming::UntilClose);
-  CHECK(kind("identity") == BodyFraming::UntilClose);
+  CHECK(kind(" chunked\t") == BodyFraming::Chunked);
   CHECK(body_framing(response_with(200, {{"transfer-encoding", "chunked"}}), false).error.empty());
+}
+
+TEST_CASE("body_framing: a transfer coding other than chunked cannot be saved as the file", "[http][framing]") {
+  // Saving a body that is still gzipped as if it were the file would be a lie.
+  for (std::string_view te : {"gzip, chunked", "gzip ,\tchunked ", "chunked, gzip", "gzip", "identity", "chunked, chunked",
+                              "x-custom"}) {
+    INFO("Transfer-Encoding: " << te);
+    BodyFraming f = body_framing(response_with(200, {{"Transfer-Encoding", std::string(te)}}), false);
+    CHECK_FALSE(f.error.empty());
+    CHECK(f.error.find("Transfer-Encoding") != std::string::npos);
+  }
+  // Two field lines make one list.
+  BodyFraming two = body_framing(response_with(200, {{"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}}), false);
+  CHECK(two.error.find("gzip, chunked") != std::string::npos);
 }
 
 TEST_CASE("body_framing: Content-Length", "[http][framing]") {
@@ -470,9 +494,9 @@ TEST_CASE("resolve_location: absolute, network-path, absolute-path and relative"
   REQUIRE(u);
   CHECK(u->path_and_query == "/a/b/sub/other.txt?q");
 
-  u = resolve("../up.txt");  // dot segments are left for the server to refuse or resolve
+  u = resolve("../up.txt");
   REQUIRE(u);
-  CHECK(u->path_and_query == "/a/b/../up.txt");
+  CHECK(u->path_and_query == "/a/up.txt");
 
   u = resolve("?x=2");  // same path, new query (RFC 3986 section 5.2.2)
   REQUIRE(u);
@@ -500,6 +524,62 @@ TEST_CASE("resolve_location: absolute, network-path, absolute-path and relative"
   u = resolve_location(base, "file", error);
   REQUIRE(u);
   CHECK(u->path_and_query == "/dir/file");
+}
+
+TEST_CASE("resolve_location: dot segments are removed as RFC 3986 section 5.2.4 says", "[http][url]") {
+  // The examples of RFC 3986 section 5.4.1 whose base path matches ours (/a/b/file.txt).
+  std::pair<std::string_view, std::string_view> cases[] = {
+      {"g", "/a/b/g"},        {"./g", "/a/b/g"},     {"g/", "/a/b/g/"},      {".", "/a/b/"},
+      {"./", "/a/b/"},        {"..", "/a/"},          {"../", "/a/"},          {"../g", "/a/g"},
+      {"../..", "/"},         {"../../", "/"},        {"../../g", "/g"},       {"../../../g", "/g"},
+      {"../../../../g", "/g"}, {"/./g", "/g"},        {"/../g", "/g"},         {"g.", "/a/b/g."},
+      {".g", "/a/b/.g"},      {"g..", "/a/b/g.."},    {"..g", "/a/b/..g"},     {"./../g", "/a/g"},
+      {"./g/.", "/a/b/g/"},   {"g/./h", "/a/b/g/h"},  {"g/../h", "/a/b/h"},    {"g;x=1/./y", "/a/b/g;x=1/y"},
+      {"g;x=1/../y", "/a/b/y"}, {"g?y/./x", "/a/b/g?y/./x"}, {"/a/./b/../c?q=../", "/a/c?q=../"}};
+  for (auto [location, expected] : cases) {
+    INFO("Location: " << location);
+    auto u = resolve(location);
+    REQUIRE(u);
+    CHECK(u->path_and_query == expected);
+    CHECK(u->host == "example");
+  }
+  auto u = resolve("http://other/x/../y/./z");
+  REQUIRE(u);
+  CHECK(u->path_and_query == "/y/z");
+}
+
+TEST_CASE("resolve_location: the scheme is case-insensitive, and only http is followed", "[http][url]") {
+  for (std::string_view location : {"HTTP://other/new", "Http://other/new", "hTtP://other/new"}) {
+    INFO("Location: " << location);
+    auto u = resolve(location);
+    REQUIRE(u);
+    CHECK(u->host == "other");
+    CHECK(u->port == 80);
+    CHECK(u->path_and_query == "/new");
+  }
+  for (std::string_view location : {"ftp://other/file", "FILE:///etc/passwd", "file:/etc/passwd", "gopher://h/",
+                                    "javascript:alert(1)", "mailto:root@example", "data:text/plain,x"}) {
+    INFO("Location: " << location);
+    std::string error;
+    CHECK_FALSE(resolve_location(base_url(), location, error));
+    std::string scheme(location.substr(0, location.find(':')));
+    CHECK(error.find("'" + scheme + ":'") != std::string::npos);
+  }
+  std::string error;
+  CHECK_FALSE(resolve_location(base_url(), "HTTPS://secure/", error));
+  CHECK(error.find("https") != std::string::npos);
+  // A colon after the first slash is part of a relative path, not a scheme.
+  auto u = resolve("dir/a:b");
+  REQUIRE(u);
+  CHECK(u->path_and_query == "/a/b/dir/a:b");
+}
+
+TEST_CASE("parse_url: any case of http://, dot segments removed", "[http][url]") {
+  auto u = url("HTTP://Example:8080/a/../b/./c");
+  REQUIRE(u);
+  CHECK(u->host == "Example");
+  CHECK(u->port == 8080);
+  CHECK(u->path_and_query == "/b/c");
 }
 
 TEST_CASE("resolve_location: refused locations", "[http][url]") {

@@ -109,6 +109,23 @@ TEST_CASE("parse_request: HTTP/1.1 needs Host, HTTP/1.0 does not", "[http][reque
   CHECK(parse("GET / HTTP/1.1\r\nhOsT: h\r\n\r\n").status == ParseStatus::Complete);
 }
 
+TEST_CASE("parse_request: more than one Host, or an invalid Host value, is 400", "[http][request]") {
+  // RFC 9112 section 3.2.
+  check_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+  check_error("GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400);
+  check_error("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+  for (std::string_view bad : {"a b", "a/b", "a?b", "a#b", "user@host", "[::1", "[]", "[::1]x", "[::g]", "h:80a",
+                               "h:123456", "h:80:80", "a%4", "a%zz", "\"quoted\"", "a\tb"}) {
+    INFO("Host: " << bad);
+    check_error("GET / HTTP/1.1\r\nHost: " + std::string(bad) + "\r\n\r\n", 400);
+  }
+  for (std::string_view good : {"", "example", "example.com:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8080",
+                                "xn--bcher-kva.example", "a%41b", "h:", "sub_delims!$&'()*+,;=~"}) {
+    INFO("Host: " << good);
+    CHECK(parse("GET / HTTP/1.1\r\nHost: " + std::string(good) + "\r\n\r\n").status == ParseStatus::Complete);
+  }
+}
+
 TEST_CASE("parse_request: malformed request lines are 400", "[http][request]") {
   check_error("GET\r\n\r\n", 400);                               // no target, no version
   check_error("GET /\r\n\r\n", 400);                             // HTTP/0.9 style
@@ -199,6 +216,66 @@ TEST_CASE("parse_request: bad header names and values are 400", "[http][request]
   RequestParse r = parse("GET / HTTP/1.1\r\nHost: h\r\nX-!#$%&'*+-.^_`|~09az: a\tb \xc3\xa9\r\n\r\n");
   REQUIRE(r.status == ParseStatus::Complete);
   CHECK(r.request.headers[1].value == "a\tb \xc3\xa9");
+}
+
+// ---- request_framing ----
+
+namespace {
+RequestFraming framing(std::string_view head) {
+  RequestParse r = parse(head);
+  REQUIRE(r.status == ParseStatus::Complete);
+  return request_framing(r.request);
+}
+void check_framing_error(std::string_view head, int status) {
+  INFO("request: " << head);
+  RequestFraming f = framing(head);
+  CHECK(f.error_status == status);
+  CHECK_FALSE(f.error.empty());
+}
+}  // namespace
+
+TEST_CASE("request_framing: no body, Content-Length and chunked", "[http][request][framing]") {
+  RequestFraming f = framing("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  CHECK(f.kind == RequestFraming::NoBody);
+  CHECK(f.error_status == 0);
+  CHECK(framing("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").kind == RequestFraming::NoBody);
+  f = framing("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n");
+  CHECK(f.kind == RequestFraming::Length);
+  CHECK(f.length == 5);
+  // Repeats of one value are one value (RFC 9110 section 8.6).
+  f = framing("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 7, 7\r\n\r\n");
+  CHECK(f.kind == RequestFraming::Length);
+  CHECK(f.length == 7);
+  CHECK(f.error_status == 0);
+  for (std::string_view te : {"chunked", "Chunked", " chunked ", "chunked,", ", chunked"}) {
+    INFO("Transfer-Encoding: " << te);
+    f = framing("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + std::string(te) + "\r\n\r\n");
+    CHECK(f.kind == RequestFraming::Chunked);
+    CHECK(f.error_status == 0);
+  }
+}
+
+TEST_CASE("request_framing: framing a proxy could read differently is 400", "[http][request][framing]") {
+  // RFC 9112 section 6.3: each of these can smuggle a second request past a proxy.
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n", 400);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0, 5\r\n\r\n", 400);
+  for (std::string_view cl : {"abc", "-1", "+5", "5a", "0x10", "", " , ", "1 2", "99999999999999999999999"}) {
+    INFO("Content-Length: " << cl);
+    check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::string(cl) + "\r\n\r\n", 400);
+  }
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+  check_framing_error("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,\r\n\r\n", 400);
+}
+
+TEST_CASE("request_framing: a transfer coding other than chunked is 501", "[http][request][framing]") {
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501);
+  check_framing_error("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 501);
 }
 
 TEST_CASE("has_token and iequals", "[http]") {

@@ -55,6 +55,19 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits 
 // `decided` is false while there are not enough bytes to tell.
 bool looks_like_http(std::string_view buffer, bool& decided);
 
+// How the body of a request is delimited (RFC 9112 §6.1, §6.3). A request
+// whose framing a proxy in front could read differently (Transfer-Encoding
+// with Content-Length, differing or invalid Content-Length, Transfer-Encoding
+// in HTTP/1.0, chunked not last) gets error_status 400; a transfer coding
+// other than chunked gets 501. Either way the connection must be closed.
+struct RequestFraming {
+  enum Kind { NoBody, Length, Chunked } kind = NoBody;
+  uint64_t length = 0;
+  int error_status = 0;
+  std::string error;
+};
+RequestFraming request_framing(const Request& request);
+
 // Percent-decodes a URL path exactly once. Fails (nullopt) on malformed
 // escapes, encoded '/' or NUL, and invalid or overlong UTF-8 in the result.
 std::optional<std::string> percent_decode_path(std::string_view path);
@@ -106,7 +119,7 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head = 65536);
 struct BodyFraming {
   enum Kind { NoBody, Length, Chunked, UntilClose } kind = UntilClose;
   uint64_t length = 0;
-  std::string error;  // non-empty: the framing is invalid (e.g. two different Content-Length)
+  std::string error;  // non-empty: invalid (two different Content-Length) or undecodable (TE other than chunked)
 };
 BodyFraming body_framing(const Response& response, bool request_was_head);
 
@@ -128,14 +141,16 @@ class ChunkedDecoder {
   std::string error_;
 };
 
-// http://host[:port]/path — also [v6]:port. https is refused with a clear error.
+// http://host[:port]/path — also [v6]:port; the scheme in any case, dot
+// segments removed (RFC 3986 §5.2.4). https is refused with a clear error.
 struct Url {
   std::string host;  // without brackets
   uint16_t port = 80;
   std::string path_and_query = "/";
 };
 std::optional<Url> parse_url(std::string_view text, std::string& error);
-// Resolves a Location header against the URL it came from.
+// Resolves a Location header against the URL it came from (RFC 3986 §5.2);
+// a scheme other than http is refused with a clear error.
 std::optional<Url> resolve_location(const Url& base, std::string_view location, std::string& error);
 std::string host_header(const Url& url);
 
