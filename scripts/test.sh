@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite, exactly as CI runs it (.ci/run calls this):
-#   1. release build, unit + end-to-end tests;
+#   1. release build, unit + end-to-end tests (bench/setup.sh first: the
+#      nginx differential test needs nginx; it skips without it, but fails when $CI is set);
 #   2. the asan preset (AddressSanitizer + UBSan, leak detection on), same tests;
 #   3. a bounded smoke run of every libFuzzer target (FUZZ_SECONDS each, default 5; longer runs: tests/fuzz/run.sh 600);
 #   4. the packages: build .deb/.rpm, inspect them, run the unpacked binary,
@@ -13,6 +14,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh release
+bench/setup.sh
 ctest --preset release -j2
 
 scripts/setup.sh asan
