@@ -331,7 +331,7 @@ void Connection::handle_http(http::Request request) {
   if (request.method != "GET" && !head) return respond_error(405, false, "Allow: GET, HEAD\r\n");
 
   std::string target = request.target;
-  if (target.rfind("http://", 0) == 0) {  // absolute-form
+  if (http::iequals(std::string_view(target).substr(0, 7), "http://")) {  // absolute-form, scheme in any case
     size_t slash = target.find('/', 7);
     target = slash == std::string::npos ? "/" : target.substr(slash);
   }
@@ -442,7 +442,8 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
 
   uint64_t size = static_cast<uint64_t>(st.st_size);
   http::ByteRange range;
-  if (const std::string* r = http::find_header(headers, "range")) {
+  // Range is defined for GET only; on HEAD it is ignored (RFC 9110 §14.2).
+  if (const std::string* r = http::find_header(headers, "range"); r && !head) {
     const std::string* if_range = http::find_header(headers, "if-range");
     if (!if_range || if_range_matches(*if_range, current)) range = http::parse_range(*r, size);
   }

@@ -156,33 +156,51 @@ bool has_token(std::string_view field, std::string_view token) {
   return false;
 }
 
-bool looks_like_http(std::string_view buffer, bool& decided) {
-  size_t nl = buffer.find('\n');
-  std::string_view line = buffer.substr(0, nl);
-  decided = nl != std::string_view::npos;
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  // METHOD
+namespace {
+
+// "... HTTP/1.1" in any case, after whitespace: an HTTP request line, even if
+// a malformed one.
+bool ends_in_http_version(std::string_view line) {
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+  if (line.size() < 9) return false;
+  std::string_view version = line.substr(line.size() - 8);
+  return (line[line.size() - 9] == ' ' || line[line.size() - 9] == '\t') && iequals(version.substr(0, 5), "http/") &&
+         std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' &&
+         std::isdigit(static_cast<unsigned char>(version[7]));
+}
+
+// Whether `line` is or can still become METHOD SP TARGET SP HTTP/...; sets
+// `seen_version` once "HTTP/" has arrived as the third word.
+bool request_line_prefix(std::string_view line, bool& seen_version) {
+  seen_version = false;
   size_t i = 0;
   while (i < line.size() && is_tchar(line[i])) ++i;
-  if (i == line.size()) return !decided && i < 32;  // still reading the method
-  if (i == 0 || line[i] != ' ') {
-    decided = true;
-    return false;
-  }
+  if (i == line.size()) return i < 32;  // still reading the method
+  if (i == 0 || line[i] != ' ') return false;
   size_t sp2 = line.find(' ', i + 1);
-  if (sp2 == std::string_view::npos) {
-    if (decided) return false;
-    return true;  // target still arriving
-  }
+  if (sp2 == std::string_view::npos) return true;  // target still arriving
   std::string_view rest = line.substr(sp2 + 1);
   std::string_view proto = "HTTP/";
   size_t n = std::min(rest.size(), proto.size());
-  if (rest.substr(0, n) != proto.substr(0, n)) {
-    decided = true;
-    return false;
-  }
-  if (rest.size() >= proto.size()) decided = true;
+  if (rest.substr(0, n) != proto.substr(0, n)) return false;
+  seen_version = rest.size() >= proto.size();
   return true;
+}
+
+}  // namespace
+
+bool looks_like_http(std::string_view buffer, bool& decided) {
+  size_t nl = buffer.find('\n');
+  std::string_view line = buffer.substr(0, nl);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  bool seen_version = false;
+  bool prefix = request_line_prefix(line, seen_version);
+  if (nl == std::string_view::npos) {
+    decided = prefix && seen_version;
+    return prefix;
+  }
+  decided = true;
+  return (prefix && seen_version) || ends_in_http_version(line);
 }
 
 RequestParse parse_request(std::string_view buffer, const RequestLimits& limits) {

@@ -321,11 +321,31 @@ TEST_CASE("looks_like_http: bare names and HTTP/0.9 are not HTTP", "[http][bare-
     CHECK_FALSE(l.http);
     CHECK(l.decided);
   }
-  // Decided without a newline when the first bytes cannot start a method or
-  // the third word cannot start with HTTP/.
-  for (std::string_view partial : {"docs/a.txt", "/etc/passwd", "GET /x FOO", "GET /x http/"}) {
+  // Without a newline nothing is decided against HTTP yet: the end of the
+  // line may still show an HTTP version.
+  for (std::string_view partial : {"docs/a.txt", "/etc/passwd", "GET /x FOO", "GET /x http/", " GET", "GET\t/x"}) {
     INFO("buffer: '" << partial << "'");
-    auto l = looks(partial);
+    CHECK_FALSE(looks(partial).decided);
+  }
+}
+
+TEST_CASE("looks_like_http: a malformed request line ending in an HTTP version is HTTP (and gets a 400)",
+          "[http][bare-name]") {
+  for (std::string_view line : {"GET  /a.txt HTTP/1.1\r\n", "GET\t/a.txt HTTP/1.1\r\n", " GET /a.txt HTTP/1.1\r\n",
+                                "GET /a.txt http/1.1\r\n", "GET /a.txt HTTP/1.1 \r\n", "get /a.txt Http/1.0\n"}) {
+    INFO("buffer: '" << line << "'");
+    auto l = looks(line);
+    CHECK(l.http);
+    CHECK(l.decided);
+    std::string request = std::string(line) + "Host: x\r\n\r\n";
+    RequestParse r = parse(request);
+    CHECK(r.status == ParseStatus::Error);
+    CHECK(r.error_status == 400);
+  }
+  // A name merely containing "http/" is still a name.
+  for (std::string_view line : {"docs/http/1.1\n", "http/1.1\n", "a http/1.x\n"}) {
+    INFO("buffer: '" << line << "'");
+    auto l = looks(line);
     CHECK_FALSE(l.http);
     CHECK(l.decided);
   }

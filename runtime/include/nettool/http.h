@@ -51,8 +51,11 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits 
 
 // True when the first line of `buffer` (up to the first \n, or all of it if
 // there is none yet) can still be or already is an HTTP request line: METHOD
-// SP TARGET SP HTTP/. False means the client speaks the bare-name protocol.
-// `decided` is false while there are not enough bytes to tell.
+// SP TARGET SP HTTP/, or a malformed one that still ends in an HTTP version
+// (" GET / HTTP/1.1", "GET\t/ HTTP/1.1", "GET / http/1.1"), which then gets a
+// 400 rather than being taken for a file name. False means the client speaks
+// the bare-name protocol. `decided` is false while there are not enough bytes
+// to tell: until the line ends, unless "HTTP/" already came as the third word.
 bool looks_like_http(std::string_view buffer, bool& decided);
 
 // How the body of a request is delimited (RFC 9112 §6.1, §6.3). A request
