@@ -38,23 +38,11 @@ constexpr std::array kBuiltins{
 
 // ---------------------------------------------------------------- schema facts
 
-std::string_view value_name(const OptionSpec& spec) {
-  return spec.value_name.empty() ? default_value_name(spec.type) : spec.value_name;
-}
+std::string_view value_name(const OptionSpec& spec) { return display_value_name(spec); }
 
-// "sha-256|off" lists the accepted words; "URL|HOST" names alternatives.
-std::vector<std::string> choices_of(const OptionSpec& spec) {
+std::vector<std::string> choice_words(const OptionSpec& spec) {
   std::vector<std::string> out;
-  std::string_view vn = spec.value_name;
-  if (vn.find('|') == std::string_view::npos) return out;
-  if (std::any_of(vn.begin(), vn.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) return out;
-  size_t start = 0;
-  while (start <= vn.size()) {
-    size_t bar = vn.find('|', start);
-    out.emplace_back(vn.substr(start, bar == std::string_view::npos ? std::string_view::npos : bar - start));
-    if (bar == std::string_view::npos) break;
-    start = bar + 1;
-  }
+  for (std::string_view word : nettool::choices_of(spec)) out.emplace_back(word);
   return out;
 }
 
@@ -382,7 +370,7 @@ std::string command_man_page(const PluginInfo& info, const ManContext& ctx) {
     } else if (!spec.default_value.empty()) {
       facts += "; default: " + bold(spec.default_value);
     }
-    if (auto choices = choices_of(spec); !choices.empty()) {
+    if (auto choices = choice_words(spec); !choices.empty()) {
       std::vector<std::string> b;
       for (auto& c : choices) b.push_back(bold(c));
       facts += "; one of " + join(b, ", ");
@@ -515,7 +503,7 @@ std::string bash_completion(const std::vector<const PluginInfo*>& plugins) {
       if (wants_dir(spec)) action = "_nettool_files -d";
       else if (wants_file(spec)) action = "_nettool_files";
       else if (is_host(spec)) action = "_nettool_hosts";
-      else if (auto choices = choices_of(spec); !choices.empty()) action = "_nettool_words " + sq(join(choices, " "));
+      else if (auto choices = choice_words(spec); !choices.empty()) action = "_nettool_words " + sq(join(choices, " "));
       else if (spec.name == "exec") action = "COMPREPLY=($(compgen -c -- \"$cur\"))";
       else if (is_interface(spec))
         action = "_nettool_words \"$(ls /sys/class/net 2>/dev/null)\"";
@@ -640,7 +628,7 @@ std::string zsh_completion(const std::vector<const PluginInfo*>& plugins) {
       std::string action;
       if (wants_dir(spec)) action = "_files -/";
       else if (wants_file(spec)) action = "_files";
-      else if (auto choices = choices_of(spec); !choices.empty()) action = "(" + join(choices, " ") + ")";
+      else if (auto choices = choice_words(spec); !choices.empty()) action = "(" + join(choices, " ") + ")";
       else if (spec.name == "exec") action = "_command_names -e";
       else if (spec.name == "sh-exec") action = "_cmdstring";
       else if (is_interface(spec)) action = "_net_interfaces";

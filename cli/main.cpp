@@ -330,6 +330,7 @@ int run(int argc, char** argv) {
   try {
     nettool::apply_command_line(info.schema(), g.plugin_args, values);
     nettool::check_required(info.schema(), values);
+    nettool::check_constraints(info.schema(), values);
   } catch (const ConfigError& e) {
     throw ConfigError(std::string(e.what()) + "\n(see 'nettool help " + info.name + "')");
   }

@@ -37,6 +37,7 @@
 #include "nettool/connect.h"
 #include "nettool/error.h"
 #include "nettool/net.h"
+#include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 
 namespace {
@@ -47,7 +48,7 @@ using nettool::UniqueFd;
 
 constexpr int kMaxWorkers = 64;
 
-constexpr OptionSpec kOptions[] = {
+constexpr OptionSpec kOwnOptions[] = {
     {"port", 0, OptionType::Port, "8000", "port to listen on (0 picks a free one, logged)", "PORT", 0, false},
     {"listen", 'l', OptionType::String, "", "address and port to listen on: ADDR:PORT, [V6]:PORT or :PORT", "ADDR:PORT"},
     {"root", 'r', OptionType::Path, ".", "directory to serve (from a profile: relative to the profile's folder)", "DIR"},
@@ -55,18 +56,17 @@ constexpr OptionSpec kOptions[] = {
      "threads serving connections, each with its own listening socket (SO_REUSEPORT) and event loop: 1 to 64, or "
      "auto (one per CPU this process may run on)",
      "N|auto"},
-    {"max-connections", 'm', OptionType::Int, "1024", "answer 503 beyond this many open connections (all workers together)"},
-    {"idle-timeout", 'i', OptionType::Duration, "30s",
-     "close a connection idle (or sending an incomplete request, or not reading) this long"},
-    {"allow", 0, OptionType::AddressList, "", "only accept clients from these networks"},
-    {"deny", 0, OptionType::AddressList, "", "refuse clients from these networks"},
-    {"grace", 0, OptionType::Duration, "5s", "on SIGINT/SIGTERM, time for responses in flight to finish"},
-    {"digest", 0, OptionType::String, "sha-256", "Repr-Digest header: sha-256 or off", "sha-256|off"},
+    {.name = "max-connections", .short_flag = 'm', .type = OptionType::Int, .default_value = "1024",
+     .help = "answer 503 beyond this many open connections (all workers together)", .min = 1},
+    {.name = "idle-timeout", .short_flag = 'i', .type = OptionType::Duration, .default_value = "30s",
+     .help = "close a connection idle (or sending an incomplete request, or not reading) this long", .min = 1},
+    {.name = "digest", .type = OptionType::String, .default_value = "sha-256", .help = "Repr-Digest header: sha-256 or off",
+     .choices = "sha-256|off"},
     {"listing", 0, OptionType::Bool, "true", "HTML listing of directories without index.html (--no-listing: 403)"},
     {"allow-hidden", 0, OptionType::Bool, "", "serve dot files and dot directories"},
     {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only (default: IPv6 and IPv4)"},
-    {"backlog", 0, OptionType::Int, "511", "listen(2) backlog"},
 };
+constexpr auto kOptions = join_options(kOwnOptions, kListenOptions);
 
 // --workers: "auto" or a number from 1 to kMaxWorkers.
 int parse_workers(const std::string& text) {
@@ -417,9 +417,7 @@ class FileServe final : public Command {
   void start() override {
     int workers = parse_workers(opts_.get_string("workers"));
     std::string digest = opts_.get_string("digest");
-    if (digest != "sha-256" && digest != "off") throw ConfigError("--digest: expected 'sha-256' or 'off', got '" + digest + "'");
-    if (opts_.get_int("max-connections") < 1) throw ConfigError("--max-connections must be at least 1");
-    if (opts_.get_duration("idle-timeout").count() <= 0) throw ConfigError("--idle-timeout must be positive");
+    listen_ = listen_options(opts_);
 
     const std::string& root = opts_.get_string("root");
     root_.reset(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -430,8 +428,8 @@ class FileServe final : public Command {
     config_.settings.allow_hidden = opts_.get_bool("allow-hidden");
     config_.settings.digest = digest != "off";
     config_.settings.idle_timeout = opts_.get_duration("idle-timeout");
-    config_.allow = opts_.get_cidrs("allow");
-    config_.deny = opts_.get_cidrs("deny");
+    config_.allow = listen_.allow;
+    config_.deny = listen_.deny;
     config_.max_connections = static_cast<size_t>(opts_.get_int("max-connections"));
 
     std::vector<UniqueFd> sockets = open_listeners(workers);
@@ -495,7 +493,7 @@ class FileServe final : public Command {
       if (!opts_.get_bool("ipv4")) addrs.push_back(v6);
       addrs.push_back(v4);  // alone with -4, else the fallback for hosts without IPv6
     }
-    int backlog = static_cast<int>(opts_.get_int("backlog"));
+    int backlog = listen_.backlog;
     bool reuse_port = count > 1;
     std::string errors;
     for (const auto& ss : addrs) {
@@ -545,6 +543,7 @@ class FileServe final : public Command {
 
   Context& ctx_;
   const OptionValues& opts_;
+  ListenOptions listen_;  // --allow --deny --backlog
   Config config_;
   file_serve::DigestCache digests_;
   std::atomic<size_t> open_connections_{0};
@@ -563,8 +562,8 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "1.0",
                        "serve a directory over HTTP/1.1 and the bare-name protocol",
                        "[PORT]",
-                       kOptions,
-                       std::size(kOptions),
+                       kOptions.data(),
+                       kOptions.size(),
                        &create};
 
 }  // namespace

@@ -5,36 +5,21 @@
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
 #include "nettool/error.h"
+#include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 
 namespace {
 
 using namespace nettool;
 
-constexpr OptionSpec kOptions[] = {
+constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "host name or address to connect to", "HOST", 0, true},
     {"port", 0, OptionType::PortRange, "", "port (a range like 20-30 with --zero)", "PORT", 1, true},
-    {"ipv4", '4', OptionType::Bool, "", "use IPv4 addresses only"},
-    {"ipv6", '6', OptionType::Bool, "", "use IPv6 addresses only"},
-    {"numeric", 'n', OptionType::Bool, "", "do not resolve names (HOST must be an address)"},
-    {"timeout", 'w', OptionType::Duration, "", "give up a connection attempt after this long (per address)"},
-    {"idle-timeout", 'i', OptionType::Duration, "", "close after this long with no data either way"},
-    {"source", 's', OptionType::String, "", "local address to connect from", "ADDR"},
-    {"source-port", 'p', OptionType::Port, "", "local port to connect from"},
-    {"half-close", 'N', OptionType::Bool, "true",
-     "on stdin EOF shut down the sending side and keep reading (--no-half-close keeps it open)"},
-    {"wait-stdin", 0, OptionType::Bool, "",
-     "when the peer closes first, keep sending stdin until its EOF (default: yes unless stdin is a terminal; "
-     "--no-wait-stdin ends the session with the peer)"},
-    {"send-only", 0, OptionType::Bool, "", "only send stdin; discard what arrives; exit after stdin EOF"},
-    {"recv-only", 'd', OptionType::Bool, "", "do not read stdin; print what arrives until the peer closes"},
     {"zero", 'z', OptionType::Bool, "", "only test whether the port(s) accept connections; report the open ones"},
     {"nodelay", 0, OptionType::Bool, "", "disable Nagle's algorithm (TCP_NODELAY)"},
     {"keepalive", 0, OptionType::Duration, "", "enable TCP keepalive probes after this idle time"},
-    {"crlf", 'C', OptionType::Bool, "", "send line endings as CRLF"},
-    {"exec", 'e', OptionType::String, "", "run CMD with its stdin/stdout connected to the socket", "CMD"},
-    {"sh-exec", 0, OptionType::String, "", "like --exec, but run CMD through /bin/sh -c", "CMD"},
 };
+constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kBridgeOptions);
 
 class TcpConnect final : public Command {
  public:
@@ -42,15 +27,18 @@ class TcpConnect final : public Command {
   ~TcpConnect() override { abort(); }
 
   void start() override {
-    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
-    if (opts_.get_bool("send-only") && opts_.get_bool("recv-only"))
-      throw ConfigError("--send-only and --recv-only exclude each other");
-    if (opts_.has("exec") && opts_.has("sh-exec")) throw ConfigError("--exec and --sh-exec exclude each other");
     range_ = opts_.get_port_range("port");
     if (range_.first != range_.last && !opts_.get_bool("zero"))
       throw ConfigError("a port range (" + std::to_string(range_.first) + "-" + std::to_string(range_.last) +
                         ") needs --zero");
     if (range_.first == 0) throw ConfigError("cannot connect to port 0");
+    host_ = opts_.get_string("host");
+    zero_ = opts_.get_bool("zero");
+    nodelay_ = opts_.get_bool("nodelay");
+    if (opts_.has("keepalive")) keepalive_ = opts_.get_duration("keepalive");
+    connect_ = connect_options(opts_);
+    if (connect_.timeout.count() == 0 && zero_) connect_.timeout = Duration(5000);  // a filtered port must not stall a scan
+    bridge_options_ = bridge_options(opts_);
     next_port_ = range_.first;
     connect_next();
   }
@@ -68,22 +56,11 @@ class TcpConnect final : public Command {
   }
 
  private:
-  TcpConnector::Options connector_options() const {
-    TcpConnector::Options o;
-    o.resolve.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
-    o.resolve.numeric_only = opts_.get_bool("numeric");
-    if (opts_.has("timeout")) o.timeout = opts_.get_duration("timeout");
-    else if (opts_.get_bool("zero")) o.timeout = Duration(5000);  // a filtered port must not stall a scan
-    if (opts_.has("source") && !opts_.get_string("source").empty()) o.source_host = opts_.get_string("source");
-    if (opts_.has("source-port")) o.source_port = opts_.get_port("source-port");
-    return o;
-  }
-
   void connect_next() {
     uint16_t port = next_port_;
-    connector_ = TcpConnector::start(ctx_.loop(), opts_.get_string("host"), port, connector_options(),
+    connector_ = TcpConnector::start(ctx_.loop(), host_, port, connect_,
                                      [this, port](Handle<uv_tcp_t> socket, const std::string& error) {
-                                       if (opts_.get_bool("zero")) scanned(port, error);
+                                       if (zero_) scanned(port, error);
                                        else connected(std::move(socket), error);
                                      });
   }
@@ -91,7 +68,7 @@ class TcpConnect final : public Command {
   void scanned(uint16_t port, const std::string& error) {
     if (error.empty()) {
       ++open_ports_;
-      ctx_.log().info("{} port {} open", opts_.get_string("host"), port);
+      ctx_.log().info("{} port {} open", host_, port);
     } else {
       ctx_.log().debug("{}", error);
     }
@@ -103,7 +80,7 @@ class TcpConnect final : public Command {
     connector_.reset();
     if (open_ports_ == 0) {
       if (range_.first == range_.last) ctx_.log().error("{}", error);
-      else ctx_.log().error("no open port in {}-{} on {}", range_.first, range_.last, opts_.get_string("host"));
+      else ctx_.log().error("no open port in {}-{} on {}", range_.first, range_.last, host_);
       ctx_.set_exit_code(kExitRuntime);
     }
   }
@@ -116,29 +93,18 @@ class TcpConnect final : public Command {
       return;
     }
     ctx_.counters().connections++;
-    if (opts_.get_bool("nodelay")) uv_tcp_nodelay(socket.get(), 1);
-    if (opts_.has("keepalive"))
-      uv_tcp_keepalive(socket.get(), 1, static_cast<unsigned>(std::max<int64_t>(1, opts_.get_duration("keepalive").count() / 1000)));
+    if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
+    if (keepalive_)
+      uv_tcp_keepalive(socket.get(), 1, static_cast<unsigned>(std::max<int64_t>(1, keepalive_->count() / 1000)));
     auto network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     ctx_.log().debug("connected to {}", network->describe());
 
-    Bridge::Policy policy;
-    policy.half_close = opts_.get_bool("half-close");
-    policy.send_only = opts_.get_bool("send-only");
-    policy.recv_only = opts_.get_bool("recv-only");
-    policy.wait_for_both = wait_for_stdin(opts_);
-    if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
-    if (opts_.get_bool("crlf")) policy.to_network = make_crlf_transform();
-    policy.log = &ctx_.log();
-
+    Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> local;
     try {
-      if (opts_.has("exec") || opts_.has("sh-exec")) {
-        bool shell = opts_.has("sh-exec");
-        local = spawn_child_endpoint(ctx_.loop(), opts_.get_string(shell ? "sh-exec" : "exec"), shell,
+      if (bridge_options_.exec) {
+        local = spawn_child_endpoint(ctx_.loop(), *bridge_options_.exec, bridge_options_.exec_through_shell,
                                      [this](int64_t status) { ctx_.log().debug("child exited with status {}", status); });
-        policy.wait_for_both = true;
-        policy.half_close = true;
       } else {
         local = ctx_.open_stdio(!policy.recv_only, !policy.send_only);
       }
@@ -158,6 +124,12 @@ class TcpConnect final : public Command {
 
   Context& ctx_;
   const OptionValues& opts_;
+  std::string host_;
+  bool zero_ = false;
+  bool nodelay_ = false;
+  std::optional<Duration> keepalive_;
+  TcpConnector::Options connect_;
+  BridgeOptions bridge_options_;
   PortRange range_;
   uint16_t next_port_ = 0;
   int open_ports_ = 0;
@@ -172,8 +144,8 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "1.0",
                        "connect to HOST PORT and relay stdin/stdout (nc HOST PORT)",
                        "HOST PORT",
-                       kOptions,
-                       std::size(kOptions),
+                       kOptions.data(),
+                       kOptions.size(),
                        &create};
 
 }  // namespace

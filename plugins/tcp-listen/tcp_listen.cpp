@@ -17,39 +17,28 @@
 #include "nettool/connect.h"
 #include "nettool/error.h"
 #include "nettool/net.h"
+#include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 
 namespace {
 
 using namespace nettool;
 
-constexpr OptionSpec kOptions[] = {
+constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
     {"port", 'p', OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
-    {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only"},
-    {"ipv6", '6', OptionType::Bool, "", "listen on IPv6 only"},
-    {"numeric", 'n', OptionType::Bool, "", "do not resolve HOST (it must be an address)"},
-    {"keep-open", 'k', OptionType::Bool, "", "serve clients concurrently; keep listening after they leave"},
-    {"broker", 'b', OptionType::Bool, "", "relay each client's data to all other clients (implies -k)"},
-    {"echo", 0, OptionType::Bool, "", "send each client its own data back"},
-    {"exec", 'e', OptionType::String, "", "run CMD per client with its stdin/stdout connected to the socket", "CMD"},
-    {"sh-exec", 0, OptionType::String, "", "like --exec, but run CMD through /bin/sh -c", "CMD"},
-    {"max-clients", 'm', OptionType::Int, "100", "refuse clients beyond this many at once"},
-    {"allow", 0, OptionType::AddressList, "", "only accept clients from these networks"},
-    {"deny", 0, OptionType::AddressList, "", "refuse clients from these networks"},
-    {"idle-timeout", 'i', OptionType::Duration, "", "drop a client after this long without data"},
-    {"half-close", 'N', OptionType::Bool, "true",
-     "one-client mode: on stdin EOF shut down the sending side and keep reading"},
-    {"wait-stdin", 0, OptionType::Bool, "",
-     "when the peer closes first, keep sending stdin until its EOF (default: yes unless stdin is a terminal; "
-     "--no-wait-stdin ends the session with the peer)"},
-    {"send-only", 0, OptionType::Bool, "", "one-client mode: only send stdin; discard what arrives"},
-    {"recv-only", 'd', OptionType::Bool, "", "do not read stdin; print what arrives"},
-    {"crlf", 'C', OptionType::Bool, "", "send line endings from stdin as CRLF"},
+    {.name = "keep-open", .short_flag = 'k', .type = OptionType::Bool,
+     .help = "serve clients concurrently; keep listening after they leave"},
+    {.name = "broker", .short_flag = 'b', .type = OptionType::Bool,
+     .help = "relay each client's data to all other clients (implies -k)", .excludes = "echo exec sh-exec"},
+    {.name = "echo", .type = OptionType::Bool, .help = "send each client its own data back", .excludes = "exec sh-exec"},
+    {.name = "max-clients", .short_flag = 'm', .type = OptionType::Int, .default_value = "100",
+     .help = "refuse clients beyond this many at once", .min = 1},
     {"nodelay", 0, OptionType::Bool, "", "disable Nagle's algorithm (TCP_NODELAY)"},
-    {"backlog", 0, OptionType::Int, "511", "listen(2) backlog"},
-    {"grace", 0, OptionType::Duration, "5s", "on SIGINT/SIGTERM, time for transfers in flight to finish"},
 };
+// The bridge group serves the one-client and --exec modes; in -k mode
+// --idle-timeout, --recv-only and --crlf apply too.
+constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kListenOptions, kBridgeOptions);
 
 class TcpListen;
 
@@ -69,19 +58,18 @@ class TcpListen final : public Command {
   ~TcpListen() override { abort(); }
 
   void start() override {
-    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
-    if (opts_.has("exec") && opts_.has("sh-exec")) throw ConfigError("--exec and --sh-exec exclude each other");
-    int modes = opts_.get_bool("broker") + opts_.get_bool("echo") + (opts_.has("exec") || opts_.has("sh-exec"));
-    if (modes > 1) throw ConfigError("--broker, --echo and --exec/--sh-exec exclude each other");
-    if (opts_.get_int("max-clients") < 1) throw ConfigError("--max-clients must be at least 1");
-    keep_open_ = opts_.get_bool("keep-open") || opts_.get_bool("broker");
-    if (opts_.has("exec")) exec_ = opts_.get_string("exec");
-    if (opts_.has("sh-exec")) {
-      exec_ = opts_.get_string("sh-exec");
-      exec_shell_ = true;
-    }
+    port_ = opts_.get_port("port");
+    if (opts_.has("host")) host_ = opts_.get_string("host");
+    echo_ = opts_.get_bool("echo");
+    broker_ = opts_.get_bool("broker");
+    keep_open_ = opts_.get_bool("keep-open") || broker_;
+    max_clients_ = static_cast<size_t>(opts_.get_int("max-clients"));
+    nodelay_ = opts_.get_bool("nodelay");
+    family_ = address_family_options(opts_);
+    listen_ = listen_options(opts_);
+    bridge_options_ = bridge_options(opts_);
     listen();
-    if (keep_open_ && !opts_.get_bool("broker") && !opts_.get_bool("echo") && exec_.empty()) start_shared_stdio();
+    if (keep_open_ && !broker_ && !echo_ && !bridge_options_.exec) start_shared_stdio();
   }
 
   void shutdown() override {
@@ -111,14 +99,11 @@ class TcpListen final : public Command {
 
   void listen() {
     std::vector<sockaddr_storage> addrs;
-    ResolveOptions ro;
+    ResolveOptions ro = family_;
     ro.passive = true;
-    ro.numeric_only = opts_.get_bool("numeric");
-    ro.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
-    uint16_t port = opts_.get_port("port");
-    std::string host = opts_.has("host") ? opts_.get_string("host") : "";
-    if (!host.empty()) {
-      addrs = resolve_now(host, port, ro);
+    uint16_t port = port_;
+    if (!host_.empty()) {
+      addrs = resolve_now(host_, port, ro);
     } else {
       // Default: one dual-stack IPv6 socket (also takes IPv4), or IPv4 alone.
       const char* any = ro.family == AF_INET ? "0.0.0.0" : "::";
@@ -136,10 +121,10 @@ class TcpListen final : public Command {
     for (const auto& ss : addrs) {
       const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
       auto tcp = make_tcp(ctx_.loop(), this, addr->sa_family);
-      unsigned flags = opts_.get_bool("ipv6") ? UV_TCP_IPV6ONLY : 0;
+      unsigned flags = family_.family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
       // libuv sets SO_REUSEADDR on bind, so a restarted listener gets its port back at once.
       int rc = uv_tcp_bind(tcp.get(), addr, flags);
-      if (rc == 0) rc = uv_listen(tcp.as_stream(), static_cast<int>(opts_.get_int("backlog")), &TcpListen::on_connection);
+      if (rc == 0) rc = uv_listen(tcp.as_stream(), listen_.backlog, &TcpListen::on_connection);
       if (rc < 0) {
         if (!errors.empty()) errors += "; ";
         errors += uv_message(format_address(addr), rc);
@@ -209,24 +194,24 @@ class TcpListen final : public Command {
     uv_tcp_getpeername(socket.get(), reinterpret_cast<sockaddr*>(&peer), &len);
     const sockaddr* peer_addr = reinterpret_cast<const sockaddr*>(&peer);
     std::string who = format_address(peer_addr);
-    if (!address_allowed(peer_addr, opts_.get_cidrs("allow"), opts_.get_cidrs("deny"))) {
+    if (!listen_.admits(peer_addr)) {
       ctx_.log().info("refused {}: not allowed by --allow/--deny", who);
       return;  // the socket closes as `socket` goes out of scope
     }
     size_t active = clients_.size() + bridges_.size() + (bridge_ ? 1 : 0);
-    if (active >= static_cast<size_t>(opts_.get_int("max-clients"))) {
-      ctx_.log().warn("refused {}: --max-clients {} reached", who, opts_.get_int("max-clients"));
+    if (active >= max_clients_) {
+      ctx_.log().warn("refused {}: --max-clients {} reached", who, max_clients_);
       return;
     }
     ctx_.counters().connections++;
     ctx_.log().debug("connection from {}", who);
-    if (opts_.get_bool("nodelay")) uv_tcp_nodelay(socket.get(), 1);
+    if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
     auto net = make_tcp_endpoint(std::move(socket), &ctx_.counters());
 
     if (!keep_open_) {
       listener_.close();  // one client, like nc -l
       start_single(std::move(net));
-    } else if (!exec_.empty()) {
+    } else if (bridge_options_.exec) {
       start_exec_client(std::move(net));
     } else {
       start_client(std::move(net));
@@ -235,35 +220,21 @@ class TcpListen final : public Command {
 
   // ---- one client, or -k --exec: a Bridge per client ----
 
-  Bridge::Policy bridge_policy() const {
-    Bridge::Policy policy;
-    policy.half_close = opts_.get_bool("half-close");
-    policy.send_only = opts_.get_bool("send-only");
-    policy.recv_only = opts_.get_bool("recv-only");
-    policy.wait_for_both = wait_for_stdin(opts_);
-    if (opts_.has("idle-timeout")) policy.idle_timeout = opts_.get_duration("idle-timeout");
-    if (opts_.get_bool("crlf")) policy.to_network = make_crlf_transform();
-    policy.log = &ctx_.log();
-    return policy;
-  }
-
   std::unique_ptr<Endpoint> spawn_child() {
-    return spawn_child_endpoint(ctx_.loop(), exec_, exec_shell_,
+    return spawn_child_endpoint(ctx_.loop(), *bridge_options_.exec, bridge_options_.exec_through_shell,
                                 [this](int64_t status) { ctx_.log().debug("child exited with status {}", status); });
   }
 
   void start_single(std::unique_ptr<Endpoint> net) {
-    if (opts_.get_bool("echo")) {
+    if (echo_) {
       start_client(std::move(net));
       return;
     }
-    Bridge::Policy policy = bridge_policy();
+    Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> local;
     try {
-      if (!exec_.empty()) {
+      if (bridge_options_.exec) {
         local = spawn_child();
-        policy.wait_for_both = true;
-        policy.half_close = true;
       } else {
         local = ctx_.open_stdio(!policy.recv_only, !policy.send_only);
       }
@@ -282,9 +253,7 @@ class TcpListen final : public Command {
 
   void start_exec_client(std::unique_ptr<Endpoint> net) {
     std::string who = net->describe();
-    Bridge::Policy policy = bridge_policy();
-    policy.wait_for_both = true;
-    policy.half_close = true;
+    Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> child;
     try {
       child = spawn_child();
@@ -304,7 +273,7 @@ class TcpListen final : public Command {
   // ---- -k with stdio, --echo, --broker: Clients ----
 
   void start_shared_stdio() {
-    stdio_ = ctx_.open_stdio(!opts_.get_bool("recv-only"), true);
+    stdio_ = ctx_.open_stdio(!bridge_options_.recv_only, true);
     stdio_->on_write_error([this](int status) {
       ctx_.log().error("writing to stdout: {}", uv_strerror(status));
       ctx_.set_exit_code(kExitRuntime);
@@ -317,7 +286,7 @@ class TcpListen final : public Command {
           if (status < 0) ctx_.log().warn("reading stdin: {}", uv_strerror(status));
           // stdin is done; clients keep talking to us (see README, -k).
         },
-        opts_.get_bool("crlf") ? make_crlf_transform() : nullptr);
+        bridge_options_.crlf ? make_crlf_transform() : nullptr);
   }
 
   void start_client(std::unique_ptr<Endpoint> net) {
@@ -334,9 +303,9 @@ class TcpListen final : public Command {
       }
     });
     std::vector<Endpoint*> to;
-    if (opts_.get_bool("echo")) {
+    if (echo_) {
       to.push_back(c.net.get());
-    } else if (opts_.get_bool("broker")) {
+    } else if (broker_) {
       for (auto& [oid, other] : clients_) {
         if (other->leaving) continue;
         to.push_back(other->net.get());
@@ -352,7 +321,7 @@ class TcpListen final : public Command {
       if (status < 0) ctx_.log().debug("{}: {}", it->second->net->describe(), uv_strerror(status));
       leave(*it->second, status == 0);
     });
-    if (opts_.has("idle-timeout")) {
+    if (bridge_options_.idle_timeout.count() > 0) {
       c.idle = make_timer(ctx_.loop(), &c);
       c.relay->on_chunk([this, id](size_t) { touch(id); });
       touch(id);
@@ -369,11 +338,11 @@ class TcpListen final : public Command {
           auto* c = static_cast<Client*>(t->data);
           if (c) c->owner->on_idle(*c);
         },
-        static_cast<uint64_t>(opts_.get_duration("idle-timeout").count()), 0);
+        static_cast<uint64_t>(bridge_options_.idle_timeout.count()), 0);
   }
 
   void on_idle(Client& c) {
-    ctx_.log().info("{}: idle for {} ms, closing", c.net->describe(), opts_.get_duration("idle-timeout").count());
+    ctx_.log().info("{}: idle for {} ms, closing", c.net->describe(), bridge_options_.idle_timeout.count());
     leave(c, false);
   }
 
@@ -402,9 +371,16 @@ class TcpListen final : public Command {
 
   Context& ctx_;
   const OptionValues& opts_;
+  uint16_t port_ = 0;
+  std::string host_;
   bool keep_open_ = false;
-  std::string exec_;
-  bool exec_shell_ = false;
+  bool echo_ = false;
+  bool broker_ = false;
+  bool nodelay_ = false;
+  size_t max_clients_ = 0;
+  ResolveOptions family_;
+  ListenOptions listen_;
+  BridgeOptions bridge_options_;
   Handle<uv_tcp_t> listener_;
   std::shared_ptr<Bridge> bridge_;                     // one-client mode
   std::map<uint64_t, std::shared_ptr<Bridge>> bridges_;  // -k --exec
@@ -422,8 +398,8 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "1.0",
                        "listen on [HOST] PORT: one client, or many with -k/--broker/--echo",
                        "[HOST] PORT",
-                       kOptions,
-                       std::size(kOptions),
+                       kOptions.data(),
+                       kOptions.size(),
                        &create};
 
 }  // namespace

@@ -23,13 +23,16 @@ constexpr OptionSpec kOptions[] = {
      "ADDR"},
     {"interface", 'I', OptionType::String, "", "send out of this interface: its subnet's broadcast address unless "
      "--address is given (255.255.255.255 then leaves through this interface)", "NAME"},
-    {"multicast", 'g', OptionType::String, "", "send to this multicast group instead of broadcasting", "GROUP"},
-    {"ttl", 0, OptionType::Int, "", "time to live / hop limit (multicast default 1)"},
+    {.name = "multicast", .short_flag = 'g', .type = OptionType::String,
+     .help = "send to this multicast group instead of broadcasting", .value_name = "GROUP", .excludes = "address"},
+    {.name = "ttl", .type = OptionType::Int, .help = "time to live / hop limit (multicast default 1)", .min = 0,
+     .max = 255},
     {"loop", 0, OptionType::Bool, "", "multicast: also deliver to listeners on this host"},
     {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
     {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size instead of lines"},
     {"keep-newline", 0, OptionType::Bool, "", "keep the newline at the end of each line's datagram"},
-    {"count", 0, OptionType::Int, "1", "rounds to send (a beacon: with --interval)"},
+    {.name = "count", .type = OptionType::Int, .default_value = "1", .help = "rounds to send (a beacon: with --interval)",
+     .min = 1},
     {"interval", 0, OptionType::Duration, "", "pause between datagrams"},
     {"source-port", 'p', OptionType::Port, "", "local port to send from"},
 };
@@ -65,8 +68,6 @@ class UdpBroadcast final : public Command {
   ~UdpBroadcast() override { abort(); }
 
   void start() override {
-    if (opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
-    if (opts_.has("multicast") && opts_.has("address")) throw ConfigError("--multicast and --address exclude each other");
     uint16_t port = opts_.get_port("port");
     if (port == 0) throw ConfigError("cannot send to port 0");
     bool multicast = opts_.has("multicast");

@@ -8,6 +8,7 @@
 
 #include "nettool/connect.h"
 #include "nettool/error.h"
+#include "nettool/option_groups.h"
 #include "nettool/net.h"
 #include "nettool/plugin.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 using namespace nettool;
 
-constexpr OptionSpec kOptions[] = {
+constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
     {"port", 'p', OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
     {"show-source", 'S', OptionType::Bool, "", "prefix each datagram with 'ADDR:PORT ' and end it with a newline"},
@@ -23,13 +24,12 @@ constexpr OptionSpec kOptions[] = {
     {"echo", 0, OptionType::Bool, "", "send each datagram back to its sender"},
     {"join", 'j', OptionType::StringList, "", "join this multicast group (repeatable)", "GROUP"},
     {"interface", 'I', OptionType::String, "", "interface (name or local address) for --join", "IFACE"},
-    {"count", 0, OptionType::Int, "", "exit after this many datagrams"},
-    {"idle-timeout", 'i', OptionType::Duration, "", "exit after this long without a datagram"},
+    {.name = "count", .type = OptionType::Int, .help = "exit after this many datagrams", .min = 1},
+    {.name = "idle-timeout", .short_flag = 'i', .type = OptionType::Duration,
+     .help = "exit after this long without a datagram", .min = 1},
     {"reply-to-last", 0, OptionType::Bool, "", "send stdin (each read as one datagram) to the last sender"},
-    {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only"},
-    {"ipv6", '6', OptionType::Bool, "", "listen on IPv6 only"},
-    {"numeric", 'n', OptionType::Bool, "", "do not resolve HOST"},
 };
+constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions);
 
 // recvmmsg reads up to this many datagrams per system call.
 constexpr size_t kBatch = 32;
@@ -83,8 +83,7 @@ class UdpListen final : public Command {
   ~UdpListen() override { abort(); }
 
   void start() override {
-    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
-    if (opts_.has("count") && opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
+    resolve_ = address_family_options(opts_);
     // Read once: the per-datagram path should not look options up by name.
     show_source_ = opts_.get_bool("show-source");
     hex_ = opts_.get_bool("hex");  // with show_source_, the source is the dump's header line
@@ -121,13 +120,13 @@ class UdpListen final : public Command {
   void bind() {
     uint16_t port = opts_.get_port("port");
     std::vector<sockaddr_storage> addrs;
-    int family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
+    int family = resolve_.family;
     if (opts_.has("host") && !opts_.get_string("host").empty()) {
       ResolveOptions ro;
       ro.socktype = SOCK_DGRAM;
       ro.passive = true;
       ro.family = family;
-      ro.numeric_only = opts_.get_bool("numeric");
+      ro.numeric_only = resolve_.numeric_only;
       addrs = resolve_now(opts_.get_string("host"), port, ro);
     } else {
       sockaddr_storage v6{}, v4{};
@@ -147,7 +146,7 @@ class UdpListen final : public Command {
       if (int rc = uv_udp_init_ex(ctx_.loop(), udp.get(), addr->sa_family | UV_UDP_RECVMMSG); rc < 0)
         throw RuntimeError(uv_message("creating a UDP socket", rc));
       udp.mark_initialized(this);
-      unsigned flags = UV_UDP_REUSEADDR | (opts_.get_bool("ipv6") ? UV_UDP_IPV6ONLY : 0);
+      unsigned flags = UV_UDP_REUSEADDR | (resolve_.family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
       if (int rc = uv_udp_bind(udp.get(), addr, flags); rc < 0) {
         if (!errors.empty()) errors += "; ";
         errors += uv_message(format_address(addr), rc);
@@ -316,6 +315,7 @@ class UdpListen final : public Command {
 
   Context& ctx_;
   const OptionValues& opts_;
+  ResolveOptions resolve_;  // -4 -6 -n
   std::vector<char> buffer_;  // kBatch slots for recvmmsg
   std::string output_;        // what the current batch prints, not yet written
   Handle<uv_udp_t> socket_;
@@ -339,8 +339,8 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "1.0",
                        "print datagrams received on [HOST] PORT (nc -u -l)",
                        "[HOST] PORT",
-                       kOptions,
-                       std::size(kOptions),
+                       kOptions.data(),
+                       kOptions.size(),
                        &create};
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "nettool/connect.h"
 #include "nettool/datagram.h"
 #include "nettool/error.h"
+#include "nettool/option_groups.h"
 #include "nettool/net.h"
 #include "nettool/plugin.h"
 #include "nettool/uv.h"
@@ -16,22 +17,19 @@ namespace {
 
 using namespace nettool;
 
-constexpr OptionSpec kOptions[] = {
+constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "host name or address to send to", "HOST", 0, true},
     {"port", 0, OptionType::Port, "", "destination port", "PORT", 1, true},
     {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
     {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size (binary-safe) instead of lines"},
     {"keep-newline", 0, OptionType::Bool, "", "keep the newline at the end of each line's datagram"},
-    {"count", 0, OptionType::Int, "1", "send the datagram(s) this many times"},
+    {.name = "count", .type = OptionType::Int, .default_value = "1", .help = "send the datagram(s) this many times",
+     .min = 1},
     {"interval", 0, OptionType::Duration, "", "pause between datagrams"},
     {"wait", 'W', OptionType::Duration, "", "after sending, print replies until this long passes with nothing new"},
-    {"ipv4", '4', OptionType::Bool, "", "use IPv4 only"},
-    {"ipv6", '6', OptionType::Bool, "", "use IPv6 only"},
-    {"numeric", 'n', OptionType::Bool, "", "do not resolve names (HOST must be an address)"},
-    {"source", 's', OptionType::String, "", "local address to send from", "ADDR"},
-    {"source-port", 'p', OptionType::Port, "", "local port to send from"},
-    {"ttl", 0, OptionType::Int, "", "IP time to live (hop limit) of the datagrams"},
+    {.name = "ttl", .type = OptionType::Int, .help = "IP time to live (hop limit) of the datagrams", .min = 1, .max = 255},
 };
+constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions);
 
 class UdpSend final : public Command {
  public:
@@ -39,14 +37,9 @@ class UdpSend final : public Command {
   ~UdpSend() override { abort(); }
 
   void start() override {
-    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
-    if (opts_.get_int("count") < 1) throw ConfigError("--count must be at least 1");
-    if (opts_.has("ttl") && (opts_.get_int("ttl") < 1 || opts_.get_int("ttl") > 255))
-      throw ConfigError("--ttl must be 1-255");
-    ResolveOptions ro;
+    ResolveOptions ro = address_family_options(opts_);
     ro.socktype = SOCK_DGRAM;
-    ro.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
-    ro.numeric_only = opts_.get_bool("numeric");
+    local_ = source_options(opts_);
     if (std::string why = limits_error(ro.family, ""); !why.empty()) throw ConfigError(why);
     resolving_ = resolve_async(ctx_.loop(), opts_.get_string("host"), opts_.get_port("port"), ro,
                                [this](std::vector<sockaddr_storage> addrs, const std::string& error) {
@@ -94,14 +87,13 @@ class UdpSend final : public Command {
     family_ = dest->sa_family;
     if (uv_udp_init_ex(ctx_.loop(), socket_.get(), dest->sa_family) < 0) return fail("cannot create a UDP socket");
     socket_.mark_initialized(this);
-    if (opts_.has("source") || opts_.has("source-port")) {
+    if (local_.host || local_.port) {
       ResolveOptions ro;
       ro.socktype = SOCK_DGRAM;
       ro.passive = true;
       ro.family = dest->sa_family;
       try {
-        auto src = resolve_now(opts_.has("source") ? opts_.get_string("source") : "",
-                               opts_.has("source-port") ? opts_.get_port("source-port") : 0, ro);
+        auto src = resolve_now(local_.host.value_or(""), local_.port.value_or(0), ro);
         if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<const sockaddr*>(&src[0]), UV_UDP_REUSEADDR); rc < 0)
           return fail(uv_message("binding source " + format_address(reinterpret_cast<const sockaddr*>(&src[0])), rc));
       } catch (const RuntimeError& e) {
@@ -244,6 +236,7 @@ class UdpSend final : public Command {
   Handle<uv_udp_t> socket_;
   Handle<uv_timer_t> wait_timer_;
   std::unique_ptr<DatagramSource> source_;
+  SourceAddress local_;  // -s/-p
   std::unique_ptr<Endpoint> stdout_;
   std::string dest_;
   int family_ = AF_INET;
@@ -260,8 +253,8 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "1.0",
                        "send datagrams from stdin or --message to HOST PORT (nc -u)",
                        "HOST PORT",
-                       kOptions,
-                       std::size(kOptions),
+                       kOptions.data(),
+                       kOptions.size(),
                        &create};
 
 }  // namespace

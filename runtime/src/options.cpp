@@ -73,6 +73,12 @@ std::string_view default_value_name(OptionType type) {
   return "VALUE";
 }
 
+std::string_view display_value_name(const OptionSpec& spec) {
+  if (!spec.value_name.empty()) return spec.value_name;
+  if (!spec.choices.empty()) return spec.choices;
+  return default_value_name(spec.type);
+}
+
 bool is_list(OptionType type) { return type == OptionType::AddressList || type == OptionType::StringList; }
 
 Duration parse_duration(std::string_view text) {
@@ -193,11 +199,17 @@ OptionValue parse_value(const OptionSpec& spec, std::string_view text, const Opt
 
 // ---- OptionValues ----
 
+void OptionValues::declare(Schema schema) {
+  for (const auto& spec : schema) declared_.emplace_back(spec.name);
+}
+
 void OptionValues::set(std::string_view name, OptionValue value, ValueSource source) {
   values_.insert_or_assign(std::string(name), Entry{std::move(value), source});
 }
 
 const OptionValues::Entry* OptionValues::find(std::string_view name) const {
+  if (!declared_.empty() && std::find(declared_.begin(), declared_.end(), name) == declared_.end())
+    throw std::logic_error("option '" + std::string(name) + "' is read but not declared in the schema");
   auto it = values_.find(name);
   if (it == values_.end() || std::holds_alternative<std::monostate>(it->second.value)) return nullptr;
   return &it->second;
@@ -208,6 +220,13 @@ bool OptionValues::has(std::string_view name) const { return find(name) != nullp
 ValueSource OptionValues::source(std::string_view name) const {
   const Entry* e = find(name);
   return e ? e->source : ValueSource::Default;
+}
+
+bool OptionValues::given(std::string_view name) const {
+  const Entry* e = find(name);
+  if (!e || e->source == ValueSource::Default) return false;
+  const bool* flag = std::get_if<bool>(&e->value);
+  return !flag || *flag;
 }
 
 namespace {
@@ -281,6 +300,7 @@ std::optional<std::string> closest_name(std::string_view name, const std::vector
 }
 
 void apply_defaults(Schema schema, OptionValues& values) {
+  values.declare(schema);
   for (const auto& spec : schema) {
     if (spec.default_value.empty()) {
       if (spec.type == OptionType::Bool) values.set(spec.name, false, ValueSource::Default);
@@ -419,6 +439,85 @@ void check_required(Schema schema, const OptionValues& values) {
   }
 }
 
+std::vector<std::string_view> choices_of(const OptionSpec& spec) {
+  std::vector<std::string_view> out;
+  std::string_view rest = spec.choices;
+  while (!rest.empty()) {
+    size_t bar = rest.find('|');
+    out.push_back(rest.substr(0, bar));
+    if (bar == std::string_view::npos) break;
+    rest.remove_prefix(bar + 1);
+  }
+  return out;
+}
+
+namespace {
+
+std::string flag_of(const OptionSpec& spec) {
+  if (spec.positional >= 0) return spec.value_name.empty() ? std::string(spec.name) : std::string(spec.value_name);
+  return "--" + std::string(spec.name);
+}
+
+// The value as a number for min/max: Int as is, Size in bytes, Duration in ms.
+std::optional<int64_t> number_of(const OptionSpec& spec, const OptionValues& values) {
+  switch (spec.type) {
+    case OptionType::Int: return values.get_int(spec.name);
+    case OptionType::Duration: return values.get_duration(spec.name).count();
+    case OptionType::Size: {
+      uint64_t size = values.get_size(spec.name);
+      return size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
+                                                                                : static_cast<int64_t>(size);
+    }
+    default: return std::nullopt;
+  }
+}
+
+std::string limit_text(const OptionSpec& spec, int64_t n) {
+  if (spec.type == OptionType::Duration) return std::to_string(n) + "ms";
+  if (spec.type == OptionType::Size) return std::to_string(n) + (n == 1 ? " byte" : " bytes");
+  return std::to_string(n);
+}
+
+}  // namespace
+
+void check_constraints(Schema schema, const OptionValues& values) {
+  constexpr int64_t kLowest = std::numeric_limits<int64_t>::min(), kHighest = std::numeric_limits<int64_t>::max();
+  for (const auto& spec : schema) {
+    if (!values.has(spec.name)) continue;
+    if (!spec.choices.empty() && spec.type == OptionType::String) {
+      auto words = choices_of(spec);
+      const std::string& value = values.get_string(spec.name);
+      if (std::find(words.begin(), words.end(), value) == words.end()) {
+        std::string list;
+        for (size_t i = 0; i < words.size(); ++i)
+          list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + std::string(words[i]);
+        throw ConfigError(flag_of(spec) + ": expected " + list + ", got " + quoted(value));
+      }
+    }
+    if (auto n = number_of(spec, values)) {
+      if (*n < spec.min && spec.max == kHighest)
+        throw ConfigError(flag_of(spec) + " must be at least " + limit_text(spec, spec.min));
+      if (*n > spec.max && spec.min == kLowest)
+        throw ConfigError(flag_of(spec) + " must be at most " + limit_text(spec, spec.max));
+      if (*n < spec.min || *n > spec.max)
+        throw ConfigError(flag_of(spec) + " must be " + limit_text(spec, spec.min) + " to " + limit_text(spec, spec.max));
+    }
+  }
+  for (const auto& spec : schema) {
+    std::string_view rest = spec.excludes;
+    while (!rest.empty()) {
+      size_t space = rest.find(' ');
+      std::string_view other = rest.substr(0, space);
+      const OptionSpec* o = find_option(schema, other);
+      if (!o) throw std::logic_error("option '" + std::string(spec.name) + "' excludes an undeclared '" + std::string(other) + "'");
+      if (values.given(spec.name) && values.given(other))
+        throw ConfigError(flag_of(spec) + " and " + flag_of(*o) + " exclude each other");
+      if (space == std::string_view::npos) break;
+      rest.remove_prefix(space + 1);
+    }
+  }
+}
+
 std::string format_help(std::string_view command, std::string_view summary, Schema schema) {
   std::ostringstream out;
   out << "Usage: nettool " << command << " [options]";
@@ -436,7 +535,7 @@ std::string format_help(std::string_view command, std::string_view summary, Sche
     std::string left = "  ";
     left += spec.short_flag ? std::string("-") + spec.short_flag + ", " : "    ";
     left += "--" + std::string(spec.name);
-    std::string_view vn = spec.value_name.empty() ? default_value_name(spec.type) : spec.value_name;
+    std::string_view vn = display_value_name(spec);
     if (spec.type != OptionType::Bool) left += " " + std::string(vn);
     out << left;
     if (left.size() < 32) out << std::string(32 - left.size(), ' ');

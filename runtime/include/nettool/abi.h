@@ -3,4 +3,4 @@
 // can print it for --version.
 #pragma once
 
-#define NETTOOL_PLUGIN_ABI 2
+#define NETTOOL_PLUGIN_ABI 3

@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <span>
@@ -28,15 +29,22 @@ enum class OptionType {
   StringList,  // repeatable string
 };
 
+// One option. The checks below (choices, excludes, min/max) are enforced by
+// the runtime before the plugin starts, so a plugin's start() only checks
+// what depends on several values at once.
 struct OptionSpec {
   std::string_view name;           // --name and the YAML key
   char short_flag = 0;             // -x, or 0 for none
   OptionType type = OptionType::String;
   std::string_view default_value = {};  // parsed like user input; empty = unset
   std::string_view help = {};
-  std::string_view value_name = {};  // shown in help: HOST, PORT, DURATION...
+  std::string_view value_name = {};  // shown in help: HOST, PORT, DURATION...; choices when empty
   int positional = -1;             // index among positional arguments, -1 = flag only
   bool required = false;           // positional that must be given
+  std::string_view choices = {};   // String: the only words accepted, "auto|always|never"
+  std::string_view excludes = {};  // names of options that cannot be given with this one, "sh-exec broker"
+  int64_t min = std::numeric_limits<int64_t>::min();  // Int, Size (bytes), Duration (ms): the accepted range
+  int64_t max = std::numeric_limits<int64_t>::max();
 };
 
 using Schema = std::span<const OptionSpec>;
@@ -54,12 +62,17 @@ using OptionValue = std::variant<std::monostate, bool, int64_t, uint16_t, PortRa
 
 enum class ValueSource { Default, Profile, CommandLine };
 
-// Typed values of one plugin's options after defaults, profile and command line.
+// Typed values of one plugin's options after defaults, profile and command
+// line. Only declared names can be read: reading a name the schema does not
+// have (a typo) throws std::logic_error instead of quietly answering "unset".
 class OptionValues {
  public:
+  void declare(Schema schema);  // apply_defaults does this
   void set(std::string_view name, OptionValue value, ValueSource source);
   bool has(std::string_view name) const;  // set by anything, including a default
   ValueSource source(std::string_view name) const;
+  // Given by the user (profile or command line); for a bool, also true.
+  bool given(std::string_view name) const;
 
   const std::string& get_string(std::string_view name) const;
   int64_t get_int(std::string_view name) const;
@@ -79,6 +92,7 @@ class OptionValues {
  private:
   const Entry* find(std::string_view name) const;
   std::map<std::string, Entry, std::less<>> values_;
+  std::vector<std::string> declared_;  // empty: not declared (unit tests that set values by hand)
 };
 
 // Value parsers, each throwing ConfigError with a message naming the bad text.
@@ -90,6 +104,8 @@ PortRange parse_port_range(std::string_view text);
 bool parse_bool(std::string_view text);
 std::string_view type_name(OptionType type);
 std::string_view default_value_name(OptionType type);
+// What help shows for the value: value_name, else the choices, else default_value_name(type).
+std::string_view display_value_name(const OptionSpec& spec);
 bool is_list(OptionType type);
 
 // Parses one textual value for `spec` (for list types: one element or a
@@ -110,6 +126,13 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
 
 // Checks that required positionals are present.
 void check_required(Schema schema, const OptionValues& values);
+
+// Checks every value against its spec's choices and min/max, and that no two
+// options that exclude each other are given. Throws ConfigError naming the flags.
+void check_constraints(Schema schema, const OptionValues& values);
+
+// The words of spec.choices ("auto|always|never"), empty when there are none.
+std::vector<std::string_view> choices_of(const OptionSpec& spec);
 
 // Help text for one command generated from its schema.
 std::string format_help(std::string_view command, std::string_view summary, Schema schema);
