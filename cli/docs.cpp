@@ -269,6 +269,20 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
 }  // namespace
 
 std::span<const GlobalFlag> global_flags() { return kGlobalFlags; }
+
+std::string global_options_help() {
+  std::string out = "Global options (anywhere on the line):\n";
+  for (const auto& g : kGlobalFlags) {
+    std::string left = "  ";
+    left += g.short_flag ? std::string("-") + g.short_flag + ", " : "    ";
+    left += "--" + std::string(g.name);
+    if (!g.value_name.empty()) left += " " + std::string(g.value_name);
+    out += left;
+    out += left.size() < 32 ? std::string(32 - left.size(), ' ') : "\n" + std::string(32, ' ');
+    out += std::string(g.help) + "\n";
+  }
+  return out;
+}
 std::span<const Builtin> builtins() { return kBuiltins; }
 
 // ------------------------------------------------------------------ man pages

@@ -20,6 +20,8 @@ struct GlobalFlag {
   std::string_view choices;  // space-separated, for Values::Choice
 };
 std::span<const GlobalFlag> global_flags();
+// "Global options:" and one line per global flag, for the usage text and every command's --help.
+std::string global_options_help();
 
 // The front end's own commands, which no plugin may shadow.
 struct Builtin {

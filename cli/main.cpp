@@ -29,14 +29,7 @@ constexpr const char* kUsage =
     "       nettool help <command> | nettool plugins | nettool --version\n"
     "       nettool help --man [<command>] [--output-dir DIR]   (manual pages, roff)\n"
     "       nettool completion bash|zsh        (shell completion script)\n"
-    "\n"
-    "Global options (anywhere on the line):\n"
-    "  -c, --config FILE         load options from a YAML profile\n"
-    "  -v, --verbose             more logging (-vv for trace); with -v a summary at exit\n"
-    "  -q, --quiet               only errors on stderr\n"
-    "      --log-format FORMAT   text (default) or json\n"
-    "      --plugin-dir DIR      look for plugins in DIR first\n"
-    "  -h, --help                help for nettool or for the command\n";
+    "\n";
 
 // The usage text followed by the commands, as git and kubectl print them: a
 // user who types `nettool` alone learns what it can do without `plugins`.
@@ -65,7 +58,7 @@ std::string usage_with_commands(const std::optional<std::string>& plugin_dir) {
     }
     return out;
   };
-  std::string text = kUsage;
+  std::string text = kUsage + nettool::docs::global_options_help();
   text += "\nCommands:\n";
   text += commands.empty() ? "  (no plugins found; 'nettool plugins' shows where it looked)\n" : table(commands);
   text += "\nBuilt-in commands:\n" + table(builtin);
@@ -320,7 +313,9 @@ int run(int argc, char** argv) {
   auto module = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), *g.command);
   const nettool::PluginInfo& info = module->info();
   if (g.help) {
-    std::fputs(nettool::format_help(info.name, info.summary, info.schema()).c_str(), stdout);
+    std::string help = nettool::format_help(info.name, info.summary, info.schema());
+    help += "\n" + nettool::docs::global_options_help();
+    std::fputs(help.c_str(), stdout);
     return 0;
   }
 

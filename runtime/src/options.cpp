@@ -545,13 +545,6 @@ std::string format_help(std::string_view command, std::string_view summary, Sche
     if (is_list(spec.type)) out << " [repeatable]";
     out << "\n";
   }
-  out << "\nGlobal options:\n"
-         "  -c, --config FILE             load options from a YAML profile\n"
-         "  -v, --verbose                 more logging (-vv for trace); with -v a summary at exit\n"
-         "  -q, --quiet                   only errors on stderr\n"
-         "      --log-format text|json    log line format on stderr\n"
-         "      --plugin-dir DIR          look for plugins in DIR first\n"
-         "  -h, --help                    this help\n";
   return out.str();
 }
 

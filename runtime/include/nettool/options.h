@@ -134,7 +134,7 @@ void check_constraints(Schema schema, const OptionValues& values);
 // The words of spec.choices ("auto|always|never"), empty when there are none.
 std::vector<std::string_view> choices_of(const OptionSpec& spec);
 
-// Help text for one command generated from its schema.
+// Help text for one command generated from its schema (the front end adds the global options).
 std::string format_help(std::string_view command, std::string_view summary, Schema schema);
 
 }  // namespace nettool
