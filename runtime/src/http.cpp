@@ -39,9 +39,11 @@ bool has_control_character(std::string_view value) {
 // a client must accept it and join the lines with one space.
 enum class Folding { Refuse, JoinWithSpace };
 
+enum class HeaderProblem { None, Malformed, TooMany };
+
 // Parses "Name: value" lines from `block` (each ending in \r\n or \n).
-bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t max_headers, Folding folding,
-                        std::string& error) {
+HeaderProblem parse_header_lines(std::string_view block, std::vector<Header>& out, size_t max_headers, Folding folding,
+                                 std::string& error) {
   while (!block.empty()) {
     size_t nl = block.find('\n');
     std::string_view line = block.substr(0, nl);
@@ -51,12 +53,12 @@ bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t
     if (line.front() == ' ' || line.front() == '\t') {
       if (folding == Folding::Refuse || out.empty()) {
         error = "obsolete header line folding";
-        return false;
+        return HeaderProblem::Malformed;
       }
       std::string_view more = trim_ows(line);
       if (has_control_character(more)) {
         error = "control character in a header value";
-        return false;
+        return HeaderProblem::Malformed;
       }
       if (!more.empty()) out.back().value.append(out.back().value.empty() ? "" : " ").append(more);
       continue;
@@ -64,25 +66,25 @@ bool parse_header_lines(std::string_view block, std::vector<Header>& out, size_t
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
       error = "header line without a name";
-      return false;
+      return HeaderProblem::Malformed;
     }
     std::string_view name = line.substr(0, colon);
     if (!std::all_of(name.begin(), name.end(), is_tchar)) {
       error = "invalid header name";
-      return false;
+      return HeaderProblem::Malformed;
     }
     std::string_view value = trim_ows(line.substr(colon + 1));
     if (has_control_character(value)) {
       error = "control character in a header value";
-      return false;
+      return HeaderProblem::Malformed;
     }
     if (out.size() >= max_headers) {
       error = "too many header fields";
-      return false;
+      return HeaderProblem::TooMany;
     }
     out.push_back({std::string(name), std::string(value)});
   }
-  return true;
+  return HeaderProblem::None;
 }
 
 // Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP
@@ -262,9 +264,9 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
   result.request.target = std::string(target);
   result.request.version_minor = version[7] - '0';
   std::string error;
-  if (!parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), result.request.headers, limits.max_headers,
-                          Folding::Refuse, error))
-    return fail(error == "too many header fields" ? 431 : 400, error);
+  HeaderProblem problem = parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), result.request.headers,
+                                             limits.max_headers, Folding::Refuse, error);
+  if (problem != HeaderProblem::None) return fail(problem == HeaderProblem::TooMany ? 431 : 400, error);
   const std::string* host = nullptr;
   for (const auto& h : result.request.headers) {
     if (!iequals(h.name, "host")) continue;
@@ -584,6 +586,7 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head) {
       result.error = "response header larger than " + std::to_string(max_head) + " bytes";
     } else if (buffer.size() >= 5 && buffer.substr(0, 5) != "HTTP/") {
       result.status = ParseStatus::Error;
+      result.not_http = true;
       result.error = "not an HTTP response";
     }
     return result;
@@ -597,6 +600,10 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head) {
   size_t nl = buffer.find('\n');
   std::string_view line = buffer.substr(0, nl);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.substr(0, 5) != "HTTP/") {
+    result.not_http = true;
+    return fail("not an HTTP response");
+  }
   // HTTP/1.1 200 OK
   if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || !std::isdigit(static_cast<unsigned char>(line[7])) ||
       line[8] != ' ')
@@ -609,7 +616,8 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head) {
   result.response.status = status;
   result.response.reason = line.size() > 13 ? std::string(line.substr(13)) : "";
   std::string error;
-  if (!parse_header_lines(buffer.substr(nl + 1, end - nl - 1), result.response.headers, 200, Folding::JoinWithSpace, error))
+  if (parse_header_lines(buffer.substr(nl + 1, end - nl - 1), result.response.headers, 200, Folding::JoinWithSpace,
+                         error) != HeaderProblem::None)
     return fail(error);
   result.response.head_size = end;
   result.status = ParseStatus::Complete;

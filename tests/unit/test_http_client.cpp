@@ -147,8 +147,13 @@ TEST_CASE("parse_response: incomplete heads wait, other protocols fail early", "
   }
   // Five bytes are enough to see that this is not HTTP.
   CHECK(parse_response("SSH-2").status == ParseStatus::Error);
+  CHECK(parse_response("SSH-2").not_http);
   CHECK(parse_response("SSH-2.0-OpenSSH_9.6\r\n").status == ParseStatus::Error);
   CHECK(parse_response("SSH-").status == ParseStatus::Incomplete);
+  // A whole head that is not HTTP says so too; a malformed HTTP one does not.
+  CHECK(parse_response("file\n\n").not_http);
+  CHECK_FALSE(parse_response("HTTP/1.1 20 OK\r\n\r\n").not_http);
+  CHECK_FALSE(parse_response("HTTP/1.1 200 OK\r\n").not_http);
 }
 
 TEST_CASE("parse_response: a head larger than the limit is an error", "[http][response]") {

@@ -113,6 +113,7 @@ struct Response {
 };
 struct ResponseParse {
   ParseStatus status = ParseStatus::Incomplete;
+  bool not_http = false;  // the peer does not speak HTTP at all (a bare-name server?)
   std::string error;
   Response response;
 };
