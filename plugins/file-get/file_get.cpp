@@ -131,7 +131,7 @@ class FileGet final : public Command {
   explicit FileGet(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
 
   ~FileGet() override {
-    if (connector_) connector_->cancel();
+    if (connector_) connector_->abort();
     connector_.reset();
     conn_.reset();
     // The writer finishes a job in flight on its own, without calling back.
@@ -397,7 +397,7 @@ class FileGet final : public Command {
 
   void retire_connector() {
     if (!connector_) return;
-    connector_->cancel();
+    connector_->abort();
     std::shared_ptr<TcpConnector> dead = std::move(connector_);
     post(ctx_.loop(), [dead] {});
   }

@@ -97,7 +97,7 @@ void Connection::start() {
   int one = 1;
   setsockopt(socket_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (uv_poll_init_socket(shared_.loop, poll_.get(), socket_.get()) < 0) {
-    close_now();
+    abort();
     return;
   }
   poll_.mark_initialized(this);
@@ -133,7 +133,7 @@ void Connection::restart_timer(std::chrono::milliseconds ms) {
           self->shared_.log->info("{}: client stopped reading; dropped", self->peer_);
           self->log_access();
         }
-        self->close_now();
+        self->abort();
       },
       static_cast<uint64_t>(ms.count()), 0);
 }
@@ -143,7 +143,7 @@ void Connection::on_poll(uv_poll_t* handle, int status, int events) {
   if (!self) return;
   auto keep = self->shared_from_this();  // callbacks below may close the connection
   if (status < 0) {
-    self->close_now();
+    self->abort();
     return;
   }
   if ((events & UV_WRITABLE) && self->state_ == State::Sending) self->on_writable();
@@ -162,7 +162,7 @@ void Connection::on_readable() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 || (n == 0 && state_ == State::Lingering)) {
-      close_now();  // reset, or the end of lingering
+      abort();  // reset, or the end of lingering
       return;
     }
     if (n == 0) {
@@ -175,7 +175,7 @@ void Connection::on_readable() {
     if (state_ == State::Lingering) {
       lingered_ += static_cast<size_t>(n);
       if (lingered_ > kLingerLimit) {
-        close_now();
+        abort();
         return;
       }
       continue;
@@ -188,7 +188,7 @@ void Connection::on_readable() {
     if (static_cast<size_t>(n) < sizeof buf) break;  // drained: skip the recv that would say EAGAIN
   }
   if (state_ == State::ReadingHead) process_buffer();
-  if (peer_done_ && state_ == State::ReadingHead) close_now();  // nothing (complete) to answer
+  if (peer_done_ && state_ == State::ReadingHead) abort();  // nothing (complete) to answer
 }
 
 void Connection::process_buffer() {
@@ -208,7 +208,7 @@ void Connection::process_buffer() {
     bool decided = false;
     is_http_ = http::looks_like_http(in_, decided);
     if (!decided) {
-      if (in_.size() > shared_.settings.raw_name_limit) close_now();
+      if (in_.size() > shared_.settings.raw_name_limit) abort();
       return;
     }
     protocol_known_ = true;
@@ -219,12 +219,12 @@ void Connection::process_buffer() {
     if (nl == std::string::npos) {
       if (in_.size() > shared_.settings.raw_name_limit) {
         shared_.log->info("{} RAW (name longer than {} bytes) refused", peer_, shared_.settings.raw_name_limit);
-        close_now();
+        abort();
       }
       return;
     }
     if (nl > shared_.settings.raw_name_limit) {
-      close_now();
+      abort();
       return;
     }
     std::string name = in_.substr(0, nl);
@@ -295,7 +295,7 @@ void Connection::handle_raw(const std::string& name) {
   auto refuse = [this](int status) {
     log_status_ = status;
     log_access();
-    close_now();
+    abort();
   };
   if (name.empty() || name.front() == '/') return refuse(400);
   http::PathCheck check = http::check_path(name, shared_.settings.allow_hidden);
@@ -569,7 +569,7 @@ void Connection::on_writable() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0) {
       log_access();
-      close_now();
+      abort();
       return;
     }
     out_pos_ += static_cast<size_t>(n);
@@ -588,7 +588,7 @@ void Connection::on_writable() {
       shared_.log->warn("{}: {} {}: {}", peer_, log_method_, nettool::escape_for_log(log_path_),
                         n == 0 ? "file shrank while being sent; connection closed" : std::strerror(errno));
       log_access();
-      close_now();
+      abort();
       return;
     }
     file_remaining_ -= static_cast<uint64_t>(n);
@@ -615,7 +615,7 @@ void Connection::finish_response() {
   watch(peer_done_ ? 0 : UV_READABLE);
   restart_timer(shared_.settings.idle_timeout);
   process_buffer();  // a pipelined request may already be here
-  if (peer_done_ && state_ == State::ReadingHead) close_now();
+  if (peer_done_ && state_ == State::ReadingHead) abort();
 }
 
 // After the last response: half-close and read what the client still sends
@@ -623,7 +623,7 @@ void Connection::finish_response() {
 // destroy our response before the client read it.
 void Connection::linger() {
   if (peer_done_) {
-    close_now();
+    abort();
     return;
   }
   state_ = State::Lingering;
@@ -643,12 +643,12 @@ void Connection::log_access() {
   log_method_.clear();
 }
 
-void Connection::drain() {
+void Connection::shutdown() {
   keep_alive_ = false;
-  if (state_ == State::ReadingHead && in_.empty()) close_now();
+  if (state_ == State::ReadingHead && in_.empty()) abort();
 }
 
-void Connection::close_now() {
+void Connection::abort() {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
   poll_.close();

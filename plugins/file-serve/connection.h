@@ -63,8 +63,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
   void start();
   // Graceful stop: close now when idle, else after the response in flight.
-  void drain();
-  void close_now();
+  void shutdown();
+  // Close the socket now, whatever is in flight.
+  void abort();
 
  private:
   enum class State { ReadingHead, Opening, Sending, Lingering, Closed };

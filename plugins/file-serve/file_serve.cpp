@@ -133,10 +133,10 @@ class Worker {
     shared_.draining = true;
     stop_listening();
     accept_pause_.close();
-    // Copy: drain() may close (and later erase) connections.
+    // Copy: shutdown() may close (and later erase) connections.
     std::vector<std::shared_ptr<Connection>> all;
     for (auto& [id, c] : connections_) all.push_back(c);
-    for (auto& c : all) c->drain();
+    for (auto& c : all) c->shutdown();
   }
 
   // Close everything now.
@@ -145,7 +145,7 @@ class Worker {
     accept_pause_.close();
     std::vector<std::shared_ptr<Connection>> all;
     for (auto& [id, c] : connections_) all.push_back(c);
-    for (auto& c : all) c->close_now();
+    for (auto& c : all) c->abort();
     open_connections_ -= connections_.size();
     connections_.clear();
   }

@@ -44,14 +44,14 @@ class TcpConnect final : public Command {
   }
 
   void shutdown() override {
-    if (bridge_) bridge_->finish_sending();
+    if (bridge_) bridge_->shutdown();
     else abort();
   }
 
   void abort() override {
-    if (connector_) connector_->cancel();
+    if (connector_) connector_->abort();
     connector_.reset();
-    if (bridge_) bridge_->close(1, "");
+    if (bridge_) bridge_->abort(1, "");
     bridge_.reset();
   }
 

@@ -75,8 +75,8 @@ class TcpListen final : public Command {
   void shutdown() override {
     listener_.close();
     if (stdin_relay_) stdin_relay_->stop();
-    if (bridge_) bridge_->finish_sending();
-    for (auto& [bid, b] : bridges_) b->finish_sending();
+    if (bridge_) bridge_->shutdown();
+    for (auto& [bid, b] : bridges_) b->shutdown();
     // -k, --echo, --broker: what is queued for each client is sent, then the
     // client is closed. (Single-client and --exec modes let the peer finish.)
     for (auto& [id, c] : clients_) leave(*c, /*flush=*/true);

@@ -26,10 +26,10 @@ Bridge::~Bridge() {
 void Bridge::begin() {
   std::weak_ptr<Bridge> weak = shared_from_this();
   network_->on_write_error([weak](int status) {
-    if (auto b = weak.lock()) b->close(1, "sending to " + b->network_->describe() + ": " + uv_strerror(status));
+    if (auto b = weak.lock()) b->abort(1, "sending to " + b->network_->describe() + ": " + uv_strerror(status));
   });
   local_->on_write_error([weak](int status) {
-    if (auto b = weak.lock()) b->close(1, "writing to " + b->local_->describe() + ": " + uv_strerror(status));
+    if (auto b = weak.lock()) b->abort(1, "writing to " + b->local_->describe() + ": " + uv_strerror(status));
   });
   if (policy_.idle_timeout.count() > 0) {
     idle_timer_ = make_timer(loop_, this);
@@ -66,7 +66,7 @@ void Bridge::touch() {
       [](uv_timer_t* t) {
         auto* self = static_cast<Bridge*>(t->data);
         if (self)
-          self->close(1, "idle for " + std::to_string(self->policy_.idle_timeout.count()) + " ms (--idle-timeout)");
+          self->abort(1, "idle for " + std::to_string(self->policy_.idle_timeout.count()) + " ms (--idle-timeout)");
       },
       static_cast<uint64_t>(policy_.idle_timeout.count()), 0);
 }
@@ -74,7 +74,7 @@ void Bridge::touch() {
 void Bridge::on_local_end(int status) {
   if (finished_) return;
   if (status < 0) {
-    close(1, "reading from " + local_->describe() + ": " + uv_strerror(status));
+    abort(1, "reading from " + local_->describe() + ": " + uv_strerror(status));
     return;
   }
   if (!policy_.half_close && !policy_.send_only) return;  // keep the write side open; wait for the peer
@@ -90,11 +90,11 @@ void Bridge::end_network() {
     auto b = weak.lock();
     if (!b || b->finished_) return;
     if (st < 0) {
-      b->close(1, "closing the write side to " + b->network_->describe() + ": " + uv_strerror(st));
+      b->abort(1, "closing the write side to " + b->network_->describe() + ": " + uv_strerror(st));
       return;
     }
     b->up_flushed_ = true;
-    if (b->policy_.send_only) b->close(0, "");
+    if (b->policy_.send_only) b->abort(0, "");
     else b->check_both_done();
   });
 }
@@ -102,12 +102,12 @@ void Bridge::end_network() {
 void Bridge::on_network_end(int status) {
   if (finished_) return;
   if (status < 0) {
-    close(1, "connection to " + network_->describe() + ": " + uv_strerror(status));
+    abort(1, "connection to " + network_->describe() + ": " + uv_strerror(status));
     return;
   }
   if (policy_.send_only) {
     down_flushed_ = true;
-    if (up_flushed_) close(0, "");
+    if (up_flushed_) report(0, "");
     return;
   }
   if (!policy_.wait_for_both) {
@@ -121,7 +121,7 @@ void Bridge::on_network_end(int status) {
     if (!b || b->finished_) return;
     // A child that already exited cannot take its EOF; that is not a failure.
     if (st < 0 && !b->policy_.wait_for_both) {
-      b->close(1, "writing to " + b->local_->describe() + ": " + uv_strerror(st));
+      b->abort(1, "writing to " + b->local_->describe() + ": " + uv_strerror(st));
       return;
     }
     b->down_flushed_ = true;
@@ -130,16 +130,19 @@ void Bridge::on_network_end(int status) {
 }
 
 void Bridge::check_both_done() {
-  if (up_flushed_ && down_flushed_) close(0, "");
+  if (up_flushed_ && down_flushed_) report(0, "");
 }
 
-void Bridge::finish_sending() {
+void Bridge::shutdown() {
   if (finished_) return;
   if (up_ && !up_->ended()) up_->stop();
   if (!up_flushed_) end_network();
 }
 
-void Bridge::close(int exit_code, const std::string& reason) {
+void Bridge::abort(int exit_code, const std::string& reason) { report(exit_code, reason); }
+
+// The one way a session ends, cleanly or not: stop both relays and tell the owner.
+void Bridge::report(int exit_code, const std::string& reason) {
   if (finished_) return;
   finished_ = true;
   if (up_) up_->stop();

@@ -279,7 +279,7 @@ TcpConnector::TcpConnector(uv_loop_t* loop, std::string host, uint16_t port, Opt
 
 TcpConnector::~TcpConnector() = default;
 
-void TcpConnector::cancel() {
+void TcpConnector::abort() {
   impl_->cancelled = true;
   impl_->done = nullptr;
   impl_->socket.close();

@@ -193,7 +193,7 @@ TEST_CASE("Bridge: a child process answers the network, both sides end, and no h
   loop.finish();
 }
 
-TEST_CASE("Bridge: close() ends it at once with the given code, and no handle is left", "[loop][bridge]") {
+TEST_CASE("Bridge: abort() ends it at once with the given code, and no handle is left", "[loop][bridge]") {
   TestLoop loop;
   {
     TcpEndpointPair net(loop.get(), nullptr);
@@ -205,7 +205,7 @@ TEST_CASE("Bridge: close() ends it at once with the given code, and no handle is
                                   code = exit_code;
                                   reason = why;
                                 });
-    bridge->close(1, "stopped by the test");
+    bridge->abort(1, "stopped by the test");
     loop.run_until([&] { return code != -1; });
     CHECK(code == 1);
     CHECK(reason == "stopped by the test");
@@ -252,7 +252,7 @@ TEST_CASE("TcpConnector: connects, or names the address it could not reach, and 
     bool called = false;
     auto connector = TcpConnector::start(loop.get(), "127.0.0.1", open.port, TcpConnector::Options{},
                                          [&](Handle<uv_tcp_t>, const std::string&) { called = true; });
-    connector->cancel();  // before the connect completes: no callback, and nothing left behind
+    connector->abort();  // before the connect completes: no callback, and nothing left behind
     loop.run_for(200ms);
     CHECK_FALSE(called);
   }

@@ -39,9 +39,9 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
 
   // Graceful stop: stop reading the local side, half-close, and let what is in
   // flight drain; `done` follows when the peer closes.
-  void finish_sending();
+  void shutdown();
   // Stop now; `done` is called with `exit_code`.
-  void close(int exit_code, const std::string& reason);
+  void abort(int exit_code, const std::string& reason);
   const Endpoint& network() const { return *network_; }
 
  private:
@@ -50,6 +50,7 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   void on_network_end(int status);
   void end_network();
   void check_both_done();
+  void report(int exit_code, const std::string& reason);
   void touch();
 
   uv_loop_t* loop_;

@@ -48,7 +48,7 @@ class TcpConnector : public std::enable_shared_from_this<TcpConnector> {
   static std::shared_ptr<TcpConnector> start(uv_loop_t* loop, std::string host, uint16_t port, Options options, Done done);
   TcpConnector(uv_loop_t* loop, std::string host, uint16_t port, Options options, Done done);
   ~TcpConnector();
-  void cancel();  // no callback after this
+  void abort();  // no callback after this
 
  private:
   struct Impl;
