@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <deque>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "nettool/digest.h"
@@ -59,7 +61,7 @@ struct Fd {
 struct Job {
   enum Kind {
     // The file chain.
-    Open, Reserve, HashPrefix, Restart, Write, Splice, Finish, Abandon,
+    Open, OpenStream, SaveValidator, Reserve, HashPrefix, Restart, Write, Splice, Finish, Abandon,
     // The hash chain: the bytes of `chunks`, or the file's bytes [from, to).
     HashChunks, HashFile,
   } kind = Write;
@@ -67,7 +69,8 @@ struct Job {
   // Inputs.
   std::vector<ChunkPtr> chunks;  // Write, HashChunks
   size_t bytes = 0;              // what the job counts in queued()
-  std::string path;              // Open: the file; Finish: the final name
+  std::string path;              // Open, OpenStream: the file; Finish: the final name
+  std::string text;              // SaveValidator: the validator; Open: the one saved beside the file (output)
   bool flag = false;             // Open: truncate; Abandon: remove
   uint64_t n = 0;                // Reserve: the file's size; HashPrefix: bytes to hash; Splice: most bytes to move
   uint64_t from = 0, to = 0;     // HashFile: the range (Splice sets it for its HashFile)
@@ -121,7 +124,8 @@ struct DiskWriter::State {
   // fd and path, which only barriers change.
   int fd = -1;
   bool owns_fd = false;
-  bool to_stdout = false;
+  bool streaming = false;  // stdout, a FIFO or a device: written in order, never renamed, fsynced or removed
+  std::atomic<bool> cancelled{false};  // abandoned or destroyed: a worker waiting for a FIFO's reader gives up
   bool closed = false;  // finished or abandoned
   std::string path;
   uint64_t offset = 0;
@@ -194,20 +198,60 @@ void close_file(State& st, Job& job) {
   }
 }
 
-void do_open(State& st, Job& job) {
-  // Read and write: spliced bytes are read back to be hashed.
-  int flags = O_CREAT | O_RDWR | O_CLOEXEC | (job.flag ? O_TRUNC : 0);
-  int fd = ::open(job.path.c_str(), flags, 0644);
+// Opens `path` for writing, refusing what is not a regular file of ours: a
+// symlink is never followed (O_NOFOLLOW), and a FIFO, device or a file with
+// other hard links is never written into or truncated, so a planted FILE.part
+// cannot redirect the download onto another file.
+int open_own_file(const std::string& path, int access, std::string& error) {
+  int fd = ::open(path.c_str(), access | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
   if (fd < 0) {
-    job.error = "cannot open " + job.path + ": " + os_error(errno);
-    return;
+    error = errno == ELOOP ? path + " is a symbolic link; refusing to follow it (remove it, or choose another name)"
+                           : "cannot open " + path + ": " + os_error(errno);
+    return -1;
   }
   struct stat sb {};
-  if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    job.error = job.path + " is not a regular file";
+  if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink > 1) {
+    error = !S_ISREG(sb.st_mode) ? path + " is not a regular file; refusing to write into it (remove it, or choose another name)"
+                                 : path + " has other hard links; refusing to write into it (remove it, or choose another name)";
+    ::close(fd);
+    return -1;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+std::string validator_path(const std::string& part) { return part + ".validator"; }
+
+// The validator saved beside a .part by an earlier attempt: one line, an
+// entity tag or an HTTP date. Anything else (too long, control characters:
+// it goes into a request header) is ignored.
+std::string read_validator(const std::string& part) {
+  int fd = ::open(validator_path(part).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return "";
+  Fd guard(fd);
+  struct stat sb {};
+  if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > 512) return "";
+  char buf[513];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n <= 0) return "";
+  std::string text(buf, static_cast<size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  for (unsigned char c : text)
+    if (c < 0x20 || c == 0x7f) return "";
+  return text;
+}
+
+void do_open(State& st, Job& job) {
+  // Read and write: spliced bytes are read back to be hashed.
+  int fd = open_own_file(job.path, O_RDWR, job.error);
+  if (fd < 0) return;
+  if (job.flag && ::ftruncate(fd, 0) != 0) {
+    job.error = "truncating " + job.path + ": " + os_error(errno);
     ::close(fd);
     return;
   }
+  struct stat sb {};
+  ::fstat(fd, &sb);
   st.fd = fd;
   st.owns_fd = true;
   st.path = job.path;
@@ -215,10 +259,55 @@ void do_open(State& st, Job& job) {
   st.flushed = 0;
   st.sha = Sha256();
   job.size = static_cast<uint64_t>(sb.st_size);
+  if (!job.flag) job.text = read_validator(job.path);
+}
+
+// A FIFO or a character device named by -o: written into in order, as
+// stdout is. A FIFO without a reader is retried until one comes (as a shell
+// redirection waits), unless the download is abandoned meanwhile.
+void do_open_stream(State& st, Job& job) {
+  for (;;) {
+    int fd = ::open(job.path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      struct stat sb {};
+      if (::fstat(fd, &sb) != 0 || !(S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode))) {
+        job.error = job.path + " changed: no longer a FIFO or character device";
+        ::close(fd);
+        return;
+      }
+      st.fd = fd;
+      st.owns_fd = true;
+      st.path = job.path;
+      st.offset = 0;
+      st.sha = Sha256();
+      return;
+    }
+    if (errno != ENXIO || st.cancelled.load()) {
+      job.error = errno == ENXIO ? "no reader opened " + job.path : "cannot open " + job.path + ": " + os_error(errno);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void do_save_validator(State& st, Job& job) {
+  if (st.streaming || st.fd < 0) return;
+  std::string path = validator_path(st.path);
+  if (job.text.empty()) {
+    ::unlink(path.c_str());
+    return;
+  }
+  // Best effort: without it a later --resume only loses the If-Range check.
+  std::string ignored;
+  int fd = open_own_file(path, O_WRONLY, ignored);
+  if (fd < 0) return;
+  Fd guard(fd);
+  std::string line = job.text + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, line.data(), line.size());
 }
 
 void do_reserve(State& st, Job& job) {
-  if (st.to_stdout || job.n == 0) return;
+  if (st.streaming || job.n == 0) return;
   if (::fallocate(st.fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(job.n)) == 0) {
     st.reserved = true;
     return;
@@ -264,10 +353,11 @@ void do_hash_prefix(State& st, Job& job) {
 }
 
 void do_restart(State& st, Job& job) {
-  if (!st.to_stdout && ::ftruncate(st.fd, 0) != 0) {
+  if (!st.streaming && ::ftruncate(st.fd, 0) != 0) {
     job.error = "truncating " + st.path + ": " + os_error(errno);
     return;
   }
+  if (!st.streaming) ::unlink(validator_path(st.path).c_str());  // it described the old content
   st.offset = 0;
   st.flushed = 0;
   st.sha = Sha256();
@@ -281,7 +371,7 @@ void do_restart(State& st, Job& job) {
 // An error here is a write error: the kernel reports it once, so the final
 // fsync would not see it again.
 void write_behind(State& st, Job& job) {
-  if (st.to_stdout || !st.write_behind || !st.durable) return;
+  if (st.streaming || !st.write_behind || !st.durable) return;
   while (st.offset >= st.flushed + kWriteBehind) {
     auto from = static_cast<off_t>(st.flushed);
     constexpr auto step = static_cast<off_t>(kWriteBehind);
@@ -315,12 +405,12 @@ void do_write(State& st, Job& job) {
   size_t first = 0;
   while (first < iov.size()) {
     int count = static_cast<int>(iov.size() - first);
-    ssize_t w = st.to_stdout ? ::writev(st.fd, &iov[first], count)
+    ssize_t w = st.streaming ? ::writev(st.fd, &iov[first], count)
                              : ::pwritev(st.fd, &iov[first], count, static_cast<off_t>(st.offset));
     if (w < 0) {
       if (errno == EINTR) continue;
       if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable(st.fd)) continue;
-      job.error = "writing " + (st.to_stdout ? std::string("to stdout") : st.path) + ": " + os_error(errno);
+      job.error = "writing " + (st.path == "stdout" ? std::string("to stdout") : st.path) + ": " + os_error(errno);
       return;
     }
     st.offset += static_cast<uint64_t>(w);
@@ -443,7 +533,7 @@ void do_finish(State& st, Job& job) {
     close_file(st, job);
     return;
   }
-  if (!st.to_stdout && st.durable && ::fsync(st.fd) != 0) {
+  if (!st.streaming && st.durable && ::fsync(st.fd) != 0) {
     out.error = "fsync " + st.path + ": " + os_error(errno);
     close_file(st, job);
     return;
@@ -459,14 +549,15 @@ void do_finish(State& st, Job& job) {
     out.digest_mismatch = true;
     out.error = "sha-256 mismatch";
     // A file with the right length and the wrong content cannot be fixed by resuming.
-    if (!st.to_stdout) ::unlink(st.path.c_str());
+    if (!st.streaming) ::unlink(st.path.c_str());
     return;
   }
-  if (st.to_stdout) return;
+  if (st.streaming) return;
   if (::rename(st.path.c_str(), job.path.c_str()) != 0) {
     out.error = "cannot rename " + st.path + " to " + job.path + ": " + os_error(errno);
     return;
   }
+  ::unlink(validator_path(st.path).c_str());
   if (!st.durable) return;
   // Make the rename itself durable; failing here loses nothing we can report.
   std::string dir = job.path.find('/') == std::string::npos ? "." : job.path.substr(0, job.path.rfind('/') + 1);
@@ -475,8 +566,8 @@ void do_finish(State& st, Job& job) {
 }
 
 void do_abandon(State& st, Job& job) {
-  if (st.closed || st.to_stdout) {
-    st.closed = true;
+  if (st.closed || st.streaming) {
+    if (!st.closed) close_file(st, job);  // a FIFO or device of the user's: closed, never removed
     return;
   }
   if (st.fd < 0) return;  // never opened
@@ -487,6 +578,7 @@ void do_abandon(State& st, Job& job) {
   // An empty .part holds nothing worth resuming.
   if (job.flag || size == 0) {
     ::unlink(st.path.c_str());
+    ::unlink(validator_path(st.path).c_str());
     size = 0;
   }
   job.size = size;
@@ -496,6 +588,8 @@ void run_job(State& st, Job& job) noexcept {
   try {
     switch (job.kind) {
       case Job::Open: do_open(st, job); break;
+      case Job::OpenStream: do_open_stream(st, job); break;
+      case Job::SaveValidator: do_save_validator(st, job); break;
       case Job::Reserve: do_reserve(st, job); break;
       case Job::HashPrefix: do_hash_prefix(st, job); break;
       case Job::Restart: do_restart(st, job); break;
@@ -725,6 +819,7 @@ DiskWriter::~DiskWriter() {
   // Jobs in flight cannot be recalled; they finish without calling back, and
   // the state (with the fd) goes with the last of them.
   state_->detached = true;
+  state_->cancelled = true;
   state_->on_error = nullptr;
   state_->on_progress = nullptr;
   drop_pending(*state_, [](const Job&) { return true; });
@@ -733,28 +828,48 @@ DiskWriter::~DiskWriter() {
 void DiskWriter::on_error(std::function<void(const std::string&)> fn) { state_->on_error = std::move(fn); }
 void DiskWriter::on_progress(std::function<void()> fn) { state_->on_progress = std::move(fn); }
 
-void DiskWriter::open(const std::string& path, bool truncate, std::function<void(uint64_t)> opened) {
+void DiskWriter::open(const std::string& path, bool truncate,
+                      std::function<void(uint64_t size, const std::string& validator)> opened) {
   state_->opened = true;
   Job job;
   job.kind = Job::Open;
   job.path = path;
   job.flag = truncate;
   if (opened)
-    job.done = [fn = std::move(opened)](Job& j) { fn(j.size); };
+    job.done = [fn = std::move(opened)](Job& j) { fn(j.size, j.text); };
+  push(state_, std::move(job));
+}
+
+void DiskWriter::stream_into(const std::string& path) {
+  // Nothing is in flight yet: the loop thread may set the mode directly.
+  state_->opened = true;
+  state_->streaming = true;
+  state_->path = path;
+  Job job;
+  job.kind = Job::OpenStream;
+  job.path = path;
+  push(state_, std::move(job));
+}
+
+void DiskWriter::save_validator(const std::string& validator) {
+  if (state_->streaming || state_->failed) return;
+  Job job;
+  job.kind = Job::SaveValidator;
+  job.text = validator;
   push(state_, std::move(job));
 }
 
 void DiskWriter::use_stdout() {
   // Nothing is in flight yet: the loop thread may set the file side directly.
   state_->opened = true;
-  state_->to_stdout = true;
+  state_->streaming = true;
   state_->fd = STDOUT_FILENO;
   state_->owns_fd = false;
   state_->path = "stdout";
 }
 
 void DiskWriter::reserve(uint64_t size) {
-  if (state_->to_stdout || state_->failed) return;
+  if (state_->streaming || state_->failed) return;
   Job job;
   job.kind = Job::Reserve;
   job.n = size;
@@ -784,7 +899,7 @@ void DiskWriter::write(const ChunkPtr& chunk) {
   add_chunk(state_, Job::HashChunks, chunk);
 }
 
-bool DiskWriter::can_splice() const { return !state_->to_stdout; }
+bool DiskWriter::can_splice() const { return !state_->streaming; }
 
 void DiskWriter::splice_from(int fd, std::shared_ptr<void> keep_alive, uint64_t max,
                              std::function<void(const Spliced&)> done) {
@@ -827,6 +942,7 @@ void DiskWriter::finish(std::optional<uint64_t> expected_size, std::optional<Dig
 void DiskWriter::abandon(bool remove, bool drop_pending_writes, std::function<void(uint64_t)> done) {
   // The digest of an abandoned file does not matter (a later --resume hashes
   // the .part again), and no more is read from the socket.
+  state_->cancelled = true;
   drop_pending(*state_, [&](const Job& j) {
     return in_hash_chain(j.kind) || j.kind == Job::Splice || (drop_pending_writes && j.kind == Job::Write);
   });

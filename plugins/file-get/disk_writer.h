@@ -59,10 +59,20 @@ class DiskWriter {
   void on_progress(std::function<void()> fn);
 
   // Opens (creates, mode 0644) `path`; truncates unless `truncate` is false.
-  // `opened` gets the file's size after opening.
-  void open(const std::string& path, bool truncate, std::function<void(uint64_t size)> opened = nullptr);
+  // Refuses a symlink (never followed), anything but a regular file, and a
+  // file with other hard links. `opened` gets the file's size after opening
+  // and, when not truncating, the validator save_validator() left beside it.
+  void open(const std::string& path, bool truncate,
+            std::function<void(uint64_t size, const std::string& validator)> opened = nullptr);
   // Writes to our stdout instead of a file (no fsync, no rename, no splice).
   void use_stdout();
+  // Writes into the FIFO or character device `path` instead (as use_stdout):
+  // what -o names when it is not a regular file. Never removed or renamed.
+  void stream_into(const std::string& path);
+  // Keeps the response's validator (a strong ETag, or Last-Modified) in
+  // PATH.validator beside the file for a later --resume's If-Range; "" removes
+  // one left by an earlier attempt. Finishing or removing the file removes it.
+  void save_validator(const std::string& validator);
   // Reserves disk space for a file of `size` bytes (fallocate, the file's
   // size unchanged): a full disk fails here, at the start, and the blocks
   // come in one piece. A no-op where the file system cannot; whatever is

@@ -21,11 +21,13 @@
 #include <cstring>
 
 #include "disk_writer.h"
+#include "file_name.h"
 #include "nettool/connect.h"
 #include "nettool/digest.h"
 #include "nettool/error.h"
 #include "nettool/http.h"
 #include "nettool/log.h"
+#include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 #include "progress.h"
 
@@ -50,7 +52,7 @@ constexpr size_t kSpliceAhead = 16 * 1024 * 1024;
 constexpr size_t kMaxResponseHead = 64 * 1024;
 constexpr const char* kUserAgent = "nettool/0.1";
 
-constexpr OptionSpec kOptions[] = {
+constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "server host name or address, or a whole http:// URL given alone", "URL|HOST", 0,
      false},
     {"port", 0, OptionType::String, "", "server port (with HOST)", "PORT", 1, false},
@@ -71,15 +73,13 @@ constexpr OptionSpec kOptions[] = {
      "directory (--no-fsync leaves that to the kernel, as curl and wget do)"},
     {"raw", 0, OptionType::Bool, "",
      "speak the bare-name protocol: send NAME and a newline, save everything until the server closes"},
-    {"progress", 0, OptionType::String, "auto",
-     "progress bar on stderr: auto (when stderr is a terminal), always or never", "WHEN"},
-    {"max-redirects", 0, OptionType::Int, "5", "follow at most this many redirects (301, 302, 303, 307, 308)", "N"},
-    {"timeout", 'w', OptionType::Duration, "", "give up a connection attempt after this long (per address)"},
+    {.name = "progress", .type = OptionType::String, .default_value = "auto",
+     .help = "progress bar on stderr: auto (when stderr is a terminal), always or never", .choices = "auto|always|never"},
+    {.name = "max-redirects", .type = OptionType::Int, .default_value = "5",
+     .help = "follow at most this many redirects (301, 302, 303, 307, 308)", .min = 0},
     {"idle-timeout", 'i', OptionType::Duration, "30s", "fail when no data arrives for this long (0 = wait forever)"},
-    {"ipv4", '4', OptionType::Bool, "", "use IPv4 addresses only"},
-    {"ipv6", '6', OptionType::Bool, "", "use IPv6 addresses only"},
-    {"numeric", 'n', OptionType::Bool, "", "do not resolve names (HOST must be an address)"},
 };
+constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions);
 
 bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
@@ -126,6 +126,26 @@ std::optional<ContentRange> parse_content_range(std::string_view v) {
   return r;
 }
 
+// A 416's Content-Range: bytes */SIZE.
+std::optional<uint64_t> parse_unsatisfied_range(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  if (v.size() < 8 || !http::iequals(v.substr(0, 8), "bytes */")) return std::nullopt;
+  uint64_t size = 0;
+  if (!parse_number(v.substr(8), size)) return std::nullopt;
+  return size;
+}
+
+// What a later --resume sends as If-Range: a strong entity tag, else the
+// Last-Modified date (a weak tag cannot be used there, RFC 9110 §13.1.5).
+std::string validator_of(const http::Response& response) {
+  if (const std::string* etag = http::find_header(response.headers, "etag"); etag && etag->size() >= 2 &&
+                                                                           etag->front() == '"' && etag->back() == '"')
+    return *etag;
+  if (const std::string* date = http::find_header(response.headers, "last-modified"); date && http::parse_date(*date))
+    return *date;
+  return "";
+}
+
 class FileGet final : public Command {
  public:
   explicit FileGet(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
@@ -154,15 +174,22 @@ class FileGet final : public Command {
     writer_->on_error([this](const std::string& why) { fail(why, Keep::Part); });
     writer_->on_progress([this] { maybe_resume_reading(); });
     if (to_stdout_) writer_->use_stdout();
+    if (stream_target_) writer_->stream_into(output_);
 
     if (resume_) {
       // Open the .part first: its size is where the Range request starts.
       // Its bytes are hashed in the worker while we connect and download.
       phase_ = Phase::Connecting;
-      writer_->open(part_, false, [this](uint64_t size) {
+      writer_->open(part_, false, [this](uint64_t size, const std::string& validator) {
         if (phase_ == Phase::Done) return;
         resume_from_ = size;
+        part_has_data_ = size > 0;
         if (size > 0) {
+          validator_ = validator;
+          if (validator_.empty())
+            ctx_.log().warn("no ETag or Last-Modified was saved with {}: if the file changed on the server since, "
+                            "only a Repr-Digest can tell",
+                            escape_for_log(part_));
           ctx_.log().info("resuming {} from byte {}", escape_for_log(part_), size);
           writer_->hash_prefix(size);
         } else {
@@ -189,20 +216,12 @@ class FileGet final : public Command {
   // ------------------------------------------------------------ configuration
 
   void configure() {
-    if (opts_.get_bool("ipv4") && opts_.get_bool("ipv6")) throw ConfigError("-4 and -6 exclude each other");
-    const std::string& when = opts_.get_string("progress");
-    if (when != "auto" && when != "always" && when != "never")
-      throw ConfigError("--progress: expected auto, always or never, got '" + escape_for_log(when) + "'");
     max_redirects_ = opts_.get_int("max-redirects");
-    if (max_redirects_ < 0) throw ConfigError("--max-redirects must not be negative");
     if (opts_.has("idle-timeout")) idle_ = opts_.get_duration("idle-timeout");
     raw_ = opts_.get_bool("raw");
     resume_ = opts_.get_bool("resume");
     if (raw_ && resume_) throw ConfigError("--resume needs HTTP Range requests; the bare-name protocol (--raw) has none");
-
-    connect_opts_.resolve.family = opts_.get_bool("ipv4") ? AF_INET : opts_.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
-    connect_opts_.resolve.numeric_only = opts_.get_bool("numeric");
-    if (opts_.has("timeout")) connect_opts_.timeout = opts_.get_duration("timeout");
+    connect_opts_ = connect_options(opts_);
 
     std::string default_name = choose_target();
 
@@ -222,12 +241,23 @@ class FileGet final : public Command {
     }
     if (output.find('\0') != std::string::npos) throw ConfigError("-o: the file name contains a NUL byte");
     if (output.back() == '/') throw ConfigError("-o " + escape_for_log(output) + " names a directory; give a file name");
-    // Checked before the loop runs, so this stat() cannot stall it.
-    struct stat sb {};
-    if (::stat(output.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode))
-      throw ConfigError("-o " + escape_for_log(output) + " is a directory; give a file name");
     output_ = output;
     part_ = output + ".part";
+    // Checked before the loop runs, so this lstat() cannot stall it. What is
+    // already there and not a regular file is never replaced by the rename:
+    // a FIFO or a device is written into, as curl and wget do; a symlink is
+    // not followed, so it is refused like anything else.
+    struct stat sb {};
+    if (::lstat(output.c_str(), &sb) != 0 || S_ISREG(sb.st_mode)) return;
+    std::string what = escape_for_log(output);
+    if (S_ISDIR(sb.st_mode)) throw ConfigError("-o " + what + " is a directory; give a file name");
+    if (S_ISLNK(sb.st_mode))
+      throw RuntimeError("-o " + what + " is a symbolic link; refusing to follow or replace it (name its target, or remove the link)");
+    if (!S_ISFIFO(sb.st_mode) && !S_ISCHR(sb.st_mode))
+      throw RuntimeError("-o " + what + " is a " + (S_ISBLK(sb.st_mode) ? "block device" : "socket") +
+                         "; refusing to write into it");
+    if (resume_) throw ConfigError("--resume needs a regular file to continue; -o " + what + " is a FIFO or a device");
+    stream_target_ = true;
   }
 
   // Works out URL | HOST PORT NAME from the command line and the profile, and
@@ -261,7 +291,7 @@ class FileGet final : public Command {
       std::string path = url_.path_and_query.substr(0, url_.path_and_query.find('?'));
       std::string last = path.substr(path.rfind('/') + 1);
       auto decoded = http::percent_decode_path(last);
-      return decoded ? *decoded : std::string();
+      return decoded ? safe_file_name(*decoded) : std::string();
     }
 
     // HOST PORT NAME, any of them possibly from the profile.
@@ -297,13 +327,13 @@ class FileGet final : public Command {
       raw_host_ = host;
       raw_port_ = port;
       raw_name_ = name;
-      return last;
+      return safe_file_name(last);
     }
     url_.host = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
     url_.port = port;
     size_t skip = name.find_first_not_of('/');
     url_.path_and_query = "/" + http::percent_encode_path(skip == std::string::npos ? "" : name.substr(skip));
-    return last;
+    return safe_file_name(last);
   }
 
   // What the messages name: the URL, or host:port and the name for --raw.
@@ -351,6 +381,7 @@ class FileGet final : public Command {
     body_bytes_ = 0;
     expected_size_.reset();
     expected_digest_.reset();
+    body_limit_.reset();
     range_sent_ = false;
     paused_ = false;
     phase_ = raw_ ? Phase::Body : Phase::Head;
@@ -374,6 +405,9 @@ class FileGet final : public Command {
     r += "Connection: close\r\n";
     if (resume_from_ > 0) {
       r += "Range: bytes=" + std::to_string(resume_from_) + "-\r\n";
+      // The rest only if the file is still the one the .part holds the start
+      // of; otherwise the server sends it whole (200) and we start over.
+      if (!validator_.empty()) r += "If-Range: " + validator_ + "\r\n";
       range_sent_ = true;
     }
     r += "\r\n";
@@ -485,17 +519,29 @@ class FileGet final : public Command {
       follow_redirect();
       return false;
     }
-    if (status == 416 && range_sent_ && !retried_from_zero_) {
-      // The .part is as long as the file or longer (or the file changed):
-      // nothing to continue, so fetch it whole.
-      retried_from_zero_ = true;
-      progress_->clear();
-      ctx_.log().info("server cannot continue from byte {} (416); downloading from the start", resume_from_);
-      resume_from_ = 0;
-      writer_->restart();
-      retire_connection();
-      connect();
-      return false;
+    if (status == 416 && range_sent_) {
+      const std::string* field = http::find_header(response_.headers, "content-range");
+      if (std::optional<uint64_t> size = field ? parse_unsatisfied_range(*field) : std::nullopt;
+          size && *size == resume_from_) {
+        // The .part already holds the whole file: check it and put it in place.
+        ctx_.log().info("{} already holds all {} bytes", escape_for_log(part_), *size);
+        base_ = resume_from_;
+        expected_size_ = size;
+        complete();
+        return false;
+      }
+      if (!retried_from_zero_) {
+        // The .part is longer than the file, or the file changed: fetch it
+        // whole. The .part is truncated only when the new body begins, so a
+        // failure before that keeps it.
+        retried_from_zero_ = true;
+        progress_->clear();
+        ctx_.log().info("server cannot continue from byte {} (416); downloading from the start", resume_from_);
+        resume_from_ = 0;
+        retire_connection();
+        connect();
+        return false;
+      }
     }
     if (status >= 400) {
       fail("server answered " + status_text(), Keep::Part);
@@ -546,6 +592,13 @@ class FileGet final : public Command {
         fail("invalid response: Content-Length does not match Content-Range", Keep::Part);
         return false;
       }
+      if (framing_.kind == http::BodyFraming::UntilClose) {
+        // No Content-Length: the range's own length ends the body, and
+        // anything the server sends past it is never written.
+        framing_.kind = http::BodyFraming::Length;
+        framing_.length = range->last - range->first + 1;
+      }
+      body_limit_ = range->last - range->first + 1;
       if (range->total && range->last + 1 != *range->total) {
         fail("server sent only bytes " + std::to_string(range->first) + "-" + std::to_string(range->last) + " of " +
                  std::to_string(*range->total),
@@ -555,13 +608,17 @@ class FileGet final : public Command {
       base_ = resume_from_;
       expected_size_ = range->total ? *range->total : range->last + 1;
     } else {
-      if (range_sent_) {
+      if (part_has_data_) {
         progress_->clear();
-        ctx_.log().info("server ignored the Range request; downloading from the start");
+        if (range_sent_)
+          ctx_.log().info(validator_.empty() ? "server ignored the Range request; downloading from the start"
+                                             : "the file changed on the server (If-Range); downloading it again");
         writer_->restart();
+        part_has_data_ = false;
       } else if (!writer_->is_open()) {
         writer_->open(part_, true);
       }
+      if (!to_stdout_ && !stream_target_) writer_->save_validator(validator_of(response_));
       base_ = 0;
       if (framing_.kind == http::BodyFraming::Length) expected_size_ = framing_.length;
     }
@@ -616,6 +673,13 @@ class FileGet final : public Command {
       chunked_->feed(data, decoded_);
       if (!chunked_->error().empty()) {
         fail("invalid chunked encoding: " + chunked_->error(), Keep::Part);
+        return;
+      }
+      if (body_limit_ && body_bytes_ + decoded_.size() > *body_limit_) {
+        size_t fits = static_cast<size_t>(*body_limit_ - body_bytes_);
+        if (fits > 0) emit(copy_to_chunk(std::string_view(decoded_).substr(0, fits)));
+        fail("invalid response: more body than the " + std::to_string(*body_limit_) + " bytes of its Content-Range",
+             Keep::Part);
         return;
       }
       if (!decoded_.empty()) emit(copy_to_chunk(decoded_));
@@ -775,8 +839,9 @@ class FileGet final : public Command {
     if (o.digest_mismatch) {
       std::string promised = to_hex(expected_digest_->data(), expected_digest_->size());
       fail("sha-256 mismatch: the server's Repr-Digest says " + promised + ", the data hashes to " + o.actual_hex +
-               (to_stdout_ ? "; what was written to stdout is corrupt"
-                           : "; removed the corrupt " + escape_for_log(part_)),
+               (to_stdout_        ? "; what was written to stdout is corrupt"
+                : stream_target_ ? "; what was written to " + escape_for_log(output_) + " is corrupt"
+                                  : "; removed the corrupt " + escape_for_log(part_)),
            Keep::Remove);
       return;
     }
@@ -789,6 +854,7 @@ class FileGet final : public Command {
     progress_->stop();
     const char* verified = expected_digest_ ? "sha-256 verified" : "no digest offered";
     if (to_stdout_) ctx_.log().info("wrote {} bytes to stdout ({})", o.size, verified);
+    else if (stream_target_) ctx_.log().info("wrote {} bytes into {} ({})", o.size, escape_for_log(output_), verified);
     else ctx_.log().info("saved {} ({} bytes, {})", escape_for_log(output_), o.size, verified);
   }
 
@@ -823,6 +889,7 @@ class FileGet final : public Command {
   bool raw_ = false;
   bool resume_ = false;
   bool to_stdout_ = false;
+  bool stream_target_ = false;  // -o names a FIFO or a character device: written into, never replaced
   http::Url url_;
   std::string raw_host_;
   uint16_t raw_port_ = 0;
@@ -848,6 +915,8 @@ class FileGet final : public Command {
   int64_t redirects_ = 0;
   bool retried_from_zero_ = false;
   uint64_t resume_from_ = 0;  // bytes of the .part kept; where the Range starts
+  bool part_has_data_ = false;  // the .part holds bytes from an earlier attempt (truncated when a 200 begins)
+  std::string validator_;     // saved with the .part: sent as If-Range
 
   // The current response.
   std::string head_;
@@ -860,6 +929,7 @@ class FileGet final : public Command {
   uint64_t base_ = 0;        // bytes in the file before this response's body
   uint64_t body_bytes_ = 0;  // body bytes of this response so far
   std::optional<uint64_t> expected_size_;  // of the whole file
+  std::optional<uint64_t> body_limit_;     // a 206: its Content-Range's length
   std::optional<Digest> expected_digest_;
 };
 
@@ -870,8 +940,8 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "1.0",
                        "download a file (HTTP or bare-name), verify it, save it atomically",
                        "URL | HOST PORT NAME",
-                       kOptions,
-                       std::size(kOptions),
+                       kOptions.data(),
+                       kOptions.size(),
                        &create};
 
 }  // namespace

@@ -247,6 +247,28 @@ inline uint16_t local_port(const Socket& s) {
   return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
+// nettool file-get ARGS..., run to completion.
+inline CmdResult file_get(std::vector<std::string> args, Ms timeout = kRunTimeout, ProcessOptions options = {}) {
+  args.insert(args.begin(), "file-get");
+  return run_cmd(nettool_argv(std::move(args)), timeout, std::move(options));
+}
+
+// nettool file-get ARGS... with DIR as the current directory.
+inline CmdResult file_get_in(const fs::path& cwd, std::vector<std::string> args, Ms timeout = kRunTimeout) {
+  std::vector<std::string> argv{"sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", cwd.string(),
+                                nettool_path().string(), "file-get"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_cmd(std::move(argv), timeout);
+}
+
+// The names in `dir`, sorted.
+inline std::vector<std::string> dir_entries(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 inline uint64_t file_size_or_zero(const fs::path& p) {
   std::error_code ec;
   auto n = fs::file_size(p, ec);

@@ -23,27 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// nettool file-get ARGS..., run to completion.
-CmdResult file_get(std::vector<std::string> args, Ms timeout = kRunTimeout, ProcessOptions options = {}) {
-  args.insert(args.begin(), "file-get");
-  return run_cmd(nettool_argv(std::move(args)), timeout, std::move(options));
-}
-
-// nettool file-get ARGS... with DIR as the current directory.
-CmdResult file_get_in(const fs::path& cwd, std::vector<std::string> args, Ms timeout = kRunTimeout) {
-  std::vector<std::string> argv{"sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", cwd.string(),
-                                nettool_path().string(), "file-get"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_cmd(std::move(argv), timeout);
-}
-
-std::vector<std::string> dir_entries(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 std::string joined(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;

@@ -1,0 +1,383 @@
+// file-get against hostile servers and hostile files: a scripted server in
+// this process answers each connection with a canned response (a table of
+// lying, odd or legacy responses), and the output is a FIFO, a device, a
+// symlink or a planted .part. The rule checked everywhere: exit 0 and exactly
+// the right bytes under the final name, or exit 1 and nothing under it — and
+// nothing outside the file file-get owns is ever followed, replaced or lost.
+//
+// The scripted server listens on 127.0.0.1:0, waits at most kIoTimeout for
+// each connection, and its thread is joined before the test ends.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "file_test_util.h"
+#include "harness.h"
+
+using namespace e2e;
+using namespace filetest;
+
+namespace {
+
+// Answers connection N with responses[N] (raw bytes, then close) and keeps
+// each request head. A connection beyond the script is closed unanswered, and
+// so is one whose response is "".
+class ScriptedHttp {
+ public:
+  explicit ScriptedHttp(std::vector<std::string> responses) : responses_(std::move(responses)) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedHttp() {
+    stop_ = true;
+    thread_.join();
+  }
+  ScriptedHttp(const ScriptedHttp&) = delete;
+  ScriptedHttp& operator=(const ScriptedHttp&) = delete;
+
+  uint16_t port() const { return server_.port(); }
+  std::string url(std::string_view path) const { return filetest::url(port(), path); }
+  // The request heads received so far.
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  void serve() {
+    for (size_t n = 0; n <= responses_.size() && !stop_; ++n) {
+      Socket s;
+      for (int waits = 0; waits < 100 && !stop_ && !s.valid(); ++waits) s = server_.accept(Ms(100));
+      if (!s.valid()) return;
+      std::string head;
+      s.recv_until(head, "\r\n\r\n", kIoTimeout);
+      {
+        std::lock_guard lock(mutex_);
+        requests_.push_back(head);
+      }
+      if (n < responses_.size()) s.send_all(with_port(responses_[n]), kIoTimeout);
+    }
+  }
+
+  // "{port}" in a response stands for this server's port (a redirect to itself).
+  std::string with_port(std::string text) const {
+    for (size_t at; (at = text.find("{port}")) != std::string::npos;) text.replace(at, 6, std::to_string(port()));
+    return text;
+  }
+
+  TcpServer server_;
+  std::vector<std::string> responses_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::vector<std::string> requests_;
+};
+
+// Reads a FIFO in the background (opened at once, non-blocking, so the test
+// never hangs waiting for a writer) until its writer closes, or 10 s.
+class FifoReader {
+ public:
+  explicit FifoReader(const fs::path& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(fd_ >= 0);
+    thread_ = std::thread([this] { read_all(); });
+  }
+  ~FifoReader() {
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+  }
+  std::string data() {
+    if (thread_.joinable()) thread_.join();
+    return data_;
+  }
+
+ private:
+  void read_all() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool had_writer = false;
+    char buf[65536];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      ::poll(&p, 1, 50);
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n > 0) {
+        data_.append(buf, static_cast<size_t>(n));
+        had_writer = true;
+      } else if (n == 0 && had_writer) {
+        return;  // the writer closed
+      }
+    }
+  }
+  int fd_ = -1;
+  std::thread thread_;
+  std::string data_;
+};
+
+std::string response_200(std::string_view body, std::string_view extra_headers = "") {
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + std::string(extra_headers) +
+         "Connection: close\r\n\r\n" + std::string(body);
+}
+
+
+}  // namespace
+
+// ---------------------------------------------------------------- what -o names
+
+TEST_CASE("file-get -o onto a FIFO writes into it and never replaces it", "[file][file-get][security]") {
+  TempDir dir;
+  const std::string body = random_bytes(300 * 1024, 51);
+  ScriptedHttp server({response_200(body)});
+  const auto fifo = dir / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  FifoReader reader(fifo);
+  auto r = file_get({"-o", fifo.string(), server.url("/f.bin")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(reader.data() == body);
+  struct stat sb {};
+  REQUIRE(::lstat(fifo.c_str(), &sb) == 0);
+  CHECK(S_ISFIFO(sb.st_mode));
+  CHECK(dir_entries(dir.path()) == std::vector<std::string>{"pipe"});
+  // --resume has nothing to continue in a FIFO.
+  auto resume = file_get({"--resume", "-o", fifo.string(), server.url("/f.bin")});
+  CHECK(resume.code == 2);
+}
+
+TEST_CASE("file-get -o onto a character device writes into it and leaves the node in place",
+          "[file][file-get][security]") {
+  TempDir dir;
+  const auto node = dir / "null";
+  if (::geteuid() != 0 || ::mknod(node.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    WARN("cannot create a device node here (needs root and CAP_MKNOD); /dev/null itself is used instead");
+  }
+  const fs::path target = fs::exists(node) ? node : fs::path("/dev/null");
+  ScriptedHttp server({response_200("device bytes\n")});
+  auto r = file_get({"-o", target.string(), server.url("/d.txt")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  struct stat sb {};
+  REQUIRE(::lstat(target.c_str(), &sb) == 0);
+  CHECK(S_ISCHR(sb.st_mode));
+  CHECK_FALSE(fs::exists(target.string() + ".part"));
+}
+
+TEST_CASE("file-get -o onto a symlink is refused: neither followed nor replaced", "[file][file-get][security]") {
+  TempDir dir;
+  write_file(dir / "victim", "precious\n");
+  fs::create_symlink(dir / "victim", dir / "link");
+  ScriptedHttp server({response_200("attacker\n")});
+  auto r = file_get({"-o", (dir / "link").string(), server.url("/x")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("symbolic link") != std::string::npos);
+  CHECK(fs::is_symlink(dir / "link"));
+  CHECK(read_file(dir / "victim") == "precious\n");
+}
+
+TEST_CASE("file-get never follows a planted FILE.part symlink, nor writes into a .part with other hard links",
+          "[file][file-get][security]") {
+  TempDir dir;
+  write_file(dir / "victim", "precious\n");
+  fs::create_symlink(dir / "victim", dir / "out.part");
+  {
+    ScriptedHttp server({response_200("attacker\n"), response_200("attacker\n")});
+    for (std::vector<std::string> extra : {std::vector<std::string>{}, std::vector<std::string>{"--resume"}}) {
+      std::vector<std::string> args{"-o", (dir / "out").string(), server.url("/x")};
+      args.insert(args.begin(), extra.begin(), extra.end());
+      auto r = file_get(args);
+      INFO("stderr: " << r.err);
+      CHECK(r.code == 1);
+      CHECK(r.err.find("symbolic link") != std::string::npos);
+      CHECK(read_file(dir / "victim") == "precious\n");
+      CHECK_FALSE(fs::exists(fs::symlink_status(dir / "out")));
+    }
+  }
+  fs::remove(dir / "out.part");
+  fs::create_hard_link(dir / "victim", dir / "out.part");
+  ScriptedHttp server({response_200("attacker\n")});
+  auto r = file_get({"-o", (dir / "out").string(), server.url("/x")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(read_file(dir / "victim") == "precious\n");
+  CHECK_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_CASE("file-get: control characters in the default output name are written %XX, as wget does",
+          "[file][file-get][security]") {
+  TempDir dir;
+  ScriptedHttp server({response_200("named\n")});
+  auto r = file_get_in(dir.path(), {server.url("/dir/a%0Ab%1B%07c%7F.txt")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(dir_entries(dir.path()) == std::vector<std::string>{"a%0Ab%1B%07c%7F.txt"});
+  CHECK(read_file(dir / "a%0Ab%1B%07c%7F.txt") == "named\n");
+}
+
+// ---------------------------------------------------------------- --resume
+
+TEST_CASE("file-get --resume sends If-Range with the saved ETag, and a changed file is fetched whole",
+          "[file][file-get][resume]") {
+  TempDir dir;
+  const auto out = dir / "f.txt";
+  // First attempt: the server promises 10 bytes and closes after 4.
+  {
+    ScriptedHttp server({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: \"v1\"\r\n\r\nOLD-"});
+    auto r = file_get({"-o", out.string(), server.url("/f.txt")});
+    CHECK(r.code == 1);
+    CHECK(read_file(dir / "f.txt.part") == "OLD-");
+    CHECK(read_file(dir / "f.txt.part.validator") == "\"v1\"\n");
+  }
+  // Second attempt: the file changed, so the server answers the If-Range with all of the new one.
+  ScriptedHttp server({response_200("NEWCONTENT", "ETag: \"v2\"\r\n")});
+  auto r = file_get({"--resume", "-o", out.string(), server.url("/f.txt")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(read_file(out) == "NEWCONTENT");
+  auto requests = server.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].find("Range: bytes=4-\r\n") != std::string::npos);
+  CHECK(requests[0].find("If-Range: \"v1\"\r\n") != std::string::npos);
+  CHECK(dir_entries(dir.path()) == std::vector<std::string>{"f.txt"});
+}
+
+TEST_CASE("file-get --resume: If-Range falls back to Last-Modified, and against file-serve continues the same file",
+          "[file][file-get][resume]") {
+  TempDir dir;
+  const auto out = dir / "g.txt";
+  {
+    ScriptedHttp server({"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nETag: W/\"weak\"\r\n"
+                         "Last-Modified: Fri, 01 Jan 2021 00:00:00 GMT\r\n\r\nabc"});
+    CHECK(file_get({"-o", out.string(), server.url("/g.txt")}).code == 1);
+  }
+  ScriptedHttp server({"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 3-5/6\r\nContent-Length: 3\r\n\r\ndef"});
+  auto r = file_get({"--resume", "-o", out.string(), server.url("/g.txt")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(read_file(out) == "abcdef");
+  REQUIRE(server.requests().size() == 1);
+  CHECK(server.requests()[0].find("If-Range: Fri, 01 Jan 2021 00:00:00 GMT\r\n") != std::string::npos);
+
+  // file-serve honours If-Range with its strong ETag: a file changed since is sent whole.
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  write_file(root / "h.txt", "version one, long enough\n");
+  auto srv = start_serve(root);
+  const auto out2 = dir / "h.txt";
+  auto first = file_get({"-o", out2.string(), url(srv.port, "/h.txt")});
+  REQUIRE(first.code == 0);
+  std::string validator = read_file(out2);  // the whole file; keep its start as a .part
+  write_file(dir / "h.txt.part", validator.substr(0, 8));
+  auto etag = http_get(srv.port, "/h.txt", "HEAD").header("ETag").value_or("");
+  write_file(dir / "h.txt.part.validator", etag + "\n");
+  fs::remove(out2);
+  write_file(root / "h.txt", "VERSION TWO, CHANGED!!!!!\n");  // same length, new content
+  auto again = file_get({"--resume", "-o", out2.string(), url(srv.port, "/h.txt")});
+  INFO("stderr: " << again.err);
+  CHECK(again.code == 0);
+  CHECK(read_file(out2) == "VERSION TWO, CHANGED!!!!!\n");
+}
+
+TEST_CASE("file-get --resume: a 416 for a .part that is already complete saves it, and a failed restart keeps the .part",
+          "[file][file-get][resume]") {
+  TempDir dir;
+  const auto out = dir / "c.txt";
+  write_file(dir / "c.txt.part", "0123456789");
+  {
+    ScriptedHttp server({"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */10\r\nContent-Length: 0\r\n\r\n"});
+    auto r = file_get({"--resume", "-o", out.string(), server.url("/c.txt")});
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 0);
+    CHECK(read_file(out) == "0123456789");
+    CHECK(dir_entries(dir.path()) == std::vector<std::string>{"c.txt"});
+  }
+  // A .part longer than the file: start over, but a failure before the new
+  // body begins must not cost the bytes already there.
+  write_file(dir / "d.txt.part", "xxxxxxxxxxxx");
+  ScriptedHttp server({"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */10\r\nContent-Length: 0\r\n\r\n",
+                       "" /* then: closed without an answer */});
+  auto r = file_get({"--resume", "-o", (dir / "d.txt").string(), server.url("/d.txt")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(read_file(dir / "d.txt.part") == "xxxxxxxxxxxx");
+  CHECK_FALSE(fs::exists(dir / "d.txt"));
+}
+
+// ---------------------------------------------------------------- hostile responses, as a table
+
+TEST_CASE("file-get against hostile or unusual responses: the exit code and the file are exactly right",
+          "[file][file-get][security]") {
+  struct Row {
+    std::string what;
+    std::string part;                   // a .part present before (with --resume when not empty)
+    std::vector<std::string> responses;  // one per connection
+    int exit_code;
+    std::optional<std::string> saved;   // the final file's content; nullopt: no final file
+    std::optional<std::string> part_after = std::nullopt;  // the .part afterwards, when it matters
+    std::string request_has = "";       // in the last request
+    std::string error_has = "";
+  };
+  const std::vector<Row> rows{
+      {"206 without Content-Length that runs past its Content-Range", "01234",
+       {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 5-9/10\r\n\r\n56789EXTRA-BYTES"}, 0, "0123456789"},
+      {"206 with Content-Length, more bytes after the body", "01234",
+       {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 5-9/10\r\nContent-Length: 5\r\n\r\n56789EXTRA"}, 0,
+       "0123456789"},
+      {"206 chunked, longer than its Content-Range", "01234",
+       {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 5-9/10\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "a\r\n56789EXTRA\r\n0\r\n\r\n"},
+       1, std::nullopt, "0123456789", "", "Content-Range"},
+      {"Content-Length promises more than arrives", "", {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"}, 1,
+       std::nullopt, "short"},
+      {"an obsolete folded header line is joined, not refused", "",
+       {"HTTP/1.1 200 OK\r\nX-Note: first\r\n  second\r\nContent-Length: 5\r\n\r\nhello"}, 0, "hello"},
+      {"Transfer-Encoding gzip, chunked cannot be decoded: refused, not saved still encoded", "",
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\n\x1f\x8b\x08\x00\x00\r\n0\r\n\r\n"}, 1,
+       std::nullopt, std::nullopt, "", "Transfer-Encoding"},
+      {"a redirect with an upper-case scheme is an absolute URL", "",
+       {"HTTP/1.1 302 Found\r\nLocation: HTTP://127.0.0.1:{port}/new/b.txt\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+       0, "ok", std::nullopt, "GET /new/b.txt HTTP/1.1"},
+      {"a relative redirect with ../ is resolved as RFC 3986 says", "",
+       {"HTTP/1.1 301 Moved\r\nLocation: ../c/./d.txt?q=1\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+       0, "ok", std::nullopt, "GET /a/c/d.txt?q=1 HTTP/1.1"},
+      {"a redirect to ftp: is refused by name", "",
+       {"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/secret\r\nContent-Length: 0\r\n\r\n"}, 1, std::nullopt,
+       std::nullopt, "", "'ftp:'"},
+      {"a redirect to file: is refused by name", "",
+       {"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n"}, 1, std::nullopt,
+       std::nullopt, "", "'file:'"},
+      {"206 to a request without Range", "",
+       {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-1/2\r\nContent-Length: 2\r\n\r\nhi"}, 1,
+       std::nullopt},
+  };
+  for (const auto& row : rows) {
+    INFO("row: " << row.what);
+    TempDir dir;
+    const auto out = dir / "out.txt";
+    auto scripted = std::make_unique<ScriptedHttp>(row.responses);
+    if (!row.part.empty()) write_file(dir / "out.txt.part", row.part);
+    std::vector<std::string> args{"-o", out.string(), scripted->url("/a/b/file.txt")};
+    if (!row.part.empty()) args.insert(args.begin(), "--resume");
+    auto r = file_get(args);
+    INFO("stderr: " << r.err);
+    CHECK(r.code == row.exit_code);
+    if (row.saved) CHECK(read_file(out) == *row.saved);
+    else CHECK_FALSE(fs::exists(out));
+    if (row.part_after) CHECK(read_file(dir / "out.txt.part") == *row.part_after);
+    if (!row.request_has.empty()) {
+      auto requests = scripted->requests();
+      REQUIRE_FALSE(requests.empty());
+      CHECK(requests.back().find(row.request_has) != std::string::npos);
+    }
+    if (!row.error_has.empty()) CHECK(r.err.find(row.error_has) != std::string::npos);
+  }
+}
