@@ -466,7 +466,7 @@ class FileGet final : public Command {
       auto parsed = http::parse_response(head_, kMaxResponseHead);
       if (parsed.status == http::ParseStatus::Incomplete) return;
       if (parsed.status == http::ParseStatus::Error) {
-        std::string hint = parsed.error == "not an HTTP response" ? " (a bare-name server? try --raw)" : "";
+        std::string hint = parsed.not_http ? " (a bare-name server? try --raw)" : "";
         fail("invalid response: " + parsed.error + hint, Keep::Part);
         return;
       }
