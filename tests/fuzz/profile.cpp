@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <algorithm>
 #include <vector>
 
 #include "nettool/error.h"
@@ -12,8 +14,12 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static std::vector<std::unique_ptr<nettool::PluginModule>> plugins = [] {
     std::vector<std::unique_ptr<nettool::PluginModule>> out;
-    for (const char* name : {"tcp-connect", "tcp-listen", "file-serve", "udp-send", "udp-listen", "udp-broadcast"})
-      out.push_back(nettool::PluginModule::load(std::string(NETTOOL_PLUGIN_DIR) + "/nettool-" + name + ".so"));
+    std::string_view names = NETTOOL_FUZZ_PLUGINS;  // "tcp-connect,tcp-listen,...": every plugin built
+    while (!names.empty()) {
+      std::string_view name = names.substr(0, names.find(','));
+      out.push_back(nettool::PluginModule::load(std::string(NETTOOL_PLUGIN_DIR) + "/nettool-" + std::string(name) + ".so"));
+      names.remove_prefix(std::min(names.size(), name.size() + 1));
+    }
     return out;
   }();
   std::string text(reinterpret_cast<const char*>(data), size);
