@@ -21,6 +21,21 @@ std::string_view trim_ows(std::string_view s) {
 
 char lower_char(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
+// Calls `each(item)` for every member of a comma-separated field value
+// (RFC 9110 §5.6.1), whitespace trimmed, empty members included; stops early
+// when `each` returns false.
+template <class Each>
+void for_each_list_member(std::string_view field, Each each) {
+  size_t pos = 0;
+  while (pos <= field.size()) {
+    size_t comma = field.find(',', pos);
+    if (!each(trim_ows(field.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos))))
+      return;
+    if (comma == std::string_view::npos) return;
+    pos = comma + 1;
+  }
+}
+
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -147,15 +162,9 @@ const std::string* find_header(const std::vector<Header>& headers, std::string_v
 }
 
 bool has_token(std::string_view field, std::string_view token) {
-  size_t pos = 0;
-  while (pos <= field.size()) {
-    size_t comma = field.find(',', pos);
-    std::string_view item = trim_ows(field.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
-    if (iequals(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
-  }
-  return false;
+  bool found = false;
+  for_each_list_member(field, [&](std::string_view item) { return !(found = iequals(item, token)); });
+  return found;
 }
 
 namespace {
@@ -632,25 +641,17 @@ std::optional<uint64_t> content_length(const std::vector<Header>& headers, std::
   std::optional<uint64_t> length;
   for (const auto& h : headers) {
     if (!iequals(h.name, "content-length")) continue;
-    std::string_view v = h.value;
-    size_t pos = 0;
-    while (pos <= v.size()) {
-      size_t comma = v.find(',', pos);
-      std::string_view item = trim_ows(v.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+    for_each_list_member(h.value, [&](std::string_view item) {
       uint64_t n = 0;
       auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
-      if (item.empty() || ec != std::errc() || p != item.data() + item.size()) {
+      if (item.empty() || ec != std::errc() || p != item.data() + item.size())
         error = "invalid Content-Length '" + h.value + "'";
-        return std::nullopt;
-      }
-      if (length && *length != n) {
+      else if (length && *length != n)
         error = "conflicting Content-Length values";
-        return std::nullopt;
-      }
       length = n;
-      if (comma == std::string_view::npos) break;
-      pos = comma + 1;
-    }
+      return error.empty();
+    });
+    if (!error.empty()) return std::nullopt;
   }
   return length;
 }
@@ -661,19 +662,13 @@ std::vector<std::string> transfer_codings(const std::vector<Header>& headers) {
   std::vector<std::string> codings;
   for (const auto& h : headers) {
     if (!iequals(h.name, "transfer-encoding")) continue;
-    std::string_view v = h.value;
-    size_t pos = 0;
-    while (pos <= v.size()) {
-      size_t comma = v.find(',', pos);
-      std::string_view item = trim_ows(v.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
-      if (!item.empty()) {
-        std::string coding;
-        for (char c : item) coding += lower_char(c);
-        codings.push_back(std::move(coding));
-      }
-      if (comma == std::string_view::npos) break;
-      pos = comma + 1;
-    }
+    for_each_list_member(h.value, [&](std::string_view item) {
+      if (item.empty()) return true;
+      std::string coding;
+      for (char c : item) coding += lower_char(c);
+      codings.push_back(std::move(coding));
+      return true;
+    });
   }
   return codings;
 }
