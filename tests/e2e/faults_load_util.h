@@ -1,7 +1,7 @@
 // Helpers for test_faults.cpp and test_load.cpp only: nettool under a
 // descriptor limit, CPU time and descriptors of a live process, sockets with
 // odd options (small receive buffer, reset on close), many connections driven
-// by one thread with poll(), and a minimal HTTP response parser.
+// by one thread with poll(). HTTP parsing comes from file_test_util.h.
 // Header-only, so the e2e CMakeLists (which globs test_*.cpp) needs no change.
 #pragma once
 #include <arpa/inet.h>
@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "file_test_util.h"
 #include "harness.h"
 
 namespace faultload {
@@ -307,53 +308,11 @@ std::vector<Socket> open_many(uint16_t port, size_t n, size_t batch, Settle sett
   return out;
 }
 
-// ---------------------------------------------------------------- HTTP
-
-inline std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-struct Response {
-  int status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
-  std::string body;
-  bool has_head = false;
-  std::string header(const std::string& name) const {
-    for (const auto& [k, v] : headers)
-      if (k == name) return v;
-    return {};
-  }
-};
-
-// Status line and headers of `raw` (up to the blank line); the rest is the body.
-inline Response parse_response(const std::string& raw) {
-  Response r;
-  auto end = raw.find("\r\n\r\n");
-  if (end == std::string::npos) return r;
-  r.has_head = true;
-  auto lines = split_lines(raw.substr(0, end));
-  if (!lines.empty() && lines[0].rfind("HTTP/1.", 0) == 0 && lines[0].size() >= 12)
-    r.status = std::atoi(lines[0].c_str() + 9);
-  for (size_t i = 1; i < lines.size(); ++i) {
-    std::string line = lines[i];
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-    r.headers.emplace_back(lower(line.substr(0, colon)), value);
-  }
-  r.body = raw.substr(end + 4);
-  return r;
-}
-
-inline std::string get_request(const std::string& path, bool close = true) {
-  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n";
-}
-
-inline std::string http_url(uint16_t port, const std::string& path) {
-  return "http://127.0.0.1:" + std::to_string(port) + path;
-}
+// HTTP: file_test_util.h's parser and request text, for one harness.
+using filetest::get_request;
+using filetest::HttpResponse;
+using filetest::lower;
+using filetest::parse_response_text;
+using filetest::url;
 
 }  // namespace faultload

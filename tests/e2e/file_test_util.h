@@ -165,6 +165,11 @@ inline HttpResponse read_response(Socket& s, bool head_request = false, Ms timeo
   return read_response(s, pending, head_request, timeout);
 }
 
+// "GET PATH HTTP/1.1" with Host (and Connection: close unless `close` is false).
+inline std::string get_request(const std::string& path, bool close = true) {
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n";
+}
+
 // Sends `request` as is on a new connection and reads until the server closes.
 inline HttpResponse raw_exchange(uint16_t port, std::string_view request, Ms timeout = kIoTimeout) {
   Socket s = connect_tcp(port);

@@ -90,10 +90,10 @@ ReadEnd drain(Socket& s, size_t& total, Ms timeout = 15s) {
 }
 
 // GET over a plain socket, Connection: close, read to EOF.
-Response plain_get(uint16_t port, const std::string& path, Ms timeout = kIoTimeout) {
+HttpResponse plain_get(uint16_t port, const std::string& path, Ms timeout = kIoTimeout) {
   Socket s = connect_tcp(port);
   if (!s.send_all(get_request(path), timeout)) return {};
-  return parse_response(s.recv_all(timeout));
+  return parse_response_text(s.recv_all(timeout));
 }
 
 }  // namespace
@@ -141,7 +141,7 @@ TEST_CASE("faults: file-serve survives a resetting, a half-closing, a non-readin
   REQUIRE(stalled.send_all(get_request("/big.bin", false)));
   std::string stalled_head;
   REQUIRE(stalled.recv_until(stalled_head, "\r\n\r\n"));
-  const size_t stalled_length = std::stoull(parse_response(stalled_head).header("content-length"));
+  const size_t stalled_length = std::stoull(parse_response_text(stalled_head).header("Content-Length").value_or(""));
   REQUIRE(stalled_length == 16 * MiB);
   size_t stalled_received = stalled_head.size() - (stalled_head.find("\r\n\r\n") + 4);
 
@@ -151,7 +151,7 @@ TEST_CASE("faults: file-serve survives a resetting, a half-closing, a non-readin
     REQUIRE(s.send_all(get_request("/medium.bin", false)));
     s.shutdown_write();
     ReadEnd end = ReadEnd::Timeout;
-    Response r = parse_response(s.recv_all(kIoTimeout, &end));
+    HttpResponse r = parse_response_text(s.recv_all(kIoTimeout, &end));
     CHECK(end == ReadEnd::Eof);
     CHECK(r.status == 200);
     CHECK(r.body.size() == medium.size());
@@ -160,7 +160,7 @@ TEST_CASE("faults: file-serve survives a resetting, a half-closing, a non-readin
 
   // Meanwhile a normal client is served correctly, twice.
   for (int i = 0; i < 2; ++i) {
-    Response r = plain_get(port, "/medium.bin");
+    HttpResponse r = plain_get(port, "/medium.bin");
     CHECK(r.status == 200);
     CHECK(sha256_hex(r.body) == sha256_hex(medium));
     CHECK(plain_get(port, "/small.txt").body == "small and fine\n");
@@ -183,7 +183,7 @@ TEST_CASE("faults: file-serve survives a resetting, a half-closing, a non-readin
 
   // Still healthy afterwards.
   CHECK(srv.proc.running());
-  Response after = plain_get(port, "/medium.bin");
+  HttpResponse after = plain_get(port, "/medium.bin");
   CHECK(after.status == 200);
   CHECK(sha256_hex(after.body) == sha256_hex(medium));
 }
@@ -357,7 +357,7 @@ TEST_CASE("faults: file-serve under ulimit -n 64 with 80 connections warns, does
   auto srv = start_listener_argv(
       under_fd_limit(64, {"file-serve", "--root", root.string(), "--listen", "127.0.0.1:0"}));
   exhaust_descriptors(srv, [&] {
-    Response r = plain_get(srv.port, "/a.bin", 15s);
+    HttpResponse r = plain_get(srv.port, "/a.bin", 15s);
     CHECK(r.status == 200);
     CHECK(r.body == content);
   });
@@ -402,7 +402,7 @@ TEST_CASE("faults: file-get into a full disk exits 1 saying 'No space' and leave
     const auto target = full / "big.bin";
     auto r = raw ? run_nettool({"file-get", "--raw", "127.0.0.1", std::to_string(srv.port), "big.bin", "-o",
                                 target.string()})
-                 : run_nettool({"file-get", http_url(srv.port, "/big.bin"), "-o", target.string()});
+                 : run_nettool({"file-get", url(srv.port, "/big.bin"), "-o", target.string()});
     INFO("file-get stderr:\n" << r.err);
     INFO("server log (tail):\n" << log_tail(srv.proc));
     CHECK(r.exit_code == 1);
@@ -415,7 +415,7 @@ TEST_CASE("faults: file-get into a full disk exits 1 saying 'No space' and leave
   // -o - into a file on the full disk: the copying path's writes fail.
   {
     const auto target = full / "stdout.bin";
-    auto r = run_nettool({"file-get", http_url(srv.port, "/big.bin"), "-o", "-"}, ProcessOptions().stdout_to(target));
+    auto r = run_nettool({"file-get", url(srv.port, "/big.bin"), "-o", "-"}, ProcessOptions().stdout_to(target));
     INFO("file-get -o - stderr:\n" << r.err);
     CHECK(r.exit_code == 1);
     CHECK((r.err.find("No space") != std::string::npos || r.err.find("ENOSPC") != std::string::npos));
@@ -462,14 +462,14 @@ TEST_CASE("faults: a file truncated while file-serve sends it gives a short body
   REQUIRE(s.send_all(get_request("/big.bin")));
   std::string raw;
   REQUIRE(s.recv_until(raw, "\r\n\r\n", 20s));  // the digest of 64 MiB is computed first
-  Response head = parse_response(raw);
+  HttpResponse head = parse_response_text(raw);
   REQUIRE(head.status == 200);
-  REQUIRE(head.header("content-length") == std::to_string(t.kBig));
+  REQUIRE(head.header("Content-Length").value_or("") == std::to_string(t.kBig));
   std::this_thread::sleep_for(300ms);  // the server fills the window and waits
   fs::resize_file(t.file, t.cut);
   ReadEnd end = ReadEnd::Timeout;
   raw += s.recv_all(15s, &end);
-  Response r = parse_response(raw);
+  HttpResponse r = parse_response_text(raw);
   INFO("cut at " << t.cut << " bytes; received " << r.body.size() << " body bytes, then " << to_string(end));
   INFO("server log (tail):\n" << log_tail(t.srv.proc));
   CHECK(end != ReadEnd::Timeout);
@@ -481,7 +481,7 @@ TEST_CASE("faults: a file truncated while file-serve sends it gives a short body
   // Not crashed; the next request gets the new length, with a fresh digest.
   CHECK(t.srv.proc.running());
   const auto out = t.dir / "copy.bin";
-  auto again = run_nettool({"file-get", http_url(port, "/big.bin"), "-o", out.string()});
+  auto again = run_nettool({"file-get", url(port, "/big.bin"), "-o", out.string()});
   INFO("file-get stderr:\n" << again.err);
   CHECK(again.exit_code == 0);
   CHECK(read_file(out) == t.prefix);
@@ -530,7 +530,7 @@ TEST_CASE("faults: file-get of a file truncated mid-download exits 1 without a f
       1, "127.0.0.1", 30s);
 
   const auto out = t.dir / "copy.bin";
-  Process get(nettool_argv({"file-get", http_url(proxy.port(), "/big.bin"), "-o", out.string()}));
+  Process get(nettool_argv({"file-get", url(proxy.port(), "/big.bin"), "-o", out.string()}));
   REQUIRE(eventually([&] { return paused.load(); }, 20s));
   fs::resize_file(t.file, t.cut);
   truncated = true;
@@ -546,7 +546,7 @@ TEST_CASE("faults: file-get of a file truncated mid-download exits 1 without a f
 
   // The server goes on: the next download is complete and verified.
   CHECK(t.srv.proc.running());
-  auto again = run_nettool({"file-get", http_url(port, "/big.bin"), "-o", out.string()});
+  auto again = run_nettool({"file-get", url(port, "/big.bin"), "-o", out.string()});
   INFO("second file-get stderr:\n" << again.err);
   CHECK(again.exit_code == 0);
   CHECK(read_file(out) == t.prefix);
@@ -703,9 +703,9 @@ struct Download {
       auto at = head.find("\r\n\r\n");
       if (at == std::string::npos) return;
       have_head = true;
-      Response r = parse_response(head);
+      HttpResponse r = parse_response_text(head);
       status = r.status;
-      length = std::stoull("0" + r.header("content-length"));
+      length = std::stoull("0" + r.header("Content-Length").value_or(""));
       EVP_DigestUpdate(sha.get(), r.body.data(), r.body.size());
       received = r.body.size();
       return;

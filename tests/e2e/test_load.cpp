@@ -153,9 +153,9 @@ TEST_CASE("load: 1,000 concurrent clients of file-serve each GET a small file, v
   std::string first_problem;
   for (size_t i = 0; i < kConnections; ++i) {
     const Flow& f = flows[i];
-    Response r = parse_response(f.in);
+    HttpResponse r = parse_response_text(f.in);
     const std::string& want = contents[i % kFiles];
-    bool good = f.eof && !f.error && r.status == 200 && r.header("content-length") == std::to_string(want.size()) &&
+    bool good = f.eof && !f.error && r.status == 200 && r.header("Content-Length").value_or("") == std::to_string(want.size()) &&
                 r.body == want;
     if (good) {
       ++ok;
@@ -219,7 +219,7 @@ TEST_CASE("load: sequential file-get downloads (NETTOOL_LOAD_DOWNLOADS, default 
   for (size_t i = 0; i < count; ++i, ++done) {
     const size_t f = i % kFiles;
     const auto out = out_dir.path / ("dl-" + std::to_string(i) + ".bin");
-    auto r = run_nettool({"file-get", "-q", http_url(srv.port, "/d" + std::to_string(f) + ".bin"), "-o", out.string()},
+    auto r = run_nettool({"file-get", "-q", url(srv.port, "/d" + std::to_string(f) + ".bin"), "-o", out.string()},
                          ProcessOptions().stdout_null().stderr_to(err_file));
     if (r.exit_code != 0) {
       ++failed;
