@@ -1,0 +1,50 @@
+// Small pieces every part of runtime/src/http/ uses; private to the runtime.
+// The parts: message.cpp (request and response heads, bare-name detection),
+// framing.cpp (Content-Length, Transfer-Encoding, chunked), resource.cpp
+// (paths, ranges, dates, types) and url.cpp (URLs and redirects); the API is
+// nettool/http.h.
+#pragma once
+#include <cctype>
+#include <cstring>
+#include <string_view>
+
+#include "nettool/http.h"
+
+namespace nettool::http::detail {
+
+inline bool is_tchar(char c) {
+  if (std::isalnum(static_cast<unsigned char>(c))) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+inline std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+inline char lower_char(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+// Calls `each(item)` for every member of a comma-separated field value
+// (RFC 9110 §5.6.1), whitespace trimmed, empty members included; stops early
+// when `each` returns false.
+template <class Each>
+void for_each_list_member(std::string_view field, Each each) {
+  size_t pos = 0;
+  while (pos <= field.size()) {
+    size_t comma = field.find(',', pos);
+    if (!each(trim_ows(field.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos))))
+      return;
+    if (comma == std::string_view::npos) return;
+    pos = comma + 1;
+  }
+}
+
+inline int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace nettool::http::detail
