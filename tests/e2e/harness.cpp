@@ -347,13 +347,15 @@ void Process::signal(int signum) {
   if (pid_ > 0 && !exit_code_) ::kill(pid_, signum);
 }
 
-bool Process::write_stdin(std::string_view data, Ms timeout) {
+bool Process::write_stdin(std::string_view data, Ms timeout, size_t* written) {
+  if (written) *written = 0;
   if (stdin_fd_ < 0) return false;
   auto deadline = Clock::now() + timeout;
   while (!data.empty()) {
     ssize_t n = ::write(stdin_fd_, data.data(), std::min<size_t>(data.size(), 1 << 20));
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
+      if (written) *written += static_cast<size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

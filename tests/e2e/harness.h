@@ -139,9 +139,10 @@ class Process {
   void signal(int signum);
 
   // stdin as a pipe (Input::Pipe). write_stdin returns false when the child
-  // closed its end or the timeout passed before everything was written.
+  // closed its end or the timeout passed before everything was written; then
+  // `written` (if given) says how much did go, so a retry sends only the rest.
   int stdin_fd() const { return stdin_fd_; }
-  bool write_stdin(std::string_view data, Ms timeout = kIoTimeout);
+  bool write_stdin(std::string_view data, Ms timeout = kIoTimeout, size_t* written = nullptr);
   void close_stdin();
 
   // stdout as a pipe (Output::Pipe): everything until EOF, or what arrived
