@@ -1,3 +1,6 @@
+// DiskWriter (see disk_writer.h): the two job chains and the worker side of
+// every job. Past 500 lines; splitting Job into a std::variant of job kinds,
+// with a file per kind, is issue 12 item 3, still open.
 #include "disk_writer.h"
 
 #include <fcntl.h>

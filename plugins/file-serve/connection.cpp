@@ -1,3 +1,7 @@
+// One client of file-serve, as one state machine (reading a head, opening,
+// sending, lingering): kept in one file, past 500 lines, so every transition
+// can be followed top to bottom. The pure rules it applies live beside it
+// (root.cpp, preconditions.cpp) and in runtime/src/http/.
 #include "connection.h"
 
 #include <netinet/in.h>

@@ -2,7 +2,8 @@
 // server for HTTP clients (curl, wget, browsers, file-get) and for the notes'
 // bare-name protocol (`echo name | nc host port > name`).
 //
-// This file: options, the listening sockets, the workers (an accept loop with
+// This file (past 500 lines, as the workers and their shared limits read
+// best together): options, the listening sockets, the workers (an accept loop with
 // limits, allow/deny and EMFILE handling, on one event loop each), and
 // shutdown. connection.cpp: one client. root.cpp: opening paths under the
 // root. digest_cache.cpp: SHA-256 for Repr-Digest. preconditions.cpp: the

@@ -1,3 +1,6 @@
+// The option schema at work: value parsers, the command line, the schema's
+// own checks and --help. Longer than 500 lines because these are one
+// pipeline (text -> typed value -> checked set) that reads best in order.
 #include "nettool/options.h"
 
 #include <algorithm>
