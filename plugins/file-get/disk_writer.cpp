@@ -20,6 +20,7 @@
 
 #include "nettool/digest.h"
 #include "nettool/error.h"
+#include "nettool/fd.h"
 
 namespace nettool::file_get {
 
@@ -49,17 +50,6 @@ constexpr auto kSpliceWait = std::chrono::milliseconds(100);
 constexpr int kPipeSize = static_cast<int>(kMiB);
 // Write-behind step (see write_behind()).
 constexpr uint64_t kWriteBehind = 8 * kMiB;
-
-// A file descriptor closed on scope exit (the directory fsynced after a rename).
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 struct Job {
   enum Kind {
@@ -231,7 +221,7 @@ std::string validator_path(const std::string& part) { return part + ".validator"
 std::string read_validator(const std::string& part) {
   int fd = ::open(validator_path(part).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return "";
-  Fd guard(fd);
+  UniqueFd guard(fd);
   struct stat sb {};
   if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > 512) return "";
   char buf[513];
@@ -304,7 +294,7 @@ void do_save_validator(State& st, Job& job) {
   std::string ignored;
   int fd = open_own_file(path, O_WRONLY, ignored);
   if (fd < 0) return;
-  Fd guard(fd);
+  UniqueFd guard(fd);
   std::string line = job.text + "\n";
   if (::ftruncate(fd, 0) == 0) (void)!::write(fd, line.data(), line.size());
 }
@@ -564,8 +554,8 @@ void do_finish(State& st, Job& job) {
   if (!st.durable) return;
   // Make the rename itself durable; failing here loses nothing we can report.
   std::string dir = job.path.find('/') == std::string::npos ? "." : job.path.substr(0, job.path.rfind('/') + 1);
-  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (d.fd >= 0) ::fsync(d.fd);
+  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.valid()) ::fsync(d.get());
 }
 
 void do_abandon(State& st, Job& job) {
