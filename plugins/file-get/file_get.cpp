@@ -12,8 +12,8 @@
 // (DiskWriter), and reading waits while the disk or the hash falls behind,
 // so memory stays bounded whatever the file size.
 //
-// Past 500 lines: one class sequences the target, the response and the body.
-// Pulling out a pure target resolver, a response plan and the body reader is
+// Past 500 lines: one class sequences the response and the body. What to
+// fetch is target.cpp's; pulling out a response plan and the body reader is
 // issue 12 item 3, still open.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,7 +25,7 @@
 #include <cstring>
 
 #include "disk_writer.h"
-#include "file_name.h"
+#include "target.h"
 #include "nettool/connect.h"
 #include "nettool/digest.h"
 #include "nettool/error.h"
@@ -87,10 +87,6 @@ constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions);
 
 bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-bool looks_like_url(std::string_view text) {
-  return text.substr(0, 7) == "http://" || text.substr(0, 8) == "https://";
 }
 
 std::string seconds_text(Duration d) {
@@ -264,97 +260,24 @@ class FileGet final : public Command {
     stream_target_ = true;
   }
 
-  // Works out URL | HOST PORT NAME from the command line and the profile, and
-  // returns the default output name. Positionals fill the *last* slots when
-  // fewer are given (the runtime's rule for leading optional ones), so a lone
-  // URL arrives in "name" and HOST PORT NAME fill all three.
+  // Works out what to fetch (target.h) from the options, wherever each came from.
   std::string choose_target() {
-    auto from_cli = [&](std::string_view n) { return opts_.has(n) && opts_.source(n) == ValueSource::CommandLine; };
-    auto from_profile = [&](std::string_view n) { return opts_.has(n) && opts_.source(n) != ValueSource::CommandLine; };
-    int cli_positionals = from_cli("host") + from_cli("port") + from_cli("name");
-
-    std::optional<std::string> url_text;
-    if (cli_positionals == 1 && from_cli("name") && looks_like_url(opts_.get_string("name"))) {
-      url_text = opts_.get_string("name");
-      if (from_cli("url")) throw ConfigError("give the URL once: as an argument or with --url");
-    } else if (from_cli("url")) {
-      if (cli_positionals > 0) throw ConfigError("give either --url or HOST PORT NAME, not both");
-      url_text = opts_.get_string("url");
-    } else if (cli_positionals == 0 && from_profile("url")) {
-      if (from_profile("host") || from_profile("port") || from_profile("name"))
-        throw ConfigError("the profile gives both 'url' and host/port/name; keep one of them");
-      url_text = opts_.get_string("url");
-    }
-
-    if (url_text) {
-      if (raw_) throw ConfigError("--raw speaks the bare-name protocol: give HOST PORT NAME, not a URL");
-      std::string error;
-      auto url = http::parse_url(*url_text, error);
-      if (!url) throw ConfigError("URL '" + escape_for_log(*url_text) + "': " + error);
-      url_ = *url;
-      std::string path = url_.path_and_query.substr(0, url_.path_and_query.find('?'));
-      std::string last = path.substr(path.rfind('/') + 1);
-      auto decoded = http::percent_decode_path(last);
-      return decoded ? safe_file_name(*decoded) : std::string();
-    }
-
-    // HOST PORT NAME, any of them possibly from the profile.
-    if (cli_positionals == 2 && !from_profile("host"))
-      throw ConfigError("two arguments given: use file-get URL or file-get HOST PORT NAME");
-    if (!opts_.has("host") || !opts_.has("port") || !opts_.has("name")) {
-      std::string missing;
-      constexpr std::pair<std::string_view, std::string_view> kParts[] = {{"host", "HOST"}, {"port", "PORT"}, {"name", "NAME"}};
-      for (const auto& [key, label] : kParts)
-        if (!opts_.has(key)) missing += (missing.empty() ? "" : ", ") + std::string(label);
-      throw ConfigError("missing " + missing + ": use file-get URL or file-get HOST PORT NAME");
-    }
-    const std::string& host = opts_.get_string("host");
-    if (looks_like_url(host)) throw ConfigError("a URL comes alone: file-get URL (no PORT or NAME after it)");
-    if (host.empty()) throw ConfigError("empty HOST");
-    uint16_t port = 0;
-    try {
-      port = parse_port(opts_.get_string("port"));
-    } catch (const ConfigError& e) {
-      throw ConfigError(std::string("PORT: ") + e.what() + " (use file-get URL or file-get HOST PORT NAME)");
-    }
-    if (port == 0) throw ConfigError("cannot connect to port 0");
-    std::string name = opts_.get_string("name");
-    if (name.empty()) throw ConfigError("empty NAME");
-
-    // The last segment of NAME is the default output name. NAME is a plain
-    // file name, not URL text, so it is taken literally here and encoded on
-    // the wire.
-    std::string last = name.substr(name.rfind('/') + 1);
-    if (raw_) {
-      if (name.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
-        throw ConfigError("NAME must not contain line breaks or NUL bytes");
-      raw_host_ = host;
-      raw_port_ = port;
-      raw_name_ = name;
-      return safe_file_name(last);
-    }
-    url_.host = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
-    url_.port = port;
-    size_t skip = name.find_first_not_of('/');
-    url_.path_and_query = "/" + http::percent_encode_path(skip == std::string::npos ? "" : name.substr(skip));
-    return safe_file_name(last);
+    TargetOptions o;
+    o.raw = raw_;
+    for (auto [name, slot] : {std::pair{"host", &o.host}, {"port", &o.port}, {"name", &o.name}, {"url", &o.url}})
+      if (opts_.has(name)) *slot = TargetOptions::Value{opts_.get_string(name), opts_.source(name) == ValueSource::CommandLine};
+    target_ = resolve_target(o);
+    return target_.default_name;
   }
 
-  // What the messages name: the URL, or host:port and the name for --raw.
-  std::string where() const {
-    if (raw_) {
-      std::string h = raw_host_.find(':') != std::string::npos && raw_host_.front() != '[' ? "[" + raw_host_ + "]" : raw_host_;
-      return escape_for_log(h + ":" + std::to_string(raw_port_) + " '" + raw_name_ + "' (raw)");
-    }
-    return escape_for_log("http://" + http::host_header(url_) + url_.path_and_query);
-  }
+  std::string where() const { return describe(target_); }
 
   // ------------------------------------------------------------ connection
 
   void connect() {
     phase_ = Phase::Connecting;
-    const std::string& host = raw_ ? raw_host_ : url_.host;
-    uint16_t port = raw_ ? raw_port_ : url_.port;
+    const std::string& host = raw_ ? target_.raw_host : target_.url.host;
+    uint16_t port = raw_ ? target_.raw_port : target_.url.port;
     try {
       connector_ = TcpConnector::start(ctx_.loop(), host, port, connect_opts_,
                                        [this](Handle<uv_tcp_t> socket, const std::string& error) {
@@ -400,9 +323,9 @@ class FileGet final : public Command {
   }
 
   std::string request_text() {
-    if (raw_) return raw_name_ + "\n";
-    std::string r = "GET " + url_.path_and_query + " HTTP/1.1\r\n";
-    r += "Host: " + http::host_header(url_) + "\r\n";
+    if (raw_) return target_.raw_name + "\n";
+    std::string r = "GET " + target_.url.path_and_query + " HTTP/1.1\r\n";
+    r += "Host: " + http::host_header(target_.url) + "\r\n";
     r += std::string("User-Agent: ") + kUserAgent + "\r\n";
     r += "Accept: */*\r\n";
     r += "Accept-Encoding: identity\r\n";  // we verify and save the bytes as the server has them
@@ -644,14 +567,14 @@ class FileGet final : public Command {
       return;
     }
     std::string error;
-    auto next = http::resolve_location(url_, *location, error);
+    auto next = http::resolve_location(target_.url, *location, error);
     if (!next) {
       fail("bad redirect to '" + escape_for_log(*location) + "': " + error, Keep::Part);
       return;
     }
     ++redirects_;
     std::string from = where();
-    url_ = *next;
+    target_.url = *next;
     ctx_.log().debug("{} redirects ({}) to {}", from, response_.status, where());
     retire_connection();
     connect();
@@ -894,10 +817,7 @@ class FileGet final : public Command {
   bool resume_ = false;
   bool to_stdout_ = false;
   bool stream_target_ = false;  // -o names a FIFO or a character device: written into, never replaced
-  http::Url url_;
-  std::string raw_host_;
-  uint16_t raw_port_ = 0;
-  std::string raw_name_;
+  Target target_;  // what to fetch; its url follows redirects
   std::string output_;
   std::string part_;
   int64_t max_redirects_ = 5;

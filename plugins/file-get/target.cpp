@@ -1,0 +1,118 @@
+#include "target.h"
+
+#include "nettool/error.h"
+#include "nettool/log.h"
+#include "nettool/options.h"
+
+namespace nettool::file_get {
+
+namespace {
+
+bool looks_like_url(std::string_view text) {
+  return http::iequals(text.substr(0, 7), "http://") || http::iequals(text.substr(0, 8), "https://");
+}
+
+// The last segment of an HTTP path, percent-decoded ("" when it cannot be).
+std::string last_segment_of(const http::Url& url) {
+  std::string path = url.path_and_query.substr(0, url.path_and_query.find('?'));
+  auto decoded = http::percent_decode_path(path.substr(path.rfind('/') + 1));
+  return decoded ? *decoded : std::string();
+}
+
+}  // namespace
+
+Target resolve_target(const TargetOptions& o) {
+  auto from_cli = [](const std::optional<TargetOptions::Value>& v) { return v && v->from_command_line; };
+  auto from_profile = [](const std::optional<TargetOptions::Value>& v) { return v && !v->from_command_line; };
+  int cli_positionals = from_cli(o.host) + from_cli(o.port) + from_cli(o.name);
+  Target t;
+  t.raw = o.raw;
+
+  std::optional<std::string> url_text;
+  if (cli_positionals == 1 && from_cli(o.name) && looks_like_url(o.name->text)) {
+    url_text = o.name->text;
+    if (from_cli(o.url)) throw ConfigError("give the URL once: as an argument or with --url");
+  } else if (from_cli(o.url)) {
+    if (cli_positionals > 0) throw ConfigError("give either --url or HOST PORT NAME, not both");
+    url_text = o.url->text;
+  } else if (cli_positionals == 0 && from_profile(o.url)) {
+    if (from_profile(o.host) || from_profile(o.port) || from_profile(o.name))
+      throw ConfigError("the profile gives both 'url' and host/port/name; keep one of them");
+    url_text = o.url->text;
+  }
+
+  if (url_text) {
+    if (o.raw) throw ConfigError("--raw speaks the bare-name protocol: give HOST PORT NAME, not a URL");
+    std::string error;
+    auto url = http::parse_url(*url_text, error);
+    if (!url) throw ConfigError("URL '" + escape_for_log(*url_text) + "': " + error);
+    t.url = *url;
+    t.default_name = safe_file_name(last_segment_of(t.url));
+    return t;
+  }
+
+  // HOST PORT NAME, any of them possibly from the profile.
+  if (cli_positionals == 2 && !from_profile(o.host))
+    throw ConfigError("two arguments given: use file-get URL or file-get HOST PORT NAME");
+  if (!o.host || !o.port || !o.name) {
+    std::string missing;
+    for (auto [given, label] : {std::pair{o.host.has_value(), "HOST"}, {o.port.has_value(), "PORT"}, {o.name.has_value(), "NAME"}})
+      if (!given) missing += (missing.empty() ? "" : ", ") + std::string(label);
+    throw ConfigError("missing " + missing + ": use file-get URL or file-get HOST PORT NAME");
+  }
+  const std::string& host = o.host->text;
+  if (looks_like_url(host)) throw ConfigError("a URL comes alone: file-get URL (no PORT or NAME after it)");
+  if (host.empty()) throw ConfigError("empty HOST");
+  uint16_t port = 0;
+  try {
+    port = parse_port(o.port->text);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("PORT: ") + e.what() + " (use file-get URL or file-get HOST PORT NAME)");
+  }
+  if (port == 0) throw ConfigError("cannot connect to port 0");
+  const std::string& name = o.name->text;
+  if (name.empty()) throw ConfigError("empty NAME");
+
+  // NAME is a plain file name, not URL text: taken literally here and encoded on the wire.
+  t.default_name = safe_file_name(name.substr(name.rfind('/') + 1));
+  if (o.raw) {
+    if (name.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      throw ConfigError("NAME must not contain line breaks or NUL bytes");
+    t.raw_host = host;
+    t.raw_port = port;
+    t.raw_name = name;
+    return t;
+  }
+  t.url.host = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+  t.url.port = port;
+  size_t skip = name.find_first_not_of('/');
+  t.url.path_and_query = "/" + http::percent_encode_path(skip == std::string::npos ? "" : name.substr(skip));
+  return t;
+}
+
+std::string describe(const Target& t) {
+  if (t.raw) {
+    const std::string& host = t.raw_host;
+    std::string h = host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+    return escape_for_log(h + ":" + std::to_string(t.raw_port) + " '" + t.raw_name + "' (raw)");
+  }
+  return escape_for_log("http://" + http::host_header(t.url) + t.url.path_and_query);
+}
+
+std::string safe_file_name(std::string_view decoded) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(decoded.size());
+  for (unsigned char c : decoded) {
+    if (c < 0x20 || c == 0x7f) {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace nettool::file_get
