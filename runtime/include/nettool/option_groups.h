@@ -62,7 +62,7 @@ SourceAddress source_options(const OptionValues& values);
 
 inline constexpr OptionSpec kConnectTimeoutOptions[] = {
     {.name = "timeout", .short_flag = 'w', .type = OptionType::Duration,
-     .help = "give up a connection attempt after this long (per address)", .min = 1},
+     .help = "give up a connection attempt after this long (per address; 0 = no limit)", .min = 0},
 };
 inline constexpr auto kConnectOptions = join_options(kAddressFamilyOptions, kConnectTimeoutOptions, kSourceOptions);
 // Everything TcpConnector needs; timeout 0 when -w was not given.
@@ -72,7 +72,7 @@ TcpConnector::Options connect_options(const OptionValues& values);
 
 inline constexpr OptionSpec kBridgeOptions[] = {
     {.name = "idle-timeout", .short_flag = 'i', .type = OptionType::Duration,
-     .help = "close after this long with no data either way", .min = 1},
+     .help = "close after this long with no data either way (0 = never)", .min = 0},
     {.name = "half-close", .short_flag = 'N', .type = OptionType::Bool, .default_value = "true",
      .help = "on stdin EOF shut down the sending side and keep reading (--no-half-close keeps it open)"},
     {.name = "wait-stdin", .type = OptionType::Bool,
