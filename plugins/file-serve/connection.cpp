@@ -242,17 +242,20 @@ void Connection::process_buffer() {
   limits.max_request_line = kMaxRequestLine;
   http::RequestParse parsed = http::parse_request(in_, limits);
   if (parsed.status == http::ParseStatus::Incomplete) return;
-  if (parsed.status == http::ParseStatus::Error) {
-    log_method_ = "-";
-    log_path_ = "(" + parsed.error + ")";
-    respond_error(parsed.error_status, true);
-    return;
-  }
+  if (parsed.status == http::ParseStatus::Error) return refuse_request("-", parsed.error_status, parsed.error);
   http1_0_ = parsed.request.version_minor == 0;
   std::optional<size_t> body = request_body_size(parsed.request);
   if (!body) return;  // refused, or still arriving
   in_.erase(0, parsed.request.head_size + *body);
   handle_http(std::move(parsed.request));
+}
+
+// A request that cannot be answered: the access log shows why in place of
+// the path, and the connection closes after the error response.
+void Connection::refuse_request(const std::string& method, int status, const std::string& why) {
+  log_method_ = method;
+  log_path_ = "(" + why + ")";
+  respond_error(status, true);
 }
 
 // We serve GET and HEAD only, so a request body is read and dropped; its
@@ -262,9 +265,7 @@ void Connection::process_buffer() {
 // is still arriving or the request has been refused.
 std::optional<size_t> Connection::request_body_size(const http::Request& request) {
   auto refuse = [this, &request](int status, const std::string& why) -> std::optional<size_t> {
-    log_method_ = request.method;
-    log_path_ = "(" + why + ")";
-    respond_error(status, true);
+    refuse_request(request.method, status, why);
     return std::nullopt;
   };
   http::RequestFraming framing = http::request_framing(request);

@@ -88,6 +88,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
   std::optional<size_t> request_body_size(const nettool::http::Request& request);
+  void refuse_request(const std::string& method, int status, const std::string& why);
   const char* connection_field() const;
   void finish_response();
   void linger();

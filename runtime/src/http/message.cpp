@@ -184,42 +184,21 @@ bool looks_like_http(std::string_view buffer, bool& decided) {
 
 RequestParse parse_request(std::string_view buffer, const RequestLimits& limits) {
   RequestParse result;
-  size_t first_nl = buffer.find('\n');
-  if (first_nl == std::string_view::npos) {
-    if (buffer.size() > limits.max_request_line) {
-      result.status = ParseStatus::Error;
-      result.error_status = 414;
-      result.error = "request line too long";
-    }
-    return result;
-  }
-  if (first_nl > limits.max_request_line) {
-    result.status = ParseStatus::Error;
-    result.error_status = 414;
-    result.error = "request line too long";
-    return result;
-  }
-  size_t end = find_head_end(buffer);
-  if (end == std::string_view::npos) {
-    if (buffer.size() > limits.max_header_bytes) {
-      result.status = ParseStatus::Error;
-      result.error_status = 431;
-      result.error = "request header too large";
-    }
-    return result;
-  }
-  if (end > limits.max_header_bytes) {
-    result.status = ParseStatus::Error;
-    result.error_status = 431;
-    result.error = "request header too large";
-    return result;
-  }
   auto fail = [&](int status, std::string why) {
     result.status = ParseStatus::Error;
     result.error_status = status;
     result.error = std::move(why);
     return result;
   };
+  // The limits apply while the line or the head is still arriving, too.
+  size_t first_nl = buffer.find('\n');
+  size_t line_length = first_nl == std::string_view::npos ? buffer.size() : first_nl;
+  if (line_length > limits.max_request_line) return fail(414, "request line too long");
+  if (first_nl == std::string_view::npos) return result;
+  size_t end = find_head_end(buffer);
+  size_t head_length = end == std::string_view::npos ? buffer.size() : end;
+  if (head_length > limits.max_header_bytes) return fail(431, "request header too large");
+  if (end == std::string_view::npos) return result;
   std::string_view line = buffer.substr(0, first_nl);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   size_t sp1 = line.find(' ');
