@@ -12,19 +12,19 @@
 // (DiskWriter), and reading waits while the disk or the hash falls behind,
 // so memory stays bounded whatever the file size.
 //
-// Past 500 lines: one class sequences the response and the body. What to
-// fetch is target.cpp's; pulling out a response plan and the body reader is
-// issue 12 item 3, still open.
+// The command only sequences the pieces: what to fetch is target.cpp's, what
+// a response head means is response_plan.cpp's, how its body is framed and
+// decoded is body_reader.cpp's, and the file is disk_writer.cpp's.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <cmath>
-#include <cstring>
 
+#include "body_reader.h"
 #include "disk_writer.h"
+#include "response_plan.h"
 #include "target.h"
 #include "nettool/connect.h"
 #include "nettool/digest.h"
@@ -85,65 +85,9 @@ constexpr OptionSpec kOwnOptions[] = {
 };
 constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions);
 
-bool is_redirect(int status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
 std::string seconds_text(Duration d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
   return fmt::format("{:.1f} s", static_cast<double>(d.count()) / 1000.0);
-}
-
-// Content-Range: bytes FIRST-LAST/TOTAL (TOTAL may be '*').
-struct ContentRange {
-  uint64_t first = 0, last = 0;
-  std::optional<uint64_t> total;
-};
-
-bool parse_number(std::string_view text, uint64_t& out) {
-  if (text.empty()) return false;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && p == text.data() + text.size();
-}
-
-std::optional<ContentRange> parse_content_range(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  if (v.size() < 6 || !http::iequals(v.substr(0, 6), "bytes ")) return std::nullopt;
-  v.remove_prefix(6);
-  size_t dash = v.find('-');
-  size_t slash = v.find('/');
-  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return std::nullopt;
-  ContentRange r;
-  if (!parse_number(v.substr(0, dash), r.first) || !parse_number(v.substr(dash + 1, slash - dash - 1), r.last) ||
-      r.last < r.first)
-    return std::nullopt;
-  std::string_view total = v.substr(slash + 1);
-  if (total != "*") {
-    uint64_t t = 0;
-    if (!parse_number(total, t) || t <= r.last) return std::nullopt;
-    r.total = t;
-  }
-  return r;
-}
-
-// A 416's Content-Range: bytes */SIZE.
-std::optional<uint64_t> parse_unsatisfied_range(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  if (v.size() < 8 || !http::iequals(v.substr(0, 8), "bytes */")) return std::nullopt;
-  uint64_t size = 0;
-  if (!parse_number(v.substr(8), size)) return std::nullopt;
-  return size;
-}
-
-// What a later --resume sends as If-Range: a strong entity tag, else the
-// Last-Modified date (a weak tag cannot be used there, RFC 9110 §13.1.5).
-std::string validator_of(const http::Response& response) {
-  if (const std::string* etag = http::find_header(response.headers, "etag"); etag && etag->size() >= 2 &&
-                                                                           etag->front() == '"' && etag->back() == '"')
-    return *etag;
-  if (const std::string* date = http::find_header(response.headers, "last-modified"); date && http::parse_date(*date))
-    return *date;
-  return "";
 }
 
 class FileGet final : public Command {
@@ -303,12 +247,9 @@ class FileGet final : public Command {
     ctx_.log().debug("connected to {}", conn_->describe());
 
     head_.clear();
-    framing_ = {};
-    chunked_.reset();
-    body_bytes_ = 0;
+    body_ = BodyReader();  // --raw: until close
     expected_size_.reset();
     expected_digest_.reset();
-    body_limit_.reset();
     range_sent_ = false;
     paused_ = false;
     phase_ = raw_ ? Phase::Body : Phase::Head;
@@ -421,7 +362,7 @@ class FileGet final : public Command {
       response_ = std::move(r);
       if (!accept_response()) return;
       phase_ = Phase::Body;
-      if (framing_.kind == http::BodyFraming::Length && framing_.length == 0) {
+      if (body_.remaining() == 0) {  // Content-Length: 0
         complete();
         return;
       }
@@ -431,124 +372,53 @@ class FileGet final : public Command {
     }
   }
 
-  std::string status_text() const {
-    std::string s = std::to_string(response_.status);
-    if (!response_.reason.empty()) s += " " + escape_for_log(response_.reason);
-    return s;
-  }
-
-  // Decides what to do with a complete response head. False when the
-  // response is not a body to save (redirect, error, retry).
+  // Carries out the plan for a complete response head. False when there is
+  // no body to save (redirect, error, retry).
   bool accept_response() {
-    int status = response_.status;
-    ctx_.log().debug("{}: {}", where(), status_text());
-    if (is_redirect(status)) {
-      follow_redirect();
-      return false;
-    }
-    if (status == 416 && range_sent_) {
-      const std::string* field = http::find_header(response_.headers, "content-range");
-      if (std::optional<uint64_t> size = field ? parse_unsatisfied_range(*field) : std::nullopt;
-          size && *size == resume_from_) {
-        // The .part already holds the whole file: check it and put it in place.
-        ctx_.log().info("{} already holds all {} bytes", escape_for_log(part_), *size);
-        base_ = resume_from_;
-        expected_size_ = size;
-        complete();
-        return false;
-      }
-      if (!retried_from_zero_) {
-        // The .part is longer than the file, or the file changed: fetch it
-        // whole. The .part is truncated only when the new body begins, so a
-        // failure before that keeps it.
-        retried_from_zero_ = true;
-        progress_->clear();
-        ctx_.log().info("server cannot continue from byte {} (416); downloading from the start", resume_from_);
-        resume_from_ = 0;
+    ctx_.log().debug("{}: {}", where(), status_text(response_));
+    Attempt attempt{resume_from_, range_sent_, retried_from_zero_, part_has_data_, !validator_.empty(), redirects_,
+                    max_redirects_};
+    ResponsePlan plan = plan_response(response_, target_.url, attempt);
+    for (const std::string& w : plan.warnings) ctx_.log().warn("{}", w);
+    for (const std::string& d : plan.details) ctx_.log().debug("{}", d);
+    if (!plan.notes.empty()) progress_->clear();
+    for (const std::string& n : plan.notes) ctx_.log().info("{}", n);
+    switch (plan.action) {
+      case ResponsePlan::Action::Fail: fail(plan.error, Keep::Part); return false;
+      case ResponsePlan::Action::Redirect: {
+        ++redirects_;
+        std::string from = where();
+        target_.url = plan.next;
+        ctx_.log().debug("{} redirects ({}) to {}", from, response_.status, where());
         retire_connection();
         connect();
         return false;
       }
-    }
-    if (status >= 400) {
-      fail("server answered " + status_text(), Keep::Part);
-      return false;
-    }
-    if (status != 200 && status != 203 && status != 206) {
-      fail("unexpected response " + status_text(), Keep::Part);
-      return false;
-    }
-    framing_ = http::body_framing(response_, false);
-    if (!framing_.error.empty()) {
-      fail("invalid response: " + framing_.error, Keep::Part);
-      return false;
-    }
-    if (framing_.kind == http::BodyFraming::Chunked) chunked_ = std::make_unique<http::ChunkedDecoder>();
-
-    if (const std::string* field = http::find_header(response_.headers, "repr-digest")) {
-      Digest d{};
-      if (parse_repr_digest_sha256(*field, d)) expected_digest_ = d;
-      else ctx_.log().debug("Repr-Digest without a usable sha-256 member ignored: {}", escape_for_log(*field));
-    }
-    if (const std::string* ce = http::find_header(response_.headers, "content-encoding");
-        ce && !http::iequals(*ce, "identity")) {
-      ctx_.log().warn("server sent Content-Encoding: {} although we asked for identity; saving the bytes as sent",
-                      escape_for_log(*ce));
-    }
-
-    if (status == 206) {
-      if (!range_sent_) {
-        fail("invalid response: 206 Partial Content to a request without Range", Keep::Part);
+      case ResponsePlan::Action::StartOver:
+        retried_from_zero_ = true;
+        resume_from_ = 0;
+        retire_connection();
+        connect();
         return false;
-      }
-      const std::string* field = http::find_header(response_.headers, "content-range");
-      auto range = field ? parse_content_range(*field) : std::nullopt;
-      if (!range) {
-        fail("invalid response: 206 without a valid Content-Range" +
-                 (field ? " ('" + escape_for_log(*field) + "')" : std::string()),
-             Keep::Part);
+      case ResponsePlan::Action::AlreadyComplete:
+        ctx_.log().info("{} already holds all {} bytes", escape_for_log(part_), *plan.expected_size);
+        base_ = plan.base;
+        expected_size_ = plan.expected_size;
+        complete();
         return false;
-      }
-      if (range->first != resume_from_) {
-        fail("server resumed at byte " + std::to_string(range->first) + ", not at " + std::to_string(resume_from_) +
-                 " as asked",
-             Keep::Part);
-        return false;
-      }
-      if (framing_.kind == http::BodyFraming::Length && framing_.length != range->last - range->first + 1) {
-        fail("invalid response: Content-Length does not match Content-Range", Keep::Part);
-        return false;
-      }
-      if (framing_.kind == http::BodyFraming::UntilClose) {
-        // No Content-Length: the range's own length ends the body, and
-        // anything the server sends past it is never written.
-        framing_.kind = http::BodyFraming::Length;
-        framing_.length = range->last - range->first + 1;
-      }
-      body_limit_ = range->last - range->first + 1;
-      if (range->total && range->last + 1 != *range->total) {
-        fail("server sent only bytes " + std::to_string(range->first) + "-" + std::to_string(range->last) + " of " +
-                 std::to_string(*range->total),
-             Keep::Part);
-        return false;
-      }
-      base_ = resume_from_;
-      expected_size_ = range->total ? *range->total : range->last + 1;
-    } else {
-      if (part_has_data_) {
-        progress_->clear();
-        if (range_sent_)
-          ctx_.log().info(validator_.empty() ? "server ignored the Range request; downloading from the start"
-                                             : "the file changed on the server (If-Range); downloading it again");
-        writer_->restart();
-        part_has_data_ = false;
-      } else if (!writer_->is_open()) {
-        writer_->open(part_, true);
-      }
-      if (!to_stdout_ && !stream_target_) writer_->save_validator(validator_of(response_));
-      base_ = 0;
-      if (framing_.kind == http::BodyFraming::Length) expected_size_ = framing_.length;
+      case ResponsePlan::Action::Save: break;
     }
+    body_ = BodyReader(plan.framing, plan.body_limit);
+    base_ = plan.base;
+    expected_size_ = plan.expected_size;
+    expected_digest_ = plan.expected_digest;
+    if (plan.restart_file) {
+      writer_->restart();
+      part_has_data_ = false;
+    } else if (!writer_->is_open()) {
+      writer_->open(part_, true);
+    }
+    if (response_.status != 206 && !to_stdout_ && !stream_target_) writer_->save_validator(plan.validator);
     if (expected_size_) writer_->reserve(*expected_size_);
     progress_->set_total(expected_size_);
     progress_->update(base_);
@@ -556,84 +426,20 @@ class FileGet final : public Command {
     return true;
   }
 
-  void follow_redirect() {
-    const std::string* location = http::find_header(response_.headers, "location");
-    if (!location || location->empty()) {
-      fail("server answered " + status_text() + " without a Location", Keep::Part);
-      return;
-    }
-    if (redirects_ >= max_redirects_) {
-      fail("too many redirects (more than " + std::to_string(max_redirects_) + ")", Keep::Part);
-      return;
-    }
-    std::string error;
-    auto next = http::resolve_location(target_.url, *location, error);
-    if (!next) {
-      fail("bad redirect to '" + escape_for_log(*location) + "': " + error, Keep::Part);
-      return;
-    }
-    ++redirects_;
-    std::string from = where();
-    target_.url = *next;
-    ctx_.log().debug("{} redirects ({}) to {}", from, response_.status, where());
-    retire_connection();
-    connect();
-  }
-
   void feed_body(std::string_view data, const ChunkPtr* whole) {
-    if (raw_ || framing_.kind == http::BodyFraming::UntilClose) {
-      emit(whole ? *whole : make_chunk(data));
+    BodyReader::Fed fed = body_.feed(data, whole, [this](const ChunkPtr& chunk) { emit(chunk); });
+    if (!fed.error.empty()) {
+      fail(fed.error, Keep::Part);
       return;
     }
-    if (framing_.kind == http::BodyFraming::Length) {
-      uint64_t remaining = framing_.length - body_bytes_;
-      size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, data.size()));
-      if (take > 0) emit(whole && take == data.size() ? *whole : make_chunk(data.substr(0, take)));
-      if (body_bytes_ == framing_.length) {
-        if (take < data.size()) ctx_.log().debug("ignoring {} bytes after the body", data.size() - take);
-        complete();
-      }
-      return;
-    }
-    if (framing_.kind == http::BodyFraming::Chunked) {
-      decoded_.clear();
-      chunked_->feed(data, decoded_);
-      if (!chunked_->error().empty()) {
-        fail("invalid chunked encoding: " + chunked_->error(), Keep::Part);
-        return;
-      }
-      if (body_limit_ && body_bytes_ + decoded_.size() > *body_limit_) {
-        size_t fits = static_cast<size_t>(*body_limit_ - body_bytes_);
-        if (fits > 0) emit(copy_to_chunk(std::string_view(decoded_).substr(0, fits)));
-        fail("invalid response: more body than the " + std::to_string(*body_limit_) + " bytes of its Content-Range",
-             Keep::Part);
-        return;
-      }
-      if (!decoded_.empty()) emit(copy_to_chunk(decoded_));
-      if (chunked_->done()) complete();
-      return;
-    }
-    // NoBody cannot reach here: only 1xx/204/304 have none, and those are refused earlier.
-  }
-
-  // Decoded (chunked) body bytes go into a buffer from our own pool, given
-  // back once the disk writer has written it, instead of a new allocation
-  // per read. Small pieces get a buffer of their own size, so the memory
-  // held by the write queue stays in proportion to the bytes it counts (as
-  // the runtime does for its reads).
-  ChunkPtr copy_to_chunk(std::string_view bytes) {
-    if (bytes.size() > kReadChunkSize || bytes.size() < kReadChunkSize / 4) return make_chunk(bytes);
-    ChunkPtr chunk = decode_pool_.acquire();
-    std::memcpy(chunk->data.get(), bytes.data(), bytes.size());
-    chunk->size = bytes.size();
-    return chunk;
+    if (fed.ignored > 0) ctx_.log().debug("ignoring {} bytes after the body", fed.ignored);
+    if (fed.done) complete();
   }
 
   void emit(const ChunkPtr& chunk) {
     if (raw_ && !writer_->is_open()) writer_->open(part_, true);  // first byte: the file exists
-    body_bytes_ += chunk->size;
     writer_->write(chunk);
-    progress_->update(base_ + body_bytes_);
+    progress_->update(base_ + body_.bytes());
     if (!paused_ && conn_ && writer_->queued() > kPauseAbove) {
       // The disk is behind: stop reading (TCP flow control slows the server)
       // and stop the idle clock, this wait is ours, not the server's.
@@ -664,7 +470,7 @@ class FileGet final : public Command {
   // file. What libuv has already read (with the head) is queued before it.
   void maybe_splice() {
     if (splicing_ || phase_ != Phase::Body || !conn_ || socket_fd_ < 0 || !writer_->can_splice()) return;
-    if (!raw_ && framing_.kind != http::BodyFraming::Length && framing_.kind != http::BodyFraming::UntilClose) return;
+    if (!body_.verbatim()) return;
     splicing_ = true;
     paused_ = false;  // libuv reads no more; splice_next() does the waiting
     conn_->read_pause();
@@ -684,21 +490,20 @@ class FileGet final : public Command {
       splice_waiting_ = false;
       arm_idle();
     }
-    uint64_t max = !raw_ && framing_.kind == http::BodyFraming::Length ? framing_.length - body_bytes_ : UINT64_MAX;
     splice_in_flight_ = true;
-    writer_->splice_from(socket_fd_, conn_, max, [this](const DiskWriter::Spliced& s) { on_spliced(s); });
+    writer_->splice_from(socket_fd_, conn_, body_.remaining(), [this](const DiskWriter::Spliced& s) { on_spliced(s); });
   }
 
   void on_spliced(const DiskWriter::Spliced& s) {
     splice_in_flight_ = false;
     if (phase_ != Phase::Body || !splicing_) return;
+    bool done = body_.spliced(s.bytes);
     if (s.bytes > 0) {
       arm_idle();
-      body_bytes_ += s.bytes;
       ctx_.counters().bytes_received += s.bytes;
-      progress_->update(base_ + body_bytes_);
+      progress_->update(base_ + body_.bytes());
     }
-    if (!raw_ && framing_.kind == http::BodyFraming::Length && body_bytes_ == framing_.length) {
+    if (done) {
       complete();
       return;
     }
@@ -714,7 +519,7 @@ class FileGet final : public Command {
   }
 
   std::string received_text() const {
-    std::string s = std::to_string(body_bytes_);
+    std::string s = std::to_string(body_.bytes());
     if (expected_size_) s += " of " + std::to_string(*expected_size_ - base_);
     return s + " bytes";
   }
@@ -733,21 +538,12 @@ class FileGet final : public Command {
            Keep::Part);
       return;
     }
-    if (raw_) {
-      if (body_bytes_ == 0) fail("server sent nothing (file missing or refused)", Keep::Remove);
-      else complete();
+    if (raw_ && body_.bytes() == 0) {
+      fail("server sent nothing (file missing or refused)", Keep::Remove);
       return;
     }
-    switch (framing_.kind) {
-      case http::BodyFraming::UntilClose: complete(); return;
-      case http::BodyFraming::Length:
-        fail("short read: connection closed after " + received_text(), Keep::Part);
-        return;
-      case http::BodyFraming::Chunked:
-        fail("connection closed before the last chunk (after " + std::to_string(body_bytes_) + " bytes)", Keep::Part);
-        return;
-      default: complete(); return;
-    }
+    if (std::string incomplete = body_.at_close(received_text()); !incomplete.empty()) fail(incomplete, Keep::Part);
+    else complete();
   }
 
   // ------------------------------------------------------------ the end
@@ -757,7 +553,7 @@ class FileGet final : public Command {
     retire_connection();
     std::optional<uint64_t> size = expected_size_;
     // Without a promised length the file must still hold exactly what arrived.
-    if (!size) size = base_ + body_bytes_;
+    if (!size) size = base_ + body_.bytes();
     writer_->finish(size, expected_digest_, output_, [this](const DiskWriter::Outcome& o) { on_finished(o); });
   }
 
@@ -845,15 +641,10 @@ class FileGet final : public Command {
   // The current response.
   std::string head_;
   http::Response response_;
-  http::BodyFraming framing_;
-  std::unique_ptr<http::ChunkedDecoder> chunked_;
-  std::string decoded_;      // reused: cleared, never shrunk
-  ChunkPool decode_pool_;    // buffers for decoded_'s bytes
+  BodyReader body_;
   bool range_sent_ = false;
   uint64_t base_ = 0;        // bytes in the file before this response's body
-  uint64_t body_bytes_ = 0;  // body bytes of this response so far
   std::optional<uint64_t> expected_size_;  // of the whole file
-  std::optional<uint64_t> body_limit_;     // a 206: its Content-Range's length
   std::optional<Digest> expected_digest_;
 };
 

@@ -119,3 +119,245 @@ TEST_CASE("resolve_target: every mix-up gets a message saying what to type", "[f
   https.name = cli("https://h/a");
   CHECK(refusal(https).find("https is not supported") != std::string::npos);
 }
+
+// ---- plan_response: what a response head means
+
+#include "body_reader.h"
+#include "nettool/http.h"
+#include "response_plan.h"
+
+namespace {
+
+using nettool::file_get::Attempt;
+using nettool::file_get::BodyReader;
+using nettool::file_get::plan_response;
+using nettool::file_get::ResponsePlan;
+using Action = ResponsePlan::Action;
+namespace http = nettool::http;
+
+http::Response head(const std::string& text) {
+  auto parsed = http::parse_response(text + "\r\n");
+  REQUIRE(parsed.status == http::ParseStatus::Complete);
+  return parsed.response;
+}
+
+http::Url here() {
+  std::string error;
+  auto url = http::parse_url("http://127.0.0.1:8080/dir/file.bin", error);
+  REQUIRE(url);
+  return *url;
+}
+
+Attempt resumed_from(uint64_t n) {
+  Attempt a;
+  a.resume_from = n;
+  a.range_sent = true;
+  a.part_has_data = true;
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("plan_response: a 200 saves the whole file, sized by Content-Length, with its validator", "[file-get]") {
+  auto plan = plan_response(head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"v1\"\r\n"), here(), {});
+  REQUIRE(plan.action == Action::Save);
+  CHECK(plan.framing.kind == http::BodyFraming::Length);
+  CHECK(plan.expected_size == 5u);
+  CHECK(plan.base == 0);
+  CHECK_FALSE(plan.body_limit);
+  CHECK_FALSE(plan.restart_file);
+  CHECK(plan.validator == "\"v1\"");
+  // A weak tag cannot be an If-Range; a Last-Modified date can.
+  plan = plan_response(head("HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+                       here(), {});
+  CHECK(plan.validator == "Sun, 06 Nov 1994 08:49:37 GMT");
+  CHECK_FALSE(plan.expected_size);  // until close
+}
+
+TEST_CASE("plan_response: a 200 to a resumed request starts the .part over, and says why", "[file-get]") {
+  Attempt a = resumed_from(100);
+  auto plan = plan_response(head("HTTP/1.1 200 OK\r\nContent-Length: 300\r\n"), here(), a);
+  REQUIRE(plan.action == Action::Save);
+  CHECK(plan.restart_file);
+  CHECK(plan.base == 0);
+  REQUIRE(plan.notes.size() == 1);
+  CHECK(plan.notes[0] == "server ignored the Range request; downloading from the start");
+  a.had_validator = true;
+  plan = plan_response(head("HTTP/1.1 200 OK\r\nContent-Length: 300\r\n"), here(), a);
+  CHECK(plan.notes.at(0) == "the file changed on the server (If-Range); downloading it again");
+}
+
+TEST_CASE("plan_response: a 206 continues at the byte asked for, limited to its Content-Range", "[file-get]") {
+  auto plan = plan_response(head("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-299/300\r\n"), here(),
+                            resumed_from(100));
+  REQUIRE(plan.action == Action::Save);
+  CHECK(plan.base == 100);
+  CHECK(plan.expected_size == 300u);
+  CHECK(plan.body_limit == 200u);
+  // Without a Content-Length the range's length ends the body.
+  CHECK(plan.framing.kind == http::BodyFraming::Length);
+  CHECK(plan.framing.length == 200);
+  CHECK_FALSE(plan.restart_file);
+}
+
+TEST_CASE("plan_response: a 206 that does not fit the request is refused", "[file-get]") {
+  auto refused = [](const std::string& text, const Attempt& a) {
+    auto plan = plan_response(head(text), here(), a);
+    CHECK(plan.action == Action::Fail);
+    return plan.error;
+  };
+  CHECK(refused("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10\r\n", {}) ==
+        "invalid response: 206 Partial Content to a request without Range");
+  CHECK(refused("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 50-299/300\r\n", resumed_from(100)) ==
+        "server resumed at byte 50, not at 100 as asked");
+  CHECK(refused("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-199/300\r\n", resumed_from(100)) ==
+        "server sent only bytes 100-199 of 300");
+  CHECK(refused("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-299/300\r\nContent-Length: 7\r\n",
+                resumed_from(100)) == "invalid response: Content-Length does not match Content-Range");
+  CHECK(refused("HTTP/1.1 206 Partial Content\r\nContent-Range: items 1-2/3\r\n", resumed_from(100)) ==
+        "invalid response: 206 without a valid Content-Range ('items 1-2/3')");
+}
+
+TEST_CASE("plan_response: a 416 finishes a complete .part, or starts over once", "[file-get]") {
+  auto plan = plan_response(head("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */100\r\n"), here(),
+                            resumed_from(100));
+  CHECK(plan.action == Action::AlreadyComplete);
+  CHECK(plan.expected_size == 100u);
+  CHECK(plan.base == 100);
+  // The .part is longer than the file (or the file changed).
+  Attempt a = resumed_from(500);
+  plan = plan_response(head("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */100\r\n"), here(), a);
+  CHECK(plan.action == Action::StartOver);
+  a.retried_from_zero = true;
+  plan = plan_response(head("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */100\r\n"), here(), a);
+  CHECK(plan.action == Action::Fail);
+  CHECK(plan.error == "server answered 416 Range Not Satisfiable");
+}
+
+TEST_CASE("plan_response: redirects resolve against the URL asked for, up to the limit", "[file-get]") {
+  auto plan = plan_response(head("HTTP/1.1 302 Found\r\nLocation: ../other/x.bin\r\n"), here(), {});
+  REQUIRE(plan.action == Action::Redirect);
+  CHECK(plan.next.host == "127.0.0.1");
+  CHECK(plan.next.port == 8080);
+  CHECK(plan.next.path_and_query == "/other/x.bin");
+  Attempt a;
+  a.redirects = 5;
+  plan = plan_response(head("HTTP/1.1 302 Found\r\nLocation: /x\r\n"), here(), a);
+  CHECK(plan.error == "too many redirects (more than 5)");
+  plan = plan_response(head("HTTP/1.1 301 Moved Permanently\r\n"), here(), {});
+  CHECK(plan.error == "server answered 301 Moved Permanently without a Location");
+  plan = plan_response(head("HTTP/1.1 307 Temporary Redirect\r\nLocation: ftp://127.0.0.1/x\r\n"), here(), {});
+  CHECK(plan.action == Action::Fail);
+  CHECK(plan.error.rfind("bad redirect to 'ftp://127.0.0.1/x': ", 0) == 0);
+}
+
+TEST_CASE("plan_response: errors, odd statuses and undecodable framing fail with the status", "[file-get]") {
+  CHECK(plan_response(head("HTTP/1.1 404 Not Found\r\n"), here(), {}).error == "server answered 404 Not Found");
+  CHECK(plan_response(head("HTTP/1.1 204 No Content\r\n"), here(), {}).error == "unexpected response 204 No Content");
+  auto plan = plan_response(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n"), here(), {});
+  CHECK(plan.action == Action::Fail);
+  CHECK(plan.error.rfind("invalid response: ", 0) == 0);
+}
+
+TEST_CASE("plan_response: a Repr-Digest is expected, a Content-Encoding is warned about", "[file-get]") {
+  // sha-256 of the empty string.
+  auto plan = plan_response(
+      head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nRepr-Digest: sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:\r\n"
+           "Content-Encoding: gzip\r\n"),
+      here(), {});
+  REQUIRE(plan.expected_digest);
+  CHECK((*plan.expected_digest)[0] == 0xe3);
+  REQUIRE(plan.warnings.size() == 1);
+  CHECK(plan.warnings[0].find("Content-Encoding: gzip") != std::string::npos);
+  plan = plan_response(head("HTTP/1.1 200 OK\r\nRepr-Digest: md5=:AAAA:\r\n"), here(), {});
+  CHECK_FALSE(plan.expected_digest);
+  CHECK(plan.details.size() == 1);
+}
+
+// ---- BodyReader: the bytes to write
+
+namespace {
+
+struct Collected {
+  std::string bytes;
+  BodyReader::EmitFn fn() {
+    return [this](const nettool::ChunkPtr& c) { bytes.append(c->data.get(), c->size); };
+  }
+};
+
+http::BodyFraming length(uint64_t n) {
+  http::BodyFraming f;
+  f.kind = http::BodyFraming::Length;
+  f.length = n;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("BodyReader: a Content-Length body ends at its length and ignores what follows", "[file-get]") {
+  BodyReader body(length(8));
+  Collected out;
+  auto fed = body.feed("abcde", nullptr, out.fn());
+  CHECK_FALSE(fed.done);
+  CHECK(body.remaining() == 3);
+  fed = body.feed("fghEXTRA", nullptr, out.fn());
+  CHECK(fed.done);
+  CHECK(fed.ignored == 5);
+  CHECK(out.bytes == "abcdefgh");
+  CHECK(body.bytes() == 8);
+  CHECK(body.at_close("8 bytes").empty() == false);  // closing early would have been a short read
+}
+
+TEST_CASE("BodyReader: a short Content-Length body is a short read at close; until-close is complete", "[file-get]") {
+  BodyReader body(length(10));
+  Collected out;
+  body.feed("abc", nullptr, out.fn());
+  CHECK(body.at_close("3 of 10 bytes") == "short read: connection closed after 3 of 10 bytes");
+  BodyReader until_close;
+  CHECK(until_close.verbatim());
+  until_close.feed("anything", nullptr, out.fn());
+  CHECK(until_close.at_close("x").empty());
+  CHECK(until_close.remaining() == UINT64_MAX);
+}
+
+TEST_CASE("BodyReader: spliced bytes count, and complete a Content-Length body", "[file-get]") {
+  BodyReader body(length(100));
+  Collected out;
+  body.feed("0123456789", nullptr, out.fn());
+  CHECK_FALSE(body.spliced(50));
+  CHECK(body.remaining() == 40);
+  CHECK(body.spliced(40));
+  CHECK(body.bytes() == 100);
+}
+
+TEST_CASE("BodyReader: a chunked body is decoded; a broken one fails after the good bytes", "[file-get]") {
+  http::BodyFraming chunked;
+  chunked.kind = http::BodyFraming::Chunked;
+  BodyReader body(chunked);
+  CHECK_FALSE(body.verbatim());
+  Collected out;
+  auto fed = body.feed("5\r\nhello\r\n", nullptr, out.fn());
+  CHECK_FALSE(fed.done);
+  CHECK(body.at_close("5 bytes") == "connection closed before the last chunk (after 5 bytes)");
+  fed = body.feed("6\r\n world\r\n0\r\n\r\n", nullptr, out.fn());
+  CHECK(fed.done);
+  CHECK(out.bytes == "hello world");
+
+  BodyReader broken(chunked);
+  Collected got;
+  fed = broken.feed("3\r\nabc\r\n", nullptr, got.fn());
+  CHECK(fed.error.empty());
+  fed = broken.feed("zz\r\n", nullptr, got.fn());
+  CHECK(got.bytes == "abc");
+  CHECK(fed.error.rfind("invalid chunked encoding: ", 0) == 0);
+}
+
+TEST_CASE("BodyReader: a chunked 206 writes no more than its Content-Range", "[file-get]") {
+  http::BodyFraming chunked;
+  chunked.kind = http::BodyFraming::Chunked;
+  BodyReader body(chunked, 4);
+  Collected out;
+  auto fed = body.feed("6\r\nabcdef\r\n0\r\n\r\n", nullptr, out.fn());
+  CHECK(out.bytes == "abcd");
+  CHECK(fed.error == "invalid response: more body than the 4 bytes of its Content-Range");
+}
