@@ -84,6 +84,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {"idle-timeout", 'i', OptionType::Duration, "30s", "fail when no data arrives for this long (0 = wait forever)"},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions);
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 std::string seconds_text(Duration d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
@@ -106,7 +108,7 @@ class FileGet final : public Command {
   void start() override {
     configure();
     bool quiet = ctx_.log().level() >= spdlog::level::err;
-    const std::string& when = opts_.get_string("progress");
+    const std::string& when = opts_.get_string(opt("progress"));
     bool tty = isatty(STDERR_FILENO) == 1;
     // auto: not when the data itself goes to the terminal (-o - unredirected),
     // where the bar would be drawn into the middle of it.
@@ -114,7 +116,7 @@ class FileGet final : public Command {
     progress_ = std::make_unique<ProgressBar>(ctx_.loop(), !quiet && (when == "always" || (when == "auto" && automatic)), tty);
     idle_timer_ = make_timer(ctx_.loop(), this);
 
-    writer_ = std::make_unique<DiskWriter>(ctx_.loop(), opts_.get_bool("fsync"));
+    writer_ = std::make_unique<DiskWriter>(ctx_.loop(), opts_.get_bool(opt("fsync")));
     writer_->on_error([this](const std::string& why) { fail(why, Keep::Part); });
     writer_->on_progress([this] { maybe_resume_reading(); });
     if (to_stdout_) writer_->use_stdout();
@@ -160,17 +162,17 @@ class FileGet final : public Command {
   // ------------------------------------------------------------ configuration
 
   void configure() {
-    max_redirects_ = opts_.get_int("max-redirects");
-    if (opts_.has("idle-timeout")) idle_ = opts_.get_duration("idle-timeout");
-    raw_ = opts_.get_bool("raw");
-    resume_ = opts_.get_bool("resume");
+    max_redirects_ = opts_.get_int(opt("max-redirects"));
+    if (opts_.has(opt("idle-timeout"))) idle_ = opts_.get_duration(opt("idle-timeout"));
+    raw_ = opts_.get_bool(opt("raw"));
+    resume_ = opts_.get_bool(opt("resume"));
     if (raw_ && resume_) throw ConfigError("--resume needs HTTP Range requests; the bare-name protocol (--raw) has none");
     connect_opts_ = connect_options(opts_);
 
     std::string default_name = choose_target();
 
-    std::string output = opts_.has("output") ? opts_.get_string("output") : "";
-    if (opts_.has("output") && output.empty()) throw ConfigError("-o: empty file name");
+    std::string output = opts_.has(opt("output")) ? opts_.get_string(opt("output")) : "";
+    if (opts_.has(opt("output")) && output.empty()) throw ConfigError("-o: empty file name");
     if (output == "-") {
       to_stdout_ = true;
       if (resume_) throw ConfigError("--resume needs a file to continue; it does not work with -o -");
@@ -208,7 +210,7 @@ class FileGet final : public Command {
   std::string choose_target() {
     TargetOptions o;
     o.raw = raw_;
-    for (auto [name, slot] : {std::pair{"host", &o.host}, {"port", &o.port}, {"name", &o.name}, {"url", &o.url}})
+    for (auto [name, slot] : {std::pair{opt("host"), &o.host}, {opt("port"), &o.port}, {opt("name"), &o.name}, {opt("url"), &o.url}})
       if (opts_.has(name)) *slot = TargetOptions::Value{opts_.get_string(name), opts_.source(name) == ValueSource::CommandLine};
     target_ = resolve_target(o);
     return target_.default_name;

@@ -86,7 +86,8 @@ Target resolve_target(const TargetOptions& o) {
   t.url.host = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
   t.url.port = port;
   size_t skip = name.find_first_not_of('/');
-  t.url.path_and_query = "/" + http::percent_encode_path(skip == std::string::npos ? "" : name.substr(skip));
+  t.url.path_and_query = "/";
+  t.url.path_and_query.append(http::percent_encode_path(skip == std::string::npos ? "" : name.substr(skip)));
   return t;
 }
 

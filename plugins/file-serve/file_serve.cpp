@@ -68,6 +68,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only (default: IPv6 and IPv4)"},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kListenOptions);
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 // --workers: "auto" or a number from 1 to kMaxWorkers.
 int parse_workers(const std::string& text) {
@@ -416,22 +418,22 @@ class FileServe final : public Command {
   }
 
   void start() override {
-    int workers = parse_workers(opts_.get_string("workers"));
-    std::string digest = opts_.get_string("digest");
+    int workers = parse_workers(opts_.get_string(opt("workers")));
+    std::string digest = opts_.get_string(opt("digest"));
     listen_ = listen_options(opts_);
 
-    const std::string& root = opts_.get_string("root");
+    const std::string& root = opts_.get_string(opt("root"));
     root_.reset(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_.valid()) throw RuntimeError("--root " + root + ": " + std::strerror(errno));
 
     config_.root_fd = root_.get();
-    config_.settings.listing = opts_.get_bool("listing");
-    config_.settings.allow_hidden = opts_.get_bool("allow-hidden");
+    config_.settings.listing = opts_.get_bool(opt("listing"));
+    config_.settings.allow_hidden = opts_.get_bool(opt("allow-hidden"));
     config_.settings.digest = digest != "off";
-    config_.settings.idle_timeout = opts_.get_duration("idle-timeout");
+    config_.settings.idle_timeout = opts_.get_duration(opt("idle-timeout"));
     config_.allow = listen_.allow;
     config_.deny = listen_.deny;
-    config_.max_connections = static_cast<size_t>(opts_.get_int("max-connections"));
+    config_.max_connections = static_cast<size_t>(opts_.get_int(opt("max-connections")));
 
     std::vector<UniqueFd> sockets = open_listeners(workers);
     main_ = std::make_unique<Worker>(0, ctx_.loop(), ctx_.log(), ctx_.counters(), config_, digests_, open_connections_);
@@ -468,9 +470,9 @@ class FileServe final : public Command {
   // `count` listening sockets on the one address: the first that works of
   // the candidates, the others on the address (and port) it got.
   std::vector<UniqueFd> open_listeners(int count) {
-    std::string spec = opts_.has("listen") ? opts_.get_string("listen") : "";
+    std::string spec = opts_.has(opt("listen")) ? opts_.get_string(opt("listen")) : "";
     std::string host;
-    uint16_t port = opts_.get_port("port");
+    uint16_t port = opts_.get_port(opt("port"));
     if (!spec.empty()) {
       size_t colon = spec.rfind(':');
       if (colon == std::string::npos) {
@@ -485,13 +487,13 @@ class FileServe final : public Command {
     if (!host.empty()) {
       ResolveOptions ro;
       ro.passive = true;
-      ro.family = opts_.get_bool("ipv4") ? AF_INET : AF_UNSPEC;
+      ro.family = opts_.get_bool(opt("ipv4")) ? AF_INET : AF_UNSPEC;
       addrs = resolve_now(host, port, ro);
     } else {
       sockaddr_storage v6{}, v4{};
       uv_ip6_addr("::", port, reinterpret_cast<sockaddr_in6*>(&v6));
       uv_ip4_addr("0.0.0.0", port, reinterpret_cast<sockaddr_in*>(&v4));
-      if (!opts_.get_bool("ipv4")) addrs.push_back(v6);
+      if (!opts_.get_bool(opt("ipv4"))) addrs.push_back(v6);
       addrs.push_back(v4);  // alone with -4, else the fallback for hosts without IPv6
     }
     int backlog = listen_.backlog;

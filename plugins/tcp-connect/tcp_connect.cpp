@@ -20,6 +20,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {"keepalive", 0, OptionType::Duration, "", "enable TCP keepalive probes after this idle time"},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kBridgeOptions);
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 class TcpConnect final : public Command {
  public:
@@ -27,15 +29,15 @@ class TcpConnect final : public Command {
   ~TcpConnect() override { abort(); }
 
   void start() override {
-    range_ = opts_.get_port_range("port");
-    if (range_.first != range_.last && !opts_.get_bool("zero"))
+    range_ = opts_.get_port_range(opt("port"));
+    if (range_.first != range_.last && !opts_.get_bool(opt("zero")))
       throw ConfigError("a port range (" + std::to_string(range_.first) + "-" + std::to_string(range_.last) +
                         ") needs --zero");
     if (range_.first == 0) throw ConfigError("cannot connect to port 0");
-    host_ = opts_.get_string("host");
-    zero_ = opts_.get_bool("zero");
-    nodelay_ = opts_.get_bool("nodelay");
-    if (opts_.has("keepalive")) keepalive_ = opts_.get_duration("keepalive");
+    host_ = opts_.get_string(opt("host"));
+    zero_ = opts_.get_bool(opt("zero"));
+    nodelay_ = opts_.get_bool(opt("nodelay"));
+    if (opts_.has(opt("keepalive"))) keepalive_ = opts_.get_duration(opt("keepalive"));
     connect_ = connect_options(opts_);
     if (connect_.timeout.count() == 0 && zero_) connect_.timeout = Duration(5000);  // a filtered port must not stall a scan
     bridge_options_ = bridge_options(opts_);

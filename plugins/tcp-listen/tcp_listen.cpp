@@ -39,6 +39,8 @@ constexpr OptionSpec kOwnOptions[] = {
 // The bridge group serves the one-client and --exec modes; in -k mode
 // --idle-timeout, --recv-only and --crlf apply too.
 constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kListenOptions, kBridgeOptions);
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 class TcpListen;
 
@@ -58,13 +60,13 @@ class TcpListen final : public Command {
   ~TcpListen() override { abort(); }
 
   void start() override {
-    port_ = opts_.get_port("port");
-    if (opts_.has("host")) host_ = opts_.get_string("host");
-    echo_ = opts_.get_bool("echo");
-    broker_ = opts_.get_bool("broker");
-    keep_open_ = opts_.get_bool("keep-open") || broker_;
-    max_clients_ = static_cast<size_t>(opts_.get_int("max-clients"));
-    nodelay_ = opts_.get_bool("nodelay");
+    port_ = opts_.get_port(opt("port"));
+    if (opts_.has(opt("host"))) host_ = opts_.get_string(opt("host"));
+    echo_ = opts_.get_bool(opt("echo"));
+    broker_ = opts_.get_bool(opt("broker"));
+    keep_open_ = opts_.get_bool(opt("keep-open")) || broker_;
+    max_clients_ = static_cast<size_t>(opts_.get_int(opt("max-clients")));
+    nodelay_ = opts_.get_bool(opt("nodelay"));
     family_ = address_family_options(opts_);
     listen_ = listen_options(opts_);
     bridge_options_ = bridge_options(opts_);

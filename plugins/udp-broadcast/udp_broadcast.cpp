@@ -36,6 +36,8 @@ constexpr OptionSpec kOptions[] = {
     {"interval", 0, OptionType::Duration, "", "pause between datagrams"},
     {"source-port", 'p', OptionType::Port, "", "local port to send from"},
 };
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 struct InterfaceInfo {
   sockaddr_in address{};
@@ -68,18 +70,18 @@ class UdpBroadcast final : public Command {
   ~UdpBroadcast() override { abort(); }
 
   void start() override {
-    uint16_t port = opts_.get_port("port");
+    uint16_t port = opts_.get_port(opt("port"));
     if (port == 0) throw ConfigError("cannot send to port 0");
-    bool multicast = opts_.has("multicast");
-    std::string target = multicast ? opts_.get_string("multicast")
-                                   : opts_.has("address") ? opts_.get_string("address") : "255.255.255.255";
+    bool multicast = opts_.has(opt("multicast"));
+    std::string target = multicast ? opts_.get_string(opt("multicast"))
+                                   : opts_.has(opt("address")) ? opts_.get_string(opt("address")) : "255.255.255.255";
     std::optional<InterfaceInfo> iface;
-    if (opts_.has("interface")) {
+    if (opts_.has(opt("interface"))) {
       std::string known;
-      iface = ipv4_interface(opts_.get_string("interface"), known);
+      iface = ipv4_interface(opts_.get_string(opt("interface")), known);
       if (!iface)
-        throw RuntimeError("interface '" + opts_.get_string("interface") + "' has no IPv4 address (interfaces: " + known + ")");
-      if (!multicast && !opts_.has("address")) {
+        throw RuntimeError("interface '" + opts_.get_string(opt("interface")) + "' has no IPv4 address (interfaces: " + known + ")");
+      if (!multicast && !opts_.has(opt("address"))) {
         char buf[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &iface->broadcast.sin_addr, buf, sizeof buf);
         target = buf;
@@ -93,8 +95,8 @@ class UdpBroadcast final : public Command {
     dest_ = dest;
     const sockaddr* d = reinterpret_cast<const sockaddr*>(&dest_);
     std::optional<uint64_t> chunk;
-    if (opts_.has("chunk")) chunk = opts_.get_size("chunk");
-    if (std::string why = datagram_limits_error(chunk, opts_.get_list("message"), d->sa_family, format_address(d));
+    if (opts_.has(opt("chunk"))) chunk = opts_.get_size(opt("chunk"));
+    if (std::string why = datagram_limits_error(chunk, opts_.get_list(opt("message")), d->sa_family, format_address(d));
         !why.empty())
       throw ConfigError(why);
     if (int rc = uv_udp_init_ex(ctx_.loop(), socket_.get(), d->sa_family); rc < 0)
@@ -107,12 +109,12 @@ class UdpBroadcast final : public Command {
     if (d->sa_family == AF_INET) {
       sockaddr_in* l = reinterpret_cast<sockaddr_in*>(&local);
       l->sin_family = AF_INET;
-      l->sin_port = htons(opts_.has("source-port") ? opts_.get_port("source-port") : 0);
+      l->sin_port = htons(opts_.has(opt("source-port")) ? opts_.get_port(opt("source-port")) : 0);
       // Limited broadcast must not be bound to a unicast address, or Linux
       // routes it by that address's route instead of the device.
       if (iface && multicast) l->sin_addr = iface->address.sin_addr;
     } else {
-      uv_ip6_addr("::", opts_.has("source-port") ? opts_.get_port("source-port") : 0, reinterpret_cast<sockaddr_in6*>(&local));
+      uv_ip6_addr("::", opts_.has(opt("source-port")) ? opts_.get_port(opt("source-port")) : 0, reinterpret_cast<sockaddr_in6*>(&local));
     }
     if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<sockaddr*>(&local), UV_UDP_REUSEADDR); rc < 0)
       throw RuntimeError(uv_message("binding " + format_address(reinterpret_cast<sockaddr*>(&local)), rc));
@@ -120,14 +122,14 @@ class UdpBroadcast final : public Command {
       // 255.255.255.255 leaves through the named interface only when bound to it.
       uv_os_fd_t fd;
       uv_fileno(socket_.as_handle(), &fd);
-      const std::string& name = opts_.get_string("interface");
+      const std::string& name = opts_.get_string(opt("interface"));
       if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name.c_str(), static_cast<socklen_t>(name.size())) != 0)
         ctx_.log().warn("cannot bind to device {}: {} (needs CAP_NET_RAW); the routing table decides", name,
                         std::strerror(errno));
     }
     if (multicast) {
-      uv_udp_set_multicast_ttl(socket_.get(), opts_.has("ttl") ? static_cast<int>(opts_.get_int("ttl")) : 1);
-      uv_udp_set_multicast_loop(socket_.get(), opts_.get_bool("loop") ? 1 : 0);
+      uv_udp_set_multicast_ttl(socket_.get(), opts_.has(opt("ttl")) ? static_cast<int>(opts_.get_int(opt("ttl"))) : 1);
+      uv_udp_set_multicast_loop(socket_.get(), opts_.get_bool(opt("loop")) ? 1 : 0);
       if (iface) {
         char buf[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &iface->address.sin_addr, buf, sizeof buf);
@@ -136,17 +138,17 @@ class UdpBroadcast final : public Command {
       }
     } else {
       if (int rc = uv_udp_set_broadcast(socket_.get(), 1); rc < 0) throw RuntimeError(uv_message("SO_BROADCAST", rc));
-      if (opts_.has("ttl")) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int("ttl")));
+      if (opts_.has(opt("ttl"))) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int(opt("ttl"))));
     }
     ctx_.log().debug("sending to {}", format_address(d));
 
     DatagramSource::Options so;
-    for (const auto& m : opts_.get_list("message")) so.messages.push_back(m);
-    if (opts_.has("chunk")) so.chunk = opts_.get_size("chunk");
-    so.keep_newline = opts_.get_bool("keep-newline");
+    for (const auto& m : opts_.get_list(opt("message"))) so.messages.push_back(m);
+    if (opts_.has(opt("chunk"))) so.chunk = opts_.get_size(opt("chunk"));
+    so.keep_newline = opts_.get_bool(opt("keep-newline"));
     so.max_size = max_udp_payload(d->sa_family);
-    so.count = static_cast<uint64_t>(opts_.get_int("count"));
-    if (opts_.has("interval")) so.interval = opts_.get_duration("interval");
+    so.count = static_cast<uint64_t>(opts_.get_int(opt("count")));
+    if (opts_.has(opt("interval"))) so.interval = opts_.get_duration(opt("interval"));
     source_ = std::make_unique<DatagramSource>(ctx_.loop(), so);
     source_->start([this](std::string payload) { return send(std::move(payload)); },
                    [this](int status, size_t oversize) {

@@ -30,6 +30,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {"reply-to-last", 0, OptionType::Bool, "", "send stdin (each read as one datagram) to the last sender"},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions);
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 // recvmmsg reads up to this many datagrams per system call.
 constexpr size_t kBatch = 32;
@@ -85,23 +87,23 @@ class UdpListen final : public Command {
   void start() override {
     resolve_ = address_family_options(opts_);
     // Read once: the per-datagram path should not look options up by name.
-    show_source_ = opts_.get_bool("show-source");
-    hex_ = opts_.get_bool("hex");  // with show_source_, the source is the dump's header line
-    echo_ = opts_.get_bool("echo");
-    if (opts_.has("count")) count_limit_ = static_cast<uint64_t>(opts_.get_int("count"));
+    show_source_ = opts_.get_bool(opt("show-source"));
+    hex_ = opts_.get_bool(opt("hex"));  // with show_source_, the source is the dump's header line
+    echo_ = opts_.get_bool(opt("echo"));
+    if (opts_.has(opt("count"))) count_limit_ = static_cast<uint64_t>(opts_.get_int(opt("count")));
     bind();
-    stdio_ = ctx_.open_stdio(opts_.get_bool("reply-to-last"), true);
+    stdio_ = ctx_.open_stdio(opts_.get_bool(opt("reply-to-last")), true);
     stdio_->on_write_error([this](int status) {
       ctx_.log().error("writing stdout: {}", uv_strerror(status));
       ctx_.set_exit_code(kExitRuntime);
       abort();
     });
-    if (opts_.has("idle-timeout")) {
+    if (opts_.has(opt("idle-timeout"))) {
       idle_ = make_timer(ctx_.loop(), this);
       touch();
     }
     start_receiving();
-    if (opts_.get_bool("reply-to-last")) {
+    if (opts_.get_bool(opt("reply-to-last"))) {
       stdio_->read_start([this](const ChunkPtr& chunk) { reply_to_last(chunk); },
                          [this](int status) {
                            if (status < 0) ctx_.log().warn("reading stdin: {}", uv_strerror(status));
@@ -118,23 +120,23 @@ class UdpListen final : public Command {
 
  private:
   void bind() {
-    uint16_t port = opts_.get_port("port");
+    uint16_t port = opts_.get_port(opt("port"));
     std::vector<sockaddr_storage> addrs;
     int family = resolve_.family;
-    if (opts_.has("host") && !opts_.get_string("host").empty()) {
+    if (opts_.has(opt("host")) && !opts_.get_string(opt("host")).empty()) {
       ResolveOptions ro;
       ro.socktype = SOCK_DGRAM;
       ro.passive = true;
       ro.family = family;
       ro.numeric_only = resolve_.numeric_only;
-      addrs = resolve_now(opts_.get_string("host"), port, ro);
+      addrs = resolve_now(opts_.get_string(opt("host")), port, ro);
     } else {
       sockaddr_storage v6{}, v4{};
       uv_ip6_addr("::", port, reinterpret_cast<sockaddr_in6*>(&v6));
       uv_ip4_addr("0.0.0.0", port, reinterpret_cast<sockaddr_in*>(&v4));
       // An IPv4 multicast group or broadcast is received most reliably on an IPv4 socket.
       bool v4_groups = false;
-      for (const auto& g : opts_.get_list("join")) v4_groups |= g.find(':') == std::string::npos;
+      for (const auto& g : opts_.get_list(opt("join"))) v4_groups |= g.find(':') == std::string::npos;
       if (family != AF_INET && !v4_groups) addrs.push_back(v6);
       if (family != AF_INET6) addrs.push_back(v4);
     }
@@ -159,7 +161,7 @@ class UdpListen final : public Command {
     // A bigger receive buffer rides out bursts while stdout is slow.
     int rcvbuf = 4 << 20;
     uv_recv_buffer_size(socket_.as_handle(), &rcvbuf);
-    for (const auto& group : opts_.get_list("join")) join(group);
+    for (const auto& group : opts_.get_list(opt("join"))) join(group);
     sockaddr_storage bound{};
     int len = sizeof bound;
     uv_udp_getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
@@ -168,8 +170,8 @@ class UdpListen final : public Command {
 
   void join(const std::string& group) {
     std::string iface;
-    if (opts_.has("interface")) {
-      iface = opts_.get_string("interface");
+    if (opts_.has(opt("interface"))) {
+      iface = opts_.get_string(opt("interface"));
       int fam = group.find(':') != std::string::npos ? AF_INET6 : AF_INET;
       if (auto addr = interface_address(iface, fam)) {
         // uv wants the interface's address for IPv4, the name or scope for IPv6.
@@ -289,10 +291,10 @@ class UdpListen final : public Command {
         [](uv_timer_t* t) {
           auto* self = static_cast<UdpListen*>(t->data);
           if (!self) return;
-          self->ctx_.log().debug("no datagram for {} ms: done", self->opts_.get_duration("idle-timeout").count());
+          self->ctx_.log().debug("no datagram for {} ms: done", self->opts_.get_duration(opt("idle-timeout")).count());
           self->finish();
         },
-        static_cast<uint64_t>(opts_.get_duration("idle-timeout").count()), 0);
+        static_cast<uint64_t>(opts_.get_duration(opt("idle-timeout")).count()), 0);
   }
 
   // Stops receiving, lets queued echoes/replies go out, flushes stdout, then

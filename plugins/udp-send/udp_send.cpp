@@ -30,6 +30,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {.name = "ttl", .type = OptionType::Int, .help = "IP time to live (hop limit) of the datagrams", .min = 1, .max = 255},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions);
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 class UdpSend final : public Command {
  public:
@@ -41,7 +43,7 @@ class UdpSend final : public Command {
     ro.socktype = SOCK_DGRAM;
     local_ = source_options(opts_);
     if (std::string why = limits_error(ro.family, ""); !why.empty()) throw ConfigError(why);
-    resolving_ = resolve_async(ctx_.loop(), opts_.get_string("host"), opts_.get_port("port"), ro,
+    resolving_ = resolve_async(ctx_.loop(), opts_.get_string(opt("host")), opts_.get_port(opt("port")), ro,
                                [this](std::vector<sockaddr_storage> addrs, const std::string& error) {
                                  resolving_.reset();
                                  if (!error.empty()) return fail(error);
@@ -77,8 +79,8 @@ class UdpSend final : public Command {
 
   std::string limits_error(int family, const std::string& destination) const {
     std::optional<uint64_t> chunk;
-    if (opts_.has("chunk")) chunk = opts_.get_size("chunk");
-    return datagram_limits_error(chunk, opts_.get_list("message"), family, destination);
+    if (opts_.has(opt("chunk"))) chunk = opts_.get_size(opt("chunk"));
+    return datagram_limits_error(chunk, opts_.get_list(opt("message")), family, destination);
   }
 
   void open_socket(const sockaddr_storage& ss) {
@@ -101,7 +103,7 @@ class UdpSend final : public Command {
       }
     }
     if (int rc = uv_udp_connect(socket_.get(), dest); rc < 0) return fail(uv_message("udp " + dest_, rc));
-    if (opts_.has("ttl")) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int("ttl")));
+    if (opts_.has(opt("ttl"))) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int(opt("ttl"))));
     ctx_.counters().connections++;
 
     stdout_ = ctx_.open_stdio(false, true);
@@ -119,12 +121,12 @@ class UdpSend final : public Command {
         });
 
     DatagramSource::Options so;
-    for (const auto& m : opts_.get_list("message")) so.messages.push_back(m);
-    if (opts_.has("chunk")) so.chunk = opts_.get_size("chunk");
-    so.keep_newline = opts_.get_bool("keep-newline");
+    for (const auto& m : opts_.get_list(opt("message"))) so.messages.push_back(m);
+    if (opts_.has(opt("chunk"))) so.chunk = opts_.get_size(opt("chunk"));
+    so.keep_newline = opts_.get_bool(opt("keep-newline"));
     so.max_size = max_udp_payload(dest->sa_family);
-    so.count = static_cast<uint64_t>(opts_.get_int("count"));
-    if (opts_.has("interval")) so.interval = opts_.get_duration("interval");
+    so.count = static_cast<uint64_t>(opts_.get_int(opt("count")));
+    if (opts_.has(opt("interval"))) so.interval = opts_.get_duration(opt("interval"));
     source_ = std::make_unique<DatagramSource>(ctx_.loop(), so);
     source_->start([this](std::string payload) { return send(std::move(payload)); },
                    [this](int status, size_t oversize) { on_source_end(status, oversize); });
@@ -191,7 +193,7 @@ class UdpSend final : public Command {
 
   void maybe_done() {
     if (!source_done_ || in_flight_ > 0 || finishing_) return;
-    if (opts_.has("wait") && opts_.get_duration("wait").count() > 0) {
+    if (opts_.has(opt("wait")) && opts_.get_duration(opt("wait")).count() > 0) {
       if (!wait_timer_.initialized()) {
         wait_timer_ = make_timer(ctx_.loop(), this);
         arm_wait();
@@ -207,7 +209,7 @@ class UdpSend final : public Command {
         [](uv_timer_t* t) {
           if (auto* self = static_cast<UdpSend*>(t->data)) self->finish();
         },
-        static_cast<uint64_t>(opts_.get_duration("wait").count()), 0);
+        static_cast<uint64_t>(opts_.get_duration(opt("wait")).count()), 0);
   }
 
   // Flushes replies to stdout, then closes everything.

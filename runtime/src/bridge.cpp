@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "nettool/option_groups.h"
 #include "nettool/uv.h"
 
 namespace nettool {
@@ -159,7 +160,8 @@ void Bridge::report(int exit_code, const std::string& reason) {
 }
 
 bool wait_for_stdin(const OptionValues& opts) {
-  if (opts.source("wait-stdin") != ValueSource::Default) return opts.get_bool("wait-stdin");
+  constexpr std::string_view kWaitStdin = checked_option<kBridgeOptions>("wait-stdin");
+  if (opts.source(kWaitStdin) != ValueSource::Default) return opts.get_bool(kWaitStdin);
   return isatty(STDIN_FILENO) != 1;
 }
 

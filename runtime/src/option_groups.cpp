@@ -8,24 +8,36 @@
 
 namespace nettool {
 
+namespace {
+// Each reader names only its own group's options, checked at compile time (options.h).
+consteval std::string_view family_key(std::string_view n) { return checked_option<kAddressFamilyOptions>(n); }
+consteval std::string_view source_key(std::string_view n) { return checked_option<kSourceOptions>(n); }
+consteval std::string_view connect_key(std::string_view n) { return checked_option<kConnectOptions>(n); }
+consteval std::string_view bridge_key(std::string_view n) { return checked_option<kBridgeOptions>(n); }
+consteval std::string_view listen_key(std::string_view n) { return checked_option<kListenOptions>(n); }
+}  // namespace
+
 ResolveOptions address_family_options(const OptionValues& values) {
   ResolveOptions o;
-  o.family = values.get_bool("ipv4") ? AF_INET : values.get_bool("ipv6") ? AF_INET6 : AF_UNSPEC;
-  o.numeric_only = values.get_bool("numeric");
+  o.family = values.get_bool(family_key("ipv4"))   ? AF_INET
+             : values.get_bool(family_key("ipv6")) ? AF_INET6
+                                                   : AF_UNSPEC;
+  o.numeric_only = values.get_bool(family_key("numeric"));
   return o;
 }
 
 SourceAddress source_options(const OptionValues& values) {
   SourceAddress s;
-  if (values.has("source") && !values.get_string("source").empty()) s.host = values.get_string("source");
-  if (values.has("source-port")) s.port = values.get_port("source-port");
+  if (values.has(source_key("source")) && !values.get_string(source_key("source")).empty())
+    s.host = values.get_string(source_key("source"));
+  if (values.has(source_key("source-port"))) s.port = values.get_port(source_key("source-port"));
   return s;
 }
 
 TcpConnector::Options connect_options(const OptionValues& values) {
   TcpConnector::Options o;
   o.resolve = address_family_options(values);
-  if (values.has("timeout")) o.timeout = values.get_duration("timeout");
+  if (values.has(connect_key("timeout"))) o.timeout = values.get_duration(connect_key("timeout"));
   SourceAddress source = source_options(values);
   o.source_host = source.host;
   o.source_port = source.port;
@@ -34,16 +46,17 @@ TcpConnector::Options connect_options(const OptionValues& values) {
 
 BridgeOptions bridge_options(const OptionValues& values) {
   BridgeOptions b;
-  b.half_close = values.get_bool("half-close");
-  b.send_only = values.get_bool("send-only");
-  b.recv_only = values.get_bool("recv-only");
+  b.half_close = values.get_bool(bridge_key("half-close"));
+  b.send_only = values.get_bool(bridge_key("send-only"));
+  b.recv_only = values.get_bool(bridge_key("recv-only"));
   b.wait_stdin = wait_for_stdin(values);
-  b.crlf = values.get_bool("crlf");
-  if (values.has("idle-timeout")) b.idle_timeout = values.get_duration("idle-timeout");
-  if (values.has("exec")) {
-    b.exec = values.get_string("exec");
-  } else if (values.has("sh-exec")) {
-    b.exec = values.get_string("sh-exec");
+  b.crlf = values.get_bool(bridge_key("crlf"));
+  if (values.has(bridge_key("idle-timeout")))
+    b.idle_timeout = values.get_duration(bridge_key("idle-timeout"));
+  if (values.has(bridge_key("exec"))) {
+    b.exec = values.get_string(bridge_key("exec"));
+  } else if (values.has(bridge_key("sh-exec"))) {
+    b.exec = values.get_string(bridge_key("sh-exec"));
     b.exec_through_shell = true;
   }
   return b;
@@ -63,9 +76,9 @@ Bridge::Policy BridgeOptions::policy(spdlog::logger* log) const {
 
 ListenOptions listen_options(const OptionValues& values) {
   ListenOptions l;
-  l.allow = values.get_cidrs("allow");
-  l.deny = values.get_cidrs("deny");
-  l.backlog = static_cast<int>(values.get_int("backlog"));
+  l.allow = values.get_cidrs(listen_key("allow"));
+  l.deny = values.get_cidrs(listen_key("deny"));
+  l.backlog = static_cast<int>(values.get_int(listen_key("backlog")));
   return l;
 }
 

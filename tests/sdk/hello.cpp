@@ -17,6 +17,8 @@ using namespace nettool;
 constexpr OptionSpec kOptions[] = {
     {"name", 'n', OptionType::String, "world", "who to greet", "NAME"},
 };
+// Names are read through opt(): a name kOptions lacks does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
 class Hello : public Command {
  public:
@@ -28,7 +30,7 @@ class Hello : public Command {
       ctx_.log().error("cannot write to stdout: {}", uv_strerror(status));
       ctx_.set_exit_code(kExitRuntime);
     });
-    out_->write(make_chunk("hello, " + ctx_.options().get_string("name") + "\n"));
+    out_->write(make_chunk("hello, " + ctx_.options().get_string(opt("name")) + "\n"));
     // Once written, close stdout; the loop ends when no handle is left.
     // (Never destroy an endpoint inside its own callback: post() runs later.)
     out_->end([this](int) { post(ctx_.loop(), [this] { out_.reset(); }); });

@@ -49,6 +49,19 @@ struct OptionSpec {
 
 using Schema = std::span<const OptionSpec>;
 
+// A name checked against a schema at compile time:
+//   consteval std::string_view opt(std::string_view n) { return checked_option<kOptions>(n); }
+//   ... opts.get_bool(opt("keep-open")) ...
+// A name the table lacks (a typo, an option since renamed) does not build
+// ("not a constant expression" at the call), in every build. OptionValues
+// still refuses undeclared names at run time, for names made at run time.
+template <const auto& Options>
+consteval std::string_view checked_option(std::string_view name) {
+  for (const OptionSpec& o : Options)
+    if (o.name == name) return o.name;
+  throw "option name not declared in the schema";  // reached: a compile error
+}
+
 struct PortRange {
   uint16_t first = 0;
   uint16_t last = 0;
