@@ -104,12 +104,7 @@ class TcpConnect final : public Command {
     Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> local;
     try {
-      if (bridge_options_.exec) {
-        local = spawn_child_endpoint(ctx_.loop(), *bridge_options_.exec, bridge_options_.exec_through_shell,
-                                     [this](int64_t status) { ctx_.log().debug("child exited with status {}", status); });
-      } else {
-        local = ctx_.open_stdio(!policy.recv_only, !policy.send_only);
-      }
+      local = bridge_options_.open_local(ctx_, policy);
     } catch (const RuntimeError& e) {
       ctx_.log().error("{}", e.what());
       ctx_.set_exit_code(kExitRuntime);

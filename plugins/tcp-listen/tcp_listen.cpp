@@ -222,11 +222,6 @@ class TcpListen final : public Command {
 
   // ---- one client, or -k --exec: a Bridge per client ----
 
-  std::unique_ptr<Endpoint> spawn_child() {
-    return spawn_child_endpoint(ctx_.loop(), *bridge_options_.exec, bridge_options_.exec_through_shell,
-                                [this](int64_t status) { ctx_.log().debug("child exited with status {}", status); });
-  }
-
   void start_single(std::unique_ptr<Endpoint> net) {
     if (echo_) {
       start_client(std::move(net));
@@ -235,11 +230,7 @@ class TcpListen final : public Command {
     Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> local;
     try {
-      if (bridge_options_.exec) {
-        local = spawn_child();
-      } else {
-        local = ctx_.open_stdio(!policy.recv_only, !policy.send_only);
-      }
+      local = bridge_options_.open_local(ctx_, policy);
     } catch (const RuntimeError& e) {
       ctx_.log().error("{}", e.what());
       ctx_.set_exit_code(kExitRuntime);
@@ -258,7 +249,7 @@ class TcpListen final : public Command {
     Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> child;
     try {
-      child = spawn_child();
+      child = bridge_options_.open_local(ctx_, policy);  // --exec is set: the child
     } catch (const RuntimeError& e) {
       ctx_.log().error("{}: {}", who, e.what());
       return;

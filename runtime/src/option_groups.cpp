@@ -4,6 +4,8 @@
 
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
+
 #include "nettool/stream.h"
 
 namespace nettool {
@@ -72,6 +74,13 @@ Bridge::Policy BridgeOptions::policy(spdlog::logger* log) const {
   if (crlf) p.to_network = make_crlf_transform();
   p.log = log;
   return p;
+}
+
+std::unique_ptr<Endpoint> BridgeOptions::open_local(Context& ctx, const Bridge::Policy& policy) const {
+  if (!exec) return ctx.open_stdio(!policy.recv_only, !policy.send_only);
+  spdlog::logger* log = &ctx.log();
+  return spawn_child_endpoint(ctx.loop(), *exec, exec_through_shell,
+                              [log](int64_t status) { log->debug("child exited with status {}", status); });
 }
 
 ListenOptions listen_options(const OptionValues& values) {

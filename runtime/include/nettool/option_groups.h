@@ -18,6 +18,7 @@
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
 #include "nettool/options.h"
+#include "nettool/plugin.h"
 
 namespace nettool {
 
@@ -101,6 +102,9 @@ struct BridgeOptions {
   // A fresh policy (with its own CRLF transform) for one Bridge. With a
   // child, both directions must end and stdin EOF always half-closes.
   Bridge::Policy policy(spdlog::logger* log) const;
+  // The local side of one session: the child (--exec/--sh-exec), else our
+  // stdin/stdout in the directions `policy` uses. Throws RuntimeError.
+  std::unique_ptr<Endpoint> open_local(Context& ctx, const Bridge::Policy& policy) const;
 };
 BridgeOptions bridge_options(const OptionValues& values);
 
