@@ -33,6 +33,7 @@
 #include "nettool/log.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
+#include "nettool/tls.h"
 #include "progress.h"
 
 namespace {
@@ -83,7 +84,7 @@ constexpr OptionSpec kOwnOptions[] = {
      .help = "follow at most this many redirects (301, 302, 303, 307, 308)", .min = 0},
     {"idle-timeout", 'i', OptionType::Duration, "30s", "fail when no data arrives for this long (0 = wait forever)"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kTlsClientOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -168,8 +169,13 @@ class FileGet final : public Command {
     resume_ = opts_.get_bool(opt("resume"));
     if (raw_ && resume_) throw ConfigError("--resume needs HTTP Range requests; the bare-name protocol (--raw) has none");
     connect_opts_ = connect_options(opts_);
+    tls_options_ = tls_client_options(opts_);
 
     std::string default_name = choose_target();
+    if (!raw_ && !target_.url.tls && opts_.get_bool(opt("tls")))
+      throw ConfigError("--tls with an http:// URL: write https:// to fetch over TLS");
+    // Now, so that a bad --tls-ca or --tls-cert is a usage error (exit 2).
+    if (use_tls()) tls_ = make_tls_client_context(tls_options_, ctx_.log());
 
     std::string output = opts_.has(opt("output")) ? opts_.get_string(opt("output")) : "";
     if (opts_.has(opt("output")) && output.empty()) throw ConfigError("-o: empty file name");
@@ -218,6 +224,9 @@ class FileGet final : public Command {
 
   std::string where() const { return describe(target_); }
 
+  // https://, or --raw with --tls.
+  bool use_tls() const { return raw_ ? tls_options_.enabled : target_.url.tls; }
+
   // ------------------------------------------------------------ connection
 
   void connect() {
@@ -245,8 +254,24 @@ class FileGet final : public Command {
     uv_os_fd_t fd = -1;
     socket_fd_ = uv_fileno(socket.as_handle(), &fd) == 0 ? fd : -1;
     splicing_ = false;
-    conn_ = make_tcp_endpoint(std::move(socket), &ctx_.counters());
-    ctx_.log().debug("connected to {}", conn_->describe());
+    std::unique_ptr<Endpoint> tcp = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    ctx_.log().debug("connected to {}", tcp->describe());
+    if (use_tls()) {
+      socket_fd_ = -1;  // the socket carries cipher text: never spliced into the file
+      try {
+        if (!tls_) tls_ = make_tls_client_context(tls_options_, ctx_.log());
+        // A body that ends at close must end with close_notify: a bare FIN may be a truncation.
+        tcp = make_tls_endpoint(std::move(tcp), *tls_, raw_ ? target_.raw_host : target_.url.host, &ctx_.log(), true,
+                                [this](const std::string& error, const TlsSession& session) {
+                                  if (!error.empty()) fail("tls: " + error, Keep::Part);
+                                  else ctx_.log().debug("tls: {}", describe(session));
+                                });
+      } catch (const std::runtime_error& e) {  // a redirect to https:// with an unreadable --tls-ca
+        fail(e.what(), Keep::Part);
+        return;
+      }
+    }
+    conn_ = std::move(tcp);
 
     head_.clear();
     body_ = BodyReader();  // --raw: until close
@@ -390,6 +415,8 @@ class FileGet final : public Command {
       case ResponsePlan::Action::Redirect: {
         ++redirects_;
         std::string from = where();
+        if (target_.url.tls && !plan.next.tls)
+          ctx_.log().warn("{} redirects to plain http: the rest of the download is not encrypted", from);
         target_.url = plan.next;
         ctx_.log().debug("{} redirects ({}) to {}", from, response_.status, where());
         retire_connection();
@@ -621,6 +648,8 @@ class FileGet final : public Command {
   int64_t max_redirects_ = 5;
   Duration idle_{30000};
   TcpConnector::Options connect_opts_;
+  TlsClientOptions tls_options_;
+  std::shared_ptr<TlsContext> tls_;  // made at the first TLS connection (and kept across redirects)
 
   // The transfer.
   Phase phase_ = Phase::Idle;

@@ -97,7 +97,7 @@ std::string describe(const Target& t) {
     std::string h = host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
     return escape_for_log(h + ":" + std::to_string(t.raw_port) + " '" + t.raw_name + "' (raw)");
   }
-  return escape_for_log("http://" + http::host_header(t.url) + t.url.path_and_query);
+  return escape_for_log((t.url.tls ? "https://" : "http://") + http::host_header(t.url) + t.url.path_and_query);
 }
 
 std::string safe_file_name(std::string_view decoded) {

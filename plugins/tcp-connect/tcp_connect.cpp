@@ -1,12 +1,17 @@
 // tcp-connect HOST PORT: nc HOST PORT. Resolve, try each address, then bridge
-// stdin/stdout (or a child process with --exec) to the connection.
+// stdin/stdout (or a child process with --exec) to the connection, in TLS
+// with --tls. -z only tests whether the port accepts; -z --tls completes a
+// handshake and prints what it found (inspect()).
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
 
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
 #include "nettool/error.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
+#include "nettool/tls.h"
 
 namespace {
 
@@ -19,7 +24,7 @@ constexpr OptionSpec kOwnOptions[] = {
     {"nodelay", 0, OptionType::Bool, "", "disable Nagle's algorithm (TCP_NODELAY)"},
     {"keepalive", 0, OptionType::Duration, "", "enable TCP keepalive probes after this idle time"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kBridgeOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kBridgeOptions, kTlsClientOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -41,6 +46,13 @@ class TcpConnect final : public Command {
     connect_ = connect_options(opts_);
     if (connect_.timeout.count() == 0 && zero_) connect_.timeout = Duration(5000);  // a filtered port must not stall a scan
     bridge_options_ = bridge_options(opts_);
+    TlsClientOptions tls = tls_client_options(opts_);
+    if (tls.enabled) {
+      if (zero_ && range_.first != range_.last)
+        throw ConfigError("-z --tls inspects one port's TLS service; give one port, not a range");
+      tls.inspect = zero_;
+      tls_ = make_tls_client_context(tls, ctx_.log());
+    }
     next_port_ = range_.first;
     connect_next();
   }
@@ -53,6 +65,7 @@ class TcpConnect final : public Command {
   void abort() override {
     if (connector_) connector_->abort();
     connector_.reset();
+    inspected_.reset();
     if (bridge_) bridge_->abort(1, "");
     bridge_.reset();
   }
@@ -62,7 +75,8 @@ class TcpConnect final : public Command {
     uint16_t port = next_port_;
     connector_ = TcpConnector::start(ctx_.loop(), host_, port, connect_,
                                      [this, port](Handle<uv_tcp_t> socket, const std::string& error) {
-                                       if (zero_) scanned(port, error);
+                                       if (zero_ && tls_) inspect(std::move(socket), error);
+                                       else if (zero_) scanned(port, error);
                                        else connected(std::move(socket), error);
                                      });
   }
@@ -98,8 +112,20 @@ class TcpConnect final : public Command {
     if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
     if (keepalive_)
       uv_tcp_keepalive(socket.get(), 1, static_cast<unsigned>(std::max<int64_t>(1, keepalive_->count() / 1000)));
-    auto network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    std::unique_ptr<Endpoint> network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     ctx_.log().debug("connected to {}", network->describe());
+    if (tls_) {
+      network = make_tls_endpoint(std::move(network), *tls_, host_, &ctx_.log(), false,
+                                  [this](const std::string& error, const TlsSession& session) {
+                                    if (!error.empty()) {
+                                      tls_failed_ = true;
+                                      ctx_.log().error("tls: {} port {}: {}", host_, range_.first, error);
+                                      ctx_.set_exit_code(kExitRuntime);
+                                    } else {
+                                      ctx_.log().debug("tls: {}", describe(session));
+                                    }
+                                  });
+    }
 
     Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> local;
@@ -112,11 +138,66 @@ class TcpConnect final : public Command {
     }
     bridge_ = Bridge::start(ctx_.loop(), std::move(network), std::move(local), policy,
                             [this](int code, const std::string& reason) {
-                              if (code != 0 && !reason.empty()) ctx_.log().error("{}", reason);
-                              ctx_.set_exit_code(code);
+                              // A failed handshake has said why already.
+                              if (code != 0 && !reason.empty() && !tls_failed_) ctx_.log().error("{}", reason);
+                              ctx_.set_exit_code(tls_failed_ ? kExitRuntime : code);
                               bridge_.reset();
                               connector_.reset();
                             });
+  }
+
+  // -z --tls: one handshake, then what s_client users dig for, on stdout.
+  // Exit 0 only when the peer is verified (or matches --tls-pin), so a cron
+  // job can watch a certificate's expiry.
+  void inspect(Handle<uv_tcp_t> socket, const std::string& error) {
+    if (!error.empty()) {
+      ctx_.log().error("{}", error);
+      ctx_.set_exit_code(kExitRuntime);
+      post(ctx_.loop(), [this] { connector_.reset(); });
+      return;
+    }
+    ctx_.counters().connections++;
+    auto tcp = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    inspected_ = make_tls_endpoint(std::move(tcp), *tls_, host_, &ctx_.log(), false,
+                                   [this](const std::string& failure, const TlsSession& session) {
+                                     report(failure, session);
+                                     // Say goodbye properly (close_notify, FIN), then let go.
+                                     inspected_->end([this](int) { post(ctx_.loop(), [this] { inspected_.reset(); }); });
+                                   });
+    post(ctx_.loop(), [this] { connector_.reset(); });
+  }
+
+  void report(const std::string& failure, const TlsSession& s) {
+    if (!failure.empty()) {
+      ctx_.log().error("tls: {} port {}: {}", host_, range_.first, failure);
+      ctx_.set_exit_code(kExitRuntime);
+      return;
+    }
+    std::string out;
+    auto line = [&out](const std::string& key, const std::string& value) { out += key + ": " + value + "\n"; };
+    line("host", host_ + " port " + std::to_string(range_.first));
+    line("protocol", s.protocol);
+    line("cipher", s.cipher);
+    line("group", s.group.empty() ? "-" : s.group);
+    line("alpn", s.alpn.empty() ? "-" : s.alpn);
+    line("verification", s.verification);
+    line("pin", s.peer_pin.empty() ? "-" : s.peer_pin);
+    for (size_t i = 0; i < s.chain.size(); ++i) {
+      const auto& c = s.chain[i];
+      std::string n = "certificate " + std::to_string(i);
+      line(n + " subject", c.subject);
+      line(n + " issuer", c.issuer);
+      line(n + " names", c.names.empty() ? "-" : c.names);
+      line(n + " not before", c.not_before);
+      line(n + " not after", c.not_after + " (" + std::to_string(c.days_left) + " days left)");
+      line(n + " key", c.key);
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    if (!s.verified) {
+      ctx_.log().error("tls: {} port {}: {}", host_, range_.first, s.verification);
+      ctx_.set_exit_code(kExitRuntime);
+    }
   }
 
   Context& ctx_;
@@ -132,6 +213,9 @@ class TcpConnect final : public Command {
   int open_ports_ = 0;
   std::shared_ptr<TcpConnector> connector_;
   std::shared_ptr<Bridge> bridge_;
+  std::shared_ptr<TlsContext> tls_;      // --tls
+  bool tls_failed_ = false;
+  std::unique_ptr<Endpoint> inspected_;  // -z --tls
 };
 
 std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<TcpConnect>(ctx); }

@@ -19,6 +19,7 @@
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
+#include "nettool/tls.h"
 
 namespace {
 
@@ -38,7 +39,8 @@ constexpr OptionSpec kOwnOptions[] = {
 };
 // The bridge group serves the one-client and --exec modes; in -k mode
 // --idle-timeout, --recv-only and --crlf apply too.
-constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kListenOptions, kBridgeOptions);
+constexpr auto kOptions =
+    join_options(kOwnOptions, kAddressFamilyOptions, kListenOptions, kBridgeOptions, kTlsServerOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -70,6 +72,7 @@ class TcpListen final : public Command {
     family_ = address_family_options(opts_);
     listen_ = listen_options(opts_);
     bridge_options_ = bridge_options(opts_);
+    if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled) tls_ = make_tls_server_context(tls, ctx_.log());
     listen();
     if (keep_open_ && !broker_ && !echo_ && !bridge_options_.exec) start_shared_stdio();
   }
@@ -208,7 +211,16 @@ class TcpListen final : public Command {
     ctx_.counters().connections++;
     ctx_.log().debug("connection from {}", who);
     if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
-    auto net = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    std::unique_ptr<Endpoint> net = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    if (tls_) {
+      // Every mode works on the decrypted stream; a client that fails the
+      // handshake ends like one that hung up, with the reason logged.
+      net = make_tls_endpoint(std::move(net), *tls_, "", &ctx_.log(), false,
+                              [this, who](const std::string& error, const TlsSession& session) {
+                                if (!error.empty()) ctx_.log().warn("{}: tls: {}", who, error);
+                                else ctx_.log().debug("{}: tls: {}", who, describe(session));
+                              });
+    }
 
     if (!keep_open_) {
       listener_.close();  // one client, like nc -l
@@ -374,6 +386,7 @@ class TcpListen final : public Command {
   ResolveOptions family_;
   ListenOptions listen_;
   BridgeOptions bridge_options_;
+  std::shared_ptr<TlsContext> tls_;  // --tls: every client speaks TLS
   Handle<uv_tcp_t> listener_;
   std::shared_ptr<Bridge> bridge_;                     // one-client mode
   std::map<uint64_t, std::shared_ptr<Bridge>> bridges_;  // -k --exec

@@ -93,6 +93,18 @@ TEST_CASE("tcp-connect loads its own plugin and the runtime, and neither another
   CHECK_FALSE(has_prefix(names, "libcrypto"));
 }
 
+TEST_CASE("tcp-connect maps libnettool-tls, libssl and libcrypto only when asked for TLS", "[startup][tls]") {
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "127.0.0.1", "0"});
+  auto r = run_nettool({"tcp-connect", "-z", "--tls-no-verify", "127.0.0.1", std::to_string(srv.port)}, with_ld_debug());
+  auto names = loaded_objects(r.err);
+  INFO("loaded: " << describe(names));
+  CHECK(r.exit_code == 1);  // -z --tls exits 0 only for a verified peer
+  CHECK(names.count("libnettool-tls.so." + std::to_string(NETTOOL_E2E_ABI)) == 1);
+  CHECK(has_prefix(names, "libssl"));
+  CHECK(has_prefix(names, "libcrypto"));
+  CHECK(r.out.find("verification: NOT verified (--tls-no-verify)") != std::string::npos);
+}
+
 TEST_CASE("file-serve brings libcrypto with libnettool-digest, and only its own plugin", "[startup]") {
   auto r = run_nettool({"help", "file-serve"}, with_ld_debug());
   auto names = loaded_objects(r.err);

@@ -145,16 +145,18 @@ class ChunkedDecoder {
   std::string error_;
 };
 
-// http://host[:port]/path — also [v6]:port; the scheme in any case, dot
-// segments removed (RFC 3986 §5.2.4). https is refused with a clear error.
+// http://host[:port]/path or https://... — also [v6]:port; the scheme in any
+// case, dot segments removed (RFC 3986 §5.2.4).
 struct Url {
   std::string host;  // without brackets
-  uint16_t port = 80;
+  uint16_t port = 80;  // 443 for https
   std::string path_and_query = "/";
+  bool tls = false;  // https
 };
 std::optional<Url> parse_url(std::string_view text, std::string& error);
 // Resolves a Location header against the URL it came from (RFC 3986 §5.2);
-// a scheme other than http is refused with a clear error.
+// a scheme other than http(s) is refused with a clear error; "//host/..."
+// keeps the base's scheme.
 std::optional<Url> resolve_location(const Url& base, std::string_view location, std::string& error);
 std::string host_header(const Url& url);
 

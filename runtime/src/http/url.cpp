@@ -58,10 +58,11 @@ std::optional<Url> parse_url(std::string_view text, std::string& error) {
   if (iequals(text.substr(0, 7), "http://")) {
     rest = text.substr(7);
   } else if (iequals(text.substr(0, 8), "https://")) {
-    error = "https is not supported (plain http:// only)";
-    return std::nullopt;
+    rest = text.substr(8);
+    url.tls = true;
+    url.port = 443;
   } else {
-    error = "expected a URL starting with http://";
+    error = "expected a URL starting with http:// or https://";
     return std::nullopt;
   }
   size_t slash = rest.find_first_of("/?#");
@@ -129,10 +130,11 @@ std::optional<Url> resolve_location(const Url& base, std::string_view location, 
   location = location.substr(0, location.find('#'));  // fragments are never sent
   if (std::string_view scheme = uri_scheme(location); !scheme.empty()) {
     if (iequals(scheme, "http") || iequals(scheme, "https")) return parse_url(location, error);
-    error = "redirect to a '" + std::string(scheme) + ":' URL (only http:// can be followed)";
+    error = "redirect to a '" + std::string(scheme) + ":' URL (only http:// and https:// can be followed)";
     return std::nullopt;
   }
-  if (location.substr(0, 2) == "//") return parse_url("http:" + std::string(location), error);
+  // A network-path reference keeps the base's scheme.
+  if (location.substr(0, 2) == "//") return parse_url((base.tls ? "https:" : "http:") + std::string(location), error);
   // A relative reference, merged with the base (RFC 3986 §5.2.2, §5.2.3).
   Url url = base;
   std::string base_path = base.path_and_query.substr(0, base.path_and_query.find('?'));
@@ -158,7 +160,7 @@ std::string host_header(const Url& url) {
   std::string host;
   if (url.host.find(':') != std::string::npos) host.append("[").append(url.host).append("]");
   else host = url.host;
-  if (url.port != 80) host.append(":").append(std::to_string(url.port));
+  if (url.port != (url.tls ? 443 : 80)) host.append(":").append(std::to_string(url.port));
   return host;
 }
 

@@ -1,0 +1,286 @@
+// libnettool-tls: the client and server contexts (trust store, certificates,
+// a self-signed certificate when none is given, ALPN, the key log file), and
+// the entry point the runtime's loader looks up (nettool_tls_provider).
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "nettool/abi.h"
+#include "nettool/error.h"
+#include "tls_internal.h"
+
+namespace nettool {
+
+namespace tls {
+
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    // "error:0A000086:SSL routines::certificate verify failed": the reason is after the last ':'.
+    std::string text = buf;
+    auto colon = text.rfind(':');
+    if (colon != std::string::npos) text = text.substr(colon + 1);
+    if (!out.empty()) out += "; ";
+    out += text;
+  }
+  return out;
+}
+
+std::array<uint8_t, 32> key_pin(X509* certificate) {
+  std::array<uint8_t, 32> pin{};
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(X509_get0_pubkey(certificate), &der);
+  if (len > 0) {
+    unsigned int out = 0;
+    EVP_Digest(der, static_cast<size_t>(len), pin.data(), &out, EVP_sha256(), nullptr);
+  }
+  OPENSSL_free(der);
+  return pin;
+}
+
+namespace {
+
+std::string name_text(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+std::string time_text(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return "?";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string san_text(X509* certificate) {
+  std::string out;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    std::string one;
+    if (n->type == GEN_DNS) {
+      one = "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
+                                 static_cast<size_t>(ASN1_STRING_length(n->d.dNSName)));
+    } else if (n->type == GEN_IPADD) {
+      BioPtr bio(BIO_new(BIO_s_mem()));
+      GENERAL_NAME_print(bio.get(), const_cast<GENERAL_NAME*>(n));
+      char* data = nullptr;
+      long len = BIO_get_mem_data(bio.get(), &data);
+      one = std::string(data, static_cast<size_t>(len));
+      if (one.rfind("IP Address:", 0) == 0) one = "IP:" + one.substr(11);
+    }
+    if (one.empty()) continue;
+    if (!out.empty()) out += ", ";
+    out += one;
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
+std::string key_text(X509* certificate) {
+  EVP_PKEY* key = X509_get0_pubkey(certificate);
+  if (!key) return "?";
+  std::string type = EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "?";
+  return type + " " + std::to_string(EVP_PKEY_get_bits(key)) + " bits";
+}
+
+}  // namespace
+
+TlsSession::Certificate describe_certificate(X509* certificate) {
+  TlsSession::Certificate c;
+  c.subject = name_text(X509_get_subject_name(certificate));
+  c.issuer = name_text(X509_get_issuer_name(certificate));
+  c.names = san_text(certificate);
+  c.not_before = time_text(X509_get0_notBefore(certificate));
+  c.not_after = time_text(X509_get0_notAfter(certificate));
+  int days = 0, seconds = 0;
+  if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(certificate)) == 1) c.days_left = days;
+  c.key = key_text(certificate);
+  return c;
+}
+
+// ---- contexts
+
+namespace {
+
+// SSLKEYLOGFILE: one line per secret, as NSS writes them, for Wireshark.
+void write_key_log(const SSL* ssl, const char* line) {
+  auto* impl = static_cast<OpenSslContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (!impl || impl->keylog_path.empty()) return;
+  if (FILE* f = std::fopen(impl->keylog_path.c_str(), "a")) {
+    std::fprintf(f, "%s\n", line);
+    std::fclose(f);
+  }
+}
+
+void common_setup(OpenSslContext& impl, bool tls13_only) {
+  SSL_CTX_set_min_proto_version(impl.ctx.get(), tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+  // Our memory BIOs take every write whole; a chunk is never split.
+  SSL_CTX_set_mode(impl.ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_app_data(impl.ctx.get(), &impl);
+  if (const char* path = std::getenv("SSLKEYLOGFILE"); path && *path) {
+    impl.keylog_path = path;
+    SSL_CTX_set_keylog_callback(impl.ctx.get(), &write_key_log);
+  }
+}
+
+void load_trust(SSL_CTX* ctx, const std::string& where, const char* option) {
+  std::error_code ec;
+  bool dir = std::filesystem::is_directory(where, ec);
+  int ok = dir ? SSL_CTX_load_verify_dir(ctx, where.c_str()) : SSL_CTX_load_verify_file(ctx, where.c_str());
+  if (ok != 1) throw ConfigError(std::string(option) + " " + where + ": cannot load CA certificates: " + openssl_errors());
+}
+
+void load_certificate(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
+    throw ConfigError("--tls-cert " + cert + ": cannot load the certificate: " + openssl_errors());
+  const std::string& key_file = key.empty() ? cert : key;
+  if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw ConfigError((key.empty() ? "--tls-cert " : "--tls-key ") + key_file + ": cannot load the private key: " +
+                      openssl_errors());
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    throw ConfigError("--tls-key " + key_file + " does not belong to the certificate in " + cert);
+}
+
+// ALPN's wire form: each name prefixed with its length.
+std::string alpn_wire(const std::vector<std::string>& names) {
+  std::string wire;
+  for (const auto& n : names) {
+    wire += static_cast<char>(n.size());
+    wire += n;
+  }
+  return wire;
+}
+
+// An EC P-256 key and a certificate for it, valid from an hour ago for 30
+// days, for localhost and the loopback addresses; nobody's CA signed it, so
+// clients pin it.
+void use_self_signed(SSL_CTX* ctx) {
+  PkeyPtr key(EVP_EC_gen("P-256"));
+  X509Ptr cert(X509_new());
+  if (!key || !cert) throw RuntimeError("tls: cannot make a self-signed certificate: " + openssl_errors());
+  X509_set_version(cert.get(), X509_VERSION_3);
+  unsigned char serial[16];
+  RAND_bytes(serial, sizeof serial);
+  serial[0] &= 0x7f;  // positive
+  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
+  BN_free(bn);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 30L * 24 * 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("nettool self-signed"),
+                             -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, cert.get(), cert.get(), nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "DNS:localhost, IP:127.0.0.1, IP:::1"},
+                            {NID_basic_constraints, "critical, CA:FALSE"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
+    if (ext) {
+      X509_add_ext(cert.get(), ext, -1);
+      X509_EXTENSION_free(ext);
+    }
+  }
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0 || SSL_CTX_use_certificate(ctx, cert.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx, key.get()) != 1)
+    throw RuntimeError("tls: cannot make a self-signed certificate: " + openssl_errors());
+}
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                void* arg) {
+  const auto* wire = static_cast<const std::string*>(arg);
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, reinterpret_cast<const unsigned char*>(wire->data()),
+                            static_cast<unsigned>(wire->size()), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace
+
+std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog::logger& log) {
+  auto impl = std::make_shared<OpenSslContext>();
+  impl->ctx.reset(SSL_CTX_new(TLS_client_method()));
+  if (!impl->ctx) throw RuntimeError("tls: " + openssl_errors());
+  common_setup(*impl, options.tls13_only);
+  SSL_CTX* ctx = impl->ctx.get();
+  impl->verify = options.verify && !options.pin;
+  impl->pin = options.pin;
+  impl->servername = options.servername;
+  impl->inspect = options.inspect;
+  if (!options.verify) {
+    log.warn("tls: --tls-no-verify: the peer is NOT verified; anyone in the path can read and change this connection");
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  } else if (options.pin) {
+    // The pin decides, after the handshake (endpoint.cpp): a chain no CA signed is fine.
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  } else {
+    // Inspecting, a failed check is reported after the handshake (endpoint.cpp), not fatal in it.
+    if (options.inspect) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    else SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    if (!options.ca.empty()) load_trust(ctx, options.ca, "--tls-ca");
+    else if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+      throw RuntimeError("tls: cannot load the system's trust store: " + openssl_errors());
+  }
+  if (!options.cert.empty()) load_certificate(ctx, options.cert, options.key);
+  if (!options.alpn.empty()) {
+    std::string wire = alpn_wire(options.alpn);
+    SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
+  }
+  return impl;
+}
+
+std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog::logger& log) {
+  auto impl = std::make_shared<OpenSslContext>();
+  impl->server = true;
+  impl->ctx.reset(SSL_CTX_new(TLS_server_method()));
+  if (!impl->ctx) throw RuntimeError("tls: " + openssl_errors());
+  common_setup(*impl, options.tls13_only);
+  SSL_CTX* ctx = impl->ctx.get();
+  if (options.cert.empty()) use_self_signed(ctx);
+  else load_certificate(ctx, options.cert, options.key);
+  impl->own_pin = format_tls_pin(key_pin(SSL_CTX_get0_certificate(ctx)));
+  if (options.cert.empty())
+    log.info("tls: self-signed certificate, pin {}; connect with --tls-pin {}", impl->own_pin, impl->own_pin);
+  else
+    log.debug("tls: certificate {}, pin {}", options.cert, impl->own_pin);
+  if (!options.client_ca.empty()) {
+    load_trust(ctx, options.client_ca, "--tls-client-ca");
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    impl->client_certificates = true;
+  }
+  if (!options.alpn.empty()) {
+    impl->alpn_wire = alpn_wire(options.alpn);  // the callback's argument: lives as long as the context
+    SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, &impl->alpn_wire);
+  }
+  return impl;
+}
+
+}  // namespace tls
+}  // namespace nettool
+
+extern "C" __attribute__((visibility("default"))) const nettool::TlsProvider* nettool_tls_provider() {
+  static constexpr nettool::TlsProvider kProvider{NETTOOL_PLUGIN_ABI, &nettool::tls::make_client,
+                                                  &nettool::tls::make_server};
+  return &kProvider;
+}

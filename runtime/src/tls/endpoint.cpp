@@ -1,0 +1,371 @@
+// TlsEndpoint: an SSL object between two memory BIOs, on top of another
+// endpoint. Cipher text read from the inner endpoint goes into the read BIO;
+// SSL_read gives the plain text to our reader. Plain text written to us goes
+// through SSL_write; what that puts in the write BIO is written to the inner
+// endpoint. Every call into OpenSSL is followed by flush(), so nothing waits
+// in the write BIO between loop turns.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+#include "nettool/error.h"
+#include "nettool/uv.h"
+#include "stream/endpoint_halves.h"
+#include "tls_internal.h"
+
+namespace nettool::tls {
+
+namespace {
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+class TlsEndpoint final : public Endpoint {
+ public:
+  TlsEndpoint(std::unique_ptr<Endpoint> inner, std::shared_ptr<OpenSslContext> context, const std::string& peer_host,
+              spdlog::logger* log, bool truncation_is_error, TlsHandshakeFn on_handshake)
+      : inner_(std::move(inner)),
+        context_(std::move(context)),
+        log_(log),
+        truncation_is_error_(truncation_is_error),
+        on_handshake_(std::move(on_handshake)) {
+    OpenSslContext& impl = *context_;
+    ssl_.reset(SSL_new(impl.ctx.get()));
+    BIO* rbio = BIO_new(BIO_s_mem());
+    BIO* wbio = BIO_new(BIO_s_mem());
+    if (!ssl_ || !rbio || !wbio) {
+      BIO_free(rbio);
+      BIO_free(wbio);
+      throw RuntimeError("tls: " + openssl_errors());
+    }
+    BIO_set_mem_eof_return(rbio, -1);  // an empty read BIO means "wait", never EOF
+    SSL_set_bio(ssl_.get(), rbio, wbio);  // the SSL owns both now
+    rbio_ = rbio;
+    wbio_ = wbio;
+    if (impl.server) {
+      SSL_set_accept_state(ssl_.get());
+    } else {
+      SSL_set_connect_state(ssl_.get());
+      std::string name = impl.servername.empty() ? peer_host : impl.servername;
+      bool ip = is_ip_literal(name);
+      if (!ip && !name.empty()) SSL_set_tlsext_host_name(ssl_.get(), name.c_str());  // no SNI for an address (RFC 6066)
+      if (impl.verify) {
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_.get());
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1 : SSL_set1_host(ssl_.get(), name.c_str()) != 1)
+          throw RuntimeError("tls: cannot check the certificate against '" + name + "'");
+      }
+    }
+    inner_->on_write_error([this](int status) { notify_write_error(status); });
+    inner_->read_start([this](const ChunkPtr& chunk) { on_cipher(chunk); }, [this](int status) { on_inner_end(status); });
+    if (!impl.server) advance();  // the ClientHello
+  }
+
+  ~TlsEndpoint() override { *alive_ = false; }
+
+  std::string describe() const override { return inner_->describe(); }
+
+  bool readable() const override { return inner_->readable(); }
+  void read_start(DataFn on_data, EndFn on_end) override {
+    on_data_ = std::move(on_data);
+    on_end_ = std::move(on_end);
+    reading_ = true;
+    if (early_end_) {
+      int status = *early_end_;
+      early_end_.reset();
+      auto fn = on_end_;
+      fn(status);
+      return;
+    }
+    deliver();
+  }
+  void read_pause() override {
+    paused_ = true;
+    inner_->read_pause();
+  }
+  void read_resume() override {
+    paused_ = false;
+    deliver();
+    if (!paused_ && !ended_) inner_->read_resume();
+  }
+
+  bool writable() const override { return inner_->writable(); }
+  void write(const ChunkPtr& chunk) override {
+    if (!chunk || chunk->size == 0) return;
+    if (!established_ || !pending_plain_.empty()) {
+      pending_plain_bytes_ += chunk->size;
+      pending_plain_.push_back(chunk);
+      return;
+    }
+    encrypt(chunk);
+  }
+  size_t queued_bytes() const override { return inner_->queued_bytes() + pending_plain_bytes_; }
+  void end(DoneFn done) override {
+    end_requested_ = true;
+    end_done_ = std::move(done);
+    if (established_) send_close_notify();
+  }
+
+ private:
+  // ---- the handshake and reading
+
+  void on_cipher(const ChunkPtr& chunk) {
+    BIO_write(rbio_, chunk->data.get(), static_cast<int>(chunk->size));
+    advance();
+  }
+
+  // Moves the handshake on, or decrypts what has arrived.
+  void advance() {
+    auto alive = alive_;
+    if (!established_ && !failed_) {
+      int rc = SSL_do_handshake(ssl_.get());
+      flush();
+      if (!*alive) return;
+      if (rc != 1) {
+        int err = SSL_get_error(ssl_.get(), rc);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+        handshake_failed(handshake_error(err));
+        return;
+      }
+      if (!handshake_done() || !*alive) return;
+    }
+    deliver();
+  }
+
+  std::string handshake_error(int err) {
+    long verify = SSL_get_verify_result(ssl_.get());
+    std::string why = openssl_errors();
+    if (verify != X509_V_OK && context_->verify)
+      return "certificate verification failed: " + std::string(X509_verify_cert_error_string(verify)) +
+             (context_->server ? "" : " (--tls-ca FILE to trust another CA, or --tls-pin to pin the key)");
+    if (err == SSL_ERROR_SYSCALL && why.empty()) return "the connection closed during the handshake";
+    return "handshake failed: " + (why.empty() ? "error " + std::to_string(err) : why);
+  }
+
+  // After a successful handshake: the pin, the session summary, then the
+  // data written meanwhile. False when the peer is refused.
+  bool handshake_done() {
+    OpenSslContext& impl = *context_;
+    TlsSession s = session();
+    if (!impl.server && impl.pin) {
+      X509* peer = SSL_get0_peer_certificate(ssl_.get());
+      if (!peer || key_pin(peer) != *impl.pin) {
+        handshake_failed("the peer's key does not match --tls-pin " + format_tls_pin(*impl.pin) +
+                         (peer ? " (it is " + s.peer_pin + ")" : " (no certificate)"));
+        return false;
+      }
+    }
+    established_ = true;
+    if (on_handshake_) {
+      auto fn = std::move(on_handshake_);
+      auto alive = alive_;
+      fn("", s);
+      if (!*alive) return false;
+    }
+    while (!pending_plain_.empty() && !failed_) {
+      ChunkPtr c = std::move(pending_plain_.front());
+      pending_plain_.pop_front();
+      pending_plain_bytes_ -= c->size;
+      encrypt(c);
+    }
+    if (end_requested_ && !close_sent_) send_close_notify();
+    return true;
+  }
+
+  void handshake_failed(const std::string& why) {
+    failed_ = true;
+    auto alive = alive_;
+    if (on_handshake_) {
+      auto fn = std::move(on_handshake_);
+      fn(why, TlsSession{});
+      if (!*alive) return;
+    }
+    inner_->read_pause();
+    finish_reading(UV_ECONNABORTED);
+  }
+
+  // Decrypts what the read BIO holds and hands it on, unless paused.
+  void deliver() {
+    if (!established_ || !reading_ || ended_) return;
+    auto alive = alive_;
+    while (!paused_ && !ended_) {
+      ChunkPtr chunk = read_pool_.acquire();
+      size_t got = 0;
+      int rc = SSL_read_ex(ssl_.get(), chunk->data.get(), chunk->capacity, &got);
+      flush();  // a TLS 1.3 key update or session ticket may have answers to send
+      if (!*alive) return;
+      if (rc == 1) {
+        chunk->size = got;
+        on_data_(right_size(std::move(chunk)));
+        if (!*alive) return;
+        continue;
+      }
+      int err = SSL_get_error(ssl_.get(), rc);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
+      if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify: its end of stream
+        peer_closed_ = true;
+        finish_reading(0);
+        return;
+      }
+      std::string why = openssl_errors();
+      if (log_) log_->error("tls: reading from {}: {}", inner_->describe(), why.empty() ? "protocol error" : why);
+      finish_reading(UV_EPROTO);
+      return;
+    }
+    if (inner_eof_ && !ended_ && !paused_ && BIO_ctrl_pending(rbio_) == 0 && SSL_pending(ssl_.get()) == 0) truncated();
+  }
+
+  void on_inner_end(int status) {
+    if (status < 0) {
+      finish_reading(status);
+      return;
+    }
+    inner_eof_ = true;
+    if (!established_) {
+      if (!failed_) handshake_failed("the peer closed the connection during the handshake");
+      return;
+    }
+    deliver();
+  }
+
+  // A TCP FIN with no close_notify before it: whoever sent it may have been
+  // cut off (or an attacker closed the connection).
+  void truncated() {
+    if (truncation_is_error_) {
+      if (log_) log_->error("tls: {} closed the connection without close_notify: the data may be truncated", describe());
+      finish_reading(UV_ECONNABORTED);
+      return;
+    }
+    if (log_) log_->warn("tls: {} closed the connection without close_notify: the data may be truncated", describe());
+    finish_reading(0);
+  }
+
+  void finish_reading(int status) {
+    if (ended_) return;
+    ended_ = true;
+    if (!on_end_) {
+      early_end_ = status;
+      return;
+    }
+    auto fn = on_end_;
+    fn(status);
+  }
+
+  // ---- writing
+
+  void encrypt(const ChunkPtr& chunk) {
+    if (failed_ || close_sent_) return;
+    for (size_t done = 0; done < chunk->size;) {
+      size_t written = 0;
+      if (SSL_write_ex(ssl_.get(), chunk->data.get() + done, chunk->size - done, &written) != 1) {
+        std::string why = openssl_errors();
+        if (log_) log_->debug("tls: write failed: {}", why);
+        notify_write_error(UV_EPROTO);
+        return;
+      }
+      done += written;
+    }
+    flush();
+  }
+
+  void send_close_notify() {
+    if (close_sent_) return;
+    close_sent_ = true;
+    SSL_shutdown(ssl_.get());  // sends close_notify; the peer's comes as our end of stream
+    flush();
+    inner_->end(std::move(end_done_));
+  }
+
+  // Writes whatever OpenSSL produced to the inner endpoint.
+  void flush() {
+    while (size_t n = BIO_ctrl_pending(wbio_)) {
+      ChunkPtr chunk = make_chunk_of_size(std::min(n, kReadChunkSize));
+      int got = BIO_read(wbio_, chunk->data.get(), static_cast<int>(chunk->capacity));
+      if (got <= 0) break;
+      chunk->size = static_cast<size_t>(got);
+      inner_->write(chunk);
+    }
+    if (inner_->queued_bytes() >= kLowWatermark) {
+      std::weak_ptr<bool> guard = alive_;
+      inner_->when_drained(guard, [this] { notify_drained_if_low(); });
+    }
+  }
+
+  static ChunkPtr make_chunk_of_size(size_t n) { return std::make_shared<Chunk>(n); }
+
+  TlsSession session() {
+    TlsSession s;
+    s.protocol = SSL_get_version(ssl_.get());
+    if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl_.get())) s.cipher = SSL_CIPHER_get_name(c);
+    if (const char* g = SSL_group_to_name(ssl_.get(), SSL_get_negotiated_group(ssl_.get()))) s.group = g;
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(ssl_.get(), &alpn, &alpn_len);
+    if (alpn) s.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+    if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) s.peer_pin = format_tls_pin(key_pin(peer));
+    if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_.get())) {
+      for (int i = 0; i < sk_X509_num(chain); ++i) s.chain.push_back(describe_certificate(sk_X509_value(chain, i)));
+    }
+    const OpenSslContext& impl = *context_;
+    long result = SSL_get_verify_result(ssl_.get());
+    if (impl.server) {
+      s.verified = impl.client_certificates;
+      s.verification = impl.client_certificates ? "client certificate verified" : "no client certificate asked for";
+    } else if (impl.pin) {
+      s.verified = true;  // handshake_done() refuses a peer that does not match
+      s.verification = "pinned";
+    } else if (!impl.verify) {
+      s.verification = "NOT verified (--tls-no-verify)";
+    } else if (result == X509_V_OK) {
+      s.verified = true;
+      s.verification = "verified";
+    } else {
+      s.verification = "FAILED: " + std::string(X509_verify_cert_error_string(result));
+    }
+    return s;
+  }
+
+  std::unique_ptr<Endpoint> inner_;
+  std::shared_ptr<OpenSslContext> context_;
+  spdlog::logger* log_;
+  bool truncation_is_error_;
+  TlsHandshakeFn on_handshake_;
+  SslPtr ssl_;
+  BIO* rbio_ = nullptr;  // owned by ssl_
+  BIO* wbio_ = nullptr;  // owned by ssl_
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // a callback may destroy us
+
+  DataFn on_data_;
+  EndFn on_end_;
+  bool reading_ = false;
+  bool paused_ = false;
+  bool established_ = false;
+  bool failed_ = false;
+  bool inner_eof_ = false;
+  bool peer_closed_ = false;
+  bool ended_ = false;  // the reading side has ended (on_end called or pending)
+  std::optional<int> early_end_;  // the end, when it came before read_start()
+  ChunkPool read_pool_;
+  std::deque<ChunkPtr> pending_plain_;  // written before the handshake ended
+  size_t pending_plain_bytes_ = 0;
+  bool end_requested_ = false;
+  bool close_sent_ = false;
+  DoneFn end_done_;
+};
+
+}  // namespace
+
+std::unique_ptr<Endpoint> OpenSslContext::wrap(std::unique_ptr<Endpoint> inner, const std::string& peer_host,
+                                               spdlog::logger* log, bool truncation_is_error,
+                                               TlsHandshakeFn on_handshake) {
+  return std::make_unique<TlsEndpoint>(std::move(inner), shared_from_this(), peer_host, log, truncation_is_error,
+                                       std::move(on_handshake));
+}
+
+}  // namespace nettool::tls

@@ -1,0 +1,46 @@
+// What context.cpp and endpoint.cpp of libnettool-tls share: the context
+// and the certificate helpers.
+#pragma once
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "nettool/tls.h"
+#include "openssl_ptr.h"
+
+namespace nettool::tls {
+
+// A TlsContext with OpenSSL inside. Set up by make_client()/make_server()
+// (context.cpp), read-only afterwards.
+class OpenSslContext final : public TlsContext, public std::enable_shared_from_this<OpenSslContext> {
+ public:
+  bool is_server() const override { return server; }
+  std::string certificate_pin() const override { return own_pin; }
+  std::unique_ptr<Endpoint> wrap(std::unique_ptr<Endpoint> inner, const std::string& peer_host, spdlog::logger* log,
+                                 bool truncation_is_error, TlsHandshakeFn on_handshake) override;  // endpoint.cpp
+
+  SslCtxPtr ctx;
+  bool server = false;
+  // Client side.
+  bool verify = true;                          // CA chain and host name
+  std::optional<std::array<uint8_t, 32>> pin;  // instead of the CA chain
+  std::string servername;                      // overrides the host connected to
+  bool inspect = false;                        // finish the handshake whatever the verification says
+  // Server side.
+  std::string own_pin;               // of our certificate
+  bool client_certificates = false;  // --tls-client-ca
+  std::string alpn_wire;             // the protocols we accept, for the select callback
+  // SSLKEYLOGFILE, appended to (as curl and browsers do), when set.
+  std::string keylog_path;
+};
+
+std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog::logger& log);
+std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog::logger& log);
+
+// SHA-256 of the certificate's DER SubjectPublicKeyInfo (what curl pins).
+std::array<uint8_t, 32> key_pin(X509* certificate);
+// One certificate for TlsSession::chain.
+TlsSession::Certificate describe_certificate(X509* certificate);
+
+}  // namespace nettool::tls

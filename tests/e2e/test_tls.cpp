@@ -1,0 +1,279 @@
+// TLS on tcp-connect and tcp-listen: verified by default, pinned, a CA of
+// the test's own, the self-signed server with its logged pin, -z --tls
+// inspection, and the option errors. Certificates are made by the openssl
+// command in the test's temporary directory; traffic stays on 127.0.0.1.
+#include <catch2/catch.hpp>
+
+#include <regex>
+
+#include "harness.h"
+
+using namespace e2e;
+
+namespace {
+
+// openssl ARGS..., which must succeed.
+void openssl(std::vector<std::string> args, const fs::path& dir) {
+  args.insert(args.begin(), "openssl");
+  Process p(args, ProcessOptions().stdout_null().stderr_to(dir / "openssl.err"));
+  int rc = p.wait();
+  INFO("openssl failed: " << read_file(dir / "openssl.err"));
+  REQUIRE(rc == 0);
+}
+
+// A CA and a server certificate it signed for localhost and 127.0.0.1, valid two days.
+struct TestPki {
+  fs::path ca, server_cert, server_key;
+  explicit TestPki(const fs::path& dir) {
+    ca = dir / "ca.pem";
+    server_cert = dir / "server.pem";
+    server_key = dir / "server.key";
+    const auto ca_key = dir / "ca.key", csr = dir / "server.csr", ext = dir / "ext.cnf";
+    openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             ca_key.string(), "-out", ca.string(), "-days", "2", "-subj", "/CN=nettool test CA"},
+            dir);
+    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", server_key.string(),
+             "-out", csr.string(), "-subj", "/CN=localhost"},
+            dir);
+    write_file(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+    openssl({"x509", "-req", "-in", csr.string(), "-CA", ca.string(), "-CAkey", ca_key.string(), "-CAcreateserial",
+             "-out", server_cert.string(), "-days", "2", "-extfile", ext.string()},
+            dir);
+  }
+};
+
+// The pin a self-signed tcp-listen logs.
+std::string logged_pin(const std::string& stderr_text) {
+  std::smatch m;
+  static const std::regex kPin("self-signed certificate, pin (sha256//[A-Za-z0-9+/=]+)");
+  return std::regex_search(stderr_text, m, kPin) ? m[1].str() : "";
+}
+
+}  // namespace
+
+TEST_CASE("tls: tcp-listen --tls makes a self-signed certificate and logs its pin, and tcp-connect --tls-pin talks to it",
+          "[tls][tcp-listen][tcp-connect]") {
+  TempDir dir;
+  const std::string message = random_bytes(200000, 7);  // more than one TLS record each way
+  write_file(dir / "in.bin", message);
+  auto srv = start_listener({"tcp-listen", "--tls", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "got.bin"));
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  INFO("server stderr: " << srv.proc.stderr_text());
+  REQUIRE(!pin.empty());
+
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.bin"));
+  INFO("client stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(srv.proc.wait() == 0);
+  CHECK(sha256_file(dir / "got.bin") == sha256_hex(message));
+  // Both sides said close_notify before the FIN: nobody saw a truncation.
+  CHECK(r.err.find("close_notify") == std::string::npos);
+  CHECK(srv.proc.stderr_text().find("close_notify") == std::string::npos);
+}
+
+TEST_CASE("tls: the server's answer comes back through TLS after the client's half-close", "[tls][half-close]") {
+  TempDir dir;
+  write_file(dir / "req.txt", "hello over tls\n");
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "--sh-exec", "tr a-z A-Z", "127.0.0.1", "0"});
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "req.txt"));
+  INFO("client stderr: " << r.err << "\nserver stderr: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "HELLO OVER TLS\n");
+}
+
+TEST_CASE("tls: verification is on by default: a self-signed server is refused, and so is a wrong pin",
+          "[tls][tcp-connect]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "secret\n");
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "got"));
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  const std::string port = std::to_string(srv.port);
+
+  auto r = run_nettool({"tcp-connect", "--tls", "127.0.0.1", port}, ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("certificate verification failed: self-signed certificate") != std::string::npos);
+
+  std::string wrong = "sha256//" + std::string(43, 'A') + "=";
+  r = run_nettool({"tcp-connect", "--tls-pin", wrong, "127.0.0.1", port}, ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("does not match --tls-pin") != std::string::npos);
+  // Nothing of the secret reached the server's stdout.
+  CHECK(read_file(dir / "got").empty());
+}
+
+TEST_CASE("tls: --tls-ca trusts a CA of our own, and the host name must match the certificate", "[tls][tcp-connect]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  write_file(dir / "in.txt", "signed by our CA\n");
+  auto srv = start_listener({"tcp-listen", "-k", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                             pki.server_key.string(), "127.0.0.1", "0"},
+                            ProcessOptions().stdout_to(dir / "got"));
+  const std::string port = std::to_string(srv.port);
+
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(eventually([&] { return read_file(dir / "got") == "signed by our CA\n"; }));
+
+  r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "--tls-servername", "other.example", "127.0.0.1", port},
+                  ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("certificate verification failed") != std::string::npos);
+  CHECK(r.err.find("mismatch") != std::string::npos);
+}
+
+TEST_CASE("tls: tcp-connect -z --tls prints the session and the chain, exit 0 only when verified",
+          "[tls][tcp-connect][zero]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto srv = start_listener({"tcp-listen", "-k", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                             pki.server_key.string(), "127.0.0.1", "0"});
+  const std::string port = std::to_string(srv.port);
+
+  auto r = run_nettool({"tcp-connect", "-z", "--tls-ca", pki.ca.string(), "127.0.0.1", port});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("protocol: TLSv1.3\n") != std::string::npos);
+  CHECK(r.out.find("verification: verified\n") != std::string::npos);
+  CHECK(r.out.find("certificate 0 subject: CN = localhost\n") != std::string::npos);
+  CHECK(r.out.find("certificate 0 issuer: CN = nettool test CA\n") != std::string::npos);
+  CHECK(r.out.find("certificate 0 names: DNS:localhost, IP:127.0.0.1\n") != std::string::npos);
+  CHECK(r.out.find("days left)") != std::string::npos);
+  CHECK(r.out.find("pin: sha256//") != std::string::npos);
+
+  // Without the CA: the same report, the failure named, exit 1.
+  r = run_nettool({"tcp-connect", "-z", "--tls", "127.0.0.1", port});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("verification: FAILED: unable to verify the first certificate\n") != std::string::npos);
+  CHECK(r.out.find("certificate 0 subject: CN = localhost\n") != std::string::npos);
+}
+
+TEST_CASE("tls: --tls-no-verify connects to anything and warns every time", "[tls][tcp-connect]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "unverified\n");
+  auto srv = start_listener({"tcp-listen", "--tls", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "got"));
+  auto r = run_nettool({"tcp-connect", "--tls-no-verify", "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("--tls-no-verify: the peer is NOT verified") != std::string::npos);
+  CHECK(srv.proc.wait() == 0);
+  CHECK(read_file(dir / "got") == "unverified\n");
+}
+
+TEST_CASE("tls: option mistakes are usage errors (exit 2) that say what is wrong", "[tls][options]") {
+  TempDir dir;
+  auto r = run_nettool({"tcp-connect", "--tls-pin", "sha256//notbase64", "127.0.0.1", "9"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("is not a SHA-256 pin") != std::string::npos);
+  r = run_nettool({"tcp-connect", "--tls-key", (dir / "k.pem").string(), "127.0.0.1", "9"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--tls-key needs --tls-cert") != std::string::npos);
+  r = run_nettool({"tcp-listen", "--tls-cert", (dir / "missing.pem").string(), "127.0.0.1", "0"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("missing.pem: cannot load the certificate") != std::string::npos);
+  r = run_nettool({"tcp-connect", "--tls-no-verify", "--tls-pin", "sha256//" + std::string(43, 'A') + "=",
+                   "127.0.0.1", "9"});
+  CHECK(r.exit_code == 2);
+  r = run_nettool({"tcp-connect", "-z", "--tls", "127.0.0.1", "20-30"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("give one port") != std::string::npos);
+}
+
+// ---- file-get https://
+
+namespace {
+
+// A one-shot HTTPS server in Python: answers any request with an HTTP/1.0
+// body that ends at close, then closes either cleanly (close_notify first)
+// or with a bare TCP FIN ("truncate"), as a cut-off connection looks.
+constexpr const char* kOneShotHttps = R"PY(
+import socket, ssl, sys
+cert, key, how, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].encode()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+srv.settimeout(30)
+print("listening on 127.0.0.1:%d" % srv.getsockname()[1], file=sys.stderr, flush=True)
+conn, _ = srv.accept()
+conn.settimeout(30)
+tls = ctx.wrap_socket(conn, server_side=True)
+tls.recv(65536)
+tls.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + body)
+if how == "clean":
+    try:
+        tls.unwrap()
+    except (OSError, ssl.SSLError):
+        pass
+tls.close()
+)PY";
+
+}  // namespace
+
+TEST_CASE("tls: file-get https:// verifies the server, saves the file, and refuses an unverified one",
+          "[tls][file-get]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  const std::string body = "served over https\n";
+  for (bool trusted : {true, false}) {
+    INFO((trusted ? "with --tls-ca" : "without it"));
+    auto srv = start_listener({"tcp-listen", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                               pki.server_key.string(), "-k", "--sh-exec",
+                               "printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 18\\r\\n\\r\\nserved over https\\n'",
+                               "127.0.0.1", "0"});
+    const auto out = dir / (trusted ? "ok.txt" : "refused.txt");
+    std::vector<std::string> args = {"file-get", "https://127.0.0.1:" + std::to_string(srv.port) + "/f.txt", "-o",
+                                     out.string()};
+    if (trusted) args.insert(args.begin() + 1, {"--tls-ca", pki.ca.string()});
+    auto r = run_nettool(args);
+    INFO("stderr: " << r.err);
+    if (trusted) {
+      CHECK(r.exit_code == 0);
+      CHECK(read_file(out) == body);
+    } else {
+      CHECK(r.exit_code == 1);
+      CHECK(r.err.find("certificate verification failed") != std::string::npos);
+      CHECK_FALSE(fs::exists(out));
+    }
+  }
+}
+
+TEST_CASE("tls: file-get fails a body that ends with a TCP FIN but no close_notify (a truncation)",
+          "[tls][file-get]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  write_file(dir / "server.py", kOneShotHttps);
+  for (std::string how : {"clean", "truncate"}) {
+    INFO(how);
+    Process server({"python3", (dir / "server.py").string(), pki.server_cert.string(), pki.server_key.string(), how,
+                    "until close"});
+    REQUIRE(server.wait_stderr_contains("listening on 127.0.0.1:"));
+    std::string announced = server.stderr_text();
+    const std::string port = std::to_string(std::stoi(announced.substr(announced.rfind(':') + 1)));
+    const auto out = dir / ("body-" + how);
+    auto r = run_nettool({"file-get", "--tls-ca", pki.ca.string(),
+                          "https://127.0.0.1:" + port + "/x", "-o", out.string()});
+    INFO("stderr: " << r.err);
+    if (how == "clean") {
+      CHECK(r.exit_code == 0);
+      CHECK(read_file(out) == "until close");
+    } else {
+      CHECK(r.exit_code == 1);
+      CHECK(r.err.find("without close_notify") != std::string::npos);
+      CHECK_FALSE(fs::exists(out));
+    }
+    server.wait();
+  }
+}
