@@ -66,6 +66,7 @@ class TcpConnect final : public Command {
     if (connector_) connector_->abort();
     connector_.reset();
     inspected_.reset();
+    handshake_timer_.close();
     if (bridge_) bridge_->abort(1, "");
     bridge_.reset();
   }
@@ -117,6 +118,7 @@ class TcpConnect final : public Command {
     if (tls_) {
       network = make_tls_endpoint(std::move(network), *tls_, host_, &ctx_.log(), false,
                                   [this](const std::string& error, const TlsSession& session) {
+                                    handshake_timer_.close();
                                     if (!error.empty()) {
                                       tls_failed_ = true;
                                       ctx_.log().error("tls: {} port {}: {}", host_, range_.first, error);
@@ -125,6 +127,9 @@ class TcpConnect final : public Command {
                                       ctx_.log().debug("tls: {}", describe(session));
                                     }
                                   });
+      start_handshake_timer([this] {
+        if (bridge_) bridge_->abort(kExitRuntime, "");
+      });
     }
 
     Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
@@ -160,11 +165,35 @@ class TcpConnect final : public Command {
     auto tcp = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     inspected_ = make_tls_endpoint(std::move(tcp), *tls_, host_, &ctx_.log(), false,
                                    [this](const std::string& failure, const TlsSession& session) {
+                                     handshake_timer_.close();
                                      report(failure, session);
                                      // Say goodbye properly (close_notify, FIN), then let go.
                                      inspected_->end([this](int) { post(ctx_.loop(), [this] { inspected_.reset(); }); });
                                    });
+    start_handshake_timer([this] { post(ctx_.loop(), [this] { inspected_.reset(); }); });
     post(ctx_.loop(), [this] { connector_.reset(); });
+  }
+
+  // -w covers the TLS handshake too: a peer that accepts the connection and
+  // then says nothing (or too little) is given up on, with nothing of stdin
+  // sent, and `give_up` stops the session.
+  void start_handshake_timer(std::function<void()> give_up) {
+    if (connect_.timeout.count() <= 0) return;
+    give_up_ = std::move(give_up);
+    handshake_timer_ = make_timer(ctx_.loop(), this);
+    uv_timer_start(
+        handshake_timer_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<TcpConnect*>(t->data);
+          if (!self) return;
+          self->tls_failed_ = true;
+          self->ctx_.log().error("tls: {} port {}: no TLS handshake within {} ms (-w)", self->host_, self->range_.first,
+                                 self->connect_.timeout.count());
+          self->ctx_.set_exit_code(kExitRuntime);
+          self->handshake_timer_.close();
+          if (self->give_up_) self->give_up_();
+        },
+        static_cast<uint64_t>(connect_.timeout.count()), 0);
   }
 
   void report(const std::string& failure, const TlsSession& s) {
@@ -215,6 +244,8 @@ class TcpConnect final : public Command {
   std::shared_ptr<Bridge> bridge_;
   std::shared_ptr<TlsContext> tls_;      // --tls
   bool tls_failed_ = false;
+  Handle<uv_timer_t> handshake_timer_;  // -w for the handshake
+  std::function<void()> give_up_;       // what the timer does when it fires
   std::unique_ptr<Endpoint> inspected_;  // -z --tls
 };
 

@@ -277,3 +277,166 @@ TEST_CASE("tls: file-get fails a body that ends with a TCP FIN but no close_noti
     server.wait();
   }
 }
+
+// ---- refusals: one line, exit 1, and no byte of stdin sent
+
+TEST_CASE("tls: a peer that never answers the hello is given up after -w, and sees nothing of stdin",
+          "[tls][tcp-connect][timeout]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "SECRET-STDIN\n");
+  std::string got;
+  PeerThread peer([&](Socket& s) { got = s.recv_all(3000ms); });
+  auto r = run_nettool({"tcp-connect", "--tls", "-w", "1s", "127.0.0.1", std::to_string(peer.port())},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  peer.join();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("no TLS handshake within 1000 ms (-w)") != std::string::npos);
+  CHECK(!got.empty());  // the ClientHello
+  CHECK(got.find("SECRET-STDIN") == std::string::npos);
+}
+
+TEST_CASE("tls: a plain TCP peer fails the handshake with one line, and sees nothing of stdin", "[tls][tcp-connect]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "SECRET-STDIN\n");
+  std::string got;
+  PeerThread peer([&](Socket& s) {
+    s.send_all("HTTP/1.0 200 OK\r\n\r\nplain text, not TLS\n");
+    got = s.recv_all(3000ms);
+  });
+  auto r = run_nettool({"tcp-connect", "--tls", "127.0.0.1", std::to_string(peer.port())},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  peer.join();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("tls: 127.0.0.1 port " + std::to_string(peer.port()) + ": handshake failed") != std::string::npos);
+  CHECK(count_occurrences(r.err, "error:") == 1);
+  CHECK(got.find("SECRET-STDIN") == std::string::npos);
+}
+
+TEST_CASE("tls: a server survives garbage instead of a ClientHello and serves the next client", "[tls][tcp-listen]") {
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "--echo", "127.0.0.1", "0"});
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  {
+    Socket s = connect_tcp(srv.port);
+    s.send_all(std::string(2000, '\x16') + "GET / HTTP/1.1\r\n\r\n");
+    s.recv_all(3000ms);  // the server gives up on us (an alert, then the close)
+  }
+  REQUIRE(srv.proc.wait_stderr_contains("tls: handshake failed"));
+  TempDir dir;
+  write_file(dir / "in.txt", "still serving\n");
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client stderr: " << r.err << "\nserver stderr: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "still serving\n");
+  CHECK(srv.proc.running());
+}
+
+// ---- interop with OpenSSL's own client and server, and ncat
+
+TEST_CASE("tls: openssl s_client talks to tcp-listen --tls, and tcp-connect to openssl s_server", "[tls][interop]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  write_file(dir / "in.txt", "from s_client\n");
+  {
+    auto srv = start_listener({"tcp-listen", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                               pki.server_key.string(), "127.0.0.1", "0"},
+                              ProcessOptions().stdout_to(dir / "got.txt"));
+    Process client({"openssl", "s_client", "-quiet", "-no_ign_eof", "-verify_return_error", "-CAfile",
+                    pki.ca.string(), "-verify_ip", "127.0.0.1", "-connect", "127.0.0.1:" + std::to_string(srv.port)},
+                   ProcessOptions().stdin_from(dir / "in.txt").stdout_null());
+    CHECK(client.wait() == 0);
+    CHECK(srv.proc.wait() == 0);
+    INFO("server stderr: " << srv.proc.stderr_text() << "\ns_client stderr: " << client.stderr_text());
+    CHECK(read_file(dir / "got.txt") == "from s_client\n");
+  }
+  {
+    Process server({"openssl", "s_server", "-naccept", "1", "-rev", "-cert", pki.server_cert.string(), "-key",
+                    pki.server_key.string(), "-accept", "127.0.0.1:0"});
+    REQUIRE(server.wait_stdout_contains("ACCEPT"));
+    std::string announced = server.stdout_text();
+    std::string port = announced.substr(announced.rfind(':') + 1);
+    port = port.substr(0, port.find_first_not_of("0123456789"));
+    write_file(dir / "line.txt", "hello s_server\n");
+    auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-i", "2s", "127.0.0.1", port},
+                         ProcessOptions().stdin_from(dir / "line.txt"));
+    INFO("stderr: " << r.err);
+    CHECK(r.out.find("revres_s olleh") != std::string::npos);  // -rev answers each line reversed
+  }
+}
+
+TEST_CASE("tls: ncat --ssl, which ends with a bare FIN, is heard in full and warned about", "[tls][interop]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "from ncat\n");
+  auto srv = start_listener({"tcp-listen", "--tls", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "got.txt"));
+  Process client({"ncat", "--ssl", "127.0.0.1", std::to_string(srv.port)},
+                 ProcessOptions().stdin_from(dir / "in.txt").stdout_null());
+  client.wait();
+  CHECK(srv.proc.wait() == 0);
+  INFO("server stderr: " << srv.proc.stderr_text());
+  CHECK(read_file(dir / "got.txt") == "from ncat\n");
+  CHECK(srv.proc.stderr_text().find("closed the connection without close_notify") != std::string::npos);
+}
+
+// ---- client certificates, the key log, profiles
+
+TEST_CASE("tls: --tls-client-ca requires a client certificate from that CA", "[tls][tcp-listen][tcp-connect]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  // A client certificate signed by the same CA.
+  const auto ca_key = dir / "ca.key", client_key = dir / "client.key", client_csr = dir / "client.csr",
+             client_cert = dir / "client.pem";
+  openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", client_key.string(),
+           "-out", client_csr.string(), "-subj", "/CN=a client"},
+          dir.path());
+  openssl({"x509", "-req", "-in", client_csr.string(), "-CA", pki.ca.string(), "-CAkey", ca_key.string(),
+           "-CAcreateserial", "-out", client_cert.string(), "-days", "2"},
+          dir.path());
+  auto srv = start_listener({"tcp-listen", "-k", "--echo", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                             pki.server_key.string(), "--tls-client-ca", pki.ca.string(), "127.0.0.1", "0"});
+  const std::string port = std::to_string(srv.port);
+  write_file(dir / "in.txt", "with a certificate\n");
+
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "--tls-cert", client_cert.string(), "--tls-key",
+                        client_key.string(), "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "with a certificate\n");
+
+  r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", port},
+                  ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.empty());
+  CHECK(srv.proc.wait_stderr_contains("peer did not return a certificate"));
+}
+
+TEST_CASE("tls: SSLKEYLOGFILE gets the session secrets, as curl writes them", "[tls][tcp-connect]") {
+  TempDir dir;
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "--echo", "127.0.0.1", "0"});
+  write_file(dir / "in.txt", "x\n");
+  auto r = run_nettool({"tcp-connect", "--tls-no-verify", "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.txt").setenv("SSLKEYLOGFILE", (dir / "keys.log").string()));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  std::string keys = read_file(dir / "keys.log");
+  CHECK(keys.find("CLIENT_HANDSHAKE_TRAFFIC_SECRET ") != std::string::npos);
+  CHECK(keys.find("CLIENT_TRAFFIC_SECRET_0 ") != std::string::npos);
+}
+
+TEST_CASE("tls: every TLS option is a profile key like any other", "[tls][profile]") {
+  TempDir dir;
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "--echo", "127.0.0.1", "0"});
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  write_file(dir / "tls.yaml", "command: tcp-connect\nhost: 127.0.0.1\nport: " + std::to_string(srv.port) +
+                                   "\ntls-pin: \"" + pin + "\"\ntls-min-version: \"1.3\"\n");
+  write_file(dir / "in.txt", "from a profile\n");
+  auto r = run_nettool({"-c", (dir / "tls.yaml").string()}, ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "from a profile\n");
+}

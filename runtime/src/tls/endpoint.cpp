@@ -3,7 +3,8 @@
 // SSL_read gives the plain text to our reader. Plain text written to us goes
 // through SSL_write; what that puts in the write BIO is written to the inner
 // endpoint. Every call into OpenSSL is followed by flush(), so nothing waits
-// in the write BIO between loop turns.
+// in the write BIO between loop turns, and preceded by ERR_clear_error(), so
+// SSL_get_error() never sees an error left by another connection.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -124,6 +125,7 @@ class TlsEndpoint final : public Endpoint {
   void advance() {
     auto alive = alive_;
     if (!established_ && !failed_) {
+      ERR_clear_error();
       int rc = SSL_do_handshake(ssl_.get());
       flush();
       if (!*alive) return;
@@ -197,6 +199,7 @@ class TlsEndpoint final : public Endpoint {
     while (!paused_ && !ended_) {
       ChunkPtr chunk = read_pool_.acquire();
       size_t got = 0;
+      ERR_clear_error();
       int rc = SSL_read_ex(ssl_.get(), chunk->data.get(), chunk->capacity, &got);
       flush();  // a TLS 1.3 key update or session ticket may have answers to send
       if (!*alive) return;
@@ -263,6 +266,7 @@ class TlsEndpoint final : public Endpoint {
     if (failed_ || close_sent_) return;
     for (size_t done = 0; done < chunk->size;) {
       size_t written = 0;
+      ERR_clear_error();
       if (SSL_write_ex(ssl_.get(), chunk->data.get() + done, chunk->size - done, &written) != 1) {
         std::string why = openssl_errors();
         if (log_) log_->debug("tls: write failed: {}", why);
@@ -277,6 +281,7 @@ class TlsEndpoint final : public Endpoint {
   void send_close_notify() {
     if (close_sent_) return;
     close_sent_ = true;
+    ERR_clear_error();
     SSL_shutdown(ssl_.get());  // sends close_notify; the peer's comes as our end of stream
     flush();
     inner_->end(std::move(end_done_));
