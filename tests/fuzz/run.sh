@@ -9,7 +9,7 @@
 set -eu
 seconds="${1:-30}"
 cd "$(dirname "$0")/../.."
-targets="${TARGETS:-http_request bare_name path profile values http_response conditional}"
+targets="${TARGETS:-http_request bare_name path profile values http_response conditional tls_server}"
 
 if ! command -v clang++ >/dev/null 2>&1; then
   echo "fuzz: clang++ is missing (scripts/setup.sh installs it)" >&2
