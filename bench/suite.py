@@ -486,7 +486,31 @@ class Suite:
         if tool == "socat":
             return (["socat", "-u", f"TCP-LISTEN:{port},reuseaddr,bind=127.0.0.1", "STDOUT"],
                     ["socat", "-u", "STDIN", f"TCP:127.0.0.1:{port}"])
+        # TLS: the same certificate for every server; nettool verifies it
+        # (--tls-ca), ncat and socat are told not to (their defaults differ).
+        cert, key = self.tls_files() if "tls" in tool or "ssl" in tool or "OPENSSL" in tool else (None, None)
+        if tool == "nettool --tls":
+            return ([self.nt, "-v", "tcp-listen", "-d", "--tls-cert", cert, "--tls-key", key, "--host", "127.0.0.1",
+                     "-p", port],
+                    [self.nt, "tcp-connect", "--tls-ca", cert, "127.0.0.1", port])
+        if tool == "ncat --ssl":
+            return (["ncat", "-l", "--ssl", "--ssl-cert", cert, "--ssl-key", key, "--recv-only", "127.0.0.1", port],
+                    ["ncat", "--ssl", "--send-only", "127.0.0.1", port])
+        if tool == "socat OPENSSL":
+            return (["socat", "-u", f"OPENSSL-LISTEN:{port},reuseaddr,bind=127.0.0.1,cert={cert},key={key},verify=0",
+                     "STDOUT"],
+                    ["socat", "-u", "STDIN", f"OPENSSL:127.0.0.1:{port},verify=0"])
         raise ValueError(tool)
+
+    def tls_files(self):
+        """A self-signed EC certificate for 127.0.0.1, made once per run."""
+        cert, key = self.path("tls-cert.pem"), self.path("tls-key.pem")
+        if not cert.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return str(cert), str(key)
 
     def relay_once(self, tool, sink):
         n = self.a.relay_bytes
@@ -526,7 +550,7 @@ class Suite:
             if not ok:
                 note = f"{got} bytes arrived, {n} sent"
         text = lerr.read_text(errors="replace")
-        if tool.startswith("nettool"):
+        if tool.startswith("nettool") and "tls" not in tool:  # with TLS its count includes the records' overhead
             m = re.search(r"received [^(]*\((\d+) bytes\)", text)
             got = int(m.group(1)) if m else -1
             ok = ok and got == n
@@ -537,8 +561,11 @@ class Suite:
             checks = "exit codes"
         for p in (head, conn, listener):
             if p.code != 0 or p.timed_out:
+                # ncat --ssl sometimes exits 1 after every byte has arrived (the peer's bare FIN
+                # reads as "unexpected eof"); dd's count is what says the bytes are right.
                 ok = False
-                note = f"{p.argv[0]} exited {p.code}{' (timed out)' if p.timed_out else ''}"
+                note = (note + "; " if note else "") + \
+                    f"{p.argv[0]} exited {p.code}{' (timed out)' if p.timed_out else ''}"
         return Sample(n / MiB / secs, cpu=conn.cpu + listener.cpu,
                       rss_kib=max(conn.maxrss_kib, listener.maxrss_kib), ok=ok, check=checks, note=note)
 
@@ -559,6 +586,22 @@ class Suite:
                 best = max(t.median(x) or 0 for x in t.rows if x.startswith("nettool"))
                 t.notes.append(f"nettool at {best / v:.0%} of the {limit_name(k)} ({v:,.0f} MiB/s)")
             self.tables.append(t)
+
+    def tls_relay(self):
+        tools = ["nettool --tls", "ncat --ssl", "socat OPENSSL"]
+        size = self.a.relay_bytes
+        t = Table("7. TLS relay to a pipe (`| dd of=/dev/null bs=1M`)", "MiB/s",
+                  f"`head -c {human(size)} /dev/zero |` connector → loopback TLS → listener → `dd`, which counts "
+                  "the bytes. Wall time from the connector's start to the exit of both; CPU = connector + listener; "
+                  "peak RSS = the larger of the two.")
+        interleaved(tools, self.a.runs, self.a.warmup, lambda tool: self.relay_once(tool, "pipe"), t)
+        t.notes.append("Each side negotiates its OpenSSL default (TLS 1.3, TLS_AES_256_GCM_SHA384 here); nettool "
+                       "verifies the certificate (--tls-ca), ncat and socat are run without verification.")
+        t.notes.append("Target (issue 13): >= 1.5x the best of ncat --ssl and socat OPENSSL, at most their CPU.")
+        t.notes.append("ncat 7.93 --ssl --send-only now and then loses the last few hundred KiB: its listener then "
+                       "reports an SSL_read error and exits 1, and `dd` counts fewer bytes (marked WRONG; in 1 to 2 "
+                       "runs in 3 here). Such a peer row is reported, not counted as a suite failure.")
+        self.tables.append(t)
 
     # ------------------------------------------------------------ HTTP servers
     def www(self):
@@ -1210,7 +1253,7 @@ def peer_versions():
     return ", ".join(out) + f", python {platform.python_version()}"
 
 
-WORKLOADS = ["relay", "file", "small", "idle", "udp", "startup"]
+WORKLOADS = ["relay", "file", "small", "idle", "udp", "startup", "tls"]
 
 
 def main():
@@ -1260,7 +1303,7 @@ def main():
     if "relay" in only:
         suite.physical_limits()
     steps = {"relay": suite.relay, "file": suite.file, "small": suite.small_files, "idle": suite.idle,
-             "udp": suite.udp, "startup": suite.startup}
+             "udp": suite.udp, "startup": suite.startup, "tls": suite.tls_relay}
     errors = []
     for w in only:
         log(f"workload: {w}")
@@ -1277,10 +1320,13 @@ def main():
     wrong = [(t.title, tool, s.note) for t in suite.tables for tool, s in t.failures()]
     for title, tool, note in wrong:
         log(f"WRONG BYTES: {title}: {tool}: {note}")
+    # A peer that loses bytes (ncat --ssl does, now and then) is a finding for
+    # the report, marked WRONG in its table; only nettool's own bytes fail the run.
+    wrong = [w for w in wrong if w[1].startswith("nettool")]
     if wrong or errors:
         log(f"FAILED: {len(wrong)} transfer(s) with wrong bytes, {len(errors)} workload error(s)")
         return 1
-    log(f"all transfers verified; report in {a.out}")
+    log(f"all of nettool's transfers verified; report in {a.out}")
     return 0
 
 
