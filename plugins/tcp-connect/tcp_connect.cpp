@@ -102,14 +102,20 @@ class TcpConnect final : public Command {
     }
   }
 
-  void connected(Handle<uv_tcp_t> socket, const std::string& error) {
-    if (!error.empty()) {
-      ctx_.log().error("{}", error);
-      ctx_.set_exit_code(kExitRuntime);
-      post(ctx_.loop(), [this] { connector_.reset(); });
-      return;
+  // Reports a failed connection attempt (exit 1); otherwise counts the connection.
+  bool failed_to_connect(const std::string& error) {
+    if (error.empty()) {
+      ctx_.counters().connections++;
+      return false;
     }
-    ctx_.counters().connections++;
+    ctx_.log().error("{}", error);
+    ctx_.set_exit_code(kExitRuntime);
+    post(ctx_.loop(), [this] { connector_.reset(); });
+    return true;
+  }
+
+  void connected(Handle<uv_tcp_t> socket, const std::string& error) {
+    if (failed_to_connect(error)) return;
     if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
     if (keepalive_)
       uv_tcp_keepalive(socket.get(), 1, static_cast<unsigned>(std::max<int64_t>(1, keepalive_->count() / 1000)));
@@ -155,13 +161,7 @@ class TcpConnect final : public Command {
   // Exit 0 only when the peer is verified (or matches --tls-pin), so a cron
   // job can watch a certificate's expiry.
   void inspect(Handle<uv_tcp_t> socket, const std::string& error) {
-    if (!error.empty()) {
-      ctx_.log().error("{}", error);
-      ctx_.set_exit_code(kExitRuntime);
-      post(ctx_.loop(), [this] { connector_.reset(); });
-      return;
-    }
-    ctx_.counters().connections++;
+    if (failed_to_connect(error)) return;
     auto tcp = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     inspected_ = make_tls_endpoint(std::move(tcp), *tls_, host_, &ctx_.log(), false,
                                    [this](const std::string& failure, const TlsSession& session) {
