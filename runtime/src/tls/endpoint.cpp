@@ -111,6 +111,7 @@ class TlsEndpoint final : public Endpoint {
     end_requested_ = true;
     end_done_ = std::move(done);
     if (established_) send_close_notify();
+    else if (failed_) inner_->end(std::move(end_done_));  // no session to close: just the FIN
   }
 
  private:
@@ -189,6 +190,7 @@ class TlsEndpoint final : public Endpoint {
       if (!*alive) return;
     }
     inner_->read_pause();
+    if (end_requested_) inner_->end(std::move(end_done_));  // asked for before the handshake failed
     finish_reading(UV_ECONNABORTED);
   }
 
