@@ -214,7 +214,6 @@ class TlsEndpoint final : public Endpoint {
       int err = SSL_get_error(ssl_.get(), rc);
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
       if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify: its end of stream
-        peer_closed_ = true;
         finish_reading(0);
         return;
       }
@@ -355,7 +354,6 @@ class TlsEndpoint final : public Endpoint {
   bool established_ = false;
   bool failed_ = false;
   bool inner_eof_ = false;
-  bool peer_closed_ = false;
   bool ended_ = false;  // the reading side has ended (on_end called or pending)
   std::optional<int> early_end_;  // the end, when it came before read_start()
   ChunkPool read_pool_;
