@@ -264,7 +264,8 @@ class FileGet final : public Command {
       try {
         if (!tls_) tls_ = make_tls_client_context(tls_options_, ctx_.log());
         // A body that ends at close must end with close_notify: a bare FIN may be a truncation.
-        tcp = make_tls_endpoint(std::move(tcp), *tls_, raw_ ? target_.raw_host : target_.url.host, &ctx_.log(), true,
+        const std::string& host = raw_ ? target_.raw_host : target_.url.host;
+        tcp = make_tls_endpoint(ctx_.loop(), std::move(tcp), *tls_, host, &ctx_.log(), true,
                                 [this](const std::string& error, const TlsSession& session) {
                                   if (!error.empty()) fail("tls: " + error, Keep::Part);
                                   else ctx_.log().debug("tls: {}", describe(session));

@@ -88,8 +88,9 @@ std::string short_body(int status) {
 }
 }  // namespace
 
-Connection::Connection(ServerShared& shared, uint64_t id, UniqueFd socket, std::string peer)
-    : shared_(shared), id_(id), socket_(std::move(socket)), peer_(std::move(peer)) {}
+Connection::Connection(ServerShared& shared, uint64_t id, UniqueFd socket, std::string peer,
+                       std::unique_ptr<nettool::TlsSocket> tls)
+    : shared_(shared), id_(id), socket_(std::move(socket)), tls_(std::move(tls)), peer_(std::move(peer)) {}
 
 Connection::~Connection() {
   // poll_ is closed before socket_ is: the handle must stop watching the fd first.
@@ -107,6 +108,11 @@ void Connection::start() {
   poll_.mark_initialized(this);
   timer_ = nettool::make_timer(shared_.loop, this);
   watch(UV_READABLE);
+  if (tls_) {
+    state_ = State::Handshaking;
+    restart_timer(shared_.settings.tls_handshake_timeout);
+    return;
+  }
   restart_timer(shared_.settings.idle_timeout);
 }
 
@@ -131,7 +137,11 @@ void Connection::restart_timer(std::chrono::milliseconds ms) {
           self->restart_timer(self->shared_.settings.idle_timeout);
           return;
         }
-        if (self->state_ == State::ReadingHead && !self->in_.empty()) {
+        if (self->state_ == State::Handshaking) {
+          // A slowloris handshake must not hold a connection slot for long.
+          self->shared_.log->debug("{}: tls: handshake not finished within --tls-handshake-timeout; dropped",
+                                   self->peer_);
+        } else if (self->state_ == State::ReadingHead && !self->in_.empty()) {
           self->shared_.log->debug("{}: request head not complete within the idle timeout", self->peer_);
         } else if (self->state_ == State::Sending) {
           self->shared_.log->info("{}: client stopped reading; dropped", self->peer_);
@@ -150,10 +160,107 @@ void Connection::on_poll(uv_poll_t* handle, int status, int events) {
     self->abort();
     return;
   }
-  if ((events & UV_WRITABLE) && self->state_ == State::Sending) self->on_writable();
-  if ((events & UV_READABLE) && (self->state_ == State::ReadingHead || self->state_ == State::Opening ||
-                                 self->state_ == State::Lingering))
+  if (self->state_ == State::Handshaking) return self->continue_handshake();
+  // A TLS call may wait for the other direction than its own (a record to
+  // send before reading, one to read before writing): with TLS, any event
+  // lets the current state try again.
+  bool either = self->tls_ != nullptr;
+  if ((either || (events & UV_WRITABLE)) && self->state_ == State::Sending) self->on_writable();
+  if ((either || (events & UV_READABLE)) && (self->state_ == State::ReadingHead || self->state_ == State::Opening ||
+                                             self->state_ == State::Lingering))
     self->on_readable();
+}
+
+// ---- TLS: the handshake, and the socket's bytes in the clear or through TLS ----
+
+void Connection::continue_handshake() {
+  if (answer_plain_http()) return;
+  long rc = tls_->handshake();
+  if (rc == -EAGAIN) return watch_as_tls_wants();
+  if (rc < 0) {
+    shared_.log->info("{}: tls: {}", peer_, tls_->error());
+    abort();
+    return;
+  }
+  bool kernel = tls_->kernel_send();
+  if (shared_.log->should_log(spdlog::level::debug))
+    shared_.log->debug("{}: tls: {}; bodies sent through {}", peer_, nettool::describe(tls_->session()),
+                       kernel ? "kernel TLS (sendfile)" : "OpenSSL (copied)");
+  if (shared_.kernel_tls_asked && !kernel && !shared_.kernel_tls_noted) {
+    shared_.kernel_tls_noted = true;
+    shared_.log->info("tls: --tls-ktls: the kernel did not take the session (no `tls` module?); bodies are "
+                      "encrypted by OpenSSL instead");
+  }
+  state_ = State::ReadingHead;
+  watch(UV_READABLE);
+  restart_timer(shared_.settings.idle_timeout);
+  on_readable();  // the request may have come with the handshake's last flight
+}
+
+// A plain HTTP request on the HTTPS port gets a plain 400 saying so, as
+// nginx answers, rather than a TLS alert that curl shows as gibberish. Only
+// before the first TLS byte: a ClientHello starts with 0x16, a request
+// line with a capital letter.
+bool Connection::answer_plain_http() {
+  if (tls_peeked_) return false;
+  char first = 0;
+  ssize_t n = recv(socket_.get(), &first, 1, MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;  // nothing yet: look next time
+  tls_peeked_ = true;
+  if (n != 1 || first < 'A' || first > 'Z') return false;
+  tls_.reset();
+  keep_alive_ = false;
+  state_ = State::ReadingHead;
+  request_started_ = std::chrono::steady_clock::now();
+  log_method_ = "PLAIN";
+  log_path_ = "(an HTTP request on the HTTPS port)";
+  respond(400, "", "400 Bad Request: this port speaks HTTPS; use https://\n", false);
+  return true;
+}
+
+long Connection::receive(char* buf, size_t size) {
+  if (tls_) return tls_->read(buf, size);
+  ssize_t n = recv(socket_.get(), buf, size, 0);
+  return n >= 0 ? n : -errno;
+}
+
+long Connection::transmit(const char* data, size_t size, bool more) {
+  if (tls_) return tls_->write(data, size);
+  ssize_t n = send(socket_.get(), data, size, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+  return n >= 0 ? n : -errno;
+}
+
+// The next piece of the file body: with sendfile (in the clear, or through
+// kernel TLS), else read into out_ for transmit() to encrypt. Returns the
+// bytes sent or read, 0 when the file ended early, or -errno.
+long Connection::send_body(uint64_t budget) {
+  size_t want = static_cast<size_t>(std::min<uint64_t>({file_remaining_, budget, 1u << 20}));
+  if (!tls_) {
+    ssize_t n = sendfile(socket_.get(), file_.get(), &file_offset_, want);
+    return n >= 0 ? n : -errno;
+  }
+  if (tls_->kernel_send()) {
+    long n = tls_->send_file(file_.get(), file_offset_, want);
+    if (n > 0) file_offset_ += n;
+    return n;
+  }
+  // One TLS record holds 16 KiB: 64 KiB is four records per read.
+  want = std::min<size_t>(want, 64 * 1024);
+  out_.resize(want);
+  ssize_t n = pread(file_.get(), out_.data(), want, file_offset_);
+  if (n <= 0) {
+    out_.clear();
+    return n == 0 ? 0 : -errno;
+  }
+  out_.resize(static_cast<size_t>(n));
+  out_pos_ = 0;
+  head_bytes_ = 0;
+  file_offset_ += n;
+  return n;
+}
+
+void Connection::watch_as_tls_wants() {
+  watch(tls_->wants() == nettool::TlsSocket::kWantWrite ? UV_WRITABLE : UV_READABLE);
 }
 
 void Connection::on_readable() {
@@ -162,9 +269,12 @@ void Connection::on_readable() {
   // socket stays watched for reading, saving an epoll_ctl per request); past
   // the head limit we stop watching until the response is done.
   while (state_ == State::ReadingHead || state_ == State::Opening || state_ == State::Lingering) {
-    ssize_t n = recv(socket_.get(), buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    long n = receive(buf, sizeof buf);
+    if (n == -EINTR) continue;
+    if (n == -EAGAIN || n == -EWOULDBLOCK) {
+      if (tls_) watch_as_tls_wants();
+      break;
+    }
     if (n < 0 || (n == 0 && state_ == State::Lingering)) {
       abort();  // reset, or the end of lingering
       return;
@@ -189,7 +299,9 @@ void Connection::on_readable() {
       if (state_ == State::Opening) watch(0);  // finish_response() watches again
       break;  // enough to decide; process_buffer refuses it
     }
-    if (static_cast<size_t>(n) < sizeof buf) break;  // drained: skip the recv that would say EAGAIN
+    // Drained: skip the recv that would say EAGAIN. TLS returns one record
+    // at a time; what is left on the socket wakes the poll again.
+    if (static_cast<size_t>(n) < sizeof buf && !(tls_ && tls_->buffered())) break;
   }
   if (state_ == State::ReadingHead) process_buffer();
   if (peer_done_ && state_ == State::ReadingHead) abort();  // nothing (complete) to answer
@@ -336,8 +448,11 @@ void Connection::handle_http(http::Request request) {
   if (request.method != "GET" && !head) return respond_error(405, false, "Allow: GET, HEAD\r\n");
 
   std::string target = request.target;
-  if (http::iequals(std::string_view(target).substr(0, 7), "http://")) {  // absolute-form, scheme in any case
-    size_t slash = target.find('/', 7);
+  size_t scheme = http::iequals(std::string_view(target).substr(0, 7), "http://")    ? 7
+                  : http::iequals(std::string_view(target).substr(0, 8), "https://") ? 8
+                                                                                     : 0;
+  if (scheme > 0) {  // absolute-form, scheme in any case
+    size_t slash = target.find('/', scheme);
     target = slash == std::string::npos ? "/" : target.substr(slash);
   }
   if (target.empty() || target.front() != '/') return respond_error(400, false);
@@ -559,7 +674,7 @@ void Connection::send_now() {
   auto keep = shared_from_this();  // on_writable may close the connection
   on_writable();
   if (state_ == State::Sending) {
-    watch(UV_WRITABLE);
+    if (!tls_) watch(UV_WRITABLE);  // with TLS, on_writable watched what the session waits for
     restart_timer(shared_.settings.idle_timeout);
   }
 }
@@ -567,42 +682,50 @@ void Connection::send_now() {
 void Connection::on_writable() {
   uint64_t budget = kSendBudget;
   bool progressed = false;
-  while (out_pos_ < out_.size()) {
-    int flags = MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0);
-    ssize_t n = send(socket_.get(), out_.data() + out_pos_, out_.size() - out_pos_, flags);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0) {
-      log_access();
-      abort();
-      return;
+  while (budget > 0) {
+    if (out_pos_ < out_.size()) {  // the head, a generated body, or (TLS) a piece of the file
+      long n = transmit(out_.data() + out_pos_, out_.size() - out_pos_, file_remaining_ > 0);
+      if (n == -EINTR) continue;
+      if (n == -EAGAIN || n == -EWOULDBLOCK) break;
+      if (n <= 0) {
+        if (tls_) shared_.log->debug("{}: tls: {}", peer_, tls_->error());
+        log_access();
+        abort();
+        return;
+      }
+      size_t before = out_pos_;
+      out_pos_ += static_cast<size_t>(n);
+      if (out_pos_ > head_bytes_) body_bytes_sent_ += out_pos_ - std::max<uint64_t>(before, head_bytes_);
+      if (shared_.counters) shared_.counters->bytes_sent += static_cast<uint64_t>(n);
+      budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
+      progressed = true;
+      continue;
     }
-    out_pos_ += static_cast<size_t>(n);
-    if (out_pos_ > head_bytes_) body_bytes_sent_ = out_pos_ - head_bytes_;
-    if (shared_.counters) shared_.counters->bytes_sent += static_cast<uint64_t>(n);
-    progressed = true;
-  }
-  while (out_pos_ >= out_.size() && file_remaining_ > 0 && budget > 0) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>({file_remaining_, budget, 1u << 20}));
-    ssize_t n = sendfile(socket_.get(), file_.get(), &file_offset_, want);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (file_remaining_ == 0) break;
+    bool copied = tls_ && !tls_->kernel_send();  // read into out_, sent (and counted) by the branch above
+    long n = send_body(budget);
+    if (n == -EINTR) continue;
+    if (n == -EAGAIN || n == -EWOULDBLOCK) break;
     if (n <= 0) {
       // 0: the file shrank while we served it. The client gets a short body,
       // which Content-Length lets it detect; never pad or pretend.
       shared_.log->warn("{}: {} {}: {}", peer_, log_method_, nettool::escape_for_log(log_path_),
-                        n == 0 ? "file shrank while being sent; connection closed" : std::strerror(errno));
+                        n == 0 ? "file shrank while being sent; connection closed"
+                               : tls_ && n == -EPROTO ? tls_->error() : std::strerror(static_cast<int>(-n)));
       log_access();
       abort();
       return;
     }
     file_remaining_ -= static_cast<uint64_t>(n);
+    if (copied) continue;
     body_bytes_sent_ += static_cast<uint64_t>(n);
-    budget -= static_cast<uint64_t>(n);
+    budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
     if (shared_.counters) shared_.counters->bytes_sent += static_cast<uint64_t>(n);
     progressed = true;
   }
   if (out_pos_ >= out_.size() && file_remaining_ == 0) return finish_response();  // re-arms the timer itself
+  // Stopped by -EAGAIN, TLS may be waiting to read; stopped by the budget, writable still.
+  if (tls_) budget > 0 ? watch_as_tls_wants() : watch(UV_WRITABLE);
   if (progressed) restart_timer(shared_.settings.idle_timeout);
 }
 
@@ -620,6 +743,8 @@ void Connection::finish_response() {
   watch(peer_done_ ? 0 : UV_READABLE);
   restart_timer(shared_.settings.idle_timeout);
   process_buffer();  // a pipelined request may already be here
+  // ...or decrypted and waiting in OpenSSL, where the poll cannot see it.
+  if (tls_ && tls_->buffered() && state_ == State::ReadingHead) on_readable();
   if (peer_done_ && state_ == State::ReadingHead) abort();
 }
 
@@ -633,6 +758,7 @@ void Connection::linger() {
   }
   state_ = State::Lingering;
   in_.clear();
+  if (tls_) tls_->close_notify();
   ::shutdown(socket_.get(), SHUT_WR);
   watch(UV_READABLE);
   restart_timer(kLingerTime);

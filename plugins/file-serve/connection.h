@@ -4,10 +4,16 @@
 // libuv's stream API cannot do (uv_fs_sendfile would tie up a pool thread per
 // slow client).
 //
+//   [Handshaking, with --tls] -->
 //   ReadingHead --request--> Opening --(thread pool: open, stat)--> [Hashing] --> Sending
 //        ^                                                                           |
 //        +-------------------------- keep-alive ------------------------------------+
 //   Sending --no keep-alive--> Lingering (read and discard until EOF, bounded) --> closed
+//
+// With --tls the same machine runs over a TlsSocket (OpenSSL on the socket
+// descriptor): receive() and transmit() go through it, and a body is either
+// sent by SSL_sendfile when the kernel does the encryption (kTLS) or read
+// into out_ and written through OpenSSL in pieces.
 #pragma once
 #include <sys/stat.h>
 #include <uv.h>
@@ -22,6 +28,7 @@
 #include "nettool/fd.h"
 #include "nettool/http.h"
 #include "nettool/options.h"
+#include "nettool/tls.h"
 #include "nettool/uv.h"
 
 namespace spdlog {
@@ -41,6 +48,7 @@ struct ServerSettings {
   bool digest = true;
   nettool::Duration idle_timeout{30000};
   size_t raw_name_limit = 4096;
+  nettool::Duration tls_handshake_timeout{10000};
 };
 
 // What the connections of one worker share; owned by that worker and used
@@ -54,12 +62,16 @@ struct ServerShared {
   Digester* digests = nullptr;
   ServerSettings settings;
   bool draining = false;
+  bool kernel_tls_asked = false;   // --tls-ktls
+  bool kernel_tls_noted = false;   // told once that the kernel did not take a session
   std::function<void(uint64_t id)> on_closed;  // the owner drops the connection (called from a posted task)
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(ServerShared& shared, uint64_t id, UniqueFd socket, std::string peer);
+  // `tls`: the session on `socket` with --tls, else null.
+  Connection(ServerShared& shared, uint64_t id, UniqueFd socket, std::string peer,
+             std::unique_ptr<nettool::TlsSocket> tls);
   ~Connection();
   void start();
   // Graceful stop: close now when idle, else after the response in flight.
@@ -68,12 +80,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void abort();
 
  private:
-  enum class State { ReadingHead, Opening, Sending, Lingering, Closed };
+  enum class State { Handshaking, ReadingHead, Opening, Sending, Lingering, Closed };
   struct Reply;  // a response being prepared
 
   static void on_poll(uv_poll_t* handle, int status, int events);
+  void continue_handshake();
+  bool answer_plain_http();
   void on_readable();
   void on_writable();
+  long receive(char* buf, size_t size);
+  long transmit(const char* data, size_t size, bool more);
+  long send_body(uint64_t budget);
+  void watch_as_tls_wants();
   void send_now();
   void watch(int events);
   void restart_timer(std::chrono::milliseconds ms);
@@ -97,6 +115,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerShared& shared_;
   uint64_t id_;
   UniqueFd socket_;
+  std::unique_ptr<nettool::TlsSocket> tls_;  // after socket_: freed before the descriptor closes
   nettool::Handle<uv_poll_t> poll_;
   nettool::Handle<uv_timer_t> timer_;
   std::string peer_;
@@ -107,6 +126,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool keep_alive_ = true;
   bool http1_0_ = false;  // the request being answered is HTTP/1.0
   bool peer_done_ = false;  // the client shut down its sending side
+  bool tls_peeked_ = false;  // looked at the first byte for a plain HTTP request
   std::string in_;  // bytes received and not yet consumed
   size_t lingered_ = 0;
 

@@ -13,8 +13,8 @@
 // the others each on a thread with a loop of its own. Each has its own
 // listening socket, all bound to the same address with SO_REUSEPORT, so the
 // kernel spreads new connections over them. Workers share nothing but the
-// digest cache (a mutex), the count of open connections (an atomic) and the
-// settings they only read. The main thread reaches another worker only
+// digest cache (a mutex), the count of open connections (an atomic), the
+// TLS context (a mutex: SIGHUP replaces it) and the settings they only read. The main thread reaches another worker only
 // through that worker's uv_async_t.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -40,6 +40,7 @@
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
+#include "nettool/tls.h"
 
 namespace {
 
@@ -66,8 +67,11 @@ constexpr OptionSpec kOwnOptions[] = {
     {"listing", 0, OptionType::Bool, "true", "HTML listing of directories without index.html (--no-listing: 403)"},
     {"allow-hidden", 0, OptionType::Bool, "", "serve dot files and dot directories"},
     {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only (default: IPv6 and IPv4)"},
+    {.name = "tls-ktls", .type = OptionType::Bool,
+     .help = "with --tls: let the kernel encrypt (kTLS) so file bodies go out with sendfile, uncopied; needs the "
+             "kernel's `tls` module, else OpenSSL encrypts as without it"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kListenOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kListenOptions, kTlsServerOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -87,12 +91,34 @@ int parse_workers(const std::string& text) {
   return n;
 }
 
-// What every worker reads, and nobody writes once the workers run.
+// The TLS context new connections start with. SIGHUP replaces it (a renewed
+// certificate); connections already open keep the one they started with.
+// Read by every worker at each accept, hence the mutex.
+class TlsContextSlot {
+ public:
+  std::shared_ptr<TlsContext> get() const {
+    std::lock_guard lock(mutex_);
+    return context_;
+  }
+  void set(std::shared_ptr<TlsContext> context) {
+    std::lock_guard lock(mutex_);
+    context_ = std::move(context);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<TlsContext> context_;
+};
+
+// What every worker reads, and nobody writes once the workers run (the TLS
+// slot guards its own changes).
 struct Config {
   int root_fd = -1;
   file_serve::ServerSettings settings;
   std::vector<Cidr> allow, deny;
   size_t max_connections = 1024;
+  TlsContextSlot* tls = nullptr;  // null without --tls
+  bool kernel_tls = false;        // --tls-ktls
 };
 
 // One accept loop and the connections it accepted, on one event loop. Used
@@ -109,6 +135,7 @@ class Worker {
     shared_.root_fd = config.root_fd;
     shared_.digests = &digester_;
     shared_.settings = config.settings;
+    shared_.kernel_tls_asked = config.kernel_tls;
     std::weak_ptr<bool> alive = alive_;
     shared_.on_closed = [this, alive](uint64_t id) {
       if (auto a = alive.lock(); a && *a) forget(id);
@@ -211,15 +238,27 @@ class Worker {
         static constexpr char kBusy[] =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n"
             "Connection: close\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n";
-        ssize_t ignored = ::send(client.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)ignored;
+        if (!config_.tls) {  // a TLS client would read clear text as a broken record: it just gets the close
+          ssize_t ignored = ::send(client.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+          (void)ignored;
+        }
         warn_rate_limited(who + ": 503, --max-connections " + std::to_string(config_.max_connections) + " reached");
         continue;
       }
       shared_.counters->connections++;
       ++accepted_;
+      std::unique_ptr<TlsSocket> tls;
+      if (config_.tls) {
+        try {
+          tls = config_.tls->get()->on_socket(client.get(), config_.kernel_tls);
+        } catch (const std::exception& e) {
+          --open_connections_;
+          warn_rate_limited(who + ": " + e.what());
+          continue;
+        }
+      }
       uint64_t id = next_id_++;
-      auto conn = std::make_shared<Connection>(shared_, id, std::move(client), who);
+      auto conn = std::make_shared<Connection>(shared_, id, std::move(client), who, std::move(tls));
       connections_.emplace(id, conn);
       conn->start();
     }
@@ -313,11 +352,13 @@ class WorkerThread {
 
  private:
   void run() {
-    // SIGINT/SIGTERM are the main loop's: let the kernel deliver them there.
+    // SIGINT/SIGTERM (and SIGHUP, the certificate reload) are the main loop's:
+    // let the kernel deliver them there.
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);  // until the listener and every connection are closed
     close_loop();
@@ -434,6 +475,7 @@ class FileServe final : public Command {
     config_.allow = listen_.allow;
     config_.deny = listen_.deny;
     config_.max_connections = static_cast<size_t>(opts_.get_int(opt("max-connections")));
+    start_tls();
 
     std::vector<UniqueFd> sockets = open_listeners(workers);
     main_ = std::make_unique<Worker>(0, ctx_.loop(), ctx_.log(), ctx_.counters(), config_, digests_, open_connections_);
@@ -457,16 +499,58 @@ class FileServe final : public Command {
   }
 
   void shutdown() override {
+    reload_.close();
     if (main_) main_->shutdown();
     for (auto& t : threads_) t->request(WorkerThread::kDrain);
   }
 
   void abort() override {
+    reload_.close();
     if (main_) main_->abort();
     for (auto& t : threads_) t->request(WorkerThread::kAbort);
   }
 
  private:
+  // --tls: the context, and SIGHUP to load the certificate again.
+  void start_tls() {
+    tls_options_ = tls_server_options(opts_);
+    config_.kernel_tls = opts_.get_bool(opt("tls-ktls"));
+    if (config_.kernel_tls) tls_options_.enabled = true;
+    if (!tls_options_.enabled) return;
+    tls_options_.alpn = {"http/1.1"};
+    tls_slot_.set(make_tls_server_context(tls_options_, ctx_.log()));
+    config_.tls = &tls_slot_;
+    config_.settings.tls_handshake_timeout = tls_options_.handshake_timeout;
+    if (int rc = uv_signal_init(ctx_.loop(), reload_.get()); rc < 0)
+      throw RuntimeError(uv_message("SIGHUP handler", rc));
+    reload_.mark_initialized(this);
+    uv_signal_start(reload_.get(), &FileServe::on_reload, SIGHUP);
+    uv_unref(reload_.as_handle());  // not a reason to keep running
+  }
+
+  static void on_reload(uv_signal_t* handle, int) {
+    auto* self = static_cast<FileServe*>(handle->data);
+    if (self) self->reload_certificate();
+  }
+
+  // A failed reload keeps the certificate in use: a renewal gone wrong must
+  // not take the server down.
+  void reload_certificate() {
+    if (tls_options_.cert.empty()) {
+      ctx_.log().info("tls: SIGHUP: no --tls-cert to reload; the self-signed certificate stays");
+      return;
+    }
+    try {
+      auto context = make_tls_server_context(tls_options_, ctx_.log());
+      std::string pin = context->certificate_pin();
+      tls_slot_.set(std::move(context));
+      ctx_.log().info("tls: SIGHUP: certificate reloaded from {}, pin {}; new connections use it",
+                      tls_options_.cert, pin);
+    } catch (const std::exception& e) {
+      ctx_.log().error("tls: SIGHUP: keeping the certificate in use: {}", e.what());
+    }
+  }
+
   // `count` listening sockets on the one address: the first that works of
   // the candidates, the others on the address (and port) it got.
   std::vector<UniqueFd> open_listeners(int count) {
@@ -552,6 +636,9 @@ class FileServe final : public Command {
   std::atomic<size_t> open_connections_{0};
   UniqueFd root_;
   std::string bound_;
+  TlsServerOptions tls_options_;
+  TlsContextSlot tls_slot_;  // before the workers, which read it
+  Handle<uv_signal_t> reload_;  // SIGHUP, with --tls
   Handle<uv_async_t> exited_;  // on the main loop; keeps it running while worker threads do
   std::unique_ptr<Worker> main_;
   std::vector<std::unique_ptr<WorkerThread>> threads_;  // destroyed (joined) before what they read

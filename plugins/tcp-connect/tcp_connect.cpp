@@ -122,7 +122,7 @@ class TcpConnect final : public Command {
     std::unique_ptr<Endpoint> network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     ctx_.log().debug("connected to {}", network->describe());
     if (tls_) {
-      network = make_tls_endpoint(std::move(network), *tls_, host_, &ctx_.log(), false,
+      network = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, host_, &ctx_.log(), false,
                                   [this](const std::string& error, const TlsSession& session) {
                                     handshake_timer_.close();
                                     if (!error.empty()) {
@@ -163,7 +163,7 @@ class TcpConnect final : public Command {
   void inspect(Handle<uv_tcp_t> socket, const std::string& error) {
     if (failed_to_connect(error)) return;
     auto tcp = make_tcp_endpoint(std::move(socket), &ctx_.counters());
-    inspected_ = make_tls_endpoint(std::move(tcp), *tls_, host_, &ctx_.log(), false,
+    inspected_ = make_tls_endpoint(ctx_.loop(), std::move(tcp), *tls_, host_, &ctx_.log(), false,
                                    [this](const std::string& failure, const TlsSession& session) {
                                      handshake_timer_.close();
                                      report(failure, session);

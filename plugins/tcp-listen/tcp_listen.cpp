@@ -215,7 +215,7 @@ class TcpListen final : public Command {
     if (tls_) {
       // Every mode works on the decrypted stream; a client that fails the
       // handshake ends like one that hung up, with the reason logged.
-      net = make_tls_endpoint(std::move(net), *tls_, "", &ctx_.log(), false,
+      net = make_tls_endpoint(ctx_.loop(), std::move(net), *tls_, "", &ctx_.log(), false,
                               [this, who](const std::string& error, const TlsSession& session) {
                                 if (!error.empty()) ctx_.log().warn("{}: tls: {}", who, error);
                                 else ctx_.log().debug("{}: tls: {}", who, describe(session));

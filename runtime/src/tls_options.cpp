@@ -135,13 +135,15 @@ TlsClientOptions tls_client_options(const OptionValues& values) {
 TlsServerOptions tls_server_options(const OptionValues& values) {
   TlsServerOptions o;
   o.enabled = values.get_bool(server_key("tls"));
-  for (std::string_view name : {server_key("tls-cert"), server_key("tls-key"), server_key("tls-client-ca")})
+  for (std::string_view name : {server_key("tls-cert"), server_key("tls-key"), server_key("tls-client-ca"),
+                                server_key("tls-handshake-timeout")})
     if (values.given(name)) o.enabled = true;
   o.cert = path_of(values, server_key("tls-cert"));
   o.key = path_of(values, server_key("tls-key"));
   if (!o.key.empty() && o.cert.empty()) throw ConfigError("--tls-key needs --tls-cert (the certificate it belongs to)");
   o.client_ca = path_of(values, server_key("tls-client-ca"));
   o.tls13_only = values.get_string(server_key("tls-min-version")) == "1.3";
+  o.handshake_timeout = values.get_duration(server_key("tls-handshake-timeout"));
   return o;
 }
 

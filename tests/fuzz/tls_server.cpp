@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto fake = std::make_unique<FakeConnection>();
   FakeConnection* connection = fake.get();
   bool ended = false;
-  auto tls = make_tls_endpoint(std::move(fake), server_context(), "", &quiet_log(), false,
+  auto tls = make_tls_endpoint(nullptr, std::move(fake), server_context(), "", &quiet_log(), false,
                                [](const std::string&, const TlsSession&) {});
   tls->read_start([](const ChunkPtr&) {}, [&ended](int) { ended = true; });
   tls->write(make_chunk("an answer written before the handshake ends"));

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "nettool/options.h"
 #include "nettool/stream.h"
 
@@ -70,6 +72,8 @@ inline constexpr OptionSpec kTlsServerOptions[] = {
      .value_name = "FILE|DIR"},
     {.name = "tls-min-version", .type = OptionType::String, .default_value = "1.2",
      .help = "lowest TLS version to accept", .choices = "1.2|1.3"},
+    {.name = "tls-handshake-timeout", .type = OptionType::Duration, .default_value = "10s",
+     .help = "drop a client that has not finished the TLS handshake this long after connecting", .min = 1},
 };
 
 struct TlsClientOptions {
@@ -94,6 +98,7 @@ struct TlsServerOptions {
   std::string client_ca;
   bool tls13_only = false;
   std::vector<std::string> alpn;  // protocols the server accepts (set by the plugin: http/1.1 for file-serve)
+  Duration handshake_timeout{10000};
 };
 TlsServerOptions tls_server_options(const OptionValues& values);
 
@@ -122,6 +127,37 @@ struct TlsSession {
 // Called once: `error` empty when the handshake succeeded.
 using TlsHandshakeFn = std::function<void(const std::string& error, const TlsSession& session)>;
 
+// ---- a TLS session on a socket the caller watches
+
+// TLS straight on a connected non-blocking socket, for a server that drives
+// its own socket (file-serve: sendfile, uv_poll). OpenSSL reads and writes
+// the descriptor itself, which is what lets kernel TLS take over: with it,
+// send_file() goes from the page cache to the socket without a copy.
+// Every call returns the bytes moved (> 0), 0 at the peer's end (close_notify,
+// or a FIN: a server reading requests treats both alike), or a negative errno:
+// -EAGAIN when the socket must first be readable or writable (wants() says
+// which), -EPROTO for a TLS failure (error() says why), another for the OS's.
+class TlsSocket {
+ public:
+  static constexpr int kWantRead = 1;
+  static constexpr int kWantWrite = 2;
+
+  virtual ~TlsSocket() = default;
+  // One step of the handshake: 1 when it is done.
+  virtual long handshake() = 0;
+  virtual long read(char* buf, size_t size) = 0;
+  virtual long write(const char* data, size_t size) = 0;
+  // Straight from a file through kernel TLS (SSL_sendfile); -EOPNOTSUPP
+  // unless kernel_send().
+  virtual long send_file(int fd, off_t offset, size_t size) = 0;
+  virtual int wants() const = 0;          // what the last -EAGAIN waits for
+  virtual bool buffered() const = 0;      // plain text already read off the socket, not yet returned
+  virtual bool kernel_send() const = 0;   // kernel TLS encrypts what we send
+  virtual void close_notify() = 0;        // best effort, never waits
+  virtual std::string error() const = 0;  // why the last call failed
+  virtual TlsSession session() const = 0;
+};
+
 // ---- contexts and endpoints
 
 // One SSL_CTX and what goes with it (trust store, certificate, pin, key log
@@ -132,9 +168,13 @@ class TlsContext {
   virtual bool is_server() const = 0;
   virtual std::string certificate_pin() const = 0;  // a server's own: "sha256//..."
   // See make_tls_endpoint().
-  virtual std::unique_ptr<Endpoint> wrap(std::unique_ptr<Endpoint> inner, const std::string& peer_host,
+  virtual std::unique_ptr<Endpoint> wrap(uv_loop_t* loop, std::unique_ptr<Endpoint> inner, const std::string& peer_host,
                                          spdlog::logger* log, bool truncation_is_error,
                                          TlsHandshakeFn on_handshake) = 0;
+  // A TLS session on `fd`, which stays the caller's. `kernel_tls`: ask
+  // OpenSSL to hand the record layer to the kernel after the handshake
+  // (needs the `tls` module; without it the session stays in user space).
+  virtual std::unique_ptr<TlsSocket> on_socket(int fd, bool kernel_tls) = 0;
 };
 
 // Load libnettool-tls if need be and make a context. Throw ConfigError for
@@ -153,11 +193,14 @@ std::shared_ptr<TlsContext> make_tls_server_context(const TlsServerOptions& opti
 // close_notify is a truncation: an error (-ECONNABORTED) when
 // `truncation_is_error`, else a warning on `log` and a normal end.
 // A failed handshake calls `on_handshake` with the reason, then ends the
-// reading side with -ECONNABORTED.
-inline std::unique_ptr<Endpoint> make_tls_endpoint(std::unique_ptr<Endpoint> inner, TlsContext& context,
-                                                   const std::string& peer_host, spdlog::logger* log,
-                                                   bool truncation_is_error, TlsHandshakeFn on_handshake) {
-  return context.wrap(std::move(inner), peer_host, log, truncation_is_error, std::move(on_handshake));
+// reading side with -ECONNABORTED. A server's handshake that has not finished
+// within --tls-handshake-timeout fails that way too (timed on `loop`; a null
+// loop, in the fuzz target, waits for ever).
+inline std::unique_ptr<Endpoint> make_tls_endpoint(uv_loop_t* loop, std::unique_ptr<Endpoint> inner,
+                                                   TlsContext& context, const std::string& peer_host,
+                                                   spdlog::logger* log, bool truncation_is_error,
+                                                   TlsHandshakeFn on_handshake) {
+  return context.wrap(loop, std::move(inner), peer_host, log, truncation_is_error, std::move(on_handshake));
 }
 
 // What libnettool-tls exports (nettool_tls_provider()), for the loader.

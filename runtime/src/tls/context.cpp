@@ -1,9 +1,13 @@
 // libnettool-tls: the client and server contexts (trust store, certificates,
 // a self-signed certificate when none is given, ALPN, the key log file), and
-// the entry point the runtime's loader looks up (nettool_tls_provider).
+// the entry point the runtime's loader looks up (nettool_tls_provider); and
+// what the endpoint and the socket both do with an SSL (name checks, the pin,
+// the session summary).
+#include <arpa/inet.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
@@ -220,6 +224,81 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
 
 }  // namespace
 
+// ---- what endpoint.cpp and socket.cpp share
+
+namespace {
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+}  // namespace
+
+void prepare_session(SSL* ssl, const OpenSslContext& impl, const std::string& peer_host) {
+  if (impl.server) {
+    SSL_set_accept_state(ssl);
+    return;
+  }
+  SSL_set_connect_state(ssl);
+  std::string name = impl.servername.empty() ? peer_host : impl.servername;
+  bool ip = is_ip_literal(name);
+  if (!ip && !name.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());  // no SNI for an address (RFC 6066)
+  if (impl.verify) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1 : SSL_set1_host(ssl, name.c_str()) != 1)
+      throw RuntimeError("tls: cannot check the certificate against '" + name + "'");
+  }
+}
+
+std::string handshake_error(SSL* ssl, const OpenSslContext& impl, int err) {
+  long verify = SSL_get_verify_result(ssl);
+  std::string why = openssl_errors();
+  if (verify != X509_V_OK && impl.verify)
+    return "certificate verification failed: " + std::string(X509_verify_cert_error_string(verify)) +
+           (impl.server ? "" : " (--tls-ca FILE to trust another CA, or --tls-pin to pin the key)");
+  if (err == SSL_ERROR_SYSCALL && why.empty()) return "the connection closed during the handshake";
+  return "handshake failed: " + (why.empty() ? "error " + std::to_string(err) : why);
+}
+
+std::string check_pin(SSL* ssl, const OpenSslContext& impl) {
+  if (impl.server || !impl.pin) return "";
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer && key_pin(peer) == *impl.pin) return "";
+  return "the peer's key does not match --tls-pin " + format_tls_pin(*impl.pin) +
+         (peer ? " (it is " + format_tls_pin(key_pin(peer)) + ")" : " (no certificate)");
+}
+
+TlsSession session_of(SSL* ssl, const OpenSslContext& impl) {
+  TlsSession s;
+  s.protocol = SSL_get_version(ssl);
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) s.cipher = SSL_CIPHER_get_name(c);
+  if (const char* g = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl))) s.group = g;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn) s.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  if (X509* peer = SSL_get0_peer_certificate(ssl)) s.peer_pin = format_tls_pin(key_pin(peer));
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) s.chain.push_back(describe_certificate(sk_X509_value(chain, i)));
+  }
+  long result = SSL_get_verify_result(ssl);
+  if (impl.server) {
+    s.verified = impl.client_certificates;
+    s.verification = impl.client_certificates ? "client certificate verified" : "no client certificate asked for";
+  } else if (impl.pin) {
+    s.verified = true;  // handshake_done() refuses a peer that does not match
+    s.verification = "pinned";
+  } else if (!impl.verify) {
+    s.verification = "NOT verified (--tls-no-verify)";
+  } else if (result == X509_V_OK) {
+    s.verified = true;
+    s.verification = "verified";
+  } else {
+    s.verification = "FAILED: " + std::string(X509_verify_cert_error_string(result));
+  }
+  return s;
+}
+
 std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog::logger& log) {
   auto impl = std::make_shared<OpenSslContext>();
   impl->ctx.reset(SSL_CTX_new(TLS_client_method()));
@@ -255,6 +334,7 @@ std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog:
 std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog::logger& log) {
   auto impl = std::make_shared<OpenSslContext>();
   impl->server = true;
+  impl->handshake_timeout = options.handshake_timeout;
   impl->ctx.reset(SSL_CTX_new(TLS_server_method()));
   if (!impl->ctx) throw RuntimeError("tls: " + openssl_errors());
   common_setup(*impl, options.tls13_only);

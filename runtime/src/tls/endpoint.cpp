@@ -22,15 +22,12 @@ namespace nettool::tls {
 
 namespace {
 
-bool is_ip_literal(const std::string& host) {
-  unsigned char buf[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
 
 class TlsEndpoint final : public Endpoint {
  public:
-  TlsEndpoint(std::unique_ptr<Endpoint> inner, std::shared_ptr<OpenSslContext> context, const std::string& peer_host,
-              spdlog::logger* log, bool truncation_is_error, TlsHandshakeFn on_handshake)
+  TlsEndpoint(uv_loop_t* loop, std::unique_ptr<Endpoint> inner, std::shared_ptr<OpenSslContext> context,
+              const std::string& peer_host, spdlog::logger* log, bool truncation_is_error,
+              TlsHandshakeFn on_handshake)
       : inner_(std::move(inner)),
         context_(std::move(context)),
         log_(log),
@@ -49,26 +46,30 @@ class TlsEndpoint final : public Endpoint {
     SSL_set_bio(ssl_.get(), rbio, wbio);  // the SSL owns both now
     rbio_ = rbio;
     wbio_ = wbio;
-    if (impl.server) {
-      SSL_set_accept_state(ssl_.get());
-    } else {
-      SSL_set_connect_state(ssl_.get());
-      std::string name = impl.servername.empty() ? peer_host : impl.servername;
-      bool ip = is_ip_literal(name);
-      if (!ip && !name.empty()) SSL_set_tlsext_host_name(ssl_.get(), name.c_str());  // no SNI for an address (RFC 6066)
-      if (impl.verify) {
-        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_.get());
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        if (ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1 : SSL_set1_host(ssl_.get(), name.c_str()) != 1)
-          throw RuntimeError("tls: cannot check the certificate against '" + name + "'");
-      }
-    }
+    prepare_session(ssl_.get(), impl, peer_host);
     inner_->on_write_error([this](int status) { notify_write_error(status); });
     inner_->read_start([this](const ChunkPtr& chunk) { on_cipher(chunk); }, [this](int status) { on_inner_end(status); });
     if (!impl.server) advance();  // the ClientHello
+    if (impl.server && loop && impl.handshake_timeout.count() > 0) {
+      // A client that connects and never finishes its hello (slowloris)
+      // must not hold a -k slot for ever.
+      handshake_timer_ = make_timer(loop, this);
+      uv_timer_start(
+          handshake_timer_.get(),
+          [](uv_timer_t* t) {
+            auto* self = static_cast<TlsEndpoint*>(t->data);
+            if (!self || self->established_ || self->failed_) return;
+            self->handshake_failed("no finished handshake within --tls-handshake-timeout " +
+                                   std::to_string(self->context_->handshake_timeout.count()) + " ms");
+          },
+          static_cast<uint64_t>(impl.handshake_timeout.count()), 0);
+    }
   }
 
-  ~TlsEndpoint() override { *alive_ = false; }
+  ~TlsEndpoint() override {
+    *alive_ = false;
+    handshake_timer_.close();
+  }
 
   std::string describe() const override { return inner_->describe(); }
 
@@ -133,7 +134,7 @@ class TlsEndpoint final : public Endpoint {
       if (rc != 1) {
         int err = SSL_get_error(ssl_.get(), rc);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
-        handshake_failed(handshake_error(err));
+        handshake_failed(handshake_error(ssl_.get(), *context_, err));
         return;
       }
       if (!handshake_done() || !*alive) return;
@@ -141,30 +142,16 @@ class TlsEndpoint final : public Endpoint {
     deliver();
   }
 
-  std::string handshake_error(int err) {
-    long verify = SSL_get_verify_result(ssl_.get());
-    std::string why = openssl_errors();
-    if (verify != X509_V_OK && context_->verify)
-      return "certificate verification failed: " + std::string(X509_verify_cert_error_string(verify)) +
-             (context_->server ? "" : " (--tls-ca FILE to trust another CA, or --tls-pin to pin the key)");
-    if (err == SSL_ERROR_SYSCALL && why.empty()) return "the connection closed during the handshake";
-    return "handshake failed: " + (why.empty() ? "error " + std::to_string(err) : why);
-  }
-
   // After a successful handshake: the pin, the session summary, then the
   // data written meanwhile. False when the peer is refused.
   bool handshake_done() {
-    OpenSslContext& impl = *context_;
-    TlsSession s = session();
-    if (!impl.server && impl.pin) {
-      X509* peer = SSL_get0_peer_certificate(ssl_.get());
-      if (!peer || key_pin(peer) != *impl.pin) {
-        handshake_failed("the peer's key does not match --tls-pin " + format_tls_pin(*impl.pin) +
-                         (peer ? " (it is " + s.peer_pin + ")" : " (no certificate)"));
-        return false;
-      }
+    TlsSession s = session_of(ssl_.get(), *context_);
+    if (std::string refused = check_pin(ssl_.get(), *context_); !refused.empty()) {
+      handshake_failed(refused);
+      return false;
     }
     established_ = true;
+    handshake_timer_.close();
     if (on_handshake_) {
       auto fn = std::move(on_handshake_);
       auto alive = alive_;
@@ -183,6 +170,7 @@ class TlsEndpoint final : public Endpoint {
 
   void handshake_failed(const std::string& why) {
     failed_ = true;
+    handshake_timer_.close();
     auto alive = alive_;
     if (on_handshake_) {
       auto fn = std::move(on_handshake_);
@@ -305,37 +293,6 @@ class TlsEndpoint final : public Endpoint {
 
   static ChunkPtr make_chunk_of_size(size_t n) { return std::make_shared<Chunk>(n); }
 
-  TlsSession session() {
-    TlsSession s;
-    s.protocol = SSL_get_version(ssl_.get());
-    if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl_.get())) s.cipher = SSL_CIPHER_get_name(c);
-    if (const char* g = SSL_group_to_name(ssl_.get(), SSL_get_negotiated_group(ssl_.get()))) s.group = g;
-    const unsigned char* alpn = nullptr;
-    unsigned int alpn_len = 0;
-    SSL_get0_alpn_selected(ssl_.get(), &alpn, &alpn_len);
-    if (alpn) s.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
-    if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) s.peer_pin = format_tls_pin(key_pin(peer));
-    if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_.get())) {
-      for (int i = 0; i < sk_X509_num(chain); ++i) s.chain.push_back(describe_certificate(sk_X509_value(chain, i)));
-    }
-    const OpenSslContext& impl = *context_;
-    long result = SSL_get_verify_result(ssl_.get());
-    if (impl.server) {
-      s.verified = impl.client_certificates;
-      s.verification = impl.client_certificates ? "client certificate verified" : "no client certificate asked for";
-    } else if (impl.pin) {
-      s.verified = true;  // handshake_done() refuses a peer that does not match
-      s.verification = "pinned";
-    } else if (!impl.verify) {
-      s.verification = "NOT verified (--tls-no-verify)";
-    } else if (result == X509_V_OK) {
-      s.verified = true;
-      s.verification = "verified";
-    } else {
-      s.verification = "FAILED: " + std::string(X509_verify_cert_error_string(result));
-    }
-    return s;
-  }
 
   std::unique_ptr<Endpoint> inner_;
   std::shared_ptr<OpenSslContext> context_;
@@ -346,6 +303,7 @@ class TlsEndpoint final : public Endpoint {
   BIO* rbio_ = nullptr;  // owned by ssl_
   BIO* wbio_ = nullptr;  // owned by ssl_
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // a callback may destroy us
+  Handle<uv_timer_t> handshake_timer_;  // a server's --tls-handshake-timeout
 
   DataFn on_data_;
   EndFn on_end_;
@@ -366,11 +324,11 @@ class TlsEndpoint final : public Endpoint {
 
 }  // namespace
 
-std::unique_ptr<Endpoint> OpenSslContext::wrap(std::unique_ptr<Endpoint> inner, const std::string& peer_host,
-                                               spdlog::logger* log, bool truncation_is_error,
-                                               TlsHandshakeFn on_handshake) {
-  return std::make_unique<TlsEndpoint>(std::move(inner), shared_from_this(), peer_host, log, truncation_is_error,
-                                       std::move(on_handshake));
+std::unique_ptr<Endpoint> OpenSslContext::wrap(uv_loop_t* loop, std::unique_ptr<Endpoint> inner,
+                                               const std::string& peer_host, spdlog::logger* log,
+                                               bool truncation_is_error, TlsHandshakeFn on_handshake) {
+  return std::make_unique<TlsEndpoint>(loop, std::move(inner), shared_from_this(), peer_host, log,
+                                       truncation_is_error, std::move(on_handshake));
 }
 
 }  // namespace nettool::tls

@@ -17,8 +17,10 @@ class OpenSslContext final : public TlsContext, public std::enable_shared_from_t
  public:
   bool is_server() const override { return server; }
   std::string certificate_pin() const override { return own_pin; }
-  std::unique_ptr<Endpoint> wrap(std::unique_ptr<Endpoint> inner, const std::string& peer_host, spdlog::logger* log,
+  std::unique_ptr<Endpoint> wrap(uv_loop_t* loop, std::unique_ptr<Endpoint> inner, const std::string& peer_host,
+                                 spdlog::logger* log,
                                  bool truncation_is_error, TlsHandshakeFn on_handshake) override;  // endpoint.cpp
+  std::unique_ptr<TlsSocket> on_socket(int fd, bool kernel_tls) override;                        // socket.cpp
 
   SslCtxPtr ctx;
   bool server = false;
@@ -30,6 +32,7 @@ class OpenSslContext final : public TlsContext, public std::enable_shared_from_t
   // Server side.
   std::string own_pin;               // of our certificate
   bool client_certificates = false;  // --tls-client-ca
+  Duration handshake_timeout{0};     // --tls-handshake-timeout
   std::string alpn_wire;             // the protocols we accept, for the select callback
   // SSLKEYLOGFILE, appended to (as curl and browsers do), when set.
   std::string keylog_path;
@@ -42,5 +45,17 @@ std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog:
 std::array<uint8_t, 32> key_pin(X509* certificate);
 // One certificate for TlsSession::chain.
 TlsSession::Certificate describe_certificate(X509* certificate);
+
+// What the TLS endpoint and the TLS socket share (context.cpp):
+// Accept or connect state; for a client, SNI and the name the certificate
+// must carry (--tls-servername, else `peer_host`). Throws RuntimeError.
+void prepare_session(SSL* ssl, const OpenSslContext& context, const std::string& peer_host);
+// Why a handshake failed, from SSL_get_error's `err`, the verification
+// result and OpenSSL's error queue (which it empties).
+std::string handshake_error(SSL* ssl, const OpenSslContext& context, int err);
+// After a handshake: "" when --tls-pin is unset or matches, else the refusal.
+std::string check_pin(SSL* ssl, const OpenSslContext& context);
+// What the handshake agreed on, and how the peer was checked.
+TlsSession session_of(SSL* ssl, const OpenSslContext& context);
 
 }  // namespace nettool::tls
