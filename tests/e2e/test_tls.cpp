@@ -4,52 +4,10 @@
 // command in the test's temporary directory; traffic stays on 127.0.0.1.
 #include <catch2/catch.hpp>
 
-#include <regex>
-
 #include "harness.h"
+#include "tls_test_util.h"
 
 using namespace e2e;
-
-namespace {
-
-// openssl ARGS..., which must succeed.
-void openssl(std::vector<std::string> args, const fs::path& dir) {
-  args.insert(args.begin(), "openssl");
-  Process p(args, ProcessOptions().stdout_null().stderr_to(dir / "openssl.err"));
-  int rc = p.wait();
-  INFO("openssl failed: " << read_file(dir / "openssl.err"));
-  REQUIRE(rc == 0);
-}
-
-// A CA and a server certificate it signed for localhost and 127.0.0.1, valid two days.
-struct TestPki {
-  fs::path ca, server_cert, server_key;
-  explicit TestPki(const fs::path& dir) {
-    ca = dir / "ca.pem";
-    server_cert = dir / "server.pem";
-    server_key = dir / "server.key";
-    const auto ca_key = dir / "ca.key", csr = dir / "server.csr", ext = dir / "ext.cnf";
-    openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-             ca_key.string(), "-out", ca.string(), "-days", "2", "-subj", "/CN=nettool test CA"},
-            dir);
-    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", server_key.string(),
-             "-out", csr.string(), "-subj", "/CN=localhost"},
-            dir);
-    write_file(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-    openssl({"x509", "-req", "-in", csr.string(), "-CA", ca.string(), "-CAkey", ca_key.string(), "-CAcreateserial",
-             "-out", server_cert.string(), "-days", "2", "-extfile", ext.string()},
-            dir);
-  }
-};
-
-// The pin a self-signed tcp-listen logs.
-std::string logged_pin(const std::string& stderr_text) {
-  std::smatch m;
-  static const std::regex kPin("self-signed certificate, pin (sha256//[A-Za-z0-9+/=]+)");
-  return std::regex_search(stderr_text, m, kPin) ? m[1].str() : "";
-}
-
-}  // namespace
 
 TEST_CASE("tls: tcp-listen --tls makes a self-signed certificate and logs its pin, and tcp-connect --tls-pin talks to it",
           "[tls][tcp-listen][tcp-connect]") {
@@ -355,10 +313,8 @@ TEST_CASE("tls: openssl s_client talks to tcp-listen --tls, and tcp-connect to o
   {
     Process server({"openssl", "s_server", "-naccept", "1", "-rev", "-cert", pki.server_cert.string(), "-key",
                     pki.server_key.string(), "-accept", "127.0.0.1:0"});
-    REQUIRE(server.wait_stdout_contains("ACCEPT"));
-    std::string announced = server.stdout_text();
-    std::string port = announced.substr(announced.rfind(':') + 1);
-    port = port.substr(0, port.find_first_not_of("0123456789"));
+    std::string port = s_server_port(server);
+    REQUIRE(!port.empty());
     write_file(dir / "line.txt", "hello s_server\n");
     auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-i", "2s", "127.0.0.1", port},
                          ProcessOptions().stdin_from(dir / "line.txt"));
@@ -439,4 +395,103 @@ TEST_CASE("tls: every TLS option is a profile key like any other", "[tls][profil
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out == "from a profile\n");
+}
+
+// ---- more refusals: each exit 1, one line, and not a byte of stdin sent
+
+TEST_CASE("tls: an expired certificate is refused, and the peer gets none of stdin", "[tls][tcp-connect]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [cert, key] = pki.issue("expired", true);
+  auto srv = start_listener({"tcp-listen", "--tls-cert", cert.string(), "--tls-key", key.string(), "127.0.0.1", "0"},
+                            ProcessOptions().stdout_to(dir / "got.txt"));
+  write_file(dir / "secret.txt", "not for an expired peer\n");
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "secret.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("certificate has expired") != std::string::npos);
+  srv.proc.wait();
+  CHECK(read_file(dir / "got.txt").empty());
+}
+
+TEST_CASE("tls: a TLS 1.0-only peer is refused (TLS 1.2 at least), and gets none of stdin", "[tls][tcp-connect]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  // SECLEVEL=0: Debian's OpenSSL refuses TLS 1.0 even as a test server without it.
+  Process server({"openssl", "s_server", "-naccept", "1", "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0", "-cert",
+                  pki.server_cert.string(), "-key", pki.server_key.string(), "-accept", "127.0.0.1:0"},
+                 ProcessOptions().stdout_to(dir / "got.txt"));
+  std::string port = s_server_port(server);
+  REQUIRE(!port.empty());
+  write_file(dir / "secret.txt", "not for TLS 1.0\n");
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-w", "5s", "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "secret.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  // OpenSSL's TLS 1.0 server resets the connection rather than send an alert.
+  CHECK(r.err.find("tls: ") != std::string::npos);
+  CHECK(r.err.find("handshake") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  server.wait();
+  CHECK(read_file(dir / "got.txt").find("not for TLS 1.0") == std::string::npos);
+}
+
+TEST_CASE("tls: a client that stalls in the handshake loses its -k slot after --tls-handshake-timeout",
+          "[tls][tcp-listen]") {
+  TempDir dir;
+  auto srv = start_listener({"tcp-listen", "-k", "--max-clients", "1", "--tls", "--tls-handshake-timeout", "500ms",
+                             "--echo", "127.0.0.1", "0"});
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  Socket slowloris = connect_tcp(srv.port);
+  REQUIRE(slowloris.valid());
+  REQUIRE(slowloris.send_all(std::string("\x16\x03\x01", 3)));  // the start of a record, and no more
+  ReadEnd how{};
+  slowloris.recv_all(10s, &how);  // dropped after the timeout: EOF (or a reset) within the bound
+  CHECK(how != ReadEnd::Timeout);
+  CHECK(srv.proc.wait_stderr_contains("no finished handshake within --tls-handshake-timeout"));
+  write_file(dir / "in.txt", "after the slowloris\n");
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "-i", "2s", "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("stderr: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.out == "after the slowloris\n");
+}
+
+TEST_CASE("tls: socat OPENSSL talks to tcp-listen --tls, and tcp-connect --tls to socat OPENSSL-LISTEN",
+          "[tls][interop]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  {
+    write_file(dir / "in.txt", "from socat\n");
+    auto srv = start_listener({"tcp-listen", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                               pki.server_key.string(), "127.0.0.1", "0"},
+                              ProcessOptions().stdout_to(dir / "got.txt"));
+    Process client({"socat", "-T", "10", "-", "OPENSSL:127.0.0.1:" + std::to_string(srv.port) +
+                                                   ",cafile=" + pki.ca.string() + ",commonname=127.0.0.1"},
+                   ProcessOptions().stdin_from(dir / "in.txt").stdout_null());
+    CHECK(client.wait() == 0);
+    CHECK(srv.proc.wait() == 0);
+    INFO("server: " << srv.proc.stderr_text() << "\nsocat: " << client.stderr_text());
+    CHECK(read_file(dir / "got.txt") == "from socat\n");
+  }
+  {
+    // socat cannot listen on port 0 and say which it got: a port free a moment ago, again if taken.
+    std::string out, err;
+    for (int attempt = 0; attempt < 3 && out.empty(); ++attempt) {
+      uint16_t port = pick_free_port();
+      Process server({"socat", "-T", "10", "OPENSSL-LISTEN:" + std::to_string(port) +
+                                               ",bind=127.0.0.1,reuseaddr,verify=0,cert=" +
+                                               pki.server_cert.string() + ",key=" + pki.server_key.string(),
+                      "EXEC:rev"});
+      if (!wait_port_listening(port)) continue;
+      write_file(dir / "line.txt", "hello socat\n");
+      auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-i", "3s", "127.0.0.1", std::to_string(port)},
+                           ProcessOptions().stdin_from(dir / "line.txt"));
+      out = r.out;
+      err = r.err + server.stderr_text();
+    }
+    INFO("stderr: " << err);
+    CHECK(out == "tacos olleh\n");
+  }
 }
