@@ -29,6 +29,7 @@ import re
 import resource
 import shutil
 import signal
+import ssl
 import socket
 import statistics
 import subprocess
@@ -624,21 +625,30 @@ class Suite:
         self._www = True
         return d
 
-    def start_server(self, kind, workers=1):
-        """Starts one HTTP server on 127.0.0.1; returns (Proc, port)."""
+    def start_server(self, kind, workers=1, tls=False):
+        """Starts one HTTP server on 127.0.0.1 (HTTPS with `tls`, on the
+        tls_files() certificate); returns (Proc, port)."""
         www = self.www()
-        name = kind.replace(" ", "-")
+        name = kind.replace(" ", "-") + ("-tls" if tls else "")
         err = self.errfile(f"server-{name}")
+        cert, key = self.tls_files() if tls else (None, None)
         if kind.startswith("nettool"):
             # -q (no access log) also hides the 'listening on' line: pick the port here.
             port = free_port()
             argv = [self.nt, "-q", "file-serve", "--root", www, "--listen", f"127.0.0.1:{port}"]
             if workers > 1:
                 argv += ["--workers", workers]
+            if tls:
+                argv += ["--tls-cert", cert, "--tls-key", key]
             p = Proc(argv, 3600, stderr=err)
         elif kind.startswith("nginx"):
             port = free_port()
-            d = self.path(f"nginx-{workers}")
+            d = self.path(f"nginx-{workers}{'-tls' if tls else ''}")
+            # Debian 12's nginx 1.22 leaves TLS 1.3 out of its default ssl_protocols: name it, so both
+            # servers do the same handshake.
+            listen = (f"127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; "
+                      "ssl_protocols TLSv1.2 TLSv1.3") if tls \
+                else f"127.0.0.1:{port}"
             (d / "tmp").mkdir(parents=True, exist_ok=True)
             conf = d / "nginx.conf"
             conf.write_text(f"""worker_processes {workers};
@@ -657,7 +667,7 @@ http {{
     fastcgi_temp_path {d}/tmp/fastcgi;
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
-    server {{ listen 127.0.0.1:{port}; root {www}; }}
+    server {{ listen {listen}; root {www}; }}
 }}
 """)
             p = Proc([shutil.which("nginx") or "/usr/sbin/nginx", "-p", f"{d}/", "-e", f"{d}/error.log", "-c",
@@ -690,11 +700,11 @@ mimetype.assign = ( "" => "application/octet-stream" )
             wait_until(lambda: len(proc_tree(p.pid)) > workers, 10, "nginx workers")
         return p, port
 
-    def servers(self, kinds):
+    def servers(self, kinds, tls=False):
         out = {}
         for k in kinds:
             try:
-                out[k] = self.start_server(k)
+                out[k] = self.start_server(k, tls=tls)
             except SuiteError as e:
                 log(f"skipping {k}: {e}")
                 self.skipped.append(f"{k}: {e}")
@@ -705,7 +715,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
             p.stop()
 
     # ------------------------------------------------------------ 2. one big file
-    def file_once(self, tool, servers):
+    def file_once(self, tool, servers, tls=False):
         out = self.path("download.out")
         for leftover in (out, Path(str(out) + ".part")):
             leftover.unlink(missing_ok=True)
@@ -730,13 +740,14 @@ mimetype.assign = ( "" => "application/octet-stream" )
         else:
             server, client = tool.split(" + ")
             p, port = servers[server]
-            url = f"http://127.0.0.1:{port}/big.bin"
+            url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/big.bin"
+            ca = ["--tls-ca", self.tls_files()[0]] if tls else []
             if client == "file-get":
-                argv = [self.nt, "-q", "file-get", url, "-o", out]
+                argv = [self.nt, "-q", "file-get", *ca, url, "-o", out]
             elif client.startswith("file-get "):
-                argv = [self.nt, "-q", "file-get", *client.split()[1:], url, "-o", out]
+                argv = [self.nt, "-q", "file-get", *ca, *client.split()[1:], url, "-o", out]
             else:
-                argv = ["curl", "-sS", "-o", out, url]
+                argv = ["curl", "-sS", *(["--cacert", self.tls_files()[0]] if tls else []), "-o", out, url]
             server_pids = proc_tree(p.pid)
             cpu0 = cpu_seconds(server_pids)
             t0 = time.perf_counter()
@@ -784,15 +795,18 @@ mimetype.assign = ( "" => "application/octet-stream" )
         return flag in r.stdout
 
     # ------------------------------------------------------------ 3. small files
-    def wrk_once(self, tool, servers):
+    def wrk_once(self, tool, servers, tls=False, close=False):
+        """wrk against one server: keep-alive, or (`close`) a new connection
+        (and with `tls` a full handshake) per request."""
         p, port = servers[tool]
         pids = proc_tree(p.pid)
         cpu0 = cpu_seconds(pids)
         out = self.path("wrk.out")
         with open(out, "w") as f:
             w = Proc(["wrk", f"-t{self.a.wrk_threads}", "-c100", f"-d{self.a.wrk_seconds}s",
-                      f"http://127.0.0.1:{port}/small.bin"], self.a.wrk_seconds + 60, stdout=f,
-                     stderr=subprocess.STDOUT)
+                      *(["-H", "Connection: close"] if close else []),
+                      f"{'https' if tls else 'http'}://127.0.0.1:{port}/small.bin"], self.a.wrk_seconds + 60,
+                     stdout=f, stderr=subprocess.STDOUT)
             w.wait()
         cpu = cpu_seconds(pids) - cpu0
         text = out.read_text()
@@ -804,7 +818,12 @@ mimetype.assign = ( "" => "application/octet-stream" )
         errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
         nerr = sum(int(x) for x in errs.groups()) if errs else 0
         # wrk does not look at bodies: fetch the file once on a fresh connection.
-        body_ok = http_get(port, "/small.bin") == self.small
+        if tls:
+            r = subprocess.run(["curl", "-sS", "--cacert", self.tls_files()[0],
+                                f"https://127.0.0.1:{port}/small.bin"], capture_output=True, timeout=30)
+            body_ok = r.stdout == self.small
+        else:
+            body_ok = http_get(port, "/small.bin") == self.small
         ok = w.code == 0 and body_ok and not bad and rate > 0
         if tool.startswith("nettool") and nerr:
             ok = False  # our own server must not drop connections
@@ -863,7 +882,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
         self.tables.append(t)
 
     # ------------------------------------------------------------ 4. idle scale
-    def idle_once(self, tool):
+    def idle_once(self, tool, tls=False):
         n = self.a.idle_conns
         out = self.path("idle.out")
         err = self.errfile(f"idle-{tool}")
@@ -874,12 +893,15 @@ mimetype.assign = ( "" => "application/octet-stream" )
                           "-p", port], 120, stdout=f, stderr=err)
             wait_until(lambda: listening(port), 10, "tcp-listen")
         else:
-            p, port = self.start_server(tool.split()[0])
+            p, port = self.start_server(tool.split()[0], tls=tls)
         pids = proc_tree(p.pid)
         conns = []
+        ctx = ssl.create_default_context(cafile=self.tls_files()[0]) if tls else None
         try:
             for _ in range(n):
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                if ctx:
+                    s = ctx.wrap_socket(s, server_hostname="127.0.0.1")  # the handshake, here
                 conns.append(s)
             wait_until(lambda: accepted_connections(proc_tree(p.pid), port) >= n, 20,
                        f"{tool} to accept {n} connections")
@@ -935,6 +957,47 @@ mimetype.assign = ( "" => "application/octet-stream" )
                   "(file-serve, nginx) — all of which are checked.", higher_is_better=False)
         interleaved(tools, self.a.runs, False, self.idle_once, t)
         t.notes.append("Target: server RSS < 16 MiB with 1,000 idle connections.")
+        self.tables.append(t)
+
+    # ------------------------------------------------------------ 8-11. HTTPS
+    def https(self):
+        """file-serve --tls-cert against nginx `listen ... ssl`, one worker
+        each, on the same EC P-256 certificate."""
+        self.www()
+        cert = self.tls_files()[0]
+        servers = self.servers(["nettool", "nginx"], tls=True)
+        try:
+            tools = []
+            if "nettool" in servers:
+                tools += ["nettool + file-get", "nettool + file-get --no-fsync", "nettool + curl"]
+            if "nginx" in servers:
+                tools += ["nginx + curl"]
+            t = Table(f"8. HTTPS: one {human(self.a.file_bytes)} file to disk", "MiB/s",
+                      f"As 2, over TLS (file-get --tls-ca / curl --cacert on the server's certificate).",
+                      ours="nettool + file-get", also_vs=("nginx + curl",))
+            interleaved(tools, self.a.runs, self.a.warmup, lambda tool: self.file_once(tool, servers, tls=True), t)
+            t.notes.append("Target (issue 13): file-serve + file-get >= 1.0x nginx + curl.")
+            t.notes.append("file-serve encrypts through OpenSSL, reading the file 64 KiB at a time; this kernel "
+                           "has no `tls` module, so --tls-ktls (kernel TLS + sendfile) is not measured.")
+            self.tables.append(t)
+            kinds = [k for k in ("nettool", "nginx") if k in servers]
+            for number, close, what in (("9.", False, "keep-alive"),
+                                        ("10", True, "a new connection (full handshake) per request")):
+                header = ' -H "Connection: close"' if close else ""
+                t = Table(f"{number} HTTPS 4 KiB GETs, {what}", "requests/s",
+                          f"`wrk -t{self.a.wrk_threads} -c100 -d{self.a.wrk_seconds}s{header}` over TLS 1.3, one "
+                          "worker each, access log off. CPU = the server's.", also_vs=("nginx",))
+                interleaved(kinds, self.a.runs, self.a.warmup,
+                            lambda tool: self.wrk_once(tool, servers, tls=True, close=close), t)
+                t.notes.append("Target (issue 13): >= 0.9x nginx.")
+                self.tables.append(t)
+        finally:
+            self.stop_servers(servers)
+        t = Table(f"11. {self.a.idle_conns:,} idle TLS connections", "server RSS MiB",
+                  f"As 4, with every connection's TLS handshake done (python's ssl, verifying {Path(cert).name}) "
+                  "before it idles; then each sends a GET, all checked.", higher_is_better=False)
+        interleaved(["nettool file-serve", "nginx"], self.a.runs, False,
+                    lambda tool: self.idle_once(tool, tls=True), t)
         self.tables.append(t)
 
     # ------------------------------------------------------------ 5. UDP
@@ -1129,6 +1192,11 @@ TARGETS = {
     "5.": "≥ socat, no more loss",
     "6a": "within 1 ms of `nc -h`",
     "6b": "",
+    "7.": "≥ 1.5× ncat --ssl / socat OPENSSL, no more CPU",
+    "8.": "≥ 1.0× nginx + curl",
+    "9.": "≥ 0.9× nginx",
+    "10": "≥ 0.9× nginx",
+    "11": "",
 }
 
 
@@ -1253,7 +1321,7 @@ def peer_versions():
     return ", ".join(out) + f", python {platform.python_version()}"
 
 
-WORKLOADS = ["relay", "file", "small", "idle", "udp", "startup", "tls"]
+WORKLOADS = ["relay", "file", "small", "idle", "udp", "startup", "tls", "https"]
 
 
 def main():
@@ -1303,7 +1371,8 @@ def main():
     if "relay" in only:
         suite.physical_limits()
     steps = {"relay": suite.relay, "file": suite.file, "small": suite.small_files, "idle": suite.idle,
-             "udp": suite.udp, "startup": suite.startup, "tls": suite.tls_relay}
+             "udp": suite.udp, "startup": suite.startup, "tls": suite.tls_relay,
+             "https": suite.https}
     errors = []
     for w in only:
         log(f"workload: {w}")

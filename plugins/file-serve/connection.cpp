@@ -30,6 +30,8 @@ constexpr size_t kMaxDroppedBody = 16384;     // 413 beyond: a GET or HEAD body 
 constexpr uint64_t kSendBudget = 16u << 20;   // per writable event, so one fast client cannot starve others
 constexpr size_t kLingerLimit = 64 * 1024;    // bytes we read and drop after our last response
 constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr size_t kTlsRecord = 16384;          // the most plain text one TLS record holds
+constexpr size_t kTlsBodyPiece = 64 * 1024;   // read from the file at a time when OpenSSL encrypts
 
 std::string etag_for(const struct stat& st) {
   char buf[64];
@@ -230,32 +232,39 @@ long Connection::transmit(const char* data, size_t size, bool more) {
   return n >= 0 ? n : -errno;
 }
 
-// The next piece of the file body: with sendfile (in the clear, or through
-// kernel TLS), else read into out_ for transmit() to encrypt. Returns the
-// bytes sent or read, 0 when the file ended early, or -errno.
+// The next piece of the file body with sendfile: in the clear, or through
+// kernel TLS. Returns the bytes sent, 0 when the file ended early, or -errno.
 long Connection::send_body(uint64_t budget) {
   size_t want = static_cast<size_t>(std::min<uint64_t>({file_remaining_, budget, 1u << 20}));
-  if (!tls_) {
-    ssize_t n = sendfile(socket_.get(), file_.get(), &file_offset_, want);
-    return n >= 0 ? n : -errno;
-  }
-  if (tls_->kernel_send()) {
+  if (tls_) {
     long n = tls_->send_file(file_.get(), file_offset_, want);
     if (n > 0) file_offset_ += n;
     return n;
   }
-  // One TLS record holds 16 KiB: 64 KiB is four records per read.
-  want = std::min<size_t>(want, 64 * 1024);
-  out_.resize(want);
-  ssize_t n = pread(file_.get(), out_.data(), want, file_offset_);
-  if (n <= 0) {
-    out_.clear();
-    return n == 0 ? 0 : -errno;
+  ssize_t n = sendfile(socket_.get(), file_.get(), &file_offset_, want);
+  return n >= 0 ? n : -errno;
+}
+
+// TLS without the kernel's help: the next piece of the body is read in
+// behind what out_ still holds, so a small response (head and body) goes
+// out as one TLS record in one write. Returns the bytes read, 0 when the
+// file ended early, or -errno.
+long Connection::read_body_into_out() {
+  if (out_pos_ > 0) {  // drop what was sent; what is left (a retried write) stays first
+    out_.erase(0, out_pos_);
+    head_bytes_ -= std::min<uint64_t>(head_bytes_, out_pos_);
+    out_pos_ = 0;
   }
-  out_.resize(static_cast<size_t>(n));
-  out_pos_ = 0;
-  head_bytes_ = 0;
+  size_t room = kTlsBodyPiece - std::min(out_.size(), kTlsBodyPiece);
+  size_t want = static_cast<size_t>(std::min<uint64_t>(file_remaining_, room));
+  if (want == 0) return 1;  // full already (not reached: called with less than a record left)
+  size_t had = out_.size();
+  out_.resize(had + want);
+  ssize_t n = pread(file_.get(), out_.data() + had, want, file_offset_);
+  out_.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+  if (n <= 0) return n == 0 ? 0 : -errno;
   file_offset_ += n;
+  file_remaining_ -= static_cast<uint64_t>(n);
   return n;
 }
 
@@ -682,7 +691,11 @@ void Connection::send_now() {
 void Connection::on_writable() {
   uint64_t budget = kSendBudget;
   bool progressed = false;
+  const bool copy_body = tls_ && !tls_->kernel_send();
   while (budget > 0) {
+    if (copy_body && file_remaining_ > 0 && out_.size() - out_pos_ < kTlsRecord) {
+      if (long n = read_body_into_out(); n <= 0) return body_failed(n);
+    }
     if (out_pos_ < out_.size()) {  // the head, a generated body, or (TLS) a piece of the file
       long n = transmit(out_.data() + out_pos_, out_.size() - out_pos_, file_remaining_ > 0);
       if (n == -EINTR) continue;
@@ -702,22 +715,11 @@ void Connection::on_writable() {
       continue;
     }
     if (file_remaining_ == 0) break;
-    bool copied = tls_ && !tls_->kernel_send();  // read into out_, sent (and counted) by the branch above
     long n = send_body(budget);
     if (n == -EINTR) continue;
     if (n == -EAGAIN || n == -EWOULDBLOCK) break;
-    if (n <= 0) {
-      // 0: the file shrank while we served it. The client gets a short body,
-      // which Content-Length lets it detect; never pad or pretend.
-      shared_.log->warn("{}: {} {}: {}", peer_, log_method_, nettool::escape_for_log(log_path_),
-                        n == 0 ? "file shrank while being sent; connection closed"
-                               : tls_ && n == -EPROTO ? tls_->error() : std::strerror(static_cast<int>(-n)));
-      log_access();
-      abort();
-      return;
-    }
+    if (n <= 0) return body_failed(n);
     file_remaining_ -= static_cast<uint64_t>(n);
-    if (copied) continue;
     body_bytes_sent_ += static_cast<uint64_t>(n);
     budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
     if (shared_.counters) shared_.counters->bytes_sent += static_cast<uint64_t>(n);
@@ -727,6 +729,16 @@ void Connection::on_writable() {
   // Stopped by -EAGAIN, TLS may be waiting to read; stopped by the budget, writable still.
   if (tls_) budget > 0 ? watch_as_tls_wants() : watch(UV_WRITABLE);
   if (progressed) restart_timer(shared_.settings.idle_timeout);
+}
+
+// 0: the file shrank while we served it. The client gets a short body,
+// which Content-Length lets it detect; never pad or pretend.
+void Connection::body_failed(long n) {
+  shared_.log->warn("{}: {} {}: {}", peer_, log_method_, nettool::escape_for_log(log_path_),
+                    n == 0 ? "file shrank while being sent; connection closed"
+                           : tls_ && n == -EPROTO ? tls_->error() : std::strerror(static_cast<int>(-n)));
+  log_access();
+  abort();
 }
 
 void Connection::finish_response() {

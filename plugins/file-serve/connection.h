@@ -91,6 +91,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   long receive(char* buf, size_t size);
   long transmit(const char* data, size_t size, bool more);
   long send_body(uint64_t budget);
+  long read_body_into_out();
+  void body_failed(long n);
   void watch_as_tls_wants();
   void send_now();
   void watch(int events);

@@ -29,6 +29,9 @@ class OpenSslSocket final : public TlsSocket {
     // common (and harmless: a request head says where it ends); read it as EOF.
     SSL_set_options(ssl_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (kernel_tls) SSL_set_options(ssl_.get(), SSL_OP_ENABLE_KTLS);
+    // Read what the socket has in one read(2), not a record header and then
+    // its body in two.
+    //XX SSL_set_read_ahead(ssl_.get(), 1);
     prepare_session(ssl_.get(), *context_, "");
   }
 
@@ -74,7 +77,7 @@ class OpenSslSocket final : public TlsSocket {
   }
 
   int wants() const override { return wants_; }
-  bool buffered() const override { return SSL_pending(ssl_.get()) > 0; }
+  bool buffered() const override { return SSL_has_pending(ssl_.get()) == 1; }  // read ahead counts too
   bool kernel_send() const override { return BIO_get_ktls_send(SSL_get_wbio(ssl_.get())) > 0; }
 
   void close_notify() override {
