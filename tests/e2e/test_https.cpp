@@ -213,48 +213,62 @@ TEST_CASE("https: --tls-ktls sends the same bytes through kernel TLS or, without
   if (copied) CHECK(log.find("--tls-ktls: the kernel did not take the session") != std::string::npos);
 }
 
-TEST_CASE("https: 1,000 TLS clients at once each finish their handshake and get their file", "[https][load]") {
+// 1,000 TLS clients that all start their handshakes together; only when every
+// one is done does each send its request: a GET ("get") or a line to echo
+// ("echo"). Prints "handshakes N" and "ok N".
+constexpr const char* kThousandClients = R"PY(
+import asyncio, resource, ssl, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+port, cafile, n, mode = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+ctx = ssl.create_default_context(cafile=cafile)
+async def get(reader):
+    data = await reader.read()
+    return data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\none of a thousand\n")
+async def echo(reader, i):
+    return await reader.readline() == b"client %d\n" % i
+async def main():
+    conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
+                                   for _ in range(n)))
+    print("handshakes", len(conns), flush=True)
+    for i, (_, writer) in enumerate(conns):
+        writer.write(b"GET /f.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" if mode == "get"
+                     else b"client %d\n" % i)
+    results = await asyncio.gather(*(get(reader) if mode == "get" else echo(reader, i)
+                                     for i, (reader, _) in enumerate(conns)))
+    print("ok", sum(results), flush=True)
+    for _, writer in conns:
+        writer.close()
+asyncio.run(asyncio.wait_for(main(), 100))
+)PY";
+
+TEST_CASE("https: 1,000 TLS clients at once each finish their handshake and get their answer", "[https][load]") {
   REQUIRE(raise_fd_limit(4096) >= 2100);
   TempDir dir;
   TestPki pki(dir.path());
   fs::create_directory(dir / "root");
   write_file(dir / "root" / "f.txt", "one of a thousand\n");
-  auto srv = start_listener_argv(under_fd_limit(4096, {"file-serve", "--root", (dir / "root").string(), "--listen",
-                                                       "127.0.0.1:0", "--backlog", "1024", "--tls-cert",
-                                                       pki.server_cert.string(), "--tls-key",
-                                                       pki.server_key.string()}));
-  // All handshakes start together; only when every one is done do the requests go.
-  write_file(dir / "clients.py", R"PY(
-import asyncio, resource, ssl, sys
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
-port, cafile, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ctx = ssl.create_default_context(cafile=cafile)
-async def get(reader):
-    data = await reader.read()
-    return data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\none of a thousand\n")
-async def main():
-    conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
-                                   for _ in range(n)))
-    print("handshakes", len(conns), flush=True)
-    for _, writer in conns:
-        writer.write(b"GET /f.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    results = await asyncio.gather(*(get(reader) for reader, _ in conns))
-    print("ok", sum(results), flush=True)
-    for _, writer in conns:
-        writer.close()
-asyncio.run(asyncio.wait_for(main(), 100))
-)PY");
-  auto r = run_cmd({"python3", (dir / "clients.py").string(), std::to_string(srv.port), pki.ca.string(), "1000"},
-                   Ms(120000));
-  INFO("clients: " << r.out << r.err << "\nserver (tail): "
-                   << srv.proc.stderr_text().substr(srv.proc.stderr_text().size() > 2000
-                                                        ? srv.proc.stderr_text().size() - 2000
-                                                        : 0));
-  CHECK(r.code == 0);
-  CHECK(r.out.find("handshakes 1000\n") != std::string::npos);
-  CHECK(r.out.find("ok 1000\n") != std::string::npos);
-  CHECK(srv.proc.running());
+  write_file(dir / "clients.py", kThousandClients);
+  const std::vector<std::string> tls = {"--tls-cert", pki.server_cert.string(), "--tls-key", pki.server_key.string()};
+  for (std::string mode : {"get", "echo"}) {
+    INFO((mode == "get" ? "file-serve" : "tcp-listen -k --echo"));
+    std::vector<std::string> args = mode == "get"
+                                        ? std::vector<std::string>{"file-serve", "--root", (dir / "root").string(),
+                                                                   "--listen", "127.0.0.1:0", "--backlog", "1024"}
+                                        : std::vector<std::string>{"tcp-listen", "-k", "--echo", "--max-clients",
+                                                                   "2000", "--backlog", "1024", "127.0.0.1", "0"};
+    args.insert(args.begin() + 1, tls.begin(), tls.end());
+    auto srv = start_listener_argv(under_fd_limit(4096, args));
+    auto r = run_cmd({"python3", (dir / "clients.py").string(), std::to_string(srv.port), pki.ca.string(), "1000",
+                      mode},
+                     Ms(120000));
+    const std::string log = srv.proc.stderr_text();
+    INFO("clients: " << r.out << r.err << "\nserver (tail): " << log.substr(log.size() > 2000 ? log.size() - 2000 : 0));
+    CHECK(r.code == 0);
+    CHECK(r.out.find("handshakes 1000\n") != std::string::npos);
+    CHECK(r.out.find("ok 1000\n") != std::string::npos);
+    CHECK(srv.proc.running());
+  }
 }
 
 // ---- file-get against nginx's HTTPS

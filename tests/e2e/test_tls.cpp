@@ -495,3 +495,25 @@ TEST_CASE("tls: socat OPENSSL talks to tcp-listen --tls, and tcp-connect --tls t
     CHECK(out == "tacos olleh\n");
   }
 }
+
+TEST_CASE("tls: tcp-connect --tls talks to ncat --ssl -l, verified against its certificate", "[tls][interop]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  write_file(dir / "line.txt", "to ncat\n");
+  // ncat cannot listen on port 0 and say which it got: a port free a moment ago, again if taken.
+  std::string got, err;
+  for (int attempt = 0; attempt < 3 && got.empty(); ++attempt) {
+    uint16_t port = pick_free_port();
+    Process server({"ncat", "-l", "--ssl", "--ssl-cert", pki.server_cert.string(), "--ssl-key",
+                    pki.server_key.string(), "127.0.0.1", std::to_string(port)},
+                   ProcessOptions().stdin_null().stdout_to(dir / "ncat.out"));
+    if (!wait_port_listening(port)) continue;
+    auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", std::to_string(port)},
+                         ProcessOptions().stdin_from(dir / "line.txt"));
+    server.wait();
+    err = r.err + server.stderr_text();
+    if (r.exit_code == 0) got = read_file(dir / "ncat.out");
+  }
+  INFO("stderr: " << err);
+  CHECK(got == "to ncat\n");
+}
