@@ -13,16 +13,31 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# Each phase says how long it took: the whole run must stay under 20 minutes
+# on a fresh 2-core machine.
+started=$(date +%s)
+phase() {
+  now=$(date +%s)
+  echo "test.sh: $1 done after $((now - started)) s"
+}
+
 scripts/setup.sh release
 bench/setup.sh
+phase "release build"
 ctest --preset release -j2
+phase "release tests"
 
 scripts/setup.sh asan
+phase "asan build"
 ctest --preset asan -j2
+phase "asan tests"
 
 tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
+phase "fuzz smoke run"
 
 tests/packaging/check.sh
+phase "packages"
 
 bench/run-all.sh --quick >/dev/null
+phase "quick bench"
 echo "test.sh: all passed"
