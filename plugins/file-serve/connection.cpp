@@ -788,7 +788,8 @@ void Connection::log_access() {
 
 void Connection::shutdown() {
   keep_alive_ = false;
-  if (state_ == State::ReadingHead && in_.empty()) abort();
+  // No request in flight: a client still in its handshake has asked for nothing yet.
+  if ((state_ == State::ReadingHead && in_.empty()) || state_ == State::Handshaking) abort();
 }
 
 void Connection::abort() {

@@ -518,6 +518,7 @@ class FileServe final : public Command {
     if (config_.kernel_tls) tls_options_.enabled = true;
     if (!tls_options_.enabled) return;
     tls_options_.alpn = {"http/1.1"};
+    tls_options_.session_tickets = true;  // browsers and curl resume
     tls_slot_.set(make_tls_server_context(tls_options_, ctx_.log()));
     config_.tls = &tls_slot_;
     config_.settings.tls_handshake_timeout = tls_options_.handshake_timeout;

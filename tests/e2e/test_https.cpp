@@ -133,7 +133,7 @@ TEST_CASE("https: a plain HTTP request on the HTTPS port gets a plain 400 that s
   CHECK(r.out == "over tls\n");
 }
 
-TEST_CASE("https: garbage instead of a ClientHello, and a handshake that stalls, are dropped; the server goes on",
+TEST_CASE("https: garbage instead of a ClientHello, and a handshake that stalls, are dropped and the server goes on",
           "[https][file-serve]") {
   TempDir dir;
   TestPki pki(dir.path());

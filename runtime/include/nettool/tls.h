@@ -99,6 +99,10 @@ struct TlsServerOptions {
   bool tls13_only = false;
   std::vector<std::string> alpn;  // protocols the server accepts (set by the plugin: http/1.1 for file-serve)
   Duration handshake_timeout{10000};
+  // Set by the plugin: TLS 1.3 session tickets, for clients that come back
+  // (file-serve). Off, a client that closes without reading cannot have an
+  // unread ticket turn its close into a reset that drops what it sent last.
+  bool session_tickets = false;
 };
 TlsServerOptions tls_server_options(const OptionValues& values);
 

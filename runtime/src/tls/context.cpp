@@ -35,6 +35,10 @@ std::string openssl_errors() {
     std::string text = buf;
     auto colon = text.rfind(':');
     if (colon != std::string::npos) text = text.substr(colon + 1);
+    // A failed fopen() queues "No such file or directory" and then a
+    // "system lib" from each layer above it: the first says it all.
+    if (text == "system lib" || (!out.empty() && ("; " + out + "; ").find("; " + text + "; ") != std::string::npos))
+      continue;
     if (!out.empty()) out += "; ";
     out += text;
   }
@@ -350,6 +354,9 @@ std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog:
   // themselves: the server-side cache would only cost a locked insert per
   // handshake and a sweep every 255 (both showed in the handshake profile).
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  // One ticket for a client that comes back (OpenSSL sends two), or none:
+  // see TlsServerOptions::session_tickets.
+  SSL_CTX_set_num_tickets(ctx, options.session_tickets ? 1 : 0);
   // An idle connection keeps no read or write buffer (about 34 KiB each).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (!options.client_ca.empty()) {
