@@ -3,6 +3,7 @@
 // inspection, and the option errors. Certificates are made by the openssl
 // command in the test's temporary directory; traffic stays on 127.0.0.1.
 #include <catch2/catch.hpp>
+#include <sys/socket.h>
 
 #include "harness.h"
 #include "tls_test_util.h"
@@ -270,6 +271,26 @@ TEST_CASE("tls: a plain TCP peer fails the handshake with one line, and sees not
   CHECK(r.err.find("tls: 127.0.0.1 port " + std::to_string(peer.port()) + ": handshake failed") != std::string::npos);
   CHECK(count_occurrences(r.err, "error:") == 1);
   CHECK(got.find("SECRET-STDIN") == std::string::npos);
+}
+
+TEST_CASE("tls: a peer that resets during the handshake fails it at once with one line", "[tls][tcp-connect]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "SECRET-STDIN\n");
+  PeerThread peer([&](Socket& s) {
+    s.recv_some(3000ms);  // the ClientHello
+    linger reset{1, 0};   // close with a RST, as a TLS 1.0-only OpenSSL server does
+    setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    s.close();
+  });
+  // -w far beyond run_nettool's own limit: had the reset not ended the
+  // handshake, the run would be killed there and its exit code not be 1.
+  auto r = run_nettool({"tcp-connect", "--tls", "-w", "600s", "127.0.0.1", std::to_string(peer.port())},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  peer.join();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("the connection failed during the handshake") != std::string::npos);
+  CHECK(count_occurrences(r.err, "error:") == 1);
 }
 
 TEST_CASE("tls: a server survives garbage instead of a ClientHello and serves the next client", "[tls][tcp-listen]") {

@@ -225,15 +225,19 @@ class TlsEndpoint final : public Endpoint {
   }
 
   void on_inner_end(int status) {
+    if (!established_) {
+      // A reset is a failed handshake like any other: one reason, reported
+      // through on_handshake (a TLS 1.0-only OpenSSL server resets).
+      if (!failed_)
+        handshake_failed(status < 0 ? std::string("the connection failed during the handshake: ") + uv_strerror(status)
+                                    : "the peer closed the connection during the handshake");
+      return;
+    }
     if (status < 0) {
       finish_reading(status);
       return;
     }
     inner_eof_ = true;
-    if (!established_) {
-      if (!failed_) handshake_failed("the peer closed the connection during the handshake");
-      return;
-    }
     deliver();
   }
 
