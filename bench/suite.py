@@ -1000,6 +1000,104 @@ mimetype.assign = ( "" => "application/octet-stream" )
                     lambda tool: self.idle_once(tool, tls=True), t)
         self.tables.append(t)
 
+    # ------------------------------------------------------------ 12-13. forwarding
+    def forwarder(self, tool, port, target_port):
+        """Starts a forwarder from 127.0.0.1:port to target_port; returns its Proc."""
+        err = self.errfile(f"forward-{tool.split()[0]}")
+        if tool == "nettool tcp-forward":
+            argv = [self.nt, "-q", "tcp-forward", "127.0.0.1", port, "127.0.0.1", target_port]
+        elif tool == "socat fork":
+            argv = ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"TCP:127.0.0.1:{target_port}"]
+        elif tool == "ncat --sh-exec":
+            argv = ["ncat", "-l", "-k", "127.0.0.1", port, "--sh-exec", f"ncat 127.0.0.1 {target_port}"]
+        else:
+            raise ValueError(tool)
+        p = Proc(argv, 3600, stderr=err)
+        wait_until(lambda: listening(port), 10, f"{tool} on {port}")
+        return p
+
+    def forward_once(self, tool):
+        n = self.a.relay_bytes
+        limit = max(60, n / (50 * MiB))
+        target_port, port = free_port(), free_port()
+        # The target: nc -l into dd, which counts what arrives.
+        target = Proc(["nc", "-l", "127.0.0.1", target_port], limit, stdout=subprocess.PIPE)
+        counter = Proc(["dd", "of=/dev/null", "bs=1M"], limit, stdin=target.popen.stdout, stderr=subprocess.PIPE)
+        target.popen.stdout.close()
+        wait_until(lambda: listening(target_port), 10, "nc -l target")
+        fwd = self.forwarder(tool, port, target_port)
+        try:
+            pids = proc_tree(fwd.pid)
+            cpu0 = cpu_seconds(pids)
+            t0 = time.perf_counter()
+            head = Proc(["head", "-c", n, "/dev/zero"], limit, stdout=subprocess.PIPE)
+            sender = Proc(["nc", "-N", "127.0.0.1", port], limit, stdin=head.popen.stdout)
+            head.popen.stdout.close()
+            sender.wait(), target.wait()
+            secs = time.perf_counter() - t0
+            cpu = cpu_seconds(proc_tree(fwd.pid)) - cpu0
+            head.wait()
+        finally:
+            fwd.stop()
+        dd_err = counter.popen.stderr.read().decode(errors="replace")
+        counter.wait()
+        m = re.search(r"^(\d+) bytes", dd_err, re.M)
+        got = int(m.group(1)) if m else -1
+        ok = got == n and sender.code == 0
+        return Sample(n / MiB / secs, cpu=cpu, ok=ok, check="counted",
+                      note="" if ok else f"{got} bytes arrived, {n} sent")
+
+    def forward_wrk_once(self, tool, nginx_port, close):
+        port = free_port()
+        fwd = self.forwarder(tool, port, nginx_port)
+        try:
+            pids = proc_tree(fwd.pid)
+            cpu0 = cpu_seconds(pids)
+            out = self.path("wrk-forward.out")
+            with open(out, "w") as f:
+                w = Proc(["wrk", f"-t{self.a.wrk_threads}", "-c100", f"-d{self.a.wrk_seconds}s",
+                          *(["-H", "Connection: close"] if close else []),
+                          f"http://127.0.0.1:{port}/small.bin"], self.a.wrk_seconds + 60, stdout=f,
+                         stderr=subprocess.STDOUT)
+                w.wait()
+            cpu = cpu_seconds(proc_tree(fwd.pid)) - cpu0
+            body_ok = http_get(port, "/small.bin") == self.small
+        finally:
+            fwd.stop()
+        text = out.read_text()
+        m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+        rate = float(m.group(1)) if m else 0.0
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+        ok = w.code == 0 and body_ok and not bad and rate > 0
+        return Sample(rate, cpu=cpu, ok=ok, check="body of a GET", note="" if ok else "wrong or failed responses")
+
+    def forward(self):
+        self.www()
+        tools = ["nettool tcp-forward", "socat fork", "ncat --sh-exec"]
+        t = Table(f"12. TCP forwarding, {human(self.a.relay_bytes)}", "MiB/s",
+                  f"`head -c {human(self.a.relay_bytes)} /dev/zero | nc -N` → forwarder → `nc -l | dd`, which "
+                  "counts the bytes. Wall time from the sender's start to the target's exit; CPU = the "
+                  "forwarder's (with every process it forked).")
+        interleaved(tools, self.a.runs, self.a.warmup, self.forward_once, t)
+        t.notes.append("Target (issue 14): >= 2x the best of socat TCP-LISTEN,fork and ncat --sh-exec.")
+        self.tables.append(t)
+        servers = self.servers(["nginx"])
+        if "nginx" not in servers:
+            return
+        try:
+            nginx_port = servers["nginx"][1]
+            for number, close, what in (("13", True, "a new connection per request"), ("14", False, "keep-alive")):
+                header = ' -H "Connection: close"' if close else ""
+                t = Table(f"{number} 4 KiB GETs through a forwarder to nginx, {what}", "requests/s",
+                          f"`wrk -t{self.a.wrk_threads} -c100 -d{self.a.wrk_seconds}s{header}` → forwarder → "
+                          "nginx (one worker). CPU = the forwarder's.", also_vs=("socat fork",))
+                interleaved(tools, self.a.runs, self.a.warmup,
+                            lambda tool: self.forward_wrk_once(tool, nginx_port, close), t)
+                t.notes.append("Target (issue 14): >= 1.5x socat.")
+                self.tables.append(t)
+        finally:
+            self.stop_servers(servers)
+
     # ------------------------------------------------------------ 5. UDP
     @staticmethod
     def records(size, count):
@@ -1197,6 +1295,9 @@ TARGETS = {
     "9.": "≥ 0.9× nginx",
     "10": "≥ 0.9× nginx",
     "11": "",
+    "12": "≥ 2× socat fork / ncat --sh-exec",
+    "13": "≥ 1.5× socat",
+    "14": "≥ 1.5× socat",
 }
 
 
@@ -1321,7 +1422,7 @@ def peer_versions():
     return ", ".join(out) + f", python {platform.python_version()}"
 
 
-WORKLOADS = ["relay", "file", "small", "idle", "udp", "startup", "tls", "https"]
+WORKLOADS = ["relay", "file", "small", "idle", "udp", "startup", "tls", "https", "forward"]
 
 
 def main():
@@ -1372,7 +1473,7 @@ def main():
         suite.physical_limits()
     steps = {"relay": suite.relay, "file": suite.file, "small": suite.small_files, "idle": suite.idle,
              "udp": suite.udp, "startup": suite.startup, "tls": suite.tls_relay,
-             "https": suite.https}
+             "https": suite.https, "forward": suite.forward}
     errors = []
     for w in only:
         log(f"workload: {w}")

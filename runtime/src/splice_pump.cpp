@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,6 +38,19 @@ void grow_pipe(int fd) {
   if (size >= 0 && size < kPipeSize) (void)fcntl(fd, F_SETPIPE_SZ, kPipeSize);
 }
 
+// A pump costs descriptors of its own: a dup() of each end (libuv watches a
+// descriptor once), and socket to socket a pipe (two more). A server with
+// many connections (tcp-forward: up to eight more per client) would run out
+// of them for new clients long before it ran out of anything else, so once
+// the descriptors in use come near half the limit, new relays copy instead.
+// The kernel hands out the lowest free number, so an end's number says
+// about how many are open.
+bool descriptors_scarce(int highest_end) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return false;
+  return static_cast<rlim_t>(highest_end) + 8 > limit.rlim_cur / 2;
+}
+
 UniqueFd duplicate(int fd, const char* what) {
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) throw RuntimeError(uv_message(std::string("splice: cannot duplicate ") + what, uv_status(errno)));
@@ -52,11 +66,14 @@ std::string SplicePump::unsuitable(const SpliceEnd& from, const SpliceEnd& to) {
   if (to.kind == Kind::DevNull) return from.kind == Kind::Socket ? "" : "only a socket is drained into /dev/null";
   bool pipe_and_socket = (from.kind == Kind::Pipe && to.kind == Kind::Socket) ||
                          (from.kind == Kind::Socket && to.kind == Kind::Pipe);
-  return pipe_and_socket ? "" : "splice needs a pipe on one side and a socket on the other";
+  bool two_sockets = from.kind == Kind::Socket && to.kind == Kind::Socket;  // through a pipe of our own
+  return pipe_and_socket || two_sockets ? "" : "splice needs a pipe or a socket on each side, not two pipes";
 }
 
 SplicePump::SplicePump(uv_loop_t* loop, const SpliceEnd& from, const SpliceEnd& to, Callbacks callbacks)
     : from_(from), to_(to), callbacks_(std::move(callbacks)) {
+  if (descriptors_scarce(std::max(from.fd, to.fd)))
+    throw RuntimeError("splice: more than half the descriptors (ulimit -n) are in use");
   in_ = duplicate(from.fd, "the source");
   if (uv_poll_init(loop, in_poll_.get(), in_.get()) < 0) throw RuntimeError("splice: cannot watch the source");
   in_poll_.mark_initialized(this);
@@ -64,6 +81,7 @@ SplicePump::SplicePump(uv_loop_t* loop, const SpliceEnd& from, const SpliceEnd& 
   out_ = duplicate(to.fd, "the destination");
   if (uv_poll_init(loop, out_poll_.get(), out_.get()) < 0) throw RuntimeError("splice: cannot watch the destination");
   out_poll_.mark_initialized(this);
+  through_pipe_ = from.kind == SpliceEnd::Kind::Socket && to.kind == SpliceEnd::Kind::Socket;
 }
 
 SplicePump::~SplicePump() { stop(); }
@@ -77,6 +95,8 @@ void SplicePump::stop() {
   out_poll_.close();
   in_.reset();
   out_.reset();
+  pipe_read_.reset();
+  pipe_write_.reset();
 }
 
 // Watches one side and not the other: only the side we are waiting for.
@@ -103,6 +123,7 @@ ssize_t SplicePump::transfer(size_t max) {
 }
 
 void SplicePump::pump() {
+  if (through_pipe_) return pump_through_pipe();
   size_t budget = kBudgetPerEvent;
   while (budget > 0 && !stopped_) {
     ssize_t n = transfer(budget);
@@ -143,6 +164,90 @@ void SplicePump::pump() {
   // Budget spent: come back on the next loop iteration (the watcher is
   // level-triggered and the source most likely still readable).
   watch(in_poll_, UV_READABLE);
+}
+
+// Socket to socket: the source into our pipe, the pipe into the
+// destination. What the pipe holds goes out before anything else happens:
+// before the next read, the source's end, or the hand-over at urgent data.
+void SplicePump::pump_through_pipe() {
+  // Made when the first bytes are there, so an idle connection holds none.
+  if (!pipe_write_.valid()) {
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {  // out of descriptors, say
+      int err = errno;
+      Callbacks callbacks = std::move(callbacks_);
+      stop();
+      if (callbacks.unsupported) callbacks.unsupported(uv_status(err));  // nothing moved: copying takes over
+      return;
+    }
+    pipe_read_ = UniqueFd(fds[0]);
+    pipe_write_ = UniqueFd(fds[1]);
+  }
+  size_t budget = kBudgetPerEvent;
+  while (budget > 0 && !stopped_) {
+    if (in_pipe_ > 0) {
+      ssize_t n = ::splice(pipe_read_.get(), nullptr, out_.get(), nullptr, in_pipe_, kSpliceFlags);
+      if (n > 0) {
+        size_t moved = static_cast<size_t>(n);
+        in_pipe_ -= moved;
+        moved_any_ = true;
+        moved_total_ += moved;
+        if (!pipes_grown_ && moved_total_ >= kGrowPipesAfter) {
+          pipes_grown_ = true;
+          grow_pipe(pipe_write_.get());
+        }
+        if (from_.counter) *from_.counter += moved;
+        if (to_.counter) *to_.counter += moved;
+        budget -= std::min(budget, moved);
+        if (callbacks_.moved) callbacks_.moved(moved);  // may stop us
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        watch(out_poll_, UV_WRITABLE);
+        return;
+      }
+      fail(n < 0 ? errno : EPIPE);
+      return;
+    }
+    if (source_ended_) {  // and everything it gave is in the destination
+      auto done = std::move(callbacks_.source_end);
+      stop();
+      if (done) done(0);
+      return;
+    }
+    ssize_t n = ::splice(in_.get(), nullptr, pipe_write_.get(), nullptr, kPipeSize, kSpliceFlags);
+    if (n > 0) {
+      in_pipe_ = static_cast<size_t>(n);
+      continue;
+    }
+    int err = n < 0 ? errno : 0;
+    if ((n == 0 || err == EAGAIN) && stuck_at_urgent_data()) {
+      hand_over_at_urgent_data();  // the pipe is empty: nothing is left behind
+      return;
+    }
+    if (n == 0) {
+      source_ended_ = true;
+      continue;
+    }
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {
+      watch(in_poll_, UV_READABLE);
+      return;
+    }
+    // A reset of the source is the source's end (with its error), never the destination's.
+    Callbacks callbacks = std::move(callbacks_);
+    bool nothing_moved = !moved_any_;
+    stop();
+    if (nothing_moved && refused(err)) {
+      if (callbacks.unsupported) callbacks.unsupported(uv_status(err));
+    } else if (callbacks.source_end) {
+      callbacks.source_end(uv_status(err));
+    }
+    return;
+  }
+  // Budget spent: come back on the next loop iteration.
+  watch(in_pipe_ > 0 ? out_poll_ : in_poll_, in_pipe_ > 0 ? UV_WRITABLE : UV_READABLE);
 }
 
 // splice(2) from a TCP socket stops in front of urgent (MSG_OOB) data

@@ -5,7 +5,9 @@
 // or writing the destination — between a pipe and a TCP socket:
 //   head -c 4G /dev/zero | nettool tcp-connect ...      pipe   -> socket
 //   nettool tcp-listen ... | cat                         socket -> pipe
-// and a socket whose bytes go to /dev/null (tcp-listen -d ... > /dev/null).
+// and a socket whose bytes go to /dev/null (tcp-listen -d ... > /dev/null),
+// and socket -> socket (tcp-forward) through a pipe of the pump's own, since
+// splice(2) needs a pipe on one side.
 // Everything else (ttys, regular files — a splice to or from one could block
 // the loop on the disk —, exec children, whose pipes are socketpairs, -k
 // fan-out) keeps the copying Relay, and so does NETTOOL_NO_SPLICE=1.
@@ -27,7 +29,11 @@
 //
 // There is no buffer in between: a byte is either still in the source or
 // already in the destination, so stopping at any moment loses nothing and
-// the fallback can take over cleanly. If the kernel refuses the pair (EINVAL,
+// the fallback can take over cleanly. (Socket to socket, the pump's pipe is
+// the buffer: it is emptied into the destination before the pump reads the
+// source again, before it reports the source's end, and before it hands
+// over at urgent data; only stopping from outside, or a failed destination,
+// drops what it holds.) If the kernel refuses the pair (EINVAL,
 // ENOSYS, EOPNOTSUPP) before any byte moved, `unsupported` fires and the Relay
 // reads with the copying path instead.
 #pragma once
@@ -88,6 +94,7 @@ class SplicePump {
  private:
   static void on_ready(uv_poll_t* handle, int status, int events);
   void pump();
+  void pump_through_pipe();
   ssize_t transfer(size_t max);
   void wait_for_the_side_not_ready();
   bool stuck_at_urgent_data() const;
@@ -102,6 +109,13 @@ class SplicePump {
   UniqueFd out_;  // not used for DevNull: the bytes are dropped as they are read
   Handle<uv_poll_t> in_poll_;
   Handle<uv_poll_t> out_poll_;
+  // Socket to socket: the pump's own pipe (made on the first bytes), and how
+  // many bytes it holds.
+  bool through_pipe_ = false;
+  UniqueFd pipe_read_;
+  UniqueFd pipe_write_;
+  size_t in_pipe_ = 0;
+  bool source_ended_ = false;
   bool moved_any_ = false;
   uint64_t moved_total_ = 0;
   bool pipes_grown_ = false;

@@ -123,14 +123,14 @@ std::string read_some(int fd, size_t max) {
 
 }  // namespace
 
-TEST_CASE("splice pump: only a pipe with a socket, or a socket into /dev/null, qualifies", "[splice]") {
+TEST_CASE("splice pump: a pipe with a socket, two sockets, or a socket into /dev/null qualify", "[splice]") {
   using Kind = SpliceEnd::Kind;
   auto end = [](Kind k) { return SpliceEnd{k, 0, nullptr}; };
   CHECK(SplicePump::unsuitable(end(Kind::Pipe), end(Kind::Socket)).empty());
   CHECK(SplicePump::unsuitable(end(Kind::Socket), end(Kind::Pipe)).empty());
   CHECK(SplicePump::unsuitable(end(Kind::Socket), end(Kind::DevNull)).empty());
   CHECK_FALSE(SplicePump::unsuitable(end(Kind::Pipe), end(Kind::Pipe)).empty());
-  CHECK_FALSE(SplicePump::unsuitable(end(Kind::Socket), end(Kind::Socket)).empty());
+  CHECK(SplicePump::unsuitable(end(Kind::Socket), end(Kind::Socket)).empty());  // through the pump's own pipe
   CHECK_FALSE(SplicePump::unsuitable(end(Kind::Pipe), end(Kind::DevNull)).empty());
   CHECK_FALSE(SplicePump::unsuitable(end(Kind::None), end(Kind::Socket)).empty());
   CHECK_FALSE(SplicePump::unsuitable(end(Kind::Socket), end(Kind::None)).empty());
@@ -154,6 +154,36 @@ TEST_CASE("splice pump: pipe -> socket moves every byte, counts them and reports
   CHECK(sent == data.size());
   std::string got;
   for (int i = 0; i < 100 && got.size() < data.size(); ++i) got += read_some(tcp.b.fd, 65536);
+  CHECK(got == data);
+}
+
+TEST_CASE("splice pump: socket -> socket moves every byte through its own pipe, then reports the EOF", "[splice]") {
+  Loop loop;
+  TcpPair from, to;
+  // More than a pipe and the socket buffers hold, so the pump has to wait
+  // for the destination while the pipe is full.
+  const std::string data(3 * 1024 * 1024 + 17, 'z');
+  uint64_t in = 0, out_count = 0;
+  Outcome out;
+  auto pump = make_pump(loop, {SpliceEnd::Kind::Socket, from.a.fd, &in}, {SpliceEnd::Kind::Socket, to.a.fd, &out_count},
+                        out);
+  size_t written = 0;
+  std::string got;
+  for (int round = 0; round < 100000 && !out.done(); ++round) {
+    if (written < data.size()) {
+      ssize_t n = ::write(from.b.fd, data.data() + written, data.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      if (written == data.size()) ::shutdown(from.b.fd, SHUT_WR);
+    }
+    got += read_some(to.b.fd, 1 << 20);
+    uv_run(loop.get(), UV_RUN_NOWAIT);
+  }
+  for (int i = 0; i < 1000 && got.size() < data.size(); ++i) got += read_some(to.b.fd, 1 << 20);
+  CHECK(out.ended);
+  CHECK(out.end_status == 0);
+  CHECK(out.moved == data.size());
+  CHECK(out_count == data.size());
+  CHECK(got.size() == data.size());
   CHECK(got == data);
 }
 

@@ -1,0 +1,332 @@
+// tcp-forward [HOST] PORT TARGET_HOST TARGET_PORT: socat's
+// `TCP-LISTEN:PORT,fork,reuseaddr TCP:TARGET:PORT`, in one process and one
+// event loop. Each accepted client gets its own connection to the target, and
+// a Bridge carries the bytes both ways with netcat's half-close rules: the
+// client's FIN becomes the target's and the other way round, so a
+// request/response protocol works as through socat. The session ends when
+// both directions have, on an error either way, or after --idle-timeout.
+//
+// Either side may speak TLS: --tls (and the other --tls-* server options)
+// terminates it from the clients, --target-tls originates it to the target,
+// verified as tcp-connect --tls does. --proxy-protocol sends HAProxy's header
+// first, so the target sees the real client. One log line per connection says
+// how it went.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "nettool/bridge.h"
+#include "nettool/connect.h"
+#include "nettool/error.h"
+#include "nettool/net.h"
+#include "nettool/option_groups.h"
+#include "nettool/plugin.h"
+#include "nettool/tls.h"
+#include "proxy_header.h"
+
+namespace {
+
+using namespace nettool;
+using tcp_forward::ProxyVersion;
+
+constexpr OptionSpec kOwnOptions[] = {
+    {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
+    {"port", 0, OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
+    {"target-host", 0, OptionType::String, "", "host every client is forwarded to", "TARGET_HOST", 2, true},
+    {"target-port", 0, OptionType::Port, "", "port every client is forwarded to", "TARGET_PORT", 3, true},
+    {.name = "max-clients", .short_flag = 'm', .type = OptionType::Int, .default_value = "1000",
+     .help = "refuse clients beyond this many at once", .min = 1},
+    {.name = "idle-timeout", .short_flag = 'i', .type = OptionType::Duration,
+     .help = "close a forwarded connection when no byte has moved either way for this long", .min = 1},
+    {.name = "proxy-protocol", .type = OptionType::String,
+     .help = "send HAProxy's PROXY header (v1 text, v2 binary) to the target first, so it sees the real client",
+     .value_name = "v1|v2", .choices = "v1|v2"},
+    {.name = "target-tls", .type = OptionType::Bool,
+     .help = "speak TLS to the target, verified against the system's trust store and TARGET_HOST (any other "
+             "--target-tls-* option implies it)"},
+    {.name = "target-tls-ca", .type = OptionType::Path,
+     .help = "trust these CA certificates for the target (PEM file or hashed directory)", .value_name = "FILE|DIR"},
+    {.name = "target-tls-servername", .type = OptionType::String,
+     .help = "the name sent in SNI and checked against the target's certificate (default: TARGET_HOST)",
+     .value_name = "NAME"},
+    {.name = "target-tls-pin", .type = OptionType::String,
+     .help = "accept only a target whose public key has this SHA-256 (sha256//BASE64 or hex)", .value_name = "PIN"},
+    {.name = "target-tls-no-verify", .type = OptionType::Bool,
+     .help = "do not verify the target at all: INSECURE, warns at start", .excludes = "target-tls-pin target-tls-ca"},
+};
+// kConnectOptions (-4 -6 -n -w -s -p) are the target side's; the listening
+// side's address is HOST.
+constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kListenOptions, kTlsServerOptions);
+// Every option read below goes through opt(): a name not in kOptions does not compile.
+consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
+
+// --target-tls*: tcp-connect's client options under names of their own (the
+// plain --tls-* names are the listening side's).
+TlsClientOptions target_tls_options(const OptionValues& values) {
+  TlsClientOptions o;
+  o.enabled = values.get_bool(opt("target-tls"));
+  for (std::string_view name : {opt("target-tls-ca"), opt("target-tls-servername"), opt("target-tls-pin"),
+                                opt("target-tls-no-verify")})
+    if (values.given(name)) o.enabled = true;
+  if (values.has(opt("target-tls-ca"))) o.ca = values.get_string(opt("target-tls-ca"));
+  if (values.has(opt("target-tls-servername"))) o.servername = values.get_string(opt("target-tls-servername"));
+  if (values.has(opt("target-tls-pin"))) {
+    o.pin = parse_tls_pin(values.get_string(opt("target-tls-pin")));
+    if (!o.pin) throw ConfigError("--target-tls-pin: expected sha256//BASE64 or 64 hex digits");
+  }
+  o.verify = !values.get_bool(opt("target-tls-no-verify"));
+  return o;
+}
+
+std::string human_duration(std::chrono::steady_clock::duration d) {
+  double s = std::chrono::duration<double>(d).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, s < 10 ? "%.3f s" : "%.1f s", s);
+  return buf;
+}
+
+class TcpForward;
+
+// One client and its connection to the target.
+struct Forwarded {
+  uint64_t id = 0;
+  std::string client;              // "ADDR:PORT"
+  sockaddr_storage client_addr{};  // for --proxy-protocol
+  sockaddr_storage local_addr{};
+  std::unique_ptr<Endpoint> client_end;  // until the target answers; then the Bridge's
+  std::shared_ptr<TcpConnector> connector;
+  std::shared_ptr<Bridge> bridge;
+  Counters client_bytes;  // received = from the client ("up"), sent = to it ("down")
+  Counters target_bytes;
+  std::string tls_failure;  // why a TLS handshake (either side) failed, for the log line
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+class TcpForward final : public Command {
+ public:
+  explicit TcpForward(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
+  ~TcpForward() override { abort(); }
+
+  void start() override {
+    port_ = opts_.get_port(opt("port"));
+    if (opts_.has(opt("host"))) host_ = opts_.get_string(opt("host"));
+    target_host_ = opts_.get_string(opt("target-host"));
+    target_port_ = opts_.get_port(opt("target-port"));
+    if (target_port_ == 0) throw ConfigError("TARGET_PORT: 0 is not a port to connect to");
+    max_clients_ = static_cast<size_t>(opts_.get_int(opt("max-clients")));
+    if (opts_.has(opt("idle-timeout"))) idle_timeout_ = opts_.get_duration(opt("idle-timeout"));
+    if (opts_.has(opt("proxy-protocol")))
+      proxy_ = opts_.get_string(opt("proxy-protocol")) == "v1" ? ProxyVersion::V1 : ProxyVersion::V2;
+    connect_ = connect_options(opts_);
+    listen_ = listen_options(opts_);
+    if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled)
+      server_tls_ = make_tls_server_context(tls, ctx_.log());
+    if (TlsClientOptions tls = target_tls_options(opts_); tls.enabled)
+      target_tls_ = make_tls_client_context(tls, ctx_.log());
+    listen();
+  }
+
+  // Stop accepting; each session half-closes toward its client and ends when
+  // both sides have finished (the runtime's --grace bounds the wait).
+  void shutdown() override {
+    listener_.close();
+    std::vector<std::shared_ptr<Forwarded>> all;
+    for (auto& [id, f] : sessions_) all.push_back(f);
+    for (auto& f : all) {
+      if (f->bridge) f->bridge->shutdown();
+      else finish(*f, "not connected to the target yet when stopping");
+    }
+  }
+
+  void abort() override {
+    listener_.close();
+    auto all = std::move(sessions_);
+    sessions_.clear();
+    for (auto& [id, f] : all) {
+      if (f->connector) f->connector->abort();
+      if (f->bridge) f->bridge->abort(kExitRuntime, "");
+    }
+  }
+
+ private:
+  // ---- listening (as tcp-listen)
+
+  void listen() {
+    std::vector<sockaddr_storage> addrs;
+    ResolveOptions ro = connect_.resolve;
+    ro.passive = true;
+    if (!host_.empty()) {
+      addrs = resolve_now(host_, port_, ro);
+    } else {
+      sockaddr_storage v6{}, v4{};
+      uv_ip6_addr("::", port_, reinterpret_cast<sockaddr_in6*>(&v6));
+      uv_ip4_addr("0.0.0.0", port_, reinterpret_cast<sockaddr_in*>(&v4));
+      if (ro.family != AF_INET) addrs.push_back(v6);
+      if (ro.family != AF_INET6) addrs.push_back(v4);  // alone with -4, else the fallback without IPv6
+    }
+    std::string errors;
+    for (const auto& ss : addrs) {
+      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
+      auto tcp = make_tcp(ctx_.loop(), this, addr->sa_family);
+      int rc = uv_tcp_bind(tcp.get(), addr, ro.family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+      if (rc == 0) rc = uv_listen(tcp.as_stream(), listen_.backlog, &TcpForward::on_connection);
+      if (rc < 0) {
+        if (!errors.empty()) errors += "; ";
+        errors += uv_message(format_address(addr), rc);
+        continue;
+      }
+      listener_ = std::move(tcp);
+      sockaddr_storage bound{};
+      int len = sizeof bound;
+      uv_tcp_getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+      ctx_.log().info("listening on {}, forwarding to {} port {}", format_address(reinterpret_cast<sockaddr*>(&bound)),
+                      target_host_, target_port_);
+      return;
+    }
+    throw RuntimeError("cannot listen: " + errors);
+  }
+
+  static void on_connection(uv_stream_t* server, int status) {
+    auto* self = static_cast<TcpForward*>(server->data);
+    if (!self) return;
+    if (status < 0) {
+      self->ctx_.log().warn("accept failed: {} (client dropped; still listening)", uv_strerror(status));
+      return;
+    }
+    self->accept_one();
+  }
+
+  void accept_one() {
+    Handle<uv_tcp_t> socket;
+    try {
+      socket = make_tcp(ctx_.loop(), nullptr);
+    } catch (const RuntimeError& e) {
+      ctx_.log().warn("{}", e.what());
+      return;
+    }
+    if (int rc = uv_accept(listener_.as_stream(), socket.as_stream()); rc < 0) {
+      ctx_.log().warn("accept failed: {}", uv_strerror(rc));
+      return;
+    }
+    auto f = std::make_shared<Forwarded>();
+    int len = sizeof f->client_addr;
+    uv_tcp_getpeername(socket.get(), reinterpret_cast<sockaddr*>(&f->client_addr), &len);
+    len = sizeof f->local_addr;
+    uv_tcp_getsockname(socket.get(), reinterpret_cast<sockaddr*>(&f->local_addr), &len);
+    const sockaddr* peer = reinterpret_cast<const sockaddr*>(&f->client_addr);
+    f->client = format_address(peer);
+    if (!listen_.admits(peer)) {
+      ctx_.log().info("refused {}: not allowed by --allow/--deny", f->client);
+      return;
+    }
+    if (sessions_.size() >= max_clients_) {
+      ctx_.log().warn("refused {}: --max-clients {} reached", f->client, max_clients_);
+      return;
+    }
+    ctx_.counters().connections++;
+    uv_tcp_nodelay(socket.get(), 1);  // pass small writes on at once, as they came
+    f->id = next_id_++;
+    f->client_end = make_tcp_endpoint(std::move(socket), &f->client_bytes);
+    if (server_tls_) {
+      std::string who = f->client;
+      f->client_end = make_tls_endpoint(ctx_.loop(), std::move(f->client_end), *server_tls_, "", &ctx_.log(), false,
+                                        [this, who](const std::string& error, const TlsSession& session) {
+                                          if (error.empty()) ctx_.log().debug("{}: tls: {}", who, describe(session));
+                                          else ctx_.log().warn("{}: tls: {}", who, error);
+                                        });
+    }
+    sessions_[f->id] = f;
+    // The client's bytes wait in the kernel until the target answers.
+    std::weak_ptr<Forwarded> weak = f;
+    f->connector = TcpConnector::start(ctx_.loop(), target_host_, target_port_, connect_,
+                                       [this, weak](Handle<uv_tcp_t> target, const std::string& error) {
+                                         if (auto f = weak.lock()) target_connected(*f, std::move(target), error);
+                                       });
+  }
+
+  // ---- one forwarded connection
+
+  void target_connected(Forwarded& f, Handle<uv_tcp_t> socket, const std::string& error) {
+    post(ctx_.loop(), [connector = std::move(f.connector)] {});  // not from inside its own callback
+    if (!error.empty()) {
+      finish(f, "target unreachable: " + error);
+      return;
+    }
+    uv_tcp_nodelay(socket.get(), 1);
+    std::unique_ptr<Endpoint> target = make_tcp_endpoint(std::move(socket), &f.target_bytes);
+    if (target_tls_) {
+      uint64_t id = f.id;
+      target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, target_host_, &ctx_.log(), false,
+                                 [this, id](const std::string& error, const TlsSession& session) {
+                                   auto it = sessions_.find(id);
+                                   if (it == sessions_.end()) return;
+                                   if (!error.empty()) it->second->tls_failure = "target tls: " + error;
+                                   else ctx_.log().debug("{}: target tls: {}", it->second->client, describe(session));
+                                 });
+    }
+    if (proxy_ != ProxyVersion::None)
+      target->write(make_chunk(tcp_forward::proxy_header(proxy_, reinterpret_cast<const sockaddr*>(&f.client_addr),
+                                                         reinterpret_cast<const sockaddr*>(&f.local_addr))));
+    Bridge::Policy policy;
+    policy.half_close = true;     // a client's FIN is passed on to the target, and back
+    policy.wait_for_both = true;  // and the session lasts until both directions have ended
+    policy.idle_timeout = idle_timeout_;
+    policy.log = &ctx_.log();
+    uint64_t id = f.id;
+    f.bridge = Bridge::start(ctx_.loop(), std::move(f.client_end), std::move(target), policy,
+                             [this, id](int code, const std::string& reason) {
+                               auto it = sessions_.find(id);
+                               if (it == sessions_.end()) return;
+                               Forwarded& s = *it->second;
+                               finish(s, !s.tls_failure.empty() ? s.tls_failure : code == 0 ? "" : reason);
+                             });
+  }
+
+  // The session's one log line, then it is forgotten (after the callbacks
+  // that led here have returned).
+  void finish(Forwarded& f, const std::string& how) {
+    uint64_t up = f.client_bytes.bytes_received, down = f.client_bytes.bytes_sent;
+    ctx_.counters().bytes_received += up;
+    ctx_.counters().bytes_sent += down;
+    std::string line = fmt::format("{} -> {} port {}: {} B up, {} B down, {}", f.client, target_host_, target_port_,
+                                   up, down, human_duration(std::chrono::steady_clock::now() - f.started));
+    if (how.empty()) ctx_.log().info("{}, closed", line);
+    else ctx_.log().warn("{}, {}", line, how);
+    uint64_t id = f.id;
+    post(ctx_.loop(), [this, id] { sessions_.erase(id); });
+  }
+
+  Context& ctx_;
+  const OptionValues& opts_;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::string target_host_;
+  uint16_t target_port_ = 0;
+  size_t max_clients_ = 1000;
+  Duration idle_timeout_{0};
+  ProxyVersion proxy_ = ProxyVersion::None;
+  TcpConnector::Options connect_;
+  ListenOptions listen_;
+  std::shared_ptr<TlsContext> server_tls_;  // --tls: clients speak TLS to us
+  std::shared_ptr<TlsContext> target_tls_;  // --target-tls: we speak TLS to the target
+  Handle<uv_tcp_t> listener_;
+  std::map<uint64_t, std::shared_ptr<Forwarded>> sessions_;
+  uint64_t next_id_ = 1;
+};
+
+std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<TcpForward>(ctx); }
+
+const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
+                       "tcp-forward",
+                       "1.0",
+                       "forward every client of [HOST] PORT to TARGET_HOST TARGET_PORT (socat TCP-LISTEN,fork TCP:)",
+                       "[HOST] PORT TARGET_HOST TARGET_PORT",
+                       kOptions.data(),
+                       kOptions.size(),
+                       &create};
+
+}  // namespace
+
+NETTOOL_DEFINE_PLUGIN(kInfo)

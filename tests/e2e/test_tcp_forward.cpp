@@ -1,0 +1,230 @@
+// tcp-forward: curl through it to file-serve, half-close carried both ways,
+// a target that is down, a client that resets mid-transfer, 1,000 forwarded
+// connections at once, TLS terminated and originated, the PROXY header, and
+// the log line each connection leaves. Everything on 127.0.0.1.
+#include <catch2/catch.hpp>
+#include <sys/socket.h>
+
+#include <atomic>
+
+#include "faults_load_util.h"
+#include "file_test_util.h"
+#include "harness.h"
+#include "tls_test_util.h"
+
+using namespace e2e;
+using namespace filetest;
+using namespace faultload;
+
+namespace {
+
+// `tcp-forward 127.0.0.1 0 127.0.0.1 TARGET_PORT EXTRA...`, up and listening.
+Listener start_forward(uint16_t target_port, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"tcp-forward", "127.0.0.1", "0", "127.0.0.1", std::to_string(target_port)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return start_listener(std::move(args));
+}
+
+}  // namespace
+
+TEST_CASE("tcp-forward: curl downloads from file-serve through it, byte for byte, and each connection is logged",
+          "[tcp-forward][interop]") {
+  TempDir dir;
+  fs::create_directory(dir / "root");
+  const std::string big = random_bytes(8 * 1024 * 1024 + 5, 51);
+  write_file(dir / "root" / "big.bin", big);
+  auto server = start_serve(dir / "root");
+  auto fwd = start_forward(server.port);
+  auto r = run_cmd({"curl", "-sS", "-o", (dir / "got.bin").string(), url(fwd.port, "/big.bin")});
+  INFO("curl: " << r.err << "\nforwarder: " << fwd.proc.stderr_text());
+  CHECK(r.code == 0);
+  CHECK(read_file(dir / "got.bin") == big);
+  // CLIENT -> TARGET port N: U B up, D B down, T s, closed
+  REQUIRE(fwd.proc.wait_stderr_contains(" B down"));
+  auto lines = log_lines_with(fwd.proc.stderr_text(), " B down");
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("-> 127.0.0.1 port " + std::to_string(server.port) + ":") != std::string::npos);
+  CHECK(lines[0].find(", closed") != std::string::npos);
+  auto w = words(lines[0]);
+  auto down = std::find(w.begin(), w.end(), "down,");
+  REQUIRE(down != w.end());
+  CHECK(std::stoull(*(down - 2)) > big.size());  // the body and the response head
+}
+
+TEST_CASE("tcp-forward: a client's half-close reaches the target, whose answer comes back before the close",
+          "[tcp-forward][half-close]") {
+  // The target answers only once it has read to EOF (as `nc -N` expects).
+  PeerThread target([](Socket& s) {
+    std::string request = s.recv_all(5000ms);
+    s.send_all("reply to " + request);
+  });
+  auto fwd = start_forward(target.port());
+  Socket client = connect_tcp(fwd.port);
+  ReadEnd how{};
+  std::string answer = client.exchange("question", 10s, &how);
+  target.join();
+  INFO("forwarder: " << fwd.proc.stderr_text() << "\ntarget: " << target.error());
+  CHECK(answer == "reply to question");
+  CHECK(how == ReadEnd::Eof);
+}
+
+TEST_CASE("tcp-forward: a client whose target is down is closed, the log says why, and the forwarder goes on",
+          "[tcp-forward]") {
+  ClosedPort closed;
+  for (int i = 0; i < 20 && !hold_closed_port(pick_free_port(), closed); ++i) {
+  }
+  REQUIRE(closed.port != 0);
+  auto fwd = start_forward(closed.port, {"-w", "5s"});
+  Socket client = connect_tcp(fwd.port);
+  ReadEnd how{};
+  client.recv_all(10s, &how);
+  CHECK(how != ReadEnd::Timeout);
+  CHECK(fwd.proc.wait_stderr_contains("target unreachable"));
+  CHECK(fwd.proc.stderr_text().find("connection refused") != std::string::npos);
+  CHECK(fwd.proc.running());
+}
+
+TEST_CASE("tcp-forward: a client that resets mid-transfer ends the target's side too", "[tcp-forward]") {
+  std::atomic<bool> target_saw_the_end{false};
+  PeerThread target([&](Socket& s) {
+    // Sends until the forwarder closes this side: bounded by count and time.
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 4096; ++i) {
+      if (!s.send_all(block, 2000ms)) {
+        target_saw_the_end = true;
+        return;
+      }
+    }
+  });
+  auto fwd = start_forward(target.port());
+  {
+    Socket client = connect_tcp(fwd.port);
+    REQUIRE(client.recv_exact(256 * 1024, 10s).size() == 256 * 1024);
+    linger reset{1, 0};
+    setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }  // closed with a RST
+  target.join();
+  INFO("forwarder: " << fwd.proc.stderr_text() << "\ntarget: " << target.error());
+  CHECK(target_saw_the_end);
+  CHECK(fwd.proc.wait_stderr_contains(" B down"));
+  CHECK(fwd.proc.running());
+}
+
+TEST_CASE("tcp-forward: 1,000 connections forwarded at once each get their own bytes back", "[tcp-forward][load]") {
+  REQUIRE(raise_fd_limit(4096) >= 3100);
+  auto echo = start_listener_argv(
+      under_fd_limit(4096, {"tcp-listen", "-k", "--echo", "--max-clients", "2000", "127.0.0.1", "0"}));
+  auto fwd = start_listener_argv(under_fd_limit(
+      4096, {"tcp-forward", "--backlog", "1024", "127.0.0.1", "0", "127.0.0.1", std::to_string(echo.port)}));
+  TempDir dir;
+  write_file(dir / "clients.py", R"PY(
+import asyncio, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+port, n = int(sys.argv[1]), int(sys.argv[2])
+async def main():
+    conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(n)))
+    print("open", len(conns), flush=True)
+    for i, (_, w) in enumerate(conns):
+        w.write(b"client %d " % i + b"x" * 4000 + b"\n")
+    async def check(i, r):
+        return await r.readline() == b"client %d " % i + b"x" * 4000 + b"\n"
+    ok = await asyncio.gather(*(check(i, r) for i, (r, _) in enumerate(conns)))
+    print("ok", sum(ok), flush=True)
+    for _, w in conns:
+        w.close()
+asyncio.run(asyncio.wait_for(main(), 100))
+)PY");
+  auto r = run_cmd({"python3", (dir / "clients.py").string(), std::to_string(fwd.port), "1000"}, Ms(120000));
+  const std::string log = fwd.proc.stderr_text();
+  INFO("clients: " << r.out << r.err << "\nforwarder (tail): " << log.substr(log.size() > 2000 ? log.size() - 2000 : 0));
+  CHECK(r.code == 0);
+  CHECK(r.out.find("open 1000\n") != std::string::npos);
+  CHECK(r.out.find("ok 1000\n") != std::string::npos);
+  CHECK(fwd.proc.running());
+}
+
+TEST_CASE("tcp-forward: --tls terminates TLS from clients, --target-tls originates it to openssl s_server",
+          "[tcp-forward][tls]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  {
+    // A TLS client, through the forwarder, to a plain echo server.
+    auto echo = start_listener({"tcp-listen", "-k", "--echo", "127.0.0.1", "0"});
+    auto fwd = start_forward(echo.port, {"--tls-cert", pki.server_cert.string(), "--tls-key", pki.server_key.string()});
+    write_file(dir / "in.txt", "through tls\n");
+    auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-i", "2s", "127.0.0.1",
+                          std::to_string(fwd.port)},
+                         ProcessOptions().stdin_from(dir / "in.txt"));
+    INFO("tcp-connect: " << r.err << "\nforwarder: " << fwd.proc.stderr_text());
+    CHECK(r.out == "through tls\n");
+  }
+  {
+    // A plain client, through the forwarder, to a TLS server that answers each line reversed.
+    Process server({"openssl", "s_server", "-naccept", "1", "-rev", "-cert", pki.server_cert.string(), "-key",
+                    pki.server_key.string(), "-accept", "127.0.0.1:0"});
+    std::string port = s_server_port(server);
+    REQUIRE(!port.empty());
+    auto fwd = start_forward(static_cast<uint16_t>(std::stoi(port)), {"--target-tls-ca", pki.ca.string()});
+    Socket client = connect_tcp(fwd.port);
+    REQUIRE(client.send_all("hello s_server\n"));
+    std::string got;
+    CHECK(client.recv_until(got, "revres_s olleh", 10s));
+  }
+  {
+    // An unverified target is refused: the client is closed and the log says why.
+    Process server({"openssl", "s_server", "-naccept", "1", "-cert", pki.server_cert.string(), "-key",
+                    pki.server_key.string(), "-accept", "127.0.0.1:0"},
+                   ProcessOptions().stdin_pipe());  // s_server quits at stdin EOF
+    std::string port = s_server_port(server);
+    REQUIRE(!port.empty());
+    auto fwd = start_forward(static_cast<uint16_t>(std::stoi(port)), {"--target-tls"});
+    Socket client = connect_tcp(fwd.port);
+    client.send_all("secret\n");
+    ReadEnd how{};
+    client.recv_all(10s, &how);
+    CHECK(how != ReadEnd::Timeout);
+    CHECK(fwd.proc.wait_stderr_contains("target tls: certificate verification failed"));
+  }
+}
+
+TEST_CASE("tcp-forward: --proxy-protocol v1 and v2 tell the target who the client is", "[tcp-forward]") {
+  for (std::string version : {"v1", "v2"}) {
+    INFO(version);
+    std::string header;
+    PeerThread target([&](Socket& s) {
+      std::string got;
+      s.recv_until(got, "hello", 5000ms);
+      header = got;
+      s.send_all("ok");
+    });
+    auto fwd = start_forward(target.port(), {"--proxy-protocol", version});
+    Socket client = connect_tcp(fwd.port);
+    const uint16_t client_port = local_port(client);
+    client.send_all("hello");
+    std::string answer;
+    client.recv_until(answer, "ok", 5000ms);
+    target.join();
+    if (version == "v1") {
+      CHECK(header == "PROXY TCP4 127.0.0.1 127.0.0.1 " + std::to_string(client_port) + " " +
+                          std::to_string(fwd.port) + "\r\nhello");  // the client's bytes right after it
+    } else {
+      REQUIRE(header.size() >= 28);
+      CHECK(header.substr(0, 12) == std::string("\r\n\r\n\0\r\nQUIT\n", 12));
+      CHECK(header.substr(16, 4) == std::string("\x7f\x00\x00\x01", 4));
+      CHECK(static_cast<uint8_t>(header[24]) * 256 + static_cast<uint8_t>(header[25]) == client_port);
+      CHECK(header.substr(28) == "hello");  // the client's bytes right after the header
+    }
+  }
+}
+
+TEST_CASE("tcp-forward: usage mistakes exit 2 and say what is wrong", "[tcp-forward][options]") {
+  auto r = run_nettool({"tcp-forward", "8080"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("TARGET") != std::string::npos);
+  r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "80", "--proxy-protocol", "v3"});
+  CHECK(r.exit_code == 2);
+  r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "80", "--target-tls-pin", "nonsense"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--target-tls-pin") != std::string::npos);
+}
