@@ -38,19 +38,6 @@ void grow_pipe(int fd) {
   if (size >= 0 && size < kPipeSize) (void)fcntl(fd, F_SETPIPE_SZ, kPipeSize);
 }
 
-// A pump costs descriptors of its own: a dup() of each end (libuv watches a
-// descriptor once), and socket to socket a pipe (two more). A server with
-// many connections (tcp-forward: up to eight more per client) would run out
-// of them for new clients long before it ran out of anything else, so once
-// the descriptors in use come near half the limit, new relays copy instead.
-// The kernel hands out the lowest free number, so an end's number says
-// about how many are open.
-bool descriptors_scarce(int highest_end) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return false;
-  return static_cast<rlim_t>(highest_end) + 8 > limit.rlim_cur / 2;
-}
-
 UniqueFd duplicate(int fd, const char* what) {
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) throw RuntimeError(uv_message(std::string("splice: cannot duplicate ") + what, uv_status(errno)));
@@ -70,10 +57,21 @@ std::string SplicePump::unsuitable(const SpliceEnd& from, const SpliceEnd& to) {
   return pipe_and_socket || two_sockets ? "" : "splice needs a pipe or a socket on each side, not two pipes";
 }
 
+// A pump costs descriptors of its own: a dup() of each end (libuv watches a
+// descriptor once), and socket to socket a pipe (two more). A server with
+// many connections (tcp-forward: up to eight more per client) would run out
+// of them for new clients long before it ran out of anything else, so once
+// the descriptors in use come near half the limit, new relays copy instead.
+// The kernel hands out the lowest free number, so an end's number says
+// about how many are open.
+bool SplicePump::descriptors_scarce(const SpliceEnd& from, const SpliceEnd& to) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return false;
+  return static_cast<rlim_t>(std::max(from.fd, to.fd)) + 8 > limit.rlim_cur / 2;
+}
+
 SplicePump::SplicePump(uv_loop_t* loop, const SpliceEnd& from, const SpliceEnd& to, Callbacks callbacks)
     : from_(from), to_(to), callbacks_(std::move(callbacks)) {
-  if (descriptors_scarce(std::max(from.fd, to.fd)))
-    throw RuntimeError("splice: more than half the descriptors (ulimit -n) are in use");
   in_ = duplicate(from.fd, "the source");
   if (uv_poll_init(loop, in_poll_.get(), in_.get()) < 0) throw RuntimeError("splice: cannot watch the source");
   in_poll_.mark_initialized(this);

@@ -73,6 +73,10 @@ bool Relay::start_splice(uv_loop_t* loop, spdlog::logger* log) {
     say("copying (" + why + ")");
     return false;
   }
+  if (SplicePump::descriptors_scarce(in, out)) {
+    say("copying (more than half the descriptors allowed, ulimit -n, are in use)");
+    return false;
+  }
   std::weak_ptr<Relay> weak = shared_from_this();
   SplicePump::Callbacks callbacks;
   callbacks.moved = [weak](size_t bytes) {
