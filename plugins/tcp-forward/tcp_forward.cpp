@@ -12,6 +12,7 @@
 // first, so the target sees the real client. One log line per connection says
 // how it went.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
 #include "nettool/error.h"
+#include "nettool/listener.h"
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
@@ -121,6 +123,7 @@ class TcpForward final : public Command {
       proxy_ = opts_.get_string(opt("proxy-protocol")) == "v1" ? ProxyVersion::V1 : ProxyVersion::V2;
     connect_ = connect_options(opts_);
     listen_ = listen_options(opts_);
+    raise_descriptor_limit();
     if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled)
       server_tls_ = make_tls_server_context(tls, ctx_.log());
     if (TlsClientOptions tls = target_tls_options(opts_); tls.enabled)
@@ -131,7 +134,7 @@ class TcpForward final : public Command {
   // Stop accepting; each session half-closes toward its client and ends when
   // both sides have finished (the runtime's --grace bounds the wait).
   void shutdown() override {
-    listener_.close();
+    if (listener_) listener_->close();
     std::vector<std::shared_ptr<Forwarded>> all;
     for (auto& [id, f] : sessions_) all.push_back(f);
     for (auto& f : all) {
@@ -141,7 +144,7 @@ class TcpForward final : public Command {
   }
 
   void abort() override {
-    listener_.close();
+    if (listener_) listener_->close();
     auto all = std::move(sessions_);
     sessions_.clear();
     for (auto& [id, f] : all) {
@@ -151,65 +154,26 @@ class TcpForward final : public Command {
   }
 
  private:
-  // ---- listening (as tcp-listen)
+  // Two descriptors per client at the least: the soft limit (often 1024) is
+  // raised to the hard one, as nginx's worker_rlimit_nofile or Go's runtime do.
+  void raise_descriptor_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+    rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
+      ctx_.log().debug("descriptors: limit raised from {} to {}", was, limit.rlim_cur);
+  }
+
+  // ---- accepting
 
   void listen() {
-    std::vector<sockaddr_storage> addrs;
-    ResolveOptions ro = connect_.resolve;
-    ro.passive = true;
-    if (!host_.empty()) {
-      addrs = resolve_now(host_, port_, ro);
-    } else {
-      sockaddr_storage v6{}, v4{};
-      uv_ip6_addr("::", port_, reinterpret_cast<sockaddr_in6*>(&v6));
-      uv_ip4_addr("0.0.0.0", port_, reinterpret_cast<sockaddr_in*>(&v4));
-      if (ro.family != AF_INET) addrs.push_back(v6);
-      if (ro.family != AF_INET6) addrs.push_back(v4);  // alone with -4, else the fallback without IPv6
-    }
-    std::string errors;
-    for (const auto& ss : addrs) {
-      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
-      auto tcp = make_tcp(ctx_.loop(), this, addr->sa_family);
-      int rc = uv_tcp_bind(tcp.get(), addr, ro.family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-      if (rc == 0) rc = uv_listen(tcp.as_stream(), listen_.backlog, &TcpForward::on_connection);
-      if (rc < 0) {
-        if (!errors.empty()) errors += "; ";
-        errors += uv_message(format_address(addr), rc);
-        continue;
-      }
-      listener_ = std::move(tcp);
-      sockaddr_storage bound{};
-      int len = sizeof bound;
-      uv_tcp_getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
-      ctx_.log().info("listening on {}, forwarding to {} port {}", format_address(reinterpret_cast<sockaddr*>(&bound)),
-                      target_host_, target_port_);
-      return;
-    }
-    throw RuntimeError("cannot listen: " + errors);
+    listener_ = std::make_unique<TcpListener>(ctx_.loop(), host_, port_, connect_.resolve, listen_.backlog, ctx_.log(),
+                                              [this](Handle<uv_tcp_t> client) { accepted(std::move(client)); });
+    ctx_.log().info("listening on {}, forwarding to {} port {}", listener_->address(), target_host_, target_port_);
   }
 
-  static void on_connection(uv_stream_t* server, int status) {
-    auto* self = static_cast<TcpForward*>(server->data);
-    if (!self) return;
-    if (status < 0) {
-      self->ctx_.log().warn("accept failed: {} (client dropped; still listening)", uv_strerror(status));
-      return;
-    }
-    self->accept_one();
-  }
-
-  void accept_one() {
-    Handle<uv_tcp_t> socket;
-    try {
-      socket = make_tcp(ctx_.loop(), nullptr);
-    } catch (const RuntimeError& e) {
-      ctx_.log().warn("{}", e.what());
-      return;
-    }
-    if (int rc = uv_accept(listener_.as_stream(), socket.as_stream()); rc < 0) {
-      ctx_.log().warn("accept failed: {}", uv_strerror(rc));
-      return;
-    }
+  void accepted(Handle<uv_tcp_t> socket) {
     auto f = std::make_shared<Forwarded>();
     int len = sizeof f->client_addr;
     uv_tcp_getpeername(socket.get(), reinterpret_cast<sockaddr*>(&f->client_addr), &len);
@@ -311,7 +275,7 @@ class TcpForward final : public Command {
   ListenOptions listen_;
   std::shared_ptr<TlsContext> server_tls_;  // --tls: clients speak TLS to us
   std::shared_ptr<TlsContext> target_tls_;  // --target-tls: we speak TLS to the target
-  Handle<uv_tcp_t> listener_;
+  std::unique_ptr<TcpListener> listener_;
   std::map<uint64_t, std::shared_ptr<Forwarded>> sessions_;
   uint64_t next_id_ = 1;
 };

@@ -16,6 +16,7 @@
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
 #include "nettool/error.h"
+#include "nettool/listener.h"
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
@@ -78,7 +79,7 @@ class TcpListen final : public Command {
   }
 
   void shutdown() override {
-    listener_.close();
+    if (listener_) listener_->close();
     if (stdin_relay_) stdin_relay_->stop();
     if (bridge_) bridge_->shutdown();
     for (auto& [bid, b] : bridges_) b->shutdown();
@@ -88,7 +89,7 @@ class TcpListen final : public Command {
   }
 
   void abort() override {
-    listener_.close();
+    if (listener_) listener_->close();
     if (stdin_relay_) stdin_relay_->stop();
     stdin_relay_.reset();
     for (auto& [id, c] : clients_)
@@ -103,97 +104,12 @@ class TcpListen final : public Command {
   // ---- listening ----
 
   void listen() {
-    std::vector<sockaddr_storage> addrs;
-    ResolveOptions ro = family_;
-    ro.passive = true;
-    uint16_t port = port_;
-    if (!host_.empty()) {
-      addrs = resolve_now(host_, port, ro);
-    } else {
-      // Default: one dual-stack IPv6 socket (also takes IPv4), or IPv4 alone.
-      const char* any = ro.family == AF_INET ? "0.0.0.0" : "::";
-      sockaddr_storage ss{};
-      if (ro.family == AF_INET) uv_ip4_addr(any, port, reinterpret_cast<sockaddr_in*>(&ss));
-      else uv_ip6_addr(any, port, reinterpret_cast<sockaddr_in6*>(&ss));
-      addrs.push_back(ss);
-      if (ro.family == AF_UNSPEC) {
-        sockaddr_storage v4{};
-        uv_ip4_addr("0.0.0.0", port, reinterpret_cast<sockaddr_in*>(&v4));
-        addrs.push_back(v4);  // fallback when the host has no IPv6
-      }
-    }
-    std::string errors;
-    for (const auto& ss : addrs) {
-      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
-      auto tcp = make_tcp(ctx_.loop(), this, addr->sa_family);
-      unsigned flags = family_.family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-      // libuv sets SO_REUSEADDR on bind, so a restarted listener gets its port back at once.
-      int rc = uv_tcp_bind(tcp.get(), addr, flags);
-      if (rc == 0) rc = uv_listen(tcp.as_stream(), listen_.backlog, &TcpListen::on_connection);
-      if (rc < 0) {
-        if (!errors.empty()) errors += "; ";
-        errors += uv_message(format_address(addr), rc);
-        continue;
-      }
-      listener_ = std::move(tcp);
-      sockaddr_storage bound{};
-      int len = sizeof bound;
-      uv_tcp_getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
-      ctx_.log().info("listening on {}", format_address(reinterpret_cast<sockaddr*>(&bound)));
-      return;
-    }
-    throw RuntimeError("cannot listen: " + errors);
+    listener_ = std::make_unique<TcpListener>(ctx_.loop(), host_, port_, family_, listen_.backlog, ctx_.log(),
+                                              [this](Handle<uv_tcp_t> client) { accepted(std::move(client)); });
+    ctx_.log().info("listening on {}", listener_->address());
   }
 
-  static void on_connection(uv_stream_t* server, int status) {
-    auto* self = static_cast<TcpListen*>(server->data);
-    if (!self) return;
-    if (status < 0) {
-      // EMFILE and friends: libuv has already dropped the pending connection, so
-      // this does not spin. Warn at most once a second.
-      auto now = std::chrono::steady_clock::now();
-      if (now - self->last_accept_warning_ > std::chrono::seconds(1)) {
-        self->last_accept_warning_ = now;
-        self->ctx_.log().warn("accept failed: {} (client dropped; still listening)", uv_strerror(status));
-      }
-      return;
-    }
-    self->accept_one();
-    self->warn_if_out_of_descriptors();
-  }
-
-  // When accept(2) fails for want of a descriptor, libuv accepts and closes
-  // the waiting clients itself (its EMFILE trick) and never calls
-  // on_connection with the error. So look ahead instead: if the client just
-  // accepted took the last descriptor, the next ones will be dropped; say so.
-  void warn_if_out_of_descriptors() {
-    uv_os_fd_t fd = -1;
-    if (!listener_.is_open() || uv_fileno(listener_.as_handle(), &fd) != 0) return;
-    int probe = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (probe >= 0) {
-      ::close(probe);
-      return;
-    }
-    if (errno != EMFILE && errno != ENFILE) return;
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_accept_warning_ < std::chrono::seconds(1)) return;
-    last_accept_warning_ = now;
-    ctx_.log().warn("accept: no file descriptor left ({}); new clients are dropped until some leave",
-                    std::strerror(errno));
-  }
-
-  void accept_one() {
-    Handle<uv_tcp_t> socket;
-    try {
-      socket = make_tcp(ctx_.loop(), nullptr);
-    } catch (const RuntimeError& e) {
-      ctx_.log().warn("{}", e.what());
-      return;
-    }
-    if (int rc = uv_accept(listener_.as_stream(), socket.as_stream()); rc < 0) {
-      ctx_.log().warn("accept failed: {}", uv_strerror(rc));
-      return;
-    }
+  void accepted(Handle<uv_tcp_t> socket) {
     sockaddr_storage peer{};
     int len = sizeof peer;
     uv_tcp_getpeername(socket.get(), reinterpret_cast<sockaddr*>(&peer), &len);
@@ -223,7 +139,7 @@ class TcpListen final : public Command {
     }
 
     if (!keep_open_) {
-      listener_.close();  // one client, like nc -l
+      if (listener_) listener_->close();  // one client, like nc -l
       start_single(std::move(net));
     } else if (bridge_options_.exec) {
       start_exec_client(std::move(net));
@@ -387,14 +303,13 @@ class TcpListen final : public Command {
   ListenOptions listen_;
   BridgeOptions bridge_options_;
   std::shared_ptr<TlsContext> tls_;  // --tls: every client speaks TLS
-  Handle<uv_tcp_t> listener_;
+  std::unique_ptr<TcpListener> listener_;
   std::shared_ptr<Bridge> bridge_;                     // one-client mode
   std::map<uint64_t, std::shared_ptr<Bridge>> bridges_;  // -k --exec
   std::unique_ptr<Endpoint> stdio_;                    // -k: shared stdin/stdout
   std::shared_ptr<Relay> stdin_relay_;                 // stdin -> every client
   std::map<uint64_t, std::unique_ptr<Client>> clients_;
   uint64_t next_id_ = 1;
-  std::chrono::steady_clock::time_point last_accept_warning_{};
 };
 
 std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<TcpListen>(ctx); }

@@ -58,16 +58,17 @@ std::string SplicePump::unsuitable(const SpliceEnd& from, const SpliceEnd& to) {
 }
 
 // A pump costs descriptors of its own: a dup() of each end (libuv watches a
-// descriptor once), and socket to socket a pipe (two more). A server with
-// many connections (tcp-forward: up to eight more per client) would run out
-// of them for new clients long before it ran out of anything else, so once
-// the descriptors in use come near half the limit, new relays copy instead.
-// The kernel hands out the lowest free number, so an end's number says
-// about how many are open.
+// descriptor once), and socket to socket a pipe (two more), made later, when
+// bytes arrive. A spliced tcp-forward client costs ten descriptors where a
+// copied one costs two, and a server would run out of them for new clients
+// long before it ran out of anything else. So once a quarter of the limit is
+// in use, new relays copy, leaving the rest for connections. The kernel
+// hands out the lowest free number, so an end's number says about how many
+// are open.
 bool SplicePump::descriptors_scarce(const SpliceEnd& from, const SpliceEnd& to) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return false;
-  return static_cast<rlim_t>(std::max(from.fd, to.fd)) + 8 > limit.rlim_cur / 2;
+  return static_cast<rlim_t>(std::max(from.fd, to.fd)) + 8 > limit.rlim_cur / 4;
 }
 
 SplicePump::SplicePump(uv_loop_t* loop, const SpliceEnd& from, const SpliceEnd& to, Callbacks callbacks)

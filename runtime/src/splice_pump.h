@@ -77,8 +77,8 @@ class SplicePump {
 
   // Why `from` -> `to` cannot be pumped, or "" when it can.
   static std::string unsuitable(const SpliceEnd& from, const SpliceEnd& to);
-  // True when more than half the descriptors allowed are in use: a pump's
-  // own (up to four) are better left for new connections; copy instead.
+  // True when a quarter of the descriptors allowed are in use: a pump's own
+  // (up to four) are better left for new connections; copy instead.
   static bool descriptors_scarce(const SpliceEnd& from, const SpliceEnd& to);
 
   // Requires unsuitable(from, to) to be "". Throws RuntimeError when the

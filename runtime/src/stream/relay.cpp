@@ -74,7 +74,7 @@ bool Relay::start_splice(uv_loop_t* loop, spdlog::logger* log) {
     return false;
   }
   if (SplicePump::descriptors_scarce(in, out)) {
-    say("copying (more than half the descriptors allowed, ulimit -n, are in use)");
+    say("copying (a quarter of the descriptors allowed, ulimit -n, are in use)");
     return false;
   }
   std::weak_ptr<Relay> weak = shared_from_this();
