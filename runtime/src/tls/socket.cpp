@@ -31,7 +31,7 @@ class OpenSslSocket final : public TlsSocket {
     if (kernel_tls) SSL_set_options(ssl_.get(), SSL_OP_ENABLE_KTLS);
     // Read what the socket has in one read(2), not a record header and then
     // its body in two.
-    //XX SSL_set_read_ahead(ssl_.get(), 1);
+    SSL_set_read_ahead(ssl_.get(), 1);
     prepare_session(ssl_.get(), *context_, "");
   }
 
