@@ -28,7 +28,9 @@ fi
 if command -v dpkg-buildflags >/dev/null 2>&1; then
   DEB_BUILD_MAINT_OPTIONS=hardening=+all
   export DEB_BUILD_MAINT_OPTIONS
-  CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS) $(dpkg-buildflags --get CPPFLAGS)"
+  # Without -g: CPack strips the binaries (CPACK_STRIP_FILES) and we ship no
+  # -dbgsym package, so debug info would only cost build time.
+  CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS | sed 's/\(^\| \)-g\( \|$\)/ /') $(dpkg-buildflags --get CPPFLAGS)"
   LDFLAGS=$(dpkg-buildflags --get LDFLAGS)
   export CXXFLAGS LDFLAGS
 fi

@@ -1,4 +1,4 @@
-// Catch2 runner for the end-to-end tests.
+// Catch2 runner shared by the unit and end-to-end test executables.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
