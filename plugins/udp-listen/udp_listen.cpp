@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "nettool/connect.h"
+#include "nettool/datagram.h"
 #include "nettool/error.h"
 #include "nettool/option_groups.h"
 #include "nettool/net.h"
@@ -120,52 +121,12 @@ class UdpListen final : public Command {
 
  private:
   void bind() {
-    uint16_t port = opts_.get_port(opt("port"));
-    std::vector<sockaddr_storage> addrs;
-    int family = resolve_.family;
-    if (opts_.has(opt("host")) && !opts_.get_string(opt("host")).empty()) {
-      ResolveOptions ro;
-      ro.socktype = SOCK_DGRAM;
-      ro.passive = true;
-      ro.family = family;
-      ro.numeric_only = resolve_.numeric_only;
-      addrs = resolve_now(opts_.get_string(opt("host")), port, ro);
-    } else {
-      sockaddr_storage v6{}, v4{};
-      uv_ip6_addr("::", port, reinterpret_cast<sockaddr_in6*>(&v6));
-      uv_ip4_addr("0.0.0.0", port, reinterpret_cast<sockaddr_in*>(&v4));
-      // An IPv4 multicast group or broadcast is received most reliably on an IPv4 socket.
-      bool v4_groups = false;
-      for (const auto& g : opts_.get_list(opt("join"))) v4_groups |= g.find(':') == std::string::npos;
-      if (family != AF_INET && !v4_groups) addrs.push_back(v6);
-      if (family != AF_INET6) addrs.push_back(v4);
-    }
-    std::string errors;
-    for (const auto& ss : addrs) {
-      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
-      Handle<uv_udp_t> udp;
-      // UV_UDP_RECVMMSG: libuv reads up to kBatch datagrams per recvmmsg(2).
-      if (int rc = uv_udp_init_ex(ctx_.loop(), udp.get(), addr->sa_family | UV_UDP_RECVMMSG); rc < 0)
-        throw RuntimeError(uv_message("creating a UDP socket", rc));
-      udp.mark_initialized(this);
-      unsigned flags = UV_UDP_REUSEADDR | (resolve_.family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-      if (int rc = uv_udp_bind(udp.get(), addr, flags); rc < 0) {
-        if (!errors.empty()) errors += "; ";
-        errors += uv_message(format_address(addr), rc);
-        continue;
-      }
-      socket_ = std::move(udp);
-      break;
-    }
-    if (!socket_.initialized()) throw RuntimeError("cannot listen: " + errors);
-    // A bigger receive buffer rides out bursts while stdout is slow.
-    int rcvbuf = 4 << 20;
-    uv_recv_buffer_size(socket_.as_handle(), &rcvbuf);
+    std::string host = opts_.has(opt("host")) ? opts_.get_string(opt("host")) : "";
+    bool v4_groups = false;
+    for (const auto& g : opts_.get_list(opt("join"))) v4_groups |= g.find(':') == std::string::npos;
+    socket_ = bind_udp_server(ctx_.loop(), this, host, opts_.get_port(opt("port")), resolve_, v4_groups);
     for (const auto& group : opts_.get_list(opt("join"))) join(group);
-    sockaddr_storage bound{};
-    int len = sizeof bound;
-    uv_udp_getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
-    ctx_.log().info("listening on {}", format_address(reinterpret_cast<sockaddr*>(&bound)));
+    ctx_.log().info("listening on {}", udp_bound_address(socket_.get()));
   }
 
   void join(const std::string& group) {

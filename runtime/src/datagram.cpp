@@ -1,8 +1,52 @@
 #include "nettool/datagram.h"
 
+#include "nettool/error.h"
+#include "nettool/net.h"
 #include "nettool/uv.h"
 
 namespace nettool {
+
+Handle<uv_udp_t> bind_udp_server(uv_loop_t* loop, void* owner, const std::string& host, uint16_t port,
+                                 const ResolveOptions& resolve, bool ipv4_any_first) {
+  std::vector<sockaddr_storage> addrs;
+  if (!host.empty()) {
+    ResolveOptions ro = resolve;
+    ro.socktype = SOCK_DGRAM;
+    ro.passive = true;
+    addrs = resolve_now(host, port, ro);
+  } else {
+    sockaddr_storage v6{}, v4{};
+    uv_ip6_addr("::", port, reinterpret_cast<sockaddr_in6*>(&v6));
+    uv_ip4_addr("0.0.0.0", port, reinterpret_cast<sockaddr_in*>(&v4));
+    if (resolve.family != AF_INET && !ipv4_any_first) addrs.push_back(v6);
+    if (resolve.family != AF_INET6) addrs.push_back(v4);
+  }
+  std::string errors;
+  for (const auto& ss : addrs) {
+    const sockaddr* addr = reinterpret_cast<const sockaddr*>(&ss);
+    Handle<uv_udp_t> udp;
+    if (int rc = uv_udp_init_ex(loop, udp.get(), addr->sa_family | UV_UDP_RECVMMSG); rc < 0)
+      throw RuntimeError(uv_message("creating a UDP socket", rc));
+    udp.mark_initialized(owner);
+    unsigned flags = UV_UDP_REUSEADDR | (resolve.family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+    if (int rc = uv_udp_bind(udp.get(), addr, flags); rc < 0) {
+      if (!errors.empty()) errors += "; ";
+      errors += uv_message(format_address(addr), rc);
+      continue;
+    }
+    int rcvbuf = 4 << 20;
+    uv_recv_buffer_size(udp.as_handle(), &rcvbuf);
+    return udp;
+  }
+  throw RuntimeError("cannot listen: " + errors);
+}
+
+std::string udp_bound_address(const uv_udp_t* socket) {
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_udp_getsockname(socket, reinterpret_cast<sockaddr*>(&bound), &len);
+  return format_address(reinterpret_cast<sockaddr*>(&bound));
+}
 
 size_t max_udp_payload(int family) { return family == AF_INET6 ? 65527 : 65507; }
 

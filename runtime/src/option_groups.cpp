@@ -16,6 +16,7 @@ consteval std::string_view family_key(std::string_view n) { return checked_optio
 consteval std::string_view source_key(std::string_view n) { return checked_option<kSourceOptions>(n); }
 consteval std::string_view connect_key(std::string_view n) { return checked_option<kConnectOptions>(n); }
 consteval std::string_view bridge_key(std::string_view n) { return checked_option<kBridgeOptions>(n); }
+consteval std::string_view access_key(std::string_view n) { return checked_option<kAccessOptions>(n); }
 consteval std::string_view listen_key(std::string_view n) { return checked_option<kListenOptions>(n); }
 }  // namespace
 
@@ -83,10 +84,16 @@ std::unique_ptr<Endpoint> BridgeOptions::open_local(Context& ctx, const Bridge::
                               [log](int64_t status) { log->debug("child exited with status {}", status); });
 }
 
+AccessOptions access_options(const OptionValues& values) {
+  AccessOptions a;
+  a.allow = values.get_cidrs(access_key("allow"));
+  a.deny = values.get_cidrs(access_key("deny"));
+  return a;
+}
+
 ListenOptions listen_options(const OptionValues& values) {
   ListenOptions l;
-  l.allow = values.get_cidrs(listen_key("allow"));
-  l.deny = values.get_cidrs(listen_key("deny"));
+  static_cast<AccessOptions&>(l) = access_options(values);
   l.backlog = static_cast<int>(values.get_int(listen_key("backlog")));
   return l;
 }

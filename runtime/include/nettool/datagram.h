@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nettool/connect.h"
 #include "nettool/options.h"
 #include "nettool/stream.h"
 #include "nettool/uv.h"
@@ -29,6 +30,17 @@ size_t max_udp_payload(int family);
 // cannot work, or an empty string.
 std::string datagram_limits_error(std::optional<uint64_t> chunk, const std::vector<std::string>& messages,
                                   int family, const std::string& destination = "");
+
+// A UDP server's socket (udp-listen, udp-forward): bound to HOST (its first
+// address that binds) or, without one, to :: (dual-stack) then 0.0.0.0 --
+// IPv4 first when `ipv4_any_first` (an IPv4 multicast group is received
+// most reliably on an IPv4 socket). libuv reads it with recvmmsg
+// (UV_UDP_RECVMMSG), and it gets a 4 MiB receive buffer for bursts. Throws
+// RuntimeError naming every address that failed and why.
+Handle<uv_udp_t> bind_udp_server(uv_loop_t* loop, void* owner, const std::string& host, uint16_t port,
+                                 const ResolveOptions& resolve, bool ipv4_any_first = false);
+// "ADDR:PORT" the socket is bound to (for the "listening on" line).
+std::string udp_bound_address(const uv_udp_t* socket);
 
 class DatagramSource {
  public:

@@ -108,20 +108,29 @@ struct BridgeOptions {
 };
 BridgeOptions bridge_options(const OptionValues& values);
 
-// ---- a listening server: who may connect, the backlog, the grace period
+// ---- who may talk to a server: --allow --deny (TCP servers and udp-forward)
 
-inline constexpr OptionSpec kListenOptions[] = {
+inline constexpr OptionSpec kAccessOptions[] = {
     {.name = "allow", .type = OptionType::AddressList, .help = "accept only clients in these networks"},
     {.name = "deny", .type = OptionType::AddressList, .help = "refuse clients in these networks (checked after --allow)"},
+};
+struct AccessOptions {
+  std::vector<Cidr> allow, deny;
+  bool admits(const sockaddr* peer) const { return address_allowed(peer, allow, deny); }
+};
+AccessOptions access_options(const OptionValues& values);
+
+// ---- a listening TCP server: who may connect, the backlog, the grace period
+
+inline constexpr OptionSpec kBacklogGraceOptions[] = {
     {.name = "backlog", .type = OptionType::Int, .default_value = "511", .help = "listen(2) backlog", .min = 1,
      .max = 65535},
     {.name = "grace", .type = OptionType::Duration, .default_value = "5s",
      .help = "on SIGINT/SIGTERM, let connections in flight finish for this long"},
 };
-struct ListenOptions {
-  std::vector<Cidr> allow, deny;
+inline constexpr auto kListenOptions = join_options(kAccessOptions, kBacklogGraceOptions);
+struct ListenOptions : AccessOptions {
   int backlog = 511;
-  bool admits(const sockaddr* peer) const { return address_allowed(peer, allow, deny); }
 };
 ListenOptions listen_options(const OptionValues& values);
 
