@@ -1,7 +1,8 @@
 // tcp-connect HOST PORT: nc HOST PORT. Resolve, try each address, then bridge
 // stdin/stdout (or a child process with --exec) to the connection, in TLS
 // with --tls. -z only tests whether the port accepts; -z --tls completes a
-// handshake and prints what it found (inspect()).
+// handshake and prints what it found (inspect()). HOST may instead be a Unix
+// domain socket, unix:/PATH or unix:@NAME (or a bare path with -U, nc -U).
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -12,14 +13,19 @@
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 #include "nettool/tls.h"
+#include "nettool/unix.h"
 
 namespace {
 
 using namespace nettool;
 
 constexpr OptionSpec kOwnOptions[] = {
-    {"host", 0, OptionType::String, "", "host name or address to connect to", "HOST", 0, true},
-    {"port", 0, OptionType::PortRange, "", "port (a range like 20-30 with --zero)", "PORT", 1, true},
+    {"host", 0, OptionType::String, "",
+     "host name or address to connect to, or a Unix socket: unix:/PATH, unix:@NAME (abstract)", "HOST", 0, true},
+    {"port", 0, OptionType::PortRange, "", "port (a range like 20-30 with --zero); none for a Unix socket", "PORT", 1,
+     false},
+    {.name = "unix", .short_flag = 'U', .type = OptionType::Bool,
+     .help = "HOST is the path of a Unix domain socket (nc -U; @NAME is abstract)"},
     {"zero", 'z', OptionType::Bool, "", "only test whether the port(s) accept connections; report the open ones"},
     {"nodelay", 0, OptionType::Bool, "", "disable Nagle's algorithm (TCP_NODELAY)"},
     {"keepalive", 0, OptionType::Duration, "", "enable TCP keepalive probes after this idle time"},
@@ -34,12 +40,20 @@ class TcpConnect final : public Command {
   ~TcpConnect() override { abort(); }
 
   void start() override {
-    range_ = opts_.get_port_range(opt("port"));
-    if (range_.first != range_.last && !opts_.get_bool(opt("zero")))
-      throw ConfigError("a port range (" + std::to_string(range_.first) + "-" + std::to_string(range_.last) +
-                        ") needs --zero");
-    if (range_.first == 0) throw ConfigError("cannot connect to port 0");
     host_ = opts_.get_string(opt("host"));
+    unix_ = opts_.get_bool(opt("unix")) ? unix_address_of_path(host_) : parse_unix_address(host_);
+    if (unix_) {
+      check_unix_options();
+      where_ = unix_->to_string();
+    } else {
+      if (!opts_.has(opt("port"))) throw ConfigError("PORT is missing (HOST PORT, or unix:/PATH for a Unix socket)");
+      range_ = opts_.get_port_range(opt("port"));
+      if (range_.first != range_.last && !opts_.get_bool(opt("zero")))
+        throw ConfigError("a port range (" + std::to_string(range_.first) + "-" + std::to_string(range_.last) +
+                          ") needs --zero");
+      if (range_.first == 0) throw ConfigError("cannot connect to port 0");
+      where_ = host_ + " port " + std::to_string(range_.first);
+    }
     zero_ = opts_.get_bool(opt("zero"));
     nodelay_ = opts_.get_bool(opt("nodelay"));
     if (opts_.has(opt("keepalive"))) keepalive_ = opts_.get_duration(opt("keepalive"));
@@ -72,20 +86,51 @@ class TcpConnect final : public Command {
   }
 
  private:
+  // What a Unix socket has no use for is a mistake, not something to ignore.
+  void check_unix_options() {
+    if (opts_.has(opt("port")))
+      throw ConfigError(unix_->to_string() + ": a Unix socket has no PORT (give unix:/PATH alone)");
+    for (std::string_view name : {opt("source"), opt("source-port"), opt("nodelay"), opt("keepalive")})
+      if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not " + unix_->to_string());
+  }
+
   void connect_next() {
+    if (unix_) {
+      post(ctx_.loop(), [this] { connect_unix_now(); });  // from the loop, as a TCP connection's result comes
+      return;
+    }
     uint16_t port = next_port_;
     connector_ = TcpConnector::start(ctx_.loop(), host_, port, connect_,
                                      [this, port](Handle<uv_tcp_t> socket, const std::string& error) {
-                                       if (zero_ && tls_) inspect(std::move(socket), error);
-                                       else if (zero_) scanned(port, error);
-                                       else connected(std::move(socket), error);
+                                       if (zero_ && !tls_) return scanned(port, error);
+                                       if (failed_to_connect(error)) return;
+                                       if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
+                                       if (keepalive_)
+                                         uv_tcp_keepalive(socket.get(), 1,
+                                                          static_cast<unsigned>(
+                                                              std::max<int64_t>(1, keepalive_->count() / 1000)));
+                                       auto network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+                                       if (zero_) inspect(std::move(network));
+                                       else connected(std::move(network));
                                      });
+  }
+
+  void connect_unix_now() {
+    std::string error;
+    Handle<uv_pipe_t> socket = connect_unix(ctx_.loop(), *unix_, error);
+    if (zero_ && !tls_) return scanned(0, error);
+    if (failed_to_connect(error)) return;
+    ctx_.log().debug("{}: the listener is {}", where_, unix_peer_credentials(socket.get()));
+    auto network = make_unix_endpoint(std::move(socket), &ctx_.counters(), where_);
+    if (zero_) inspect(std::move(network));
+    else connected(std::move(network));
   }
 
   void scanned(uint16_t port, const std::string& error) {
     if (error.empty()) {
       ++open_ports_;
-      ctx_.log().info("{} port {} open", host_, port);
+      if (unix_) ctx_.log().info("{} open", where_);
+      else ctx_.log().info("{} port {} open", host_, port);
     } else {
       ctx_.log().debug("{}", error);
     }
@@ -114,12 +159,7 @@ class TcpConnect final : public Command {
     return true;
   }
 
-  void connected(Handle<uv_tcp_t> socket, const std::string& error) {
-    if (failed_to_connect(error)) return;
-    if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
-    if (keepalive_)
-      uv_tcp_keepalive(socket.get(), 1, static_cast<unsigned>(std::max<int64_t>(1, keepalive_->count() / 1000)));
-    std::unique_ptr<Endpoint> network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+  void connected(std::unique_ptr<Endpoint> network) {
     ctx_.log().debug("connected to {}", network->describe());
     if (tls_) {
       network = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, host_, &ctx_.log(), false,
@@ -127,7 +167,7 @@ class TcpConnect final : public Command {
                                     handshake_timer_.close();
                                     if (!error.empty()) {
                                       tls_failed_ = true;
-                                      ctx_.log().error("tls: {} port {}: {}", host_, range_.first, error);
+                                      ctx_.log().error("tls: {}: {}", where_, error);
                                       ctx_.set_exit_code(kExitRuntime);
                                     } else {
                                       ctx_.log().debug("tls: {}", describe(session));
@@ -160,10 +200,8 @@ class TcpConnect final : public Command {
   // -z --tls: one handshake, then what s_client users dig for, on stdout.
   // Exit 0 only when the peer is verified (or matches --tls-pin), so a cron
   // job can watch a certificate's expiry.
-  void inspect(Handle<uv_tcp_t> socket, const std::string& error) {
-    if (failed_to_connect(error)) return;
-    auto tcp = make_tcp_endpoint(std::move(socket), &ctx_.counters());
-    inspected_ = make_tls_endpoint(ctx_.loop(), std::move(tcp), *tls_, host_, &ctx_.log(), false,
+  void inspect(std::unique_ptr<Endpoint> network) {
+    inspected_ = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, host_, &ctx_.log(), false,
                                    [this](const std::string& failure, const TlsSession& session) {
                                      handshake_timer_.close();
                                      report(failure, session);
@@ -187,7 +225,7 @@ class TcpConnect final : public Command {
           auto* self = static_cast<TcpConnect*>(t->data);
           if (!self) return;
           self->tls_failed_ = true;
-          self->ctx_.log().error("tls: {} port {}: no TLS handshake within {} ms (-w)", self->host_, self->range_.first,
+          self->ctx_.log().error("tls: {}: no TLS handshake within {} ms (-w)", self->where_,
                                  self->connect_.timeout.count());
           self->ctx_.set_exit_code(kExitRuntime);
           self->handshake_timer_.close();
@@ -198,13 +236,13 @@ class TcpConnect final : public Command {
 
   void report(const std::string& failure, const TlsSession& s) {
     if (!failure.empty()) {
-      ctx_.log().error("tls: {} port {}: {}", host_, range_.first, failure);
+      ctx_.log().error("tls: {}: {}", where_, failure);
       ctx_.set_exit_code(kExitRuntime);
       return;
     }
     std::string out;
     auto line = [&out](const std::string& key, const std::string& value) { out += key + ": " + value + "\n"; };
-    line("host", host_ + " port " + std::to_string(range_.first));
+    line("host", where_);
     line("protocol", s.protocol);
     line("cipher", s.cipher);
     line("group", s.group.empty() ? "-" : s.group);
@@ -224,7 +262,7 @@ class TcpConnect final : public Command {
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
     if (!s.verified) {
-      ctx_.log().error("tls: {} port {}: {}", host_, range_.first, s.verification);
+      ctx_.log().error("tls: {}: {}", where_, s.verification);
       ctx_.set_exit_code(kExitRuntime);
     }
   }
@@ -232,6 +270,8 @@ class TcpConnect final : public Command {
   Context& ctx_;
   const OptionValues& opts_;
   std::string host_;
+  std::optional<UnixAddress> unix_;  // unix:/PATH, unix:@NAME or -U
+  std::string where_;                // "HOST port N" or "unix:/PATH", for messages
   bool zero_ = false;
   bool nodelay_ = false;
   std::optional<Duration> keepalive_;
@@ -255,7 +295,7 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "tcp-connect",
                        "1.0",
                        "connect to HOST PORT and relay stdin/stdout (nc HOST PORT)",
-                       "HOST PORT",
+                       "HOST PORT | unix:/PATH",
                        kOptions.data(),
                        kOptions.size(),
                        &create};

@@ -50,7 +50,8 @@ std::string SplicePump::unsuitable(const SpliceEnd& from, const SpliceEnd& to) {
   using Kind = SpliceEnd::Kind;
   if (from.kind == Kind::None) return "the source is not a pipe or a TCP socket";
   if (to.kind == Kind::None) return "the destination is not a pipe, a TCP socket or /dev/null";
-  if (to.kind == Kind::DevNull) return from.kind == Kind::Socket ? "" : "only a socket is drained into /dev/null";
+  if (to.kind == Kind::DevNull)
+    return from.kind == Kind::Socket && from.discards_with_trunc ? "" : "only a TCP socket is drained into /dev/null";
   bool pipe_and_socket = (from.kind == Kind::Pipe && to.kind == Kind::Socket) ||
                          (from.kind == Kind::Socket && to.kind == Kind::Pipe);
   bool two_sockets = from.kind == Kind::Socket && to.kind == Kind::Socket;  // through a pipe of our own

@@ -57,6 +57,9 @@ struct SpliceEnd {
   Kind kind = Kind::None;  // None: this side cannot take part
   int fd = -1;
   uint64_t* counter = nullptr;  // bytes moved through this end, for the -v summary (may be null)
+  // A TCP socket: recv(MSG_TRUNC) with no buffer discards its bytes (tcp(7)).
+  // A Unix stream socket splices too, but answers that with EFAULT.
+  bool discards_with_trunc = false;
 };
 
 class SplicePump {

@@ -97,6 +97,10 @@ class Endpoint {
 // A connected TCP socket. Counts bytes into `counters` when given (sent =
 // written to the socket, received = read from it).
 std::unique_ptr<Endpoint> make_tcp_endpoint(Handle<uv_tcp_t> socket, Counters* counters);
+// A connected Unix domain stream socket (nettool/unix.h), called `name`
+// ("unix:/run/app.sock") in messages. It splices like a TCP socket, except
+// into /dev/null (AF_UNIX has no recv(MSG_TRUNC) discard): that copies.
+std::unique_ptr<Endpoint> make_unix_endpoint(Handle<uv_pipe_t> socket, Counters* counters, std::string name);
 
 // A child process started with uv_spawn whose stdin/stdout are pipes to us
 // (stderr is inherited). `on_exit` gets the exit status (or 128+signal).
