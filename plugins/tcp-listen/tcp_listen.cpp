@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -21,6 +22,7 @@
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 #include "nettool/tls.h"
+#include "nettool/unix.h"
 
 namespace {
 
@@ -28,7 +30,13 @@ using namespace nettool;
 
 constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
-    {"port", 'p', OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
+    {"port", 'p', OptionType::String, "",
+     "port to listen on (0 picks a free one, logged), or a Unix socket: unix:/PATH, unix:@NAME (abstract)", "PORT", 1,
+     true},
+    {.name = "unix", .short_flag = 'U', .type = OptionType::Bool,
+     .help = "PORT is the path of a Unix domain socket (nc -lU; @NAME is abstract)"},
+    {.name = "mode", .type = OptionType::String,
+     .help = "permissions of the Unix socket file, in octal (e.g. 660; default: from the umask)", .value_name = "MODE"},
     {.name = "keep-open", .short_flag = 'k', .type = OptionType::Bool,
      .help = "serve clients concurrently; keep listening after they leave"},
     {.name = "broker", .short_flag = 'b', .type = OptionType::Bool,
@@ -63,8 +71,12 @@ class TcpListen final : public Command {
   ~TcpListen() override { abort(); }
 
   void start() override {
-    port_ = opts_.get_port(opt("port"));
     if (opts_.has(opt("host"))) host_ = opts_.get_string(opt("host"));
+    std::string port = opts_.get_string(opt("port"));
+    unix_ = opts_.get_bool(opt("unix")) ? unix_address_of_path(port) : parse_unix_address(port);
+    if (unix_) check_unix_options();
+    else port_ = parse_port(port);
+    if (!unix_ && opts_.has(opt("mode"))) throw ConfigError("--mode is for a Unix socket (unix:/PATH)");
     echo_ = opts_.get_bool(opt("echo"));
     broker_ = opts_.get_bool(opt("broker"));
     keep_open_ = opts_.get_bool(opt("keep-open")) || broker_;
@@ -79,7 +91,7 @@ class TcpListen final : public Command {
   }
 
   void shutdown() override {
-    if (listener_) listener_->close();
+    stop_listening();
     if (stdin_relay_) stdin_relay_->stop();
     if (bridge_) bridge_->shutdown();
     for (auto& [bid, b] : bridges_) b->shutdown();
@@ -89,7 +101,7 @@ class TcpListen final : public Command {
   }
 
   void abort() override {
-    if (listener_) listener_->close();
+    stop_listening();
     if (stdin_relay_) stdin_relay_->stop();
     stdin_relay_.reset();
     for (auto& [id, c] : clients_)
@@ -103,10 +115,43 @@ class TcpListen final : public Command {
  private:
   // ---- listening ----
 
+  // What a Unix socket has no use for is a mistake, not something to ignore.
+  void check_unix_options() {
+    if (!host_.empty()) throw ConfigError(unix_->to_string() + ": a Unix socket has no HOST");
+    for (std::string_view name : {opt("nodelay"), opt("allow"), opt("deny")})
+      if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not " + unix_->to_string());
+    if (opts_.has(opt("mode"))) {
+      const std::string text = opts_.get_string(opt("mode"));
+      char* end = nullptr;
+      unsigned long mode = std::strtoul(text.c_str(), &end, 8);
+      if (text.empty() || *end != '\0' || mode > 07777) throw ConfigError("--mode: expected octal permissions like 660");
+      if (unix_->abstract) throw ConfigError("--mode: an abstract socket (unix:@NAME) has no file to set it on");
+      mode_ = static_cast<mode_t>(mode);
+    }
+  }
+
   void listen() {
+    if (unix_) {
+      unix_listener_ = std::make_unique<UnixListener>(
+          ctx_.loop(), *unix_, mode_, listen_.backlog, ctx_.log(),
+          [this](Handle<uv_pipe_t> client) { accepted_unix(std::move(client)); });
+      ctx_.log().info("listening on {}", unix_listener_->address());
+      return;
+    }
     listener_ = std::make_unique<TcpListener>(ctx_.loop(), host_, port_, family_, listen_.backlog, ctx_.log(),
                                               [this](Handle<uv_tcp_t> client) { accepted(std::move(client)); });
     ctx_.log().info("listening on {}", listener_->address());
+  }
+
+  void stop_listening() {
+    if (listener_) listener_->close();
+    if (unix_listener_) unix_listener_->close();  // and removes its socket file
+  }
+
+  void accepted_unix(Handle<uv_pipe_t> socket) {
+    std::string who = unix_->to_string() + " client";
+    if (std::string creds = unix_peer_credentials(socket.get()); !creds.empty()) who += " (" + creds + ")";
+    admit(make_unix_endpoint(std::move(socket), &ctx_.counters(), who), who);
   }
 
   void accepted(Handle<uv_tcp_t> socket) {
@@ -119,6 +164,12 @@ class TcpListen final : public Command {
       ctx_.log().info("refused {}: not allowed by --allow/--deny", who);
       return;  // the socket closes as `socket` goes out of scope
     }
+    if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
+    admit(make_tcp_endpoint(std::move(socket), &ctx_.counters()), who);
+  }
+
+  // Every mode from here on works on an Endpoint, whatever the socket is.
+  void admit(std::unique_ptr<Endpoint> net, const std::string& who) {
     size_t active = clients_.size() + bridges_.size() + (bridge_ ? 1 : 0);
     if (active >= max_clients_) {
       ctx_.log().warn("refused {}: --max-clients {} reached", who, max_clients_);
@@ -126,8 +177,6 @@ class TcpListen final : public Command {
     }
     ctx_.counters().connections++;
     ctx_.log().debug("connection from {}", who);
-    if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
-    std::unique_ptr<Endpoint> net = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     if (tls_) {
       // Every mode works on the decrypted stream; a client that fails the
       // handshake ends like one that hung up, with the reason logged.
@@ -139,7 +188,7 @@ class TcpListen final : public Command {
     }
 
     if (!keep_open_) {
-      if (listener_) listener_->close();  // one client, like nc -l
+      stop_listening();  // one client, like nc -l
       start_single(std::move(net));
     } else if (bridge_options_.exec) {
       start_exec_client(std::move(net));
@@ -304,6 +353,9 @@ class TcpListen final : public Command {
   BridgeOptions bridge_options_;
   std::shared_ptr<TlsContext> tls_;  // --tls: every client speaks TLS
   std::unique_ptr<TcpListener> listener_;
+  std::optional<UnixAddress> unix_;  // unix:/PATH, unix:@NAME or -U: no TCP listener
+  std::optional<mode_t> mode_;       // --mode
+  std::unique_ptr<UnixListener> unix_listener_;
   std::shared_ptr<Bridge> bridge_;                     // one-client mode
   std::map<uint64_t, std::shared_ptr<Bridge>> bridges_;  // -k --exec
   std::unique_ptr<Endpoint> stdio_;                    // -k: shared stdin/stdout
@@ -318,7 +370,7 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "tcp-listen",
                        "1.0",
                        "listen on [HOST] PORT: one client, or many with -k/--broker/--echo",
-                       "[HOST] PORT",
+                       "[HOST] PORT | unix:/PATH",
                        kOptions.data(),
                        kOptions.size(),
                        &create};

@@ -1,6 +1,8 @@
 #include "nettool/unix.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,6 +28,18 @@ socklen_t fill_sockaddr(const UnixAddress& address, sockaddr_un& out) {
   }
   std::memcpy(out.sun_path, address.path.data(), address.path.size());
   return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.path.size() + 1);
+}
+
+// Is a server answering on the socket file at `address`? (ECONNREFUSED: no,
+// the file is stale.) Throws for anything that is neither yes nor no.
+bool someone_listens(const UnixAddress& address) {
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (probe.get() < 0) throw RuntimeError(address.to_string() + ": socket: " + std::strerror(errno));
+  sockaddr_un sun{};
+  socklen_t len = fill_sockaddr(address, sun);
+  if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), len) == 0 || errno == EAGAIN) return true;
+  if (errno == ECONNREFUSED) return false;
+  throw RuntimeError(address.to_string() + ": checking the socket file in the way: " + std::strerror(errno));
 }
 
 }  // namespace
@@ -76,6 +90,76 @@ Handle<uv_pipe_t> connect_unix(uv_loop_t* loop, const UnixAddress& address, std:
   }
   (void)fd.release();  // libuv closes it with the handle now
   return pipe;
+}
+
+UnixListener::UnixListener(uv_loop_t* loop, const UnixAddress& address, std::optional<mode_t> mode, int backlog,
+                           spdlog::logger& log, AcceptFn on_client)
+    : log_(log), on_client_(std::move(on_client)), address_(address.to_string()) {
+  // A constructor that throws gets no destructor: undo what was done here.
+  auto fail = [&](const std::string& why) {
+    close();
+    throw RuntimeError("cannot listen: " + address_ + ": " + why);
+  };
+  if (!address.abstract) {
+    struct stat st {};
+    if (::lstat(address.path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) fail("a file that is not a socket is in the way (not replacing it)");
+      if (someone_listens(address)) fail("a server is already listening on it");
+      if (::unlink(address.path.c_str()) != 0) fail(std::string("removing the stale socket file: ") + std::strerror(errno));
+      log_.info("{}: removed a stale socket file (nothing was listening on it)", address_);
+    }
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) fail(std::string("socket: ") + std::strerror(errno));
+  sockaddr_un sun{};
+  socklen_t len = fill_sockaddr(address, sun);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sun), len) != 0) fail(std::strerror(errno));
+  if (!address.abstract) {
+    file_ = address.path;
+    struct stat st {};
+    if (::stat(file_.c_str(), &st) == 0) {
+      file_dev_ = st.st_dev;
+      file_ino_ = st.st_ino;
+    }
+    if (mode && ::chmod(file_.c_str(), *mode) != 0) fail(std::string("setting its mode: ") + std::strerror(errno));
+  }
+  if (::listen(fd.get(), backlog) != 0) fail(std::string("listen: ") + std::strerror(errno));
+  if (int rc = uv_pipe_init(loop, socket_.get(), 0); rc < 0) fail(uv_message("uv_pipe_init", rc));
+  socket_.mark_initialized(this);
+  if (int rc = uv_pipe_open(socket_.get(), fd.get()); rc < 0) fail(uv_message("uv_pipe_open", rc));
+  (void)fd.release();  // libuv closes it with the handle now
+  if (int rc = uv_listen(socket_.as_stream(), backlog, &UnixListener::on_connection); rc < 0)
+    fail(uv_message("uv_listen", rc));
+}
+
+void UnixListener::close() {
+  socket_.close();
+  if (file_.empty()) return;
+  // Only our own file: a new server may have replaced it meanwhile.
+  struct stat st {};
+  if (::lstat(file_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == file_dev_ && st.st_ino == file_ino_)
+    ::unlink(file_.c_str());
+  file_.clear();
+}
+
+void UnixListener::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<UnixListener*>(server->data);
+  if (!self) return;
+  if (status < 0) {
+    self->log_.warn("{}: accept failed: {}", self->address_, uv_strerror(status));
+    return;
+  }
+  Handle<uv_pipe_t> client;
+  if (int rc = uv_pipe_init(server->loop, client.get(), 0); rc < 0) {
+    self->log_.warn("{}: accept: {}", self->address_, uv_strerror(rc));
+    return;
+  }
+  client.mark_initialized(nullptr);
+  if (int rc = uv_accept(server, client.as_stream()); rc < 0) {
+    self->log_.warn("{}: accept failed: {}", self->address_, uv_strerror(rc));
+    return;
+  }
+  self->on_client_(std::move(client));  // may close the listener (tcp-listen's one client)
 }
 
 std::string unix_peer_credentials(const uv_pipe_t* socket) {

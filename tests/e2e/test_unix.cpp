@@ -1,6 +1,11 @@
 // Unix domain sockets end to end: tcp-connect to unix:/PATH, unix:@NAME
 // (abstract) and -U PATH, against socat as the listener. Every wait is
 // bounded; every process is a harness Process, reaped on every path.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 
 #include "harness.h"
@@ -97,4 +102,107 @@ TEST_CASE("unix: tcp-connect refuses what a Unix socket has no use for, with exi
   r = run_nettool({"tcp-connect", "127.0.0.1"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("PORT is missing") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- tcp-listen
+
+namespace {
+
+Process start_unix_listener(std::vector<std::string> args, ProcessOptions options = {}) {
+  Process p(nettool_argv(std::move(args)), std::move(options));
+  if (!p.wait_stderr_contains("listening on unix:"))
+    throw std::runtime_error(p.describe() + ": no 'listening on unix:' line; stderr:\n" + p.stderr_text());
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("unix: tcp-listen unix:/PATH takes one client's 1 MiB intact and removes its socket file at exit", "[unix]") {
+  TempDir dir;
+  std::string path = (dir / "in.sock").string();
+  auto server = start_unix_listener({"tcp-listen", "unix:" + path}, ProcessOptions().stdout_to(dir / "got.bin"));
+  CHECK(fs::is_socket(path));
+  write_random_file(dir / "send.bin", 1 << 20, 11);
+  auto client = run_nettool({"tcp-connect", "unix:" + path}, ProcessOptions().stdin_from(dir / "send.bin"));
+  INFO("client stderr: " << client.err);
+  CHECK(client.exit_code == 0);
+  CHECK(server.wait() == 0);
+  INFO("server stderr: " << server.stderr_text());
+  CHECK(sha256_file(dir / "got.bin") == sha256_file(dir / "send.bin"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(path)));
+}
+
+TEST_CASE("unix: tcp-listen -k --echo --mode 600 serves several clients on a socket only its owner may use", "[unix]") {
+  TempDir dir;
+  std::string path = (dir / "echo.sock").string();
+  auto server = start_unix_listener({"tcp-listen", "-k", "--echo", "--mode", "600", "-v", "unix:" + path});
+  CHECK((fs::status(path).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  write_file(dir / "a.txt", "first client\n");
+  write_file(dir / "b.txt", "second client\n");
+  auto a = run_nettool({"tcp-connect", "unix:" + path}, ProcessOptions().stdin_from(dir / "a.txt"));
+  auto b = run_nettool({"tcp-connect", "-U", path}, ProcessOptions().stdin_from(dir / "b.txt"));
+  CHECK(a.out == "first client\n");
+  CHECK(b.out == "second client\n");
+  INFO("server stderr: " << server.stderr_text());
+  // -v names each client by its process (SO_PEERCRED).
+  CHECK(count_occurrences(server.stderr_text(), "client (pid ") >= 2);
+}
+
+TEST_CASE("unix: tcp-listen replaces a stale socket file, never a live one or a file that is not a socket", "[unix]") {
+  TempDir dir;
+  std::string path = (dir / "s.sock").string();
+  {
+    // A socket file nobody listens on: what a server that died leaves behind.
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0);
+    ::close(fd);
+  }
+  REQUIRE(fs::is_socket(path));
+  auto live = start_unix_listener({"tcp-listen", "-k", "--echo", "unix:" + path});
+  CHECK(live.stderr_text().find("removed a stale socket file") != std::string::npos);
+
+  auto second = run_nettool({"tcp-listen", "unix:" + path});
+  CHECK(second.exit_code == 1);
+  CHECK(second.err.find("a server is already listening on it") != std::string::npos);
+  write_file(dir / "b.txt", "still served\n");
+  auto r = run_nettool({"tcp-connect", "unix:" + path}, ProcessOptions().stdin_from(dir / "b.txt"));
+  CHECK(r.out == "still served\n");
+
+  write_file(dir / "data.txt", "precious");
+  auto refused = run_nettool({"tcp-listen", "unix:" + (dir / "data.txt").string()});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("not a socket is in the way") != std::string::npos);
+  CHECK(read_file(dir / "data.txt") == "precious");
+}
+
+TEST_CASE("unix: tcp-listen -U @NAME listens on an abstract socket that socat reaches", "[unix]") {
+  std::string name = unique_abstract_name();
+  auto server = start_unix_listener({"tcp-listen", "-k", "--echo", "-U", "@" + name});
+  TempDir dir;
+  write_file(dir / "in.txt", "abstract echo\n");
+  Process socat({"socat", "-t", "2", "-", "ABSTRACT-CONNECT:" + name}, ProcessOptions().stdin_from(dir / "in.txt"));
+  CHECK(socat.wait() == 0);
+  CHECK(socat.stdout_text() == "abstract echo\n");
+}
+
+TEST_CASE("unix: tcp-listen option mistakes with a Unix socket are usage errors", "[unix]") {
+  auto r = run_nettool({"tcp-listen", "--mode", "600", "0"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--mode is for a Unix socket") != std::string::npos);
+  r = run_nettool({"tcp-listen", "--mode", "9x", "unix:/tmp/nettool-never.sock"});
+  CHECK(r.exit_code == 2);
+  r = run_nettool({"tcp-listen", "--mode", "600", "unix:@nettool-never"});
+  CHECK(r.exit_code == 2);
+  r = run_nettool({"tcp-listen", "127.0.0.1", "unix:/tmp/nettool-never.sock"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("has no HOST") != std::string::npos);
+  r = run_nettool({"tcp-listen", "--allow", "10.0.0.0/8", "unix:/tmp/nettool-never.sock"});
+  CHECK(r.exit_code == 2);
+  r = run_nettool({"tcp-listen", "not-a-port"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("invalid port") != std::string::npos);
 }

@@ -123,12 +123,14 @@ std::string read_some(int fd, size_t max) {
 
 }  // namespace
 
-TEST_CASE("splice pump: a pipe with a socket, two sockets, or a socket into /dev/null qualify", "[splice]") {
+TEST_CASE("splice pump: a pipe with a socket, two sockets, or a TCP socket into /dev/null qualify", "[splice]") {
   using Kind = SpliceEnd::Kind;
-  auto end = [](Kind k) { return SpliceEnd{k, 0, nullptr}; };
+  auto end = [](Kind k) { return SpliceEnd{k, 0, nullptr, /*discards_with_trunc=*/true}; };
   CHECK(SplicePump::unsuitable(end(Kind::Pipe), end(Kind::Socket)).empty());
   CHECK(SplicePump::unsuitable(end(Kind::Socket), end(Kind::Pipe)).empty());
   CHECK(SplicePump::unsuitable(end(Kind::Socket), end(Kind::DevNull)).empty());
+  // A Unix socket splices, but recv(MSG_TRUNC) on it is EFAULT: into /dev/null it copies.
+  CHECK_FALSE(SplicePump::unsuitable(SpliceEnd{Kind::Socket, 0, nullptr, false}, end(Kind::DevNull)).empty());
   CHECK_FALSE(SplicePump::unsuitable(end(Kind::Pipe), end(Kind::Pipe)).empty());
   CHECK(SplicePump::unsuitable(end(Kind::Socket), end(Kind::Socket)).empty());  // through the pump's own pipe
   CHECK_FALSE(SplicePump::unsuitable(end(Kind::Pipe), end(Kind::DevNull)).empty());

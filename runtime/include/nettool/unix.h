@@ -5,11 +5,18 @@
 #pragma once
 #include <uv.h>
 
+#include <sys/types.h>
+
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "nettool/uv.h"
+
+namespace spdlog {
+class logger;
+}
 
 namespace nettool {
 
@@ -32,5 +39,39 @@ Handle<uv_pipe_t> connect_unix(uv_loop_t* loop, const UnixAddress& address, std:
 
 // "pid 1234 uid 0 gid 0" of the process at the other end (SO_PEERCRED), or "".
 std::string unix_peer_credentials(const uv_pipe_t* socket);
+
+// The listening side of a Unix domain stream socket (tcp-listen unix:/PATH).
+class UnixListener {
+ public:
+  using AcceptFn = std::function<void(Handle<uv_pipe_t> client)>;
+
+  // Binds and listens. A file already at PATH is removed only when it is a
+  // socket nothing answers on (left by a server that died); any other file,
+  // or a socket with a live server, is an error. `mode` (e.g. 0660) is set
+  // on the socket file before listen(2), so no client can connect before it
+  // holds. Throws RuntimeError naming the address and the reason.
+  UnixListener(uv_loop_t* loop, const UnixAddress& address, std::optional<mode_t> mode, int backlog,
+               spdlog::logger& log, AcceptFn on_client);
+  UnixListener(const UnixListener&) = delete;
+  UnixListener& operator=(const UnixListener&) = delete;
+  ~UnixListener() { close(); }
+
+  const std::string& address() const { return address_; }
+  bool is_open() const { return socket_.is_open(); }
+  // Stops accepting and removes the socket file -- if it is still the one
+  // this listener made. Clients already accepted are not affected.
+  void close();
+
+ private:
+  static void on_connection(uv_stream_t* server, int status);
+
+  spdlog::logger& log_;
+  AcceptFn on_client_;
+  Handle<uv_pipe_t> socket_;
+  std::string address_;
+  std::string file_;  // the socket file to remove at close ("" for abstract, or once removed)
+  dev_t file_dev_ = 0;
+  ino_t file_ino_ = 0;
+};
 
 }  // namespace nettool
