@@ -131,16 +131,12 @@ class TcpForward final : public Command {
     listen();
   }
 
-  // Stop accepting; each session half-closes toward its client and ends when
-  // both sides have finished (the runtime's --grace bounds the wait).
+  // Stop accepting; the connections in flight go on untouched until they
+  // end by themselves (the runtime's --grace timer then calls abort()), as
+  // nginx's and HAProxy's soft stop do: half-closing them here would cut off
+  // a reply the target has not sent yet.
   void shutdown() override {
     if (listener_) listener_->close();
-    std::vector<std::shared_ptr<Forwarded>> all;
-    for (auto& [id, f] : sessions_) all.push_back(f);
-    for (auto& f : all) {
-      if (f->bridge) f->bridge->shutdown();
-      else finish(*f, "not connected to the target yet when stopping");
-    }
   }
 
   void abort() override {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <csignal>
 
 #include "faults_load_util.h"
 #include "file_test_util.h"
@@ -227,4 +228,31 @@ TEST_CASE("tcp-forward: usage mistakes exit 2 and say what is wrong", "[tcp-forw
   r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "80", "--target-tls-pin", "nonsense"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--target-tls-pin") != std::string::npos);
+}
+
+TEST_CASE("tcp-forward: SIGTERM stops accepting, and a connection in flight still gets its late reply before the exit",
+          "[tcp-forward][signals]") {
+  std::atomic<bool> accepted{false};
+  // The target answers only after the client's EOF, which comes after the SIGTERM.
+  PeerThread target([&accepted](Socket& s) {
+    accepted = true;
+    std::string request = s.recv_all(10000ms);
+    s.send_all("late reply to " + request);
+  });
+  auto fwd = start_forward(target.port(), {"--grace", "20s"});
+  Socket client = connect_tcp(fwd.port);
+  REQUIRE(client.send_all("question"));
+  REQUIRE(eventually([&] { return accepted.load(); }));
+  fwd.proc.signal(SIGTERM);
+  REQUIRE(fwd.proc.wait_stderr_contains("SIGTERM received"));
+  CHECK_FALSE(try_connect_tcp(fwd.port, "127.0.0.1", 2000ms).valid());  // no longer accepting
+  client.shutdown_write();
+  ReadEnd how{};
+  std::string answer = client.recv_all(10s, &how);
+  target.join();
+  INFO("forwarder: " << fwd.proc.stderr_text() << "\ntarget: " << target.error());
+  CHECK(answer == "late reply to question");
+  CHECK(how == ReadEnd::Eof);
+  CHECK(fwd.proc.wait(Ms(10000)) == 0);
+  CHECK(fwd.proc.stderr_text().find("8 B up, 22 B down") != std::string::npos);
 }
