@@ -30,7 +30,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {"nodelay", 0, OptionType::Bool, "", "disable Nagle's algorithm (TCP_NODELAY)"},
     {"keepalive", 0, OptionType::Duration, "", "enable TCP keepalive probes after this idle time"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kBridgeOptions, kTlsClientOptions);
+constexpr auto kOptions =
+    join_options(kOwnOptions, kConnectOptions, kProxyOptions, kBridgeOptions, kTlsClientOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -58,6 +59,7 @@ class TcpConnect final : public Command {
     nodelay_ = opts_.get_bool(opt("nodelay"));
     if (opts_.has(opt("keepalive"))) keepalive_ = opts_.get_duration(opt("keepalive"));
     connect_ = connect_options(opts_);
+    proxy_ = proxy_options(opts_);
     if (connect_.timeout.count() == 0 && zero_) connect_.timeout = Duration(5000);  // a filtered port must not stall a scan
     bridge_options_ = bridge_options(opts_);
     TlsClientOptions tls = tls_client_options(opts_);
@@ -79,6 +81,8 @@ class TcpConnect final : public Command {
   void abort() override {
     if (connector_) connector_->abort();
     connector_.reset();
+    if (proxy_connector_) proxy_connector_->abort();
+    proxy_connector_.reset();
     inspected_.reset();
     handshake_timer_.close();
     if (bridge_) bridge_->abort(1, "");
@@ -90,7 +94,7 @@ class TcpConnect final : public Command {
   void check_unix_options() {
     if (opts_.has(opt("port")))
       throw ConfigError(unix_->to_string() + ": a Unix socket has no PORT (give unix:/PATH alone)");
-    for (std::string_view name : {opt("source"), opt("source-port"), opt("nodelay"), opt("keepalive")})
+    for (std::string_view name : {opt("source"), opt("source-port"), opt("nodelay"), opt("keepalive"), opt("proxy")})
       if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not " + unix_->to_string());
   }
 
@@ -100,19 +104,24 @@ class TcpConnect final : public Command {
       return;
     }
     uint16_t port = next_port_;
-    connector_ = TcpConnector::start(ctx_.loop(), host_, port, connect_,
-                                     [this, port](Handle<uv_tcp_t> socket, const std::string& error) {
-                                       if (zero_ && !tls_) return scanned(port, error);
-                                       if (failed_to_connect(error)) return;
-                                       if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
-                                       if (keepalive_)
-                                         uv_tcp_keepalive(socket.get(), 1,
-                                                          static_cast<unsigned>(
-                                                              std::max<int64_t>(1, keepalive_->count() / 1000)));
-                                       auto network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
-                                       if (zero_) inspect(std::move(network));
-                                       else connected(std::move(network));
-                                     });
+    auto done = [this, port](Handle<uv_tcp_t> socket, const std::string& error) {
+      tcp_connected(port, std::move(socket), error);
+    };
+    if (proxy_) proxy_connector_ = ProxyConnector::start(ctx_.loop(), *proxy_, host_, port, connect_, done);
+    else connector_ = TcpConnector::start(ctx_.loop(), host_, port, connect_, done);
+  }
+
+  // Straight to the target or through --proxy: the socket reaches the target either way.
+  void tcp_connected(uint16_t port, Handle<uv_tcp_t> socket, const std::string& error) {
+    if (zero_ && !tls_) return scanned(port, error);
+    if (failed_to_connect(error)) return;
+    if (proxy_) ctx_.log().debug("{} port {}: tunnel open through {}", host_, port, proxy_->describe());
+    if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
+    if (keepalive_)
+      uv_tcp_keepalive(socket.get(), 1, static_cast<unsigned>(std::max<int64_t>(1, keepalive_->count() / 1000)));
+    auto network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    if (zero_) inspect(std::move(network));
+    else connected(std::move(network));
   }
 
   void connect_unix_now() {
@@ -155,7 +164,10 @@ class TcpConnect final : public Command {
     }
     ctx_.log().error("{}", error);
     ctx_.set_exit_code(kExitRuntime);
-    post(ctx_.loop(), [this] { connector_.reset(); });
+    post(ctx_.loop(), [this] {
+      connector_.reset();
+      proxy_connector_.reset();
+    });
     return true;
   }
 
@@ -194,6 +206,7 @@ class TcpConnect final : public Command {
                               ctx_.set_exit_code(tls_failed_ ? kExitRuntime : code);
                               bridge_.reset();
                               connector_.reset();
+                              proxy_connector_.reset();
                             });
   }
 
@@ -209,7 +222,10 @@ class TcpConnect final : public Command {
                                      inspected_->end([this](int) { post(ctx_.loop(), [this] { inspected_.reset(); }); });
                                    });
     start_handshake_timer([this] { post(ctx_.loop(), [this] { inspected_.reset(); }); });
-    post(ctx_.loop(), [this] { connector_.reset(); });
+    post(ctx_.loop(), [this] {
+      connector_.reset();
+      proxy_connector_.reset();
+    });
   }
 
   // -w covers the TLS handshake too: a peer that accepts the connection and
@@ -281,6 +297,8 @@ class TcpConnect final : public Command {
   uint16_t next_port_ = 0;
   int open_ports_ = 0;
   std::shared_ptr<TcpConnector> connector_;
+  std::optional<ProxySpec> proxy_;                  // --proxy
+  std::shared_ptr<ProxyConnector> proxy_connector_;
   std::shared_ptr<Bridge> bridge_;
   std::shared_ptr<TlsContext> tls_;      // --tls
   bool tls_failed_ = false;

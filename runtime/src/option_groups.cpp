@@ -16,6 +16,7 @@ consteval std::string_view family_key(std::string_view n) { return checked_optio
 consteval std::string_view source_key(std::string_view n) { return checked_option<kSourceOptions>(n); }
 consteval std::string_view connect_key(std::string_view n) { return checked_option<kConnectOptions>(n); }
 consteval std::string_view bridge_key(std::string_view n) { return checked_option<kBridgeOptions>(n); }
+consteval std::string_view proxy_key(std::string_view n) { return checked_option<kProxyOptions>(n); }
 consteval std::string_view access_key(std::string_view n) { return checked_option<kAccessOptions>(n); }
 consteval std::string_view listen_key(std::string_view n) { return checked_option<kListenOptions>(n); }
 }  // namespace
@@ -82,6 +83,11 @@ std::unique_ptr<Endpoint> BridgeOptions::open_local(Context& ctx, const Bridge::
   spdlog::logger* log = &ctx.log();
   return spawn_child_endpoint(ctx.loop(), *exec, exec_through_shell,
                               [log](int64_t status) { log->debug("child exited with status {}", status); });
+}
+
+std::optional<ProxySpec> proxy_options(const OptionValues& values) {
+  if (!values.has(proxy_key("proxy"))) return std::nullopt;
+  return parse_proxy_url(values.get_string(proxy_key("proxy")));
 }
 
 AccessOptions access_options(const OptionValues& values) {

@@ -19,6 +19,7 @@
 #include "nettool/connect.h"
 #include "nettool/options.h"
 #include "nettool/plugin.h"
+#include "nettool/proxy.h"
 
 namespace nettool {
 
@@ -68,6 +69,16 @@ inline constexpr OptionSpec kConnectTimeoutOptions[] = {
 inline constexpr auto kConnectOptions = join_options(kAddressFamilyOptions, kConnectTimeoutOptions, kSourceOptions);
 // Everything TcpConnector needs; timeout 0 when -w was not given.
 TcpConnector::Options connect_options(const OptionValues& values);
+
+// ---- --proxy: reaching the target through a SOCKS or HTTP proxy (tcp-connect, tcp-forward)
+
+inline constexpr OptionSpec kProxyOptions[] = {
+    {.name = "proxy", .type = OptionType::String,
+     .help = "connect through this proxy: socks5://, socks5h://, socks4a:// or http://[USER:PASS@]HOST:PORT",
+     .value_name = "URL"},
+};
+// The proxy, checked (ConfigError), or nullopt without --proxy.
+std::optional<ProxySpec> proxy_options(const OptionValues& values);
 
 // ---- a session between the network and stdio or a child (tcp-connect, tcp-listen)
 

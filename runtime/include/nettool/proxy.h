@@ -1,0 +1,84 @@
+// Connecting through a proxy (nc -x, curl -x): SOCKS5 (RFC 1928, with
+// RFC 1929 user/password), SOCKS4a, or an HTTP proxy's CONNECT (RFC 9110
+// §9.3.6). The proxy is reached with TcpConnector; the handshake runs on the
+// socket before anything else is sent, and the caller gets the socket as if
+// it were connected straight to the target.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "nettool/connect.h"
+#include "nettool/uv.h"
+
+namespace nettool {
+
+struct ProxySpec {
+  enum class Kind { Socks5, Socks5h, Socks4a, Http };
+  Kind kind = Kind::Socks5h;
+  std::string host;
+  uint16_t port = 0;
+  std::string user, password;  // empty user: no authentication
+  // "SOCKS5 proxy 127.0.0.1:1080" -- how messages name it (never the password).
+  std::string describe() const;
+};
+
+// socks5://[USER:PASS@]HOST:PORT (the proxy resolves names, we send address
+// literals as they are), socks5h:// (the proxy resolves everything),
+// socks4a://[USER@]HOST:PORT, http://[USER:PASS@]HOST:PORT (CONNECT). The
+// port defaults to 1080 for SOCKS and 8080 for HTTP; user and password may be
+// %-encoded. Throws ConfigError saying what is wrong.
+ProxySpec parse_proxy_url(std::string_view url);
+
+// ---- the protocol, without I/O (unit-tested)
+
+namespace proxy_protocol {
+
+// What to send first: the SOCKS5 greeting, a SOCKS4a request, or the CONNECT head.
+std::string opening(const ProxySpec& proxy, const std::string& host, uint16_t port);
+// The SOCKS5 request to send once the method (and authentication) are settled.
+std::string socks5_request(const ProxySpec& proxy, const std::string& host, uint16_t port);
+std::string socks5_auth(const ProxySpec& proxy);
+
+// One step of reading the proxy's answers. Reply::need > 0: read exactly
+// that many more bytes (SOCKS replies have known lengths, so no byte of the
+// tunnel is ever read here); Reply::error: the proxy refused, with why.
+struct Step {
+  size_t need = 0;          // bytes the next reply step needs in `buffer`
+  std::string send;         // bytes to send next (SOCKS5 authentication, request)
+  std::string error;        // non-empty: failed
+  bool done = false;        // the tunnel is open
+};
+// SOCKS: `stage` counts the replies parsed so far; `buffer` holds exactly the
+// bytes asked for. HTTP: `buffer` is the head up to and including its blank line.
+Step socks5_step(const ProxySpec& proxy, int stage, std::string_view buffer, const std::string& host, uint16_t port);
+Step socks4a_step(std::string_view buffer);
+Step http_step(std::string_view head);
+
+}  // namespace proxy_protocol
+
+// Connects to the proxy (with `options`: -w covers the handshake too, -s/-p
+// the local end), then asks it for HOST PORT. `done` gets the socket, or an
+// error naming the proxy and its answer ("SOCKS5 proxy 127.0.0.1:1080:
+// connection refused by the target (reply 5)").
+class ProxyConnector : public std::enable_shared_from_this<ProxyConnector> {
+ public:
+  using Done = TcpConnector::Done;
+  static std::shared_ptr<ProxyConnector> start(uv_loop_t* loop, ProxySpec proxy, std::string host, uint16_t port,
+                                               TcpConnector::Options options, Done done);
+  ~ProxyConnector();
+  void abort();  // no callback after this
+
+  struct Impl;
+  explicit ProxyConnector(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nettool

@@ -1,0 +1,206 @@
+// --proxy end to end: tcp-connect through a SOCKS5 (with and without
+// user/password), SOCKS4a or HTTP CONNECT proxy to a real target, and the
+// proxy's refusals. The proxies are a small python stub that speaks all
+// three and logs what it was asked (so a test can see who resolved a name),
+// and ncat --proxy-type http. Every process is a harness Process, reaped on
+// every path; every wait is bounded.
+#include <regex>
+
+#include "harness.h"
+
+using namespace e2e;
+
+namespace {
+
+// One proxy per process: PROTOCOL [USER PASS]. Logs "asked HOST PORT" per
+// request; relays both ways with half-close; refuses unreachable targets
+// with the protocol's "connection refused".
+const char* kProxyStub = R"PY(
+import socket, struct, sys, threading
+proto = sys.argv[1]
+user = sys.argv[2].encode() if len(sys.argv) > 3 else None
+password = sys.argv[3].encode() if len(sys.argv) > 3 else None
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0)); srv.listen(16); srv.settimeout(60)
+print("listening on 127.0.0.1:%d" % srv.getsockname()[1], file=sys.stderr, flush=True)
+def exact(c, n):
+    b = b""
+    while len(b) < n:
+        more = c.recv(n - len(b))
+        if not more: raise EOFError
+        b += more
+    return b
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            b.sendall(d)
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+def open_target(host, port):
+    print("asked %s %d" % (host, port), file=sys.stderr, flush=True)
+    try:
+        return socket.create_connection((host, port), timeout=5)
+    except OSError:
+        return None
+def serve(c):
+    c.settimeout(20)
+    if proto == "socks5":
+        ver, n = exact(c, 2); methods = exact(c, n)
+        want = 2 if user else 0
+        if want not in methods: c.sendall(b"\x05\xff"); return
+        c.sendall(bytes([5, want]))
+        if user:
+            exact(c, 1); u = exact(c, exact(c, 1)[0]); p = exact(c, exact(c, 1)[0])
+            ok = u == user and p == password
+            c.sendall(b"\x01" + (b"\x00" if ok else b"\x01"))
+            if not ok: return
+        ver, cmd, rsv, atyp = exact(c, 4)
+        if atyp == 1: host = socket.inet_ntop(socket.AF_INET, exact(c, 4))
+        elif atyp == 4: host = socket.inet_ntop(socket.AF_INET6, exact(c, 16))
+        else: host = "name:" + exact(c, exact(c, 1)[0]).decode()
+        port = struct.unpack(">H", exact(c, 2))[0]
+        t = open_target(host[5:] if host.startswith("name:") else host, port)
+        if host.startswith("name:"): print("name %s" % host[5:], file=sys.stderr, flush=True)
+        c.sendall(b"\x05" + (b"\x00" if t else b"\x05") + b"\x00\x01" + bytes(4) + b"\x00\x00")
+    elif proto == "socks4a":
+        ver, cmd = exact(c, 2); port = struct.unpack(">H", exact(c, 2))[0]; ip = exact(c, 4)
+        uid = b""
+        while not uid.endswith(b"\0"): uid += exact(c, 1)
+        host = socket.inet_ntoa(ip)
+        if ip[:3] == b"\0\0\0":
+            name = b""
+            while not name.endswith(b"\0"): name += exact(c, 1)
+            host = name[:-1].decode()
+        t = open_target(host, port)
+        c.sendall(b"\x00" + (b"\x5a" if t else b"\x5b") + bytes(6))
+    else:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"): head += exact(c, 1)
+        target = head.split(b" ")[1].decode()
+        host, port = target.rsplit(":", 1)
+        if user and b"Proxy-Authorization: Basic " not in head:
+            c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"); return
+        t = open_target(host, int(port))
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" if t else b"HTTP/1.1 502 Bad Gateway\r\n\r\n")
+    if not t: return
+    threading.Thread(target=pump, args=(t, c), daemon=True).start()
+    pump(c, t)
+for _ in range(8):
+    try:
+        conn, _ = srv.accept()
+    except socket.timeout:
+        break
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+)PY";
+
+struct Proxy {
+  Process proc;
+  uint16_t port = 0;
+};
+
+Proxy start_proxy(std::vector<std::string> args) {
+  std::vector<std::string> argv{"python3", "-c", kProxyStub};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process p(argv);
+  if (!p.wait_stderr_contains("listening on 127.0.0.1:"))
+    throw std::runtime_error("proxy stub did not start: " + p.stderr_text());
+  std::smatch m;
+  std::string err = p.stderr_text();
+  std::regex_search(err, m, std::regex(R"(127\.0\.0\.1:(\d+))"));
+  return {std::move(p), static_cast<uint16_t>(std::stoul(m[1].str()))};
+}
+
+// An echo target: tcp-listen -k --echo on 127.0.0.1.
+Listener start_echo() { return start_listener({"tcp-listen", "-k", "--echo", "127.0.0.1", "0"}); }
+
+RunResult ask_through(const std::string& proxy_url, const std::string& host, uint16_t port, const std::string& text) {
+  TempDir dir;
+  write_file(dir / "in.txt", text);
+  return run_nettool({"tcp-connect", "--proxy", proxy_url, "-w", "10s", host, std::to_string(port)},
+                     ProcessOptions().stdin_from(dir / "in.txt"));
+}
+
+}  // namespace
+
+TEST_CASE("proxy: tcp-connect through SOCKS5, SOCKS5 with user/password, SOCKS4a and HTTP CONNECT", "[proxy]") {
+  auto echo = start_echo();
+  for (std::vector<std::string> mode : {std::vector<std::string>{"socks5"}, {"socks5", "alice", "s3cret"},
+                                        {"socks4a"}, {"http"}, {"http", "bob", "pw"}}) {
+    auto proxy = start_proxy(mode);
+    std::string scheme = mode[0];
+    std::string userinfo = mode.size() > 1 ? mode[1] + ":" + mode[2] + "@" : "";
+    std::string url = scheme + "://" + userinfo + "127.0.0.1:" + std::to_string(proxy.port);
+    INFO(url);
+    auto r = ask_through(url, "127.0.0.1", echo.port, "hello through " + scheme + "\n");
+    INFO("stderr: " << r.err << "\nproxy: " << proxy.proc.stderr_text());
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "hello through " + scheme + "\n");
+    CHECK(proxy.proc.stderr_text().find("asked 127.0.0.1 " + std::to_string(echo.port)) != std::string::npos);
+  }
+}
+
+TEST_CASE("proxy: with socks5 a name goes to the proxy to resolve, an address as it is", "[proxy]") {
+  auto echo = start_echo();
+  auto proxy = start_proxy({"socks5"});
+  auto r = ask_through("socks5://127.0.0.1:" + std::to_string(proxy.port), "localhost", echo.port, "by name\n");
+  INFO("stderr: " << r.err << "\nproxy: " << proxy.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "by name\n");
+  CHECK(proxy.proc.stderr_text().find("name localhost") != std::string::npos);
+}
+
+TEST_CASE("proxy: refusals name the proxy and its answer, exit 1", "[proxy]") {
+  uint16_t closed = pick_free_port();
+  auto socks = start_proxy({"socks5"});
+  auto r = ask_through("socks5://127.0.0.1:" + std::to_string(socks.port), "127.0.0.1", closed, "x");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("SOCKS5 proxy 127.0.0.1:" + std::to_string(socks.port) +
+                   ": connection refused by the target (reply 5)") != std::string::npos);
+
+  auto authed = start_proxy({"socks5", "alice", "s3cret"});
+  r = ask_through("socks5://alice:wrong@127.0.0.1:" + std::to_string(authed.port), "127.0.0.1", closed, "x");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("user/password authentication failed") != std::string::npos);
+  r = ask_through("socks5://127.0.0.1:" + std::to_string(authed.port), "127.0.0.1", closed, "x");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("requires authentication") != std::string::npos);
+
+  auto http = start_proxy({"http", "bob", "pw"});
+  r = ask_through("http://127.0.0.1:" + std::to_string(http.port), "127.0.0.1", closed, "x");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("CONNECT refused: 407 Proxy Authentication Required") != std::string::npos);
+
+  r = ask_through("socks5://127.0.0.1:" + std::to_string(closed), "127.0.0.1", 80, "x");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("SOCKS5 proxy 127.0.0.1:" + std::to_string(closed)) != std::string::npos);
+}
+
+TEST_CASE("proxy: ncat --proxy-type http carries a server's banner to tcp-connect -d", "[proxy]") {
+  TempDir dir;
+  write_file(dir / "banner.txt", "220 hello from the target\n");
+  // One client; it sends the file, then closes.
+  auto target = start_listener({"tcp-listen", "127.0.0.1", "0"}, ProcessOptions().stdin_from(dir / "banner.txt"));
+  uint16_t proxy_port = pick_free_port();
+  Process ncat({"ncat", "-l", "--proxy-type", "http", "127.0.0.1", std::to_string(proxy_port)});
+  REQUIRE(wait_port_listening(proxy_port));
+  auto r = run_nettool({"tcp-connect", "-d", "-w", "10s", "--proxy", "http://127.0.0.1:" + std::to_string(proxy_port),
+                        "127.0.0.1", std::to_string(target.port)});
+  INFO("stderr: " << r.err << "\nncat: " << ncat.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "220 hello from the target\n");
+}
+
+TEST_CASE("proxy: bad --proxy values are usage errors, and a Unix socket takes none", "[proxy]") {
+  for (const char* bad : {"ftp://127.0.0.1:21", "127.0.0.1:1080", "socks5://", "http://127.0.0.1:0",
+                          "socks5://127.0.0.1:99999", "http://127.0.0.1:8080/path"}) {
+    INFO(bad);
+    auto r = run_nettool({"tcp-connect", "--proxy", bad, "127.0.0.1", "80"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--proxy") != std::string::npos);
+  }
+  auto r = run_nettool({"tcp-connect", "--proxy", "socks5://127.0.0.1:1080", "unix:/tmp/x.sock"});
+  CHECK(r.exit_code == 2);
+}

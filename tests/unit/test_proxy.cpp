@@ -1,0 +1,87 @@
+// --proxy without I/O: the URL forms, the bytes each protocol sends first,
+// and what each proxy answer means.
+#include <catch2/catch.hpp>
+
+#include "nettool/error.h"
+#include "nettool/proxy.h"
+
+using namespace nettool;
+using namespace nettool::proxy_protocol;
+using namespace std::string_literals;
+
+TEST_CASE("proxy URLs: schemes, default ports, user and password, IPv6, and what is refused", "[proxy]") {
+  auto p = parse_proxy_url("socks5h://alice:s%40cret@proxy.example:9050");
+  CHECK(p.kind == ProxySpec::Kind::Socks5h);
+  CHECK(p.host == "proxy.example");
+  CHECK(p.port == 9050);
+  CHECK(p.user == "alice");
+  CHECK(p.password == "s@cret");
+  CHECK(p.describe() == "SOCKS5 proxy proxy.example:9050");  // never the password
+  CHECK(parse_proxy_url("socks5://127.0.0.1").port == 1080);
+  CHECK(parse_proxy_url("http://127.0.0.1").port == 8080);
+  CHECK(parse_proxy_url("HTTP://[::1]:3128/").host == "::1");
+  CHECK(parse_proxy_url("http://[::1]:3128").describe() == "HTTP proxy [::1]:3128");
+  CHECK(parse_proxy_url("socks4a://bob@10.0.0.1:1080").user == "bob");
+  for (const char* bad : {"127.0.0.1:1080", "ftp://h:1", "socks5://", "socks5://:1080", "http://h:0", "http://h:x",
+                          "http://h:8080/path", "http://[::1"})
+    CHECK_THROWS_AS(parse_proxy_url(bad), ConfigError);
+}
+
+TEST_CASE("proxy: the first bytes of SOCKS5, SOCKS4a and HTTP CONNECT", "[proxy]") {
+  ProxySpec s5;
+  s5.kind = ProxySpec::Kind::Socks5;
+  CHECK(opening(s5, "h", 80) == "\x05\x01\x00"s);
+  s5.user = "u";
+  s5.password = "pw";
+  CHECK(opening(s5, "h", 80) == "\x05\x02\x00\x02"s);
+  CHECK(socks5_auth(s5) == "\x01\x01u\x02pw"s);
+  // socks5: an address as it is, a name for the proxy to resolve; socks5h: always the name.
+  CHECK(socks5_request(s5, "127.0.0.1", 443) == "\x05\x01\x00\x01\x7f\x00\x00\x01\x01\xbb"s);
+  CHECK(socks5_request(s5, "example.org", 80) == "\x05\x01\x00\x03\x0b" "example.org\x00\x50"s);
+  CHECK(socks5_request(s5, "[::1]", 80).substr(0, 4) == "\x05\x01\x00\x04"s);
+  ProxySpec s5h = s5;
+  s5h.kind = ProxySpec::Kind::Socks5h;
+  CHECK(socks5_request(s5h, "127.0.0.1", 80) == "\x05\x01\x00\x03\x09" "127.0.0.1\x00\x50"s);
+
+  ProxySpec s4;
+  s4.kind = ProxySpec::Kind::Socks4a;
+  CHECK(opening(s4, "10.1.2.3", 80) == "\x04\x01\x00\x50\x0a\x01\x02\x03\x00"s);
+  CHECK(opening(s4, "example.org", 80) == "\x04\x01\x00\x50\x00\x00\x00\x01\x00" "example.org\x00"s);
+
+  ProxySpec http;
+  http.kind = ProxySpec::Kind::Http;
+  CHECK(opening(http, "example.org", 443) == "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n");
+  http.user = "Aladdin";
+  http.password = "open sesame";  // RFC 7617's example
+  CHECK(opening(http, "::1", 22).find("CONNECT [::1]:22 HTTP/1.1\r\n") == 0);
+  CHECK(opening(http, "h", 1).find("Proxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n") != std::string::npos);
+}
+
+TEST_CASE("proxy: each SOCKS5 answer leads to the next step, and a refusal says why", "[proxy]") {
+  ProxySpec p;
+  p.kind = ProxySpec::Kind::Socks5;
+  auto s = socks5_step(p, 0, "\x05\x00"s, "h", 80);
+  CHECK(s.error.empty());
+  CHECK(s.need == 5);
+  CHECK(s.send == socks5_request(p, "h", 80));
+  CHECK(socks5_step(p, 0, "\x05\xff"s, "h", 80).error.find("requires authentication") != std::string::npos);
+  CHECK(socks5_step(p, 0, "\x04\x00"s, "h", 80).error.find("not a SOCKS5 proxy") != std::string::npos);
+  s = socks5_step(p, 1, "\x05\x00\x00\x01\x7f"s, "h", 80);  // IPv4 bound address: 3 more + port
+  CHECK(s.need == 5);
+  CHECK(socks5_step(p, 1, "\x05\x00\x00\x03\x09"s, "h", 80).need == 11);  // a 9-byte name + port
+  CHECK(socks5_step(p, 2, "\x00\x00\x01\x00\x00"s, "h", 80).done);
+  CHECK(socks5_step(p, 1, "\x05\x05\x00\x01\x00"s, "h", 80).error == "connection refused by the target (reply 5)");
+
+  p.user = "u";
+  s = socks5_step(p, 0, "\x05\x02"s, "h", 80);
+  CHECK(s.need == 2);
+  CHECK(s.send == socks5_auth(p));
+  CHECK(socks5_step(p, 1, "\x01\x01"s, "h", 80).error.find("authentication failed") != std::string::npos);
+  CHECK(socks5_step(p, 1, "\x01\x00"s, "h", 80).need == 5);
+
+  CHECK(socks4a_step("\x00\x5a\x00\x00\x00\x00\x00\x00"s).done);
+  CHECK(socks4a_step("\x00\x5b\x00\x00\x00\x00\x00\x00"s).error.find("reply 91") != std::string::npos);
+  CHECK(http_step("HTTP/1.1 200 Connection established\r\n\r\n").done);
+  CHECK(http_step("HTTP/1.0 403 Forbidden\r\n\r\n").error == "CONNECT refused: 403 Forbidden");
+  CHECK_FALSE(http_step("SSH-2.0-OpenSSH\r\n\r\n").error.empty());
+}
