@@ -60,7 +60,7 @@ constexpr OptionSpec kOwnOptions[] = {
 };
 // kConnectOptions (-4 -6 -n -w -s -p) are the target side's; the listening
 // side's address is HOST.
-constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kListenOptions, kTlsServerOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kProxyOptions, kListenOptions, kTlsServerOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -99,6 +99,7 @@ struct Forwarded {
   sockaddr_storage local_addr{};
   std::unique_ptr<Endpoint> client_end;  // until the target answers; then the Bridge's
   std::shared_ptr<TcpConnector> connector;
+  std::shared_ptr<ProxyConnector> proxy_connector;  // --proxy instead
   std::shared_ptr<Bridge> bridge;
   Counters client_bytes;  // received = from the client ("up"), sent = to it ("down")
   Counters target_bytes;
@@ -122,6 +123,7 @@ class TcpForward final : public Command {
     if (opts_.has(opt("proxy-protocol")))
       proxy_ = opts_.get_string(opt("proxy-protocol")) == "v1" ? ProxyVersion::V1 : ProxyVersion::V2;
     connect_ = connect_options(opts_);
+    target_proxy_ = proxy_options(opts_);
     listen_ = listen_options(opts_);
     raise_descriptor_limit();
     if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled)
@@ -145,6 +147,7 @@ class TcpForward final : public Command {
     sessions_.clear();
     for (auto& [id, f] : all) {
       if (f->connector) f->connector->abort();
+      if (f->proxy_connector) f->proxy_connector->abort();
       if (f->bridge) f->bridge->abort(kExitRuntime, "");
     }
   }
@@ -200,16 +203,20 @@ class TcpForward final : public Command {
     sessions_[f->id] = f;
     // The client's bytes wait in the kernel until the target answers.
     std::weak_ptr<Forwarded> weak = f;
-    f->connector = TcpConnector::start(ctx_.loop(), target_host_, target_port_, connect_,
-                                       [this, weak](Handle<uv_tcp_t> target, const std::string& error) {
-                                         if (auto f = weak.lock()) target_connected(*f, std::move(target), error);
-                                       });
+    auto done = [this, weak](Handle<uv_tcp_t> target, const std::string& error) {
+      if (auto f = weak.lock()) target_connected(*f, std::move(target), error);
+    };
+    if (target_proxy_)
+      f->proxy_connector =
+          ProxyConnector::start(ctx_.loop(), *target_proxy_, target_host_, target_port_, connect_, done);
+    else f->connector = TcpConnector::start(ctx_.loop(), target_host_, target_port_, connect_, done);
   }
 
   // ---- one forwarded connection
 
   void target_connected(Forwarded& f, Handle<uv_tcp_t> socket, const std::string& error) {
-    post(ctx_.loop(), [connector = std::move(f.connector)] {});  // not from inside its own callback
+    // Not from inside their own callback.
+    post(ctx_.loop(), [connector = std::move(f.connector), proxy_connector = std::move(f.proxy_connector)] {});
     if (!error.empty()) {
       finish(f, "target unreachable: " + error);
       return;
@@ -268,6 +275,7 @@ class TcpForward final : public Command {
   Duration idle_timeout_{0};
   ProxyVersion proxy_ = ProxyVersion::None;
   TcpConnector::Options connect_;
+  std::optional<ProxySpec> target_proxy_;  // --proxy: the target is reached through it
   ListenOptions listen_;
   std::shared_ptr<TlsContext> server_tls_;  // --tls: clients speak TLS to us
   std::shared_ptr<TlsContext> target_tls_;  // --target-tls: we speak TLS to the target

@@ -204,3 +204,16 @@ TEST_CASE("proxy: bad --proxy values are usage errors, and a Unix socket takes n
   auto r = run_nettool({"tcp-connect", "--proxy", "socks5://127.0.0.1:1080", "unix:/tmp/x.sock"});
   CHECK(r.exit_code == 2);
 }
+
+TEST_CASE("proxy: tcp-forward --proxy reaches its target through a SOCKS5 proxy", "[proxy][tcp-forward]") {
+  auto echo = start_echo();
+  auto proxy = start_proxy({"socks5"});
+  auto fwd = start_listener({"tcp-forward", "--proxy", "socks5://127.0.0.1:" + std::to_string(proxy.port), "127.0.0.1",
+                             "0", "127.0.0.1", std::to_string(echo.port)});
+  Socket client = connect_tcp(fwd.port);
+  ReadEnd how{};
+  std::string answer = client.exchange("forwarded through socks\n", 10s, &how);
+  INFO("forwarder: " << fwd.proc.stderr_text() << "\nproxy: " << proxy.proc.stderr_text());
+  CHECK(answer == "forwarded through socks\n");
+  CHECK(proxy.proc.stderr_text().find("asked 127.0.0.1 " + std::to_string(echo.port)) != std::string::npos);
+}
