@@ -22,6 +22,7 @@
 #include "nettool/connect.h"
 #include "nettool/error.h"
 #include "nettool/listener.h"
+#include "nettool/log.h"
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
@@ -80,13 +81,6 @@ TlsClientOptions target_tls_options(const OptionValues& values) {
   }
   o.verify = !values.get_bool(opt("target-tls-no-verify"));
   return o;
-}
-
-std::string human_duration(std::chrono::steady_clock::duration d) {
-  double s = std::chrono::duration<double>(d).count();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, s < 10 ? "%.3f s" : "%.1f s", s);
-  return buf;
 }
 
 class TcpForward;
@@ -258,7 +252,7 @@ class TcpForward final : public Command {
     ctx_.counters().bytes_received += up;
     ctx_.counters().bytes_sent += down;
     std::string line = fmt::format("{} -> {} port {}: {} B up, {} B down, {}", f.client, target_host_, target_port_,
-                                   up, down, human_duration(std::chrono::steady_clock::now() - f.started));
+                                   up, down, log_duration(std::chrono::steady_clock::now() - f.started));
     if (how.empty()) ctx_.log().info("{}, closed", line);
     else ctx_.log().warn("{}, {}", line, how);
     uint64_t id = f.id;

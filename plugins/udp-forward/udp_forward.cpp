@@ -20,6 +20,7 @@
 #include "nettool/connect.h"
 #include "nettool/datagram.h"
 #include "nettool/error.h"
+#include "nettool/log.h"
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
@@ -65,13 +66,6 @@ std::string client_key(const sockaddr* addr) {
     key.append(reinterpret_cast<const char*>(&in4->sin_addr), sizeof in4->sin_addr);
   }
   return key;
-}
-
-std::string human_duration(std::chrono::steady_clock::duration d) {
-  double s = std::chrono::duration<double>(d).count();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, s < 10 ? "%.3f s" : "%.1f s", s);
-  return buf;
 }
 
 class UdpForward;
@@ -267,7 +261,7 @@ class UdpForward final : public Command {
     s->upstream.close();
     ctx_.log().info("{} -> {}: {} datagrams ({} B) up, {} ({} B) down, {}, {}", s->client, target_text_,
                     s->up_datagrams, s->up_bytes, s->down_datagrams, s->down_bytes,
-                    human_duration(std::chrono::steady_clock::now() - s->started), how);
+                    log_duration(std::chrono::steady_clock::now() - s->started), how);
     warned_full_ = false;
   }
 

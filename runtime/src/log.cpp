@@ -130,4 +130,9 @@ std::shared_ptr<spdlog::logger> make_logger(std::string_view name, int verbosity
   return logger;
 }
 
+std::string log_duration(std::chrono::steady_clock::duration d) {
+  double s = std::chrono::duration<double>(d).count();
+  return s < 10 ? fmt::format("{:.3f} s", s) : fmt::format("{:.1f} s", s);
+}
+
 }  // namespace nettool

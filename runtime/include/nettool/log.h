@@ -1,5 +1,6 @@
 // Logging setup shared by the front end and plugins: spdlog, stderr only.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,5 +18,7 @@ std::shared_ptr<spdlog::logger> make_logger(std::string_view name, int verbosity
 // Escapes control characters and non-UTF-8 bytes so untrusted text (paths,
 // names from the network) cannot forge log lines or terminal escapes.
 std::string escape_for_log(std::string_view text);
+// A duration as log lines write it: "1.234 s" under ten seconds, "12.3 s" above.
+std::string log_duration(std::chrono::steady_clock::duration d);
 
 }  // namespace nettool
