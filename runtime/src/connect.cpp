@@ -32,11 +32,6 @@ std::vector<sockaddr_storage> collect(const addrinfo* list) {
   return out;
 }
 
-std::string strip_brackets(const std::string& host) {
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
-  return host;
-}
-
 // HOST as an IPv4 or IPv6 address of an allowed family, or nullopt when it is
 // the resolver's business: a name, an empty host, a scoped IPv6 address, or an
 // unusual IPv4 form such as 127.1 (getaddrinfo takes those, with its errors).
@@ -49,6 +44,11 @@ std::optional<sockaddr_storage> address_literal(const std::string& host, uint16_
 }
 
 }  // namespace
+
+std::string strip_brackets(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+  return host;
+}
 
 std::vector<sockaddr_storage> resolve_now(const std::string& host_in, uint16_t port, const ResolveOptions& options) {
   std::string host = strip_brackets(host_in);

@@ -55,11 +55,6 @@ std::string port_bytes(uint16_t port) {
   return std::string{static_cast<char>(port >> 8), static_cast<char>(port & 0xff)};
 }
 
-std::string strip_brackets(const std::string& host) {
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
-  return host;
-}
-
 const char* socks5_reply_text(unsigned code) {
   switch (code) {
     case 1: return "general failure";
@@ -188,6 +183,7 @@ std::string socks5_request(const ProxySpec& proxy, const std::string& host_in, u
   return out + port_bytes(port);
 }
 
+namespace {
 Step failed(std::string why) {
   Step s;
   s.error = std::move(why);
@@ -204,6 +200,7 @@ Step tunnel_open() {
   s.done = true;
   return s;
 }
+}  // namespace
 
 // Stages: 0 the method reply (2 bytes), 1 the authentication reply (2 bytes,
 // with a user), then the request reply's first 5 bytes, then its rest.

@@ -20,6 +20,9 @@ struct ResolveOptions {
   bool passive = false;  // for binding: empty host means "any"
 };
 
+// "[::1]" -> "::1": a host as written in a URL or HOST:PORT, for the resolver.
+std::string strip_brackets(const std::string& host);
+
 // Resolves synchronously; for start-up, before the loop runs (listen addresses).
 // Throws RuntimeError "cannot resolve HOST: reason".
 std::vector<sockaddr_storage> resolve_now(const std::string& host, uint16_t port, const ResolveOptions& options);
