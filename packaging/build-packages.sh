@@ -8,7 +8,9 @@
 #
 # It configures with CMAKE_INSTALL_PREFIX=/usr (so GNUInstallDirs gives
 # /usr/bin, /usr/lib/<multiarch>, /etc), Release, no tests, no build-tree
-# plugin path, Debian's hardening flags when dpkg-buildflags is there; builds
+# plugin path (Debian's hardening flags come from CMakeLists.txt, as in every
+# optimised build: with ccache installed, the release tree's objects are
+# reused, not compiled again); builds
 # (which also generates the man pages and completions); and runs
 # cpack -G "DEB;RPM". The .rpm needs rpmbuild (apt-get install rpm); without
 # it only the .deb files are made, with a warning.
@@ -22,17 +24,6 @@ jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
   SOURCE_DATE_EPOCH=$(git -C "$here" log -1 --format=%ct 2>/dev/null || date +%s)
   export SOURCE_DATE_EPOCH
-fi
-
-# Debian's default hardening (PIE, relro, bindnow, stack protector, fortify).
-if command -v dpkg-buildflags >/dev/null 2>&1; then
-  DEB_BUILD_MAINT_OPTIONS=hardening=+all
-  export DEB_BUILD_MAINT_OPTIONS
-  # Without -g: CPack strips the binaries (CPACK_STRIP_FILES) and we ship no
-  # -dbgsym package, so debug info would only cost build time.
-  CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS | sed 's/\(^\| \)-g\( \|$\)/ /') $(dpkg-buildflags --get CPPFLAGS)"
-  LDFLAGS=$(dpkg-buildflags --get LDFLAGS)
-  export CXXFLAGS LDFLAGS
 fi
 
 generators="DEB;RPM"

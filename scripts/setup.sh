@@ -6,9 +6,10 @@ set -eu
 preset="${1:-release}"
 cd "$(dirname "$0")/.."
 
-# Build dependencies; the real peers the tests talk to; clang and its
+# Build dependencies (ccache: the packages' build reuses the release
+# objects); the real peers the tests talk to; clang and its
 # runtime for the libFuzzer targets.
-packages="build-essential cmake pkg-config libuv1-dev libyaml-cpp-dev libspdlog-dev catch2 libssl-dev
+packages="build-essential ccache cmake pkg-config libuv1-dev libyaml-cpp-dev libspdlog-dev catch2 libssl-dev
           netcat-openbsd ncat socat curl wget python3 iproute2 procps openssl bind9-dnsutils
           clang libclang-rt-14-dev"
 

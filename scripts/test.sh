@@ -3,8 +3,8 @@
 #   1. release build, unit + end-to-end tests (bench/setup.sh first: the
 #      nginx differential test needs nginx; it skips without it, but fails when $CI is set);
 #   2. the asan preset (AddressSanitizer + UBSan, leak detection on), same tests;
-#   3. a bounded smoke run of every libFuzzer target (FUZZ_SECONDS each, default 5, built
-#      unoptimised by the fuzz-smoke preset; longer runs: tests/fuzz/run.sh 600);
+#   3. a bounded smoke run of every libFuzzer target (FUZZ_SECONDS each, default 5),
+#      built by the asan preset (clang) with the rest; longer runs: tests/fuzz/run.sh 600;
 #   4. the packages: build .deb/.rpm, inspect them, run the unpacked binary,
 #      build the SDK example against them (tests/packaging/check.sh);
 #   5. the benchmark suite's quick mode against nc, ncat, socat, nginx, ...:
@@ -50,7 +50,7 @@ else
 fi
 phase "asan tests"
 
-FUZZ_PRESET=fuzz-smoke tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
+FUZZ_PRESET=asan tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
 phase "fuzz smoke run"
 
 tests/packaging/check.sh

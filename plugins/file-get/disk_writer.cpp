@@ -238,7 +238,8 @@ void release_reservation(State& st) {
   if (!st.reserved || st.fd < 0) return;
   st.reserved = false;
   struct stat sb {};
-  if (::fstat(st.fd, &sb) == 0) (void)::ftruncate(st.fd, sb.st_size);
+  // Best effort: if it fails, the .part only keeps blocks it does not use.
+  if (::fstat(st.fd, &sb) == 0 && ::ftruncate(st.fd, sb.st_size) != 0) return;
 }
 
 void close_file(State& st, std::string& error) {

@@ -3,8 +3,10 @@
 # or timeout. CI uses a short smoke run; run it longer by hand:
 #   tests/fuzz/run.sh 600          # ten minutes per target
 #   TARGETS="http_request path" tests/fuzz/run.sh 60
-# It builds the `fuzz` preset (-O1); FUZZ_PRESET=fuzz-smoke (what CI's
-# scripts/test.sh uses for its 5-second run) builds unoptimised, a third faster.
+# It builds the `fuzz` preset (-O1, everything instrumented for coverage).
+# FUZZ_PRESET=asan (what CI's scripts/test.sh uses for its 5-second run) takes
+# the targets the asan preset built with the rest: a smoke run, since only the
+# targets themselves are coverage-instrumented there.
 # New inputs go to a scratch directory; the checked-in seed corpora
 # (tests/fuzz/corpus/<target>) are only read. Crash inputs are kept in
 # build/<preset>/artifacts/.

@@ -143,7 +143,12 @@ TEST_CASE("Relay: every byte reaches each destination, which is half-closed afte
     auto relay = Relay::start(*from.endpoint, {to_a.endpoint.get(), to_b.endpoint.get()}, true,
                               [&](int status) { end_status = status; });
     PeerReader a(to_a.peer), b(to_b.peer);
-    loop.run_until([&] { return a.poll() & b.poll(); });
+    loop.run_until([&] {
+      // Both read every round (no short-circuit): neither peer may stall.
+      bool a_done = a.poll();
+      bool b_done = b.poll();
+      return a_done && b_done;
+    });
     CHECK(end_status == 0);
     CHECK(a.data == data);
     CHECK(b.data == data);
