@@ -31,7 +31,7 @@ constexpr OptionSpec kOwnOptions[] = {
     {"keepalive", 0, OptionType::Duration, "", "enable TCP keepalive probes after this idle time"},
 };
 constexpr auto kOptions =
-    join_options(kOwnOptions, kConnectOptions, kProxyOptions, kBridgeOptions, kTlsClientOptions);
+    join_options(kOwnOptions, kConnectOptions, kProxyOptions, kBridgeOptions, kTlsClientOptions, kTapOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -69,6 +69,7 @@ class TcpConnect final : public Command {
       tls.inspect = zero_;
       tls_ = make_tls_client_context(tls, ctx_.log());
     }
+    if (!zero_) tap_ = traffic_tap(ctx_, opts_);
     next_port_ = range_.first;
     connect_next();
   }
@@ -190,6 +191,7 @@ class TcpConnect final : public Command {
       });
     }
 
+    network = make_tap_endpoint(std::move(network), tap_, 0);  // the decrypted bytes, with --tls
     Bridge::Policy policy = bridge_options_.policy(&ctx_.log());
     std::unique_ptr<Endpoint> local;
     try {
@@ -301,6 +303,7 @@ class TcpConnect final : public Command {
   std::shared_ptr<ProxyConnector> proxy_connector_;
   std::shared_ptr<Bridge> bridge_;
   std::shared_ptr<TlsContext> tls_;      // --tls
+  std::shared_ptr<TrafficTap> tap_;      // --hex-dump, --output
   bool tls_failed_ = false;
   Handle<uv_timer_t> handshake_timer_;  // -w for the handshake
   std::function<void()> give_up_;       // what the timer does when it fires

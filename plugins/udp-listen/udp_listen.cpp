@@ -30,7 +30,7 @@ constexpr OptionSpec kOwnOptions[] = {
      .help = "exit after this long without a datagram", .min = 1},
     {"reply-to-last", 0, OptionType::Bool, "", "send stdin (each read as one datagram) to the last sender"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kTapOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -38,30 +38,6 @@ consteval std::string_view opt(std::string_view name) { return checked_option<kO
 constexpr size_t kBatch = 32;
 constexpr size_t kSlot = 64 * 1024;
 
-std::string hex_dump(std::string_view data) {
-  std::string out;
-  char line[100];
-  for (size_t off = 0; off < data.size(); off += 16) {
-    int n = std::snprintf(line, sizeof line, "%08zx ", off);
-    out.append(line, static_cast<size_t>(n));
-    for (size_t i = 0; i < 16; ++i) {
-      if (off + i < data.size()) {
-        n = std::snprintf(line, sizeof line, " %02x", static_cast<unsigned char>(data[off + i]));
-        out.append(line, static_cast<size_t>(n));
-      } else {
-        out += "   ";
-      }
-    }
-    out += "  |";
-    for (size_t i = 0; i < 16 && off + i < data.size(); ++i) {
-      unsigned char c = static_cast<unsigned char>(data[off + i]);
-      out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '.';
-    }
-    out += "|\n";
-  }
-  if (data.empty()) out += "(empty datagram)\n";
-  return out;
-}
 
 // Interface name -> one of its addresses of `family`, via uv_interface_addresses.
 std::optional<sockaddr_storage> interface_address(const std::string& name, int family) {
@@ -91,6 +67,7 @@ class UdpListen final : public Command {
     show_source_ = opts_.get_bool(opt("show-source"));
     hex_ = opts_.get_bool(opt("hex"));  // with show_source_, the source is the dump's header line
     echo_ = opts_.get_bool(opt("echo"));
+    tap_ = traffic_tap(ctx_, opts_);
     if (opts_.has(opt("count"))) count_limit_ = static_cast<uint64_t>(opts_.get_int(opt("count")));
     bind();
     stdio_ = ctx_.open_stdio(opts_.get_bool(opt("reply-to-last")), true);
@@ -175,11 +152,12 @@ class UdpListen final : public Command {
     std::memcpy(&last_sender_, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
     have_last_sender_ = true;
     touch();
+    if (tap_) tap_->record(TrafficDirection::Received, 0, format_address(from), data);
 
     if (show_source_) output_ += format_address(from) + " ";
     if (hex_) {
       if (show_source_) output_ += '\n';
-      output_ += hex_dump(data);
+      output_ += data.empty() ? "(empty datagram)\n" : hex_dump_lines(data, 0);
     } else {
       output_.append(data);
     }
@@ -216,6 +194,7 @@ class UdpListen final : public Command {
   }
 
   void send_to(const sockaddr* to, std::string_view data) {
+    if (tap_) tap_->record(TrafficDirection::Sent, 0, format_address(to), data);
     int rc = send_datagram(socket_.get(), std::string(data), to, [this](int status, size_t bytes) {
       if (sending_ > 0) --sending_;
       if (status < 0) ctx_.log().debug("send: {}", uv_strerror(status));
@@ -287,6 +266,7 @@ class UdpListen final : public Command {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   sockaddr_storage last_sender_{};
   bool have_last_sender_ = false;
+  std::shared_ptr<TrafficTap> tap_;  // --hex-dump, --output
   bool show_source_ = false, hex_ = false, echo_ = false;
   uint64_t count_limit_ = 0;  // 0: no --count
   uint64_t received_ = 0;

@@ -29,7 +29,7 @@ constexpr OptionSpec kOwnOptions[] = {
     {"wait", 'W', OptionType::Duration, "", "after sending, print replies until this long passes with nothing new"},
     {.name = "ttl", .type = OptionType::Int, .help = "IP time to live (hop limit) of the datagrams", .min = 1, .max = 255},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions, kTapOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -42,6 +42,7 @@ class UdpSend final : public Command {
     ResolveOptions ro = address_family_options(opts_);
     ro.socktype = SOCK_DGRAM;
     local_ = source_options(opts_);
+    tap_ = traffic_tap(ctx_, opts_);
     if (std::string why = limits_error(ro.family, ""); !why.empty()) throw ConfigError(why);
     resolving_ = resolve_async(ctx_.loop(), opts_.get_string(opt("host")), opts_.get_port(opt("port")), ro,
                                [this](std::vector<sockaddr_storage> addrs, const std::string& error) {
@@ -133,6 +134,7 @@ class UdpSend final : public Command {
   }
 
   bool send(std::string payload) {
+    if (tap_) tap_->record(TrafficDirection::Sent, 0, dest_, payload);
     int rc = send_datagram(socket_.get(), std::move(payload), nullptr,
                            [this](int status, size_t bytes) { sent(status, bytes); });
     if (rc < 0) {
@@ -167,6 +169,7 @@ class UdpSend final : public Command {
     if (nread == 0 && buf->base == nullptr) return;  // nothing more to read now
     ++replies_;
     ctx_.counters().bytes_received += static_cast<uint64_t>(nread);
+    if (tap_) tap_->record(TrafficDirection::Received, 0, dest_, {buf->base, static_cast<size_t>(nread)});
     if (stdout_) stdout_->write(make_chunk(std::string_view(buf->base, static_cast<size_t>(nread))));
     if (source_done_ && wait_timer_.is_open()) arm_wait();  // quiet period restarts
   }
@@ -243,6 +246,7 @@ class UdpSend final : public Command {
   std::string dest_;
   int family_ = AF_INET;
   std::array<char, 65536> recv_buffer_{};
+  std::shared_ptr<TrafficTap> tap_;  // --hex-dump, --output
   size_t in_flight_ = 0;
   uint64_t datagrams_sent_ = 0, replies_ = 0;
   bool source_done_ = false, refused_ = false, finishing_ = false;

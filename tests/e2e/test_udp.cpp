@@ -508,8 +508,8 @@ TEST_CASE("udp-listen --hex prints a hex dump per datagram (with -S, a source li
   REQUIRE(s.send_to("127.0.0.1", l.port, ""));
   REQUIRE(l.proc.wait(kIoTimeout) == 0);
   CHECK(l.proc.stdout_text() ==
-        "00000000  48 65 6c 6c 6f 2c 20 68 65 78 20 77 6f 72 6c 64  |Hello, hex world|\n"
-        "00000010  21 21 01 ff                                      |!!..|\n"
+        "00000000  48 65 6c 6c 6f 2c 20 68  65 78 20 77 6f 72 6c 64  |Hello, hex world|\n"
+        "00000010  21 21 01 ff                                       |!!..|\n"
         "(empty datagram)\n");
 
   auto l2 = start_listener({"udp-listen", "-x", "-S", "--count", "1", "127.0.0.1", "0"});
@@ -518,7 +518,7 @@ TEST_CASE("udp-listen --hex prints a hex dump per datagram (with -S, a source li
   auto lines = split_lines(l2.proc.stdout_text());
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].rfind("127.0.0.1:" + port_str(s.port()), 0) == 0);
-  CHECK(lines[1] == "00000000  61 62                                            |ab|");
+  CHECK(lines[1] == "00000000  61 62                                             |ab|");
 }
 
 TEST_CASE("udp-listen --reply-to-last sends what is written to its stdin to the last sender", "[udp]") {

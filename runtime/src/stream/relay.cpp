@@ -62,7 +62,10 @@ bool Relay::start_splice(uv_loop_t* loop, spdlog::logger* log) {
   };
   auto* source = dynamic_cast<HalvesEndpoint*>(from_);
   auto* sink = dynamic_cast<HalvesEndpoint*>(to_[0]);
-  if (!source || !sink) return false;
+  if (!source || !sink) {
+    say("copying (an end whose bytes pass through nettool: TLS, or a --hex-dump/--output tap)");
+    return false;
+  }
   if (splice_disabled_by_environment()) {
     say("copying (NETTOOL_NO_SPLICE is set)");
     return false;
