@@ -30,6 +30,8 @@
 #include "response_plan.h"
 #include "target.h"
 #include "nettool/connect.h"
+#include "nettool/proxy.h"
+#include "nettool/unix.h"
 #include "nettool/digest.h"
 #include "nettool/error.h"
 #include "nettool/http.h"
@@ -86,8 +88,12 @@ constexpr OptionSpec kOwnOptions[] = {
     {.name = "max-redirects", .type = OptionType::Int, .default_value = "5",
      .help = "follow at most this many redirects (301, 302, 303, 307, 308)", .min = 0},
     {"idle-timeout", 'i', OptionType::Duration, "30s", "fail when no data arrives for this long (0 = wait forever)"},
+    {.name = "unix-socket", .type = OptionType::String,
+     .help = "connect to this Unix domain socket (a path, or @NAME for an abstract one) instead of the URL's host "
+             "and port, which still name the server in the request (curl --unix-socket)",
+     .value_name = "PATH", .excludes = "proxy"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kTlsClientOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kProxyOptions, kTlsClientOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -103,6 +109,8 @@ class FileGet final : public Command {
   ~FileGet() override {
     if (connector_) connector_->abort();
     connector_.reset();
+    if (proxy_connector_) proxy_connector_->abort();
+    proxy_connector_.reset();
     conn_.reset();
     // The writer finishes a job in flight on its own, without calling back.
     writer_.reset();
@@ -179,6 +187,17 @@ class FileGet final : public Command {
       throw ConfigError("--tls with an http:// URL: write https:// to fetch over TLS");
     // Now, so that a bad --tls-ca or --tls-cert is a usage error (exit 2).
     if (use_tls()) tls_ = make_tls_client_context(tls_options_, ctx_.log());
+    // Now too, so that a malformed --proxy or *_proxy variable is one; each
+    // connection (a redirect may change the host) chooses again.
+    if (opts_.has(opt("proxy"))) explicit_proxy_ = opts_.get_string(opt("proxy"));
+    if (opts_.has(opt("unix-socket"))) {
+      std::string path = opts_.get_string(opt("unix-socket"));
+      unix_socket_ = unix_address_of_path(path);  // @NAME: abstract
+      for (std::string_view name : {opt("source"), opt("source-port")})
+        if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not --unix-socket");
+    } else {
+      choose_proxy_for_target();
+    }
 
     std::string output = opts_.has(opt("output")) ? opts_.get_string(opt("output")) : "";
     if (opts_.has(opt("output")) && output.empty()) throw ConfigError("-o: empty file name");
@@ -232,16 +251,60 @@ class FileGet final : public Command {
 
   // ------------------------------------------------------------ connection
 
+  // The proxy this target goes through (--proxy, or http_proxy, https_proxy,
+  // all_proxy unless no_proxy says otherwise), or none. ConfigError if malformed.
+  void choose_proxy_for_target() {
+    const std::string& host = raw_ ? target_.raw_host : target_.url.host;
+    std::string scheme = raw_ ? "raw" : target_.url.tls ? "https" : "http";
+    via_proxy_.reset();
+    auto chosen = choose_proxy(explicit_proxy_, scheme, host, [](const char* name) { return std::getenv(name); });
+    if (!chosen) return;
+    try {
+      via_proxy_ = parse_proxy_url(chosen->url);
+    } catch (const ConfigError& e) {
+      if (chosen->source == "--proxy") throw;
+      throw ConfigError(chosen->source + "=" + escape_for_log(chosen->url) + ": " + e.what());
+    }
+    ctx_.log().debug("{}: through {} (from {})", where(), via_proxy_->describe(), chosen->source);
+  }
+
   void connect() {
     phase_ = Phase::Connecting;
     const std::string& host = raw_ ? target_.raw_host : target_.url.host;
     uint16_t port = raw_ ? target_.raw_port : target_.url.port;
+    auto done = [this](Handle<uv_tcp_t> socket, const std::string& error) { on_connected(std::move(socket), error); };
+    if (unix_socket_) {
+      // connect(2) on a Unix socket answers at once; the result is taken
+      // from the loop, as a TCP connection's is.
+      post(ctx_.loop(), [this] {
+        if (phase_ != Phase::Connecting) return;
+        std::string error;
+        Handle<uv_pipe_t> socket = connect_unix(ctx_.loop(), *unix_socket_, error);
+        if (!error.empty()) return fail(error, Keep::Part);
+        uv_os_fd_t fd = -1;
+        int raw = uv_fileno(socket.as_handle(), &fd) == 0 ? fd : -1;
+        connected(make_unix_endpoint(std::move(socket), &ctx_.counters(), unix_socket_->to_string()), raw);
+      });
+      return;
+    }
     try {
-      connector_ = TcpConnector::start(ctx_.loop(), host, port, connect_opts_,
-                                       [this](Handle<uv_tcp_t> socket, const std::string& error) {
-                                         on_connected(std::move(socket), error);
-                                       });
-    } catch (const RuntimeError& e) {
+      choose_proxy_for_target();
+      absolute_form_ = via_proxy_ && via_proxy_->kind == ProxySpec::Kind::Http && !raw_ && !use_tls();
+      if (!via_proxy_) {
+        connector_ = TcpConnector::start(ctx_.loop(), host, port, connect_opts_, done);
+      } else if (absolute_form_) {
+        // Plain HTTP through an HTTP proxy: the request itself goes to the
+        // proxy, its target in absolute form, as curl and wget send it (a
+        // proxy may allow CONNECT to port 443 only).
+        connector_ = TcpConnector::start(ctx_.loop(), via_proxy_->host, via_proxy_->port, connect_opts_,
+                                         [this](Handle<uv_tcp_t> socket, const std::string& error) {
+                                           on_connected(std::move(socket),
+                                                        error.empty() ? "" : via_proxy_->describe() + ": " + error);
+                                         });
+      } else {
+        proxy_connector_ = ProxyConnector::start(ctx_.loop(), *via_proxy_, host, port, connect_opts_, done);
+      }
+    } catch (const std::runtime_error& e) {  // RuntimeError, or a ConfigError from a redirect's proxy
       fail(e.what(), Keep::Part);
     }
   }
@@ -253,11 +316,17 @@ class FileGet final : public Command {
       fail(error, Keep::Part);
       return;
     }
-    ctx_.counters().connections++;
     uv_os_fd_t fd = -1;
-    socket_fd_ = uv_fileno(socket.as_handle(), &fd) == 0 ? fd : -1;
+    int raw = uv_fileno(socket.as_handle(), &fd) == 0 ? fd : -1;
+    connected(make_tcp_endpoint(std::move(socket), &ctx_.counters()), raw);
+  }
+
+  // A connection to the server (TCP, a tunnel, or --unix-socket) whose
+  // socket is `fd`: TLS on it if wanted, then the request.
+  void connected(std::unique_ptr<Endpoint> tcp, int fd) {
+    ctx_.counters().connections++;
+    socket_fd_ = fd;
     splicing_ = false;
-    std::unique_ptr<Endpoint> tcp = make_tcp_endpoint(std::move(socket), &ctx_.counters());
     ctx_.log().debug("connected to {}", tcp->describe());
     if (use_tls()) {
       socket_fd_ = -1;  // the socket carries cipher text: never spliced into the file
@@ -296,8 +365,11 @@ class FileGet final : public Command {
 
   std::string request_text() {
     if (raw_) return target_.raw_name + "\n";
-    std::string r = "GET " + target_.url.path_and_query + " HTTP/1.1\r\n";
+    std::string request_target = target_.url.path_and_query;
+    if (absolute_form_) request_target = "http://" + http::host_header(target_.url) + request_target;
+    std::string r = "GET " + request_target + " HTTP/1.1\r\n";
     r += "Host: " + http::host_header(target_.url) + "\r\n";
+    if (absolute_form_) r += proxy_protocol::http_authorization(*via_proxy_);
     r += std::string("User-Agent: ") + kUserAgent + "\r\n";
     r += "Accept: */*\r\n";
     r += "Accept-Encoding: identity\r\n";  // we verify and save the bytes as the server has them
@@ -329,6 +401,11 @@ class FileGet final : public Command {
   }
 
   void retire_connector() {
+    if (proxy_connector_) {
+      proxy_connector_->abort();
+      std::shared_ptr<ProxyConnector> dead = std::move(proxy_connector_);
+      post(ctx_.loop(), [dead] {});
+    }
     if (!connector_) return;
     connector_->abort();
     std::shared_ptr<TcpConnector> dead = std::move(connector_);
@@ -658,6 +735,11 @@ class FileGet final : public Command {
   // The transfer.
   Phase phase_ = Phase::Idle;
   std::shared_ptr<TcpConnector> connector_;
+  std::optional<UnixAddress> unix_socket_;          // --unix-socket
+  std::optional<std::string> explicit_proxy_;       // --proxy
+  std::optional<ProxySpec> via_proxy_;              // this connection's proxy, if any
+  bool absolute_form_ = false;                      // plain HTTP sent to an HTTP proxy: GET http://...
+  std::shared_ptr<ProxyConnector> proxy_connector_;  // a SOCKS or CONNECT tunnel
   std::shared_ptr<Endpoint> conn_;  // shared with a splice job using its socket
   int socket_fd_ = -1;               // conn_'s socket
   std::unique_ptr<DiskWriter> writer_;

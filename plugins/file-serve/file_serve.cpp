@@ -41,6 +41,7 @@
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 #include "nettool/tls.h"
+#include "nettool/unix.h"
 
 namespace {
 
@@ -52,7 +53,9 @@ constexpr int kMaxWorkers = 64;
 
 constexpr OptionSpec kOwnOptions[] = {
     {"port", 0, OptionType::Port, "8000", "port to listen on (0 picks a free one, logged)", "PORT", 0, false},
-    {"listen", 'l', OptionType::String, "", "address and port to listen on: ADDR:PORT, [V6]:PORT or :PORT", "ADDR:PORT"},
+    {"listen", 'l', OptionType::String, "",
+     "address and port to listen on: ADDR:PORT, [V6]:PORT or :PORT; or a Unix socket: unix:/PATH, unix:@NAME",
+     "ADDR:PORT"},
     {"root", 'r', OptionType::Path, ".", "directory to serve (from a profile: relative to the profile's folder)", "DIR"},
     {"workers", 0, OptionType::String, "1",
      "threads serving connections, each with its own listening socket (SO_REUSEPORT) and event loop: 1 to 64, or "
@@ -71,7 +74,7 @@ constexpr OptionSpec kOwnOptions[] = {
      .help = "with --tls: let the kernel encrypt (kTLS) so file bodies go out with sendfile, uncopied; needs the "
              "kernel's `tls` module, else OpenSSL encrypts as without it"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kListenOptions, kTlsServerOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kUnixModeOptions, kListenOptions, kTlsServerOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -119,6 +122,7 @@ struct Config {
   size_t max_connections = 1024;
   TlsContextSlot* tls = nullptr;  // null without --tls
   bool kernel_tls = false;        // --tls-ktls
+  std::string unix_client;        // how logs name a client of --listen unix:/PATH
 };
 
 // One accept loop and the connections it accepted, on one event loop. Used
@@ -226,7 +230,7 @@ class Worker {
       }
       UniqueFd client(fd);
       const sockaddr* addr = reinterpret_cast<const sockaddr*>(&peer);
-      std::string who = format_address(addr);
+      std::string who = addr->sa_family == AF_UNIX ? config_.unix_client : format_address(addr);
       if (!address_allowed(addr, config_.allow, config_.deny)) {
         log_.info("{} refused by --allow/--deny", who);
         continue;
@@ -500,12 +504,14 @@ class FileServe final : public Command {
 
   void shutdown() override {
     reload_.close();
+    unix_file_.remove();  // nothing new can connect through it
     if (main_) main_->shutdown();
     for (auto& t : threads_) t->request(WorkerThread::kDrain);
   }
 
   void abort() override {
     reload_.close();
+    unix_file_.remove();
     if (main_) main_->abort();
     for (auto& t : threads_) t->request(WorkerThread::kAbort);
   }
@@ -556,6 +562,24 @@ class FileServe final : public Command {
   // the candidates, the others on the address (and port) it got.
   std::vector<UniqueFd> open_listeners(int count) {
     std::string spec = opts_.has(opt("listen")) ? opts_.get_string(opt("listen")) : "";
+    std::optional<UnixAddress> unix = parse_unix_address(spec);
+    std::optional<mode_t> mode = unix_mode_option(opts_, unix);
+    if (unix) {
+      // One socket: Unix sockets have no SO_REUSEPORT, so the workers all
+      // watch it, and whichever accepts first serves the client.
+      if (!listen_.allow.empty() || !listen_.deny.empty())
+        throw ConfigError("--allow/--deny are for TCP, not " + unix->to_string());
+      if (opts_.given(opt("port"))) throw ConfigError(unix->to_string() + ": a Unix socket has no PORT");
+      std::vector<UniqueFd> sockets;
+      sockets.push_back(listen_unix(*unix, mode, listen_.backlog, ctx_.log(), unix_file_));
+      for (int i = 1; i < count; ++i) {
+        sockets.emplace_back(::fcntl(sockets[0].get(), F_DUPFD_CLOEXEC, 0));
+        if (!sockets.back().valid()) throw RuntimeError(std::string("cannot listen for a worker: ") + std::strerror(errno));
+      }
+      bound_ = unix->to_string();
+      config_.unix_client = bound_ + " client";
+      return sockets;
+    }
     std::string host;
     uint16_t port = opts_.get_port(opt("port"));
     if (!spec.empty()) {
@@ -637,6 +661,7 @@ class FileServe final : public Command {
   std::atomic<size_t> open_connections_{0};
   UniqueFd root_;
   std::string bound_;
+  UnixSocketFile unix_file_;  // --listen unix:/PATH: removed at the end
   TlsServerOptions tls_options_;
   TlsContextSlot tls_slot_;  // before the workers, which read it
   Handle<uv_signal_t> reload_;  // SIGHUP, with --tls

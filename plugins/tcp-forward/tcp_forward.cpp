@@ -27,6 +27,7 @@
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 #include "nettool/tls.h"
+#include "nettool/unix.h"
 #include "proxy_header.h"
 
 namespace {
@@ -36,9 +37,13 @@ using tcp_forward::ProxyVersion;
 
 constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
-    {"port", 0, OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
-    {"target-host", 0, OptionType::String, "", "host every client is forwarded to", "TARGET_HOST", 2, true},
-    {"target-port", 0, OptionType::Port, "", "port every client is forwarded to", "TARGET_PORT", 3, true},
+    {"port", 0, OptionType::String, "",
+     "port to listen on (0 picks a free one, logged), or a Unix socket: unix:/PATH, unix:@NAME (abstract)", "PORT", 1,
+     true},
+    {"target-host", 0, OptionType::String, "",
+     "host every client is forwarded to, or a Unix socket: unix:/PATH, unix:@NAME (then no TARGET_PORT)",
+     "TARGET_HOST", 2, true},
+    {"target-port", 0, OptionType::String, "", "port every client is forwarded to", "TARGET_PORT", 3, false},
     {.name = "max-clients", .short_flag = 'm', .type = OptionType::Int, .default_value = "1000",
      .help = "refuse clients beyond this many at once", .min = 1},
     {.name = "idle-timeout", .short_flag = 'i', .type = OptionType::Duration,
@@ -61,7 +66,9 @@ constexpr OptionSpec kOwnOptions[] = {
 };
 // kConnectOptions (-4 -6 -n -w -s -p) are the target side's; the listening
 // side's address is HOST.
-constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kProxyOptions, kListenOptions, kTlsServerOptions);
+constexpr auto kOptions =
+    join_options(kOwnOptions, kUnixModeOptions, kConnectOptions, kProxyOptions, kListenOptions, kTlsServerOptions,
+                 kTapOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -107,11 +114,7 @@ class TcpForward final : public Command {
   ~TcpForward() override { abort(); }
 
   void start() override {
-    port_ = opts_.get_port(opt("port"));
-    if (opts_.has(opt("host"))) host_ = opts_.get_string(opt("host"));
-    target_host_ = opts_.get_string(opt("target-host"));
-    target_port_ = opts_.get_port(opt("target-port"));
-    if (target_port_ == 0) throw ConfigError("TARGET_PORT: 0 is not a port to connect to");
+    read_addresses();
     max_clients_ = static_cast<size_t>(opts_.get_int(opt("max-clients")));
     if (opts_.has(opt("idle-timeout"))) idle_timeout_ = opts_.get_duration(opt("idle-timeout"));
     if (opts_.has(opt("proxy-protocol")))
@@ -119,7 +122,9 @@ class TcpForward final : public Command {
     connect_ = connect_options(opts_);
     target_proxy_ = proxy_options(opts_);
     listen_ = listen_options(opts_);
+    mode_ = unix_mode_option(opts_, listen_unix_);
     raise_descriptor_limit();
+    tap_ = traffic_tap(ctx_, opts_);  // the client side: > to the client, < from it
     if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled)
       server_tls_ = make_tls_server_context(tls, ctx_.log());
     if (TlsClientOptions tls = target_tls_options(opts_); tls.enabled)
@@ -127,16 +132,54 @@ class TcpForward final : public Command {
     listen();
   }
 
+  // [HOST] PORT TARGET_HOST TARGET_PORT, where PORT may be a Unix socket, and
+  // TARGET_HOST TARGET_PORT may be one Unix socket instead. Three words are
+  // PORT TARGET_HOST TARGET_PORT unless the last is a Unix socket: then they
+  // are HOST PORT unix:TARGET (the schema's positional rule fills PORT
+  // TARGET_HOST TARGET_PORT, so they are moved along here).
+  void read_addresses() {
+    std::string port = opts_.get_string(opt("port"));
+    std::string target = opts_.get_string(opt("target-host"));
+    std::optional<std::string> target_port;
+    if (opts_.has(opt("target-port"))) target_port = opts_.get_string(opt("target-port"));
+    if (opts_.has(opt("host"))) host_ = opts_.get_string(opt("host"));
+    if (target_port && parse_unix_address(*target_port)) {
+      if (opts_.has(opt("host")))
+        throw ConfigError("unexpected argument '" + *target_port + "' (a Unix socket target takes no TARGET_PORT)");
+      host_ = std::exchange(port, std::exchange(target, *std::exchange(target_port, std::nullopt)));
+    }
+    listen_unix_ = parse_unix_address(port);
+    if (listen_unix_) {
+      if (!host_.empty()) throw ConfigError(listen_unix_->to_string() + ": a Unix socket has no HOST");
+      for (std::string_view name : {opt("allow"), opt("deny")})
+        if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not " + listen_unix_->to_string());
+    } else {
+      port_ = parse_port(port);
+    }
+    target_unix_ = parse_unix_address(target);
+    if (target_unix_) {
+      if (target_port) throw ConfigError(target_unix_->to_string() + ": a Unix socket has no TARGET_PORT");
+      for (std::string_view name : {opt("source"), opt("source-port"), opt("proxy")})
+        if (opts_.given(name))
+          throw ConfigError("--" + std::string(name) + " is for a TCP target, not " + target_unix_->to_string());
+      target_name_ = target_unix_->to_string();
+      return;
+    }
+    if (!target_port) throw ConfigError("TARGET_PORT is missing (TARGET_HOST TARGET_PORT, or unix:/PATH)");
+    target_host_ = target;
+    target_port_ = parse_port(*target_port);
+    if (target_port_ == 0) throw ConfigError("TARGET_PORT: 0 is not a port to connect to");
+    target_name_ = target_host_ + " port " + std::to_string(target_port_);
+  }
+
   // Stop accepting; the connections in flight go on untouched until they
   // end by themselves (the runtime's --grace timer then calls abort()), as
   // nginx's and HAProxy's soft stop do: half-closing them here would cut off
   // a reply the target has not sent yet.
-  void shutdown() override {
-    if (listener_) listener_->close();
-  }
+  void shutdown() override { stop_listening(); }
 
   void abort() override {
-    if (listener_) listener_->close();
+    stop_listening();
     auto all = std::move(sessions_);
     sessions_.clear();
     for (auto& [id, f] : all) {
@@ -161,9 +204,21 @@ class TcpForward final : public Command {
   // ---- accepting
 
   void listen() {
+    if (listen_unix_) {
+      unix_listener_ = std::make_unique<UnixListener>(
+          ctx_.loop(), *listen_unix_, mode_, listen_.backlog, ctx_.log(),
+          [this](Handle<uv_pipe_t> client) { accepted_unix(std::move(client)); });
+      ctx_.log().info("listening on {}, forwarding to {}", unix_listener_->address(), target_name_);
+      return;
+    }
     listener_ = std::make_unique<TcpListener>(ctx_.loop(), host_, port_, connect_.resolve, listen_.backlog, ctx_.log(),
                                               [this](Handle<uv_tcp_t> client) { accepted(std::move(client)); });
-    ctx_.log().info("listening on {}, forwarding to {} port {}", listener_->address(), target_host_, target_port_);
+    ctx_.log().info("listening on {}, forwarding to {}", listener_->address(), target_name_);
+  }
+
+  void stop_listening() {
+    if (listener_) listener_->close();
+    if (unix_listener_) unix_listener_->close();  // and removes its socket file
   }
 
   void accepted(Handle<uv_tcp_t> socket) {
@@ -178,14 +233,30 @@ class TcpForward final : public Command {
       ctx_.log().info("refused {}: not allowed by --allow/--deny", f->client);
       return;
     }
+    uv_tcp_nodelay(socket.get(), 1);  // pass small writes on at once, as they came
+    admit(std::move(f), [&](Counters* counters) { return make_tcp_endpoint(std::move(socket), counters); });
+  }
+
+  // A Unix socket's client has no address: the PROXY header says UNKNOWN (v1)
+  // or LOCAL (v2), and the log names the socket and the client's credentials.
+  void accepted_unix(Handle<uv_pipe_t> socket) {
+    auto f = std::make_shared<Forwarded>();
+    f->client = listen_unix_->to_string() + " client";
+    if (std::string creds = unix_peer_credentials(socket.get()); !creds.empty()) f->client += " (" + creds + ")";
+    std::string name = f->client;
+    admit(std::move(f),
+          [&](Counters* counters) { return make_unix_endpoint(std::move(socket), counters, std::move(name)); });
+  }
+
+  // Every client from here on, whatever socket it came in on.
+  void admit(std::shared_ptr<Forwarded> f, const std::function<std::unique_ptr<Endpoint>(Counters*)>& endpoint_of) {
     if (sessions_.size() >= max_clients_) {
       ctx_.log().warn("refused {}: --max-clients {} reached", f->client, max_clients_);
       return;
     }
     ctx_.counters().connections++;
-    uv_tcp_nodelay(socket.get(), 1);  // pass small writes on at once, as they came
     f->id = next_id_++;
-    f->client_end = make_tcp_endpoint(std::move(socket), &f->client_bytes);
+    f->client_end = endpoint_of(&f->client_bytes);
     if (server_tls_) {
       std::string who = f->client;
       f->client_end = make_tls_endpoint(ctx_.loop(), std::move(f->client_end), *server_tls_, "", &ctx_.log(), false,
@@ -194,11 +265,31 @@ class TcpForward final : public Command {
                                           else ctx_.log().warn("{}: tls: {}", who, error);
                                         });
     }
+    f->client_end = make_tap_endpoint(std::move(f->client_end), tap_, f->id);
     sessions_[f->id] = f;
     // The client's bytes wait in the kernel until the target answers.
     std::weak_ptr<Forwarded> weak = f;
+    if (target_unix_) {
+      // connect(2) on a Unix socket answers at once; the result is taken
+      // from the loop, as a TCP connection's is.
+      post(ctx_.loop(), [this, weak] {
+        auto f = weak.lock();
+        if (!f) return;
+        std::string error;
+        Handle<uv_pipe_t> socket = connect_unix(ctx_.loop(), *target_unix_, error);
+        if (!error.empty()) return target_connected(*f, nullptr, error);
+        target_connected(*f, make_unix_endpoint(std::move(socket), &f->target_bytes, target_name_), "");
+      });
+      return;
+    }
     auto done = [this, weak](Handle<uv_tcp_t> target, const std::string& error) {
-      if (auto f = weak.lock()) target_connected(*f, std::move(target), error);
+      auto f = weak.lock();
+      if (!f) return;
+      // Not from inside their own callback.
+      post(ctx_.loop(), [connector = std::move(f->connector), proxy_connector = std::move(f->proxy_connector)] {});
+      if (!error.empty()) return target_connected(*f, nullptr, error);
+      uv_tcp_nodelay(target.get(), 1);
+      target_connected(*f, make_tcp_endpoint(std::move(target), &f->target_bytes), "");
     };
     if (target_proxy_)
       f->proxy_connector =
@@ -208,15 +299,11 @@ class TcpForward final : public Command {
 
   // ---- one forwarded connection
 
-  void target_connected(Forwarded& f, Handle<uv_tcp_t> socket, const std::string& error) {
-    // Not from inside their own callback.
-    post(ctx_.loop(), [connector = std::move(f.connector), proxy_connector = std::move(f.proxy_connector)] {});
+  void target_connected(Forwarded& f, std::unique_ptr<Endpoint> target, const std::string& error) {
     if (!error.empty()) {
       finish(f, "target unreachable: " + error);
       return;
     }
-    uv_tcp_nodelay(socket.get(), 1);
-    std::unique_ptr<Endpoint> target = make_tcp_endpoint(std::move(socket), &f.target_bytes);
     if (target_tls_) {
       uint64_t id = f.id;
       target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, target_host_, &ctx_.log(), false,
@@ -251,8 +338,8 @@ class TcpForward final : public Command {
     uint64_t up = f.client_bytes.bytes_received, down = f.client_bytes.bytes_sent;
     ctx_.counters().bytes_received += up;
     ctx_.counters().bytes_sent += down;
-    std::string line = fmt::format("{} -> {} port {}: {} B up, {} B down, {}", f.client, target_host_, target_port_,
-                                   up, down, log_duration(std::chrono::steady_clock::now() - f.started));
+    std::string line = fmt::format("{} -> {}: {} B up, {} B down, {}", f.client, target_name_, up, down,
+                                   log_duration(std::chrono::steady_clock::now() - f.started));
     if (how.empty()) ctx_.log().info("{}, closed", line);
     else ctx_.log().warn("{}, {}", line, how);
     uint64_t id = f.id;
@@ -263,8 +350,12 @@ class TcpForward final : public Command {
   const OptionValues& opts_;
   std::string host_;
   uint16_t port_ = 0;
+  std::optional<UnixAddress> listen_unix_;  // PORT was unix:/PATH or unix:@NAME
+  std::optional<mode_t> mode_;               // --mode for its file
   std::string target_host_;
   uint16_t target_port_ = 0;
+  std::optional<UnixAddress> target_unix_;  // the target is a Unix socket
+  std::string target_name_;                 // "HOST port N" or "unix:/PATH", for the log
   size_t max_clients_ = 1000;
   Duration idle_timeout_{0};
   ProxyVersion proxy_ = ProxyVersion::None;
@@ -273,7 +364,9 @@ class TcpForward final : public Command {
   ListenOptions listen_;
   std::shared_ptr<TlsContext> server_tls_;  // --tls: clients speak TLS to us
   std::shared_ptr<TlsContext> target_tls_;  // --target-tls: we speak TLS to the target
+  std::shared_ptr<TrafficTap> tap_;         // --hex-dump, --output: the client side's bytes
   std::unique_ptr<TcpListener> listener_;
+  std::unique_ptr<UnixListener> unix_listener_;
   std::map<uint64_t, std::shared_ptr<Forwarded>> sessions_;
   uint64_t next_id_ = 1;
 };
@@ -284,7 +377,7 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "tcp-forward",
                        "1.0",
                        "forward every client of [HOST] PORT to TARGET_HOST TARGET_PORT (socat TCP-LISTEN,fork TCP:)",
-                       "[HOST] PORT TARGET_HOST TARGET_PORT",
+                       "[HOST] PORT TARGET_HOST TARGET_PORT (PORT, TARGET_HOST TARGET_PORT: or unix:/PATH)",
                        kOptions.data(),
                        kOptions.size(),
                        &create};

@@ -35,8 +35,6 @@ constexpr OptionSpec kOwnOptions[] = {
      true},
     {.name = "unix", .short_flag = 'U', .type = OptionType::Bool,
      .help = "PORT is the path of a Unix domain socket (nc -lU; @NAME is abstract)"},
-    {.name = "mode", .type = OptionType::String,
-     .help = "permissions of the Unix socket file, in octal (e.g. 660; default: from the umask)", .value_name = "MODE"},
     {.name = "keep-open", .short_flag = 'k', .type = OptionType::Bool,
      .help = "serve clients concurrently; keep listening after they leave"},
     {.name = "broker", .short_flag = 'b', .type = OptionType::Bool,
@@ -49,7 +47,8 @@ constexpr OptionSpec kOwnOptions[] = {
 // The bridge group serves the one-client and --exec modes; in -k mode
 // --idle-timeout, --recv-only and --crlf apply too.
 constexpr auto kOptions =
-    join_options(kOwnOptions, kAddressFamilyOptions, kListenOptions, kBridgeOptions, kTlsServerOptions);
+    join_options(kOwnOptions, kUnixModeOptions, kAddressFamilyOptions, kListenOptions, kBridgeOptions,
+                 kTlsServerOptions, kTapOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -76,7 +75,7 @@ class TcpListen final : public Command {
     unix_ = opts_.get_bool(opt("unix")) ? unix_address_of_path(port) : parse_unix_address(port);
     if (unix_) check_unix_options();
     else port_ = parse_port(port);
-    if (!unix_ && opts_.has(opt("mode"))) throw ConfigError("--mode is for a Unix socket (unix:/PATH)");
+    mode_ = unix_mode_option(opts_, unix_);
     echo_ = opts_.get_bool(opt("echo"));
     broker_ = opts_.get_bool(opt("broker"));
     keep_open_ = opts_.get_bool(opt("keep-open")) || broker_;
@@ -86,6 +85,7 @@ class TcpListen final : public Command {
     listen_ = listen_options(opts_);
     bridge_options_ = bridge_options(opts_);
     if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled) tls_ = make_tls_server_context(tls, ctx_.log());
+    tap_ = traffic_tap(ctx_, opts_);
     listen();
     if (keep_open_ && !broker_ && !echo_ && !bridge_options_.exec) start_shared_stdio();
   }
@@ -120,14 +120,6 @@ class TcpListen final : public Command {
     if (!host_.empty()) throw ConfigError(unix_->to_string() + ": a Unix socket has no HOST");
     for (std::string_view name : {opt("nodelay"), opt("allow"), opt("deny")})
       if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not " + unix_->to_string());
-    if (opts_.has(opt("mode"))) {
-      const std::string text = opts_.get_string(opt("mode"));
-      char* end = nullptr;
-      unsigned long mode = std::strtoul(text.c_str(), &end, 8);
-      if (text.empty() || *end != '\0' || mode > 07777) throw ConfigError("--mode: expected octal permissions like 660");
-      if (unix_->abstract) throw ConfigError("--mode: an abstract socket (unix:@NAME) has no file to set it on");
-      mode_ = static_cast<mode_t>(mode);
-    }
   }
 
   void listen() {
@@ -186,6 +178,7 @@ class TcpListen final : public Command {
                                 else ctx_.log().debug("{}: tls: {}", who, describe(session));
                               });
     }
+    net = make_tap_endpoint(std::move(net), tap_, ctx_.counters().connections);  // decrypted, with --tls
 
     if (!keep_open_) {
       stop_listening();  // one client, like nc -l
@@ -352,6 +345,7 @@ class TcpListen final : public Command {
   ListenOptions listen_;
   BridgeOptions bridge_options_;
   std::shared_ptr<TlsContext> tls_;  // --tls: every client speaks TLS
+  std::shared_ptr<TrafficTap> tap_;  // --hex-dump, --output
   std::unique_ptr<TcpListener> listener_;
   std::optional<UnixAddress> unix_;  // unix:/PATH, unix:@NAME or -U: no TCP listener
   std::optional<mode_t> mode_;       // --mode

@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <sys/socket.h>
 
 #include <spdlog/spdlog.h>
 
+#include "nettool/error.h"
 #include "nettool/stream.h"
 
 namespace nettool {
@@ -18,6 +21,8 @@ consteval std::string_view connect_key(std::string_view n) { return checked_opti
 consteval std::string_view bridge_key(std::string_view n) { return checked_option<kBridgeOptions>(n); }
 consteval std::string_view proxy_key(std::string_view n) { return checked_option<kProxyOptions>(n); }
 consteval std::string_view access_key(std::string_view n) { return checked_option<kAccessOptions>(n); }
+consteval std::string_view tap_key(std::string_view n) { return checked_option<kTapOptions>(n); }
+consteval std::string_view unix_mode_key(std::string_view n) { return checked_option<kUnixModeOptions>(n); }
 consteval std::string_view listen_key(std::string_view n) { return checked_option<kListenOptions>(n); }
 }  // namespace
 
@@ -95,6 +100,28 @@ AccessOptions access_options(const OptionValues& values) {
   a.allow = values.get_cidrs(access_key("allow"));
   a.deny = values.get_cidrs(access_key("deny"));
   return a;
+}
+
+std::shared_ptr<TrafficTap> traffic_tap(Context& ctx, const OptionValues& values) {
+  std::string dump = values.has(tap_key("hex-dump")) ? values.get_string(tap_key("hex-dump")) : "";
+  std::string output = values.has(tap_key("output")) ? values.get_string(tap_key("output")) : "";
+  for (std::string_view name : {tap_key("hex-dump"), tap_key("output")})
+    if (values.has(name) && values.get_string(name).empty()) throw ConfigError("--" + std::string(name) + ": no FILE");
+  if (dump.empty() && output.empty()) return nullptr;
+  auto tap = std::make_shared<TrafficTap>(ctx, dump, output);
+  ctx.log().debug("{}: every byte is copied through nettool, none spliced", tap->describe());
+  return tap;
+}
+
+std::optional<mode_t> unix_mode_option(const OptionValues& values, const std::optional<UnixAddress>& listening) {
+  if (!values.has(unix_mode_key("mode"))) return std::nullopt;
+  if (!listening) throw ConfigError("--mode is for a Unix socket (unix:/PATH)");
+  if (listening->abstract) throw ConfigError("--mode: an abstract socket (unix:@NAME) has no file to set it on");
+  const std::string text = values.get_string(unix_mode_key("mode"));
+  char* end = nullptr;
+  unsigned long mode = std::strtoul(text.c_str(), &end, 8);
+  if (text.empty() || *end != '\0' || mode > 07777) throw ConfigError("--mode: expected octal permissions like 660");
+  return static_cast<mode_t>(mode);
 }
 
 ListenOptions listen_options(const OptionValues& values) {

@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "nettool/error.h"
 #include "nettool/fd.h"
+#include "nettool/net.h"
 
 namespace nettool {
 
@@ -148,7 +150,7 @@ std::string opening(const ProxySpec& proxy, const std::string& host_in, uint16_t
     case ProxySpec::Kind::Http: {
       std::string authority = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
       std::string out = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
-      if (!proxy.user.empty()) out += "Proxy-Authorization: Basic " + base64(proxy.user + ":" + proxy.password) + "\r\n";
+      out += http_authorization(proxy);
       return out + "\r\n";
     }
   }
@@ -255,7 +257,98 @@ Step http_step(std::string_view head) {
   return failed("CONNECT refused: " + std::string(status_line.substr(9)));
 }
 
+std::string http_authorization(const ProxySpec& proxy) {
+  if (proxy.user.empty()) return "";
+  return "Proxy-Authorization: Basic " + base64(proxy.user + ":" + proxy.password) + "\r\n";
+}
+
 }  // namespace proxy_protocol
+
+// ---- choosing a proxy from the environment
+
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One no_proxy entry against a host (both lowercase, without brackets).
+bool no_proxy_entry_matches(std::string_view entry, std::string_view host) {
+  if (entry == "*") return true;
+  if (entry.find('/') != std::string_view::npos || host.find(':') != std::string_view::npos ||
+      (!host.empty() && std::isdigit(static_cast<unsigned char>(host.back())))) {
+    // An address: compare as networks (an entry that is no address matches no address).
+    sockaddr_storage ss{};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    std::string h(host);
+    if (::inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) ss.ss_family = AF_INET;
+    else if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) ss.ss_family = AF_INET6;
+    if (ss.ss_family != 0) {
+      try {
+        return Cidr::parse(entry).contains(reinterpret_cast<const sockaddr*>(&ss));
+      } catch (const ConfigError&) {
+        return false;
+      }
+    }
+  }
+  if (entry.starts_with('.')) entry.remove_prefix(1);
+  if (entry.empty()) return false;
+  if (host == entry) return true;
+  return host.size() > entry.size() && host.ends_with(entry) && host[host.size() - entry.size() - 1] == '.';
+}
+
+}  // namespace
+
+bool no_proxy_matches(std::string_view list, std::string_view host) {
+  std::string h = lower(host);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  while (!h.empty() && h.back() == '.') h.pop_back();  // "example.org." is example.org
+  size_t i = 0;
+  while (i < list.size()) {
+    size_t end = list.find_first_of(", \t", i);
+    if (end == std::string_view::npos) end = list.size();
+    std::string entry = lower(list.substr(i, end - i));
+    if (!entry.empty() && no_proxy_entry_matches(entry, h)) return true;
+    i = end + 1;
+  }
+  return false;
+}
+
+std::optional<ChosenProxy> choose_proxy(const std::optional<std::string>& explicit_url, std::string_view scheme,
+                                        std::string_view host, const EnvLookup& env) {
+  auto variable = [&env](const char* name) -> std::optional<std::string> {
+    const char* value = env(name);
+    if (!value || !*value) return std::nullopt;
+    return std::string(value);
+  };
+  for (const char* name : {"no_proxy", "NO_PROXY"}) {
+    if (auto list = variable(name)) {
+      if (no_proxy_matches(*list, host)) return std::nullopt;
+      break;  // the lowercase one wins when both are set, as in curl
+    }
+  }
+  ChosenProxy chosen;
+  if (explicit_url) {
+    chosen = {*explicit_url, "--proxy"};
+  } else {
+    // The variables name URL schemes: anything else (file-get --raw) takes --proxy only.
+    std::vector<const char*> names;
+    if (scheme == "https") names = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    else if (scheme == "http") names = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    for (const char* name : names) {
+      if (auto url = variable(name)) {
+        chosen = {*url, name};
+        break;
+      }
+    }
+    if (chosen.url.empty()) return std::nullopt;
+  }
+  if (chosen.url.find("://") == std::string::npos) chosen.url = "http://" + chosen.url;
+  return chosen;
+}
 
 // ---- I/O: the handshake on the proxy's socket, read exactly as far as the
 // proxy's answers go, so the tunnel's first bytes stay in the kernel for the

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <utility>
 
 #include "nettool/error.h"
 #include "nettool/fd.h"
@@ -92,38 +93,70 @@ Handle<uv_pipe_t> connect_unix(uv_loop_t* loop, const UnixAddress& address, std:
   return pipe;
 }
 
-UnixListener::UnixListener(uv_loop_t* loop, const UnixAddress& address, std::optional<mode_t> mode, int backlog,
-                           spdlog::logger& log, AcceptFn on_client)
-    : log_(log), on_client_(std::move(on_client)), address_(address.to_string()) {
-  // A constructor that throws gets no destructor: undo what was done here.
-  auto fail = [&](const std::string& why) {
-    close();
-    throw RuntimeError("cannot listen: " + address_ + ": " + why);
-  };
+UnixSocketFile::UnixSocketFile(std::string path) : path_(std::move(path)) {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) {
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+  }
+}
+
+UnixSocketFile::UnixSocketFile(UnixSocketFile&& o) noexcept
+    : path_(std::exchange(o.path_, std::string())), dev_(o.dev_), ino_(o.ino_) {}
+
+UnixSocketFile& UnixSocketFile::operator=(UnixSocketFile&& o) noexcept {
+  if (this != &o) {
+    remove();
+    path_ = std::exchange(o.path_, std::string());
+    dev_ = o.dev_;
+    ino_ = o.ino_;
+  }
+  return *this;
+}
+
+void UnixSocketFile::remove() {
+  if (path_.empty()) return;
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev_ && st.st_ino == ino_)
+    ::unlink(path_.c_str());
+  path_.clear();
+}
+
+UniqueFd listen_unix(const UnixAddress& address, std::optional<mode_t> mode, int backlog, spdlog::logger& log,
+                     UnixSocketFile& file) {
+  const std::string name = address.to_string();
+  auto fail = [&](const std::string& why) { throw RuntimeError("cannot listen: " + name + ": " + why); };
   if (!address.abstract) {
     struct stat st {};
     if (::lstat(address.path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) fail("a file that is not a socket is in the way (not replacing it)");
       if (someone_listens(address)) fail("a server is already listening on it");
       if (::unlink(address.path.c_str()) != 0) fail(std::string("removing the stale socket file: ") + std::strerror(errno));
-      log_.info("{}: removed a stale socket file (nothing was listening on it)", address_);
+      log.info("{}: removed a stale socket file (nothing was listening on it)", name);
     }
   }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) fail(std::string("socket: ") + std::strerror(errno));
+  if (!fd.valid()) fail(std::string("socket: ") + std::strerror(errno));
   sockaddr_un sun{};
   socklen_t len = fill_sockaddr(address, sun);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sun), len) != 0) fail(std::strerror(errno));
-  if (!address.abstract) {
-    file_ = address.path;
-    struct stat st {};
-    if (::stat(file_.c_str(), &st) == 0) {
-      file_dev_ = st.st_dev;
-      file_ino_ = st.st_ino;
-    }
-    if (mode && ::chmod(file_.c_str(), *mode) != 0) fail(std::string("setting its mode: ") + std::strerror(errno));
-  }
+  UnixSocketFile made = address.abstract ? UnixSocketFile() : UnixSocketFile(address.path);  // removed if we fail
+  if (mode && !address.abstract && ::chmod(address.path.c_str(), *mode) != 0)
+    fail(std::string("setting its mode: ") + std::strerror(errno));
   if (::listen(fd.get(), backlog) != 0) fail(std::string("listen: ") + std::strerror(errno));
+  file = std::move(made);
+  return fd;
+}
+
+UnixListener::UnixListener(uv_loop_t* loop, const UnixAddress& address, std::optional<mode_t> mode, int backlog,
+                           spdlog::logger& log, AcceptFn on_client)
+    : log_(log), on_client_(std::move(on_client)), address_(address.to_string()) {
+  UniqueFd fd = listen_unix(address, mode, backlog, log, file_);
+  // A constructor that throws gets no destructor: undo what was done here.
+  auto fail = [&](const std::string& why) {
+    close();
+    throw RuntimeError("cannot listen: " + address_ + ": " + why);
+  };
   if (int rc = uv_pipe_init(loop, socket_.get(), 0); rc < 0) fail(uv_message("uv_pipe_init", rc));
   socket_.mark_initialized(this);
   if (int rc = uv_pipe_open(socket_.get(), fd.get()); rc < 0) fail(uv_message("uv_pipe_open", rc));
@@ -134,12 +167,7 @@ UnixListener::UnixListener(uv_loop_t* loop, const UnixAddress& address, std::opt
 
 void UnixListener::close() {
   socket_.close();
-  if (file_.empty()) return;
-  // Only our own file: a new server may have replaced it meanwhile.
-  struct stat st {};
-  if (::lstat(file_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == file_dev_ && st.st_ino == file_ino_)
-    ::unlink(file_.c_str());
-  file_.clear();
+  file_.remove();
 }
 
 void UnixListener::on_connection(uv_stream_t* server, int status) {

@@ -459,6 +459,7 @@ Listener start_listener(std::vector<std::string> args, ProcessOptions options, M
       auto eol = err.find('\n', at);
       if (eol != std::string::npos) {
         std::string where = err.substr(at + marker.size(), eol - at - marker.size());
+        where = where.substr(0, where.find_first_of(", "));  // "ADDR:PORT, forwarding to unix:/x"
         auto colon = where.rfind(':');
         if (colon != std::string::npos) {
           Listener l{std::move(p), where.substr(0, colon), 0};

@@ -6,15 +6,19 @@
 // every path; every wait is bounded.
 #include <regex>
 
+#include "file_test_util.h"
 #include "harness.h"
+#include "tls_test_util.h"
 
 using namespace e2e;
+using filetest::start_serve;
 
 namespace {
 
 // One proxy per process: PROTOCOL [USER PASS]. Logs "asked HOST PORT" per
-// request; relays both ways with half-close; refuses unreachable targets
-// with the protocol's "connection refused".
+// tunnel, "forwarded GET URL" per plain HTTP request (an HTTP proxy's
+// absolute form); relays both ways with half-close; refuses unreachable
+// targets with the protocol's "connection refused".
 const char* kProxyStub = R"PY(
 import socket, struct, sys, threading
 proto = sys.argv[1]
@@ -79,7 +83,24 @@ def serve(c):
     else:
         head = b""
         while not head.endswith(b"\r\n\r\n"): head += exact(c, 1)
-        target = head.split(b" ")[1].decode()
+        method, target = head.split(b" ")[0:2]
+        target = target.decode()
+        if method != b"CONNECT":
+            # A request in absolute form: on to the origin in origin form.
+            if user and b"Proxy-Authorization: Basic " not in head:
+                c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"); return
+            print("forwarded %s %s" % (method.decode(), target), file=sys.stderr, flush=True)
+            hostport, _, path = target[len("http://"):].partition("/")
+            host, port = hostport.rsplit(":", 1) if ":" in hostport else (hostport, "80")
+            t = open_target(host, int(port))
+            if not t:
+                c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"); return
+            lines = [l for l in head.split(b"\r\n") if not l.startswith(b"Proxy-Authorization:")]
+            lines[0] = method + b" /" + path.encode() + b" " + lines[0].split(b" ")[2]
+            t.sendall(b"\r\n".join(lines))
+            threading.Thread(target=pump, args=(t, c), daemon=True).start()
+            pump(c, t)
+            return
         host, port = target.rsplit(":", 1)
         if user and b"Proxy-Authorization: Basic " not in head:
             c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"); return
@@ -216,4 +237,84 @@ TEST_CASE("proxy: tcp-forward --proxy reaches its target through a SOCKS5 proxy"
   INFO("forwarder: " << fwd.proc.stderr_text() << "\nproxy: " << proxy.proc.stderr_text());
   CHECK(answer == "forwarded through socks\n");
   CHECK(proxy.proc.stderr_text().find("asked 127.0.0.1 " + std::to_string(echo.port)) != std::string::npos);
+}
+
+// ---- file-get through proxies
+
+namespace {
+
+RunResult file_get_via(const std::string& url, const fs::path& out, std::vector<std::string> extra = {},
+                       ProcessOptions options = {}) {
+  std::vector<std::string> args{"file-get", "-w", "10s", "--no-fsync", url, "-o", out.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_nettool(args, std::move(options));
+}
+
+}  // namespace
+
+TEST_CASE("proxy: file-get through SOCKS5, SOCKS4a, an HTTP proxy (absolute form) and CONNECT for https",
+          "[proxy][file-get]") {
+  TempDir dir;
+  fs::create_directory(dir / "root");
+  const std::string body = random_bytes(1024 * 1024 + 3, 71);
+  write_file(dir / "root" / "f.bin", body);
+  auto server = start_serve(dir / "root");
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port) + "/f.bin";
+  for (std::vector<std::string> mode :
+       {std::vector<std::string>{"socks5"}, {"socks4a"}, {"http"}, {"http", "carol", "pw"}}) {
+    auto proxy = start_proxy(mode);
+    std::string userinfo = mode.size() > 1 ? mode[1] + ":" + mode[2] + "@" : "";
+    std::string proxy_url = mode[0] + "://" + userinfo + "127.0.0.1:" + std::to_string(proxy.port);
+    auto out = dir / ("via-" + mode[0] + std::to_string(mode.size()) + ".bin");
+    auto r = file_get_via(url, out, {"--proxy", proxy_url});
+    INFO(proxy_url << "\nfile-get: " << r.err << "\nproxy: " << proxy.proc.stderr_text());
+    CHECK(r.exit_code == 0);
+    CHECK(read_file(out) == body);
+    // Plain HTTP goes to an HTTP proxy as a request for the whole URL, not a tunnel.
+    std::string asked = mode[0] == "http" ? "forwarded GET " + url : "asked 127.0.0.1 " + std::to_string(server.port);
+    CHECK(proxy.proc.stderr_text().find(asked) != std::string::npos);
+  }
+
+  auto tls_server = start_serve(dir / "root", {"--tls"});
+  REQUIRE(tls_server.proc.wait_stderr_contains("pin sha256//"));
+  const std::string pin = logged_pin(tls_server.proc.stderr_text());
+  auto proxy = start_proxy({"http"});
+  auto r = file_get_via("https://127.0.0.1:" + std::to_string(tls_server.port) + "/f.bin", dir / "tls.bin",
+                        {"--proxy", "http://127.0.0.1:" + std::to_string(proxy.port), "--tls-pin", pin});
+  INFO("file-get: " << r.err << "\nproxy: " << proxy.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(read_file(dir / "tls.bin") == body);
+  CHECK(proxy.proc.stderr_text().find("asked 127.0.0.1 " + std::to_string(tls_server.port)) != std::string::npos);
+}
+
+TEST_CASE("proxy: file-get honours http_proxy and no_proxy as curl does, and a bad variable is exit 2",
+          "[proxy][file-get]") {
+  TempDir dir;
+  fs::create_directory(dir / "root");
+  write_file(dir / "root" / "f.txt", "via the environment\n");
+  auto server = start_serve(dir / "root");
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port) + "/f.txt";
+  auto proxy = start_proxy({"http"});
+  const std::string proxy_address = "127.0.0.1:" + std::to_string(proxy.port);
+
+  // No scheme: http://, as curl and wget read the variable.
+  auto r = file_get_via(url, dir / "a.txt", {}, ProcessOptions().setenv("http_proxy", proxy_address));
+  INFO("file-get: " << r.err << "\nproxy: " << proxy.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(read_file(dir / "a.txt") == "via the environment\n");
+  CHECK(count_occurrences(proxy.proc.stderr_text(), "forwarded GET " + url) == 1);
+
+  // no_proxy wins; HTTP_PROXY in capitals is not read for http:// (a CGI
+  // program gets it from a request's Proxy: header).
+  r = file_get_via(url, dir / "b.txt", {},
+                   ProcessOptions().setenv("http_proxy", proxy_address).setenv("no_proxy", "example.org, 127.0.0.0/8"));
+  CHECK(r.exit_code == 0);
+  r = file_get_via(url, dir / "c.txt", {}, ProcessOptions().setenv("HTTP_PROXY", proxy_address));
+  CHECK(r.exit_code == 0);
+  CHECK(read_file(dir / "c.txt") == "via the environment\n");
+  CHECK(count_occurrences(proxy.proc.stderr_text(), "forwarded GET " + url) == 1);
+
+  r = file_get_via(url, dir / "d.txt", {}, ProcessOptions().setenv("http_proxy", "ftp://127.0.0.1:21"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("http_proxy=ftp://127.0.0.1:21: ") != std::string::npos);
 }

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 
@@ -205,4 +206,104 @@ TEST_CASE("unix: tcp-listen option mistakes with a Unix socket are usage errors"
   r = run_nettool({"tcp-listen", "not-a-port"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("invalid port") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- tcp-forward
+
+TEST_CASE("unix: tcp-forward HOST PORT unix:/PATH forwards TCP clients to a Unix socket, both ways with half-close",
+          "[unix][tcp-forward]") {
+  TempDir dir;
+  std::string path = (dir / "target.sock").string();
+  auto target = start_socat_listener("UNIX-LISTEN:" + path + ",fork", path, "EXEC:cat");
+  auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", "unix:" + path});
+  const std::string data = random_bytes(300000, 81);
+  for (int i = 0; i < 2; ++i) {
+    Socket client = connect_tcp(fwd.port);
+    ReadEnd how{};
+    CHECK(client.exchange(data, kIoTimeout, &how) == data);  // cat answers our EOF with its own
+    CHECK(how == ReadEnd::Eof);
+  }
+  fwd.proc.signal(SIGTERM);
+  CHECK(fwd.proc.wait(kIoTimeout) == 0);
+  CHECK(fwd.proc.stderr_text().find("-> unix:" + path + ": 300000 B up, 300000 B down") != std::string::npos);
+}
+
+TEST_CASE("unix: tcp-forward unix:/PATH to TCP and unix:@NAME to unix:/PATH, and --mode on its socket file",
+          "[unix][tcp-forward]") {
+  TempDir dir;
+  auto echo = start_listener({"tcp-listen", "-k", "--echo", "127.0.0.1", "0"});
+  std::string front = (dir / "front.sock").string();
+  auto fwd = start_unix_listener(
+      {"tcp-forward", "--mode", "600", "unix:" + front, "127.0.0.1", std::to_string(echo.port)});
+  CHECK((fs::status(front).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  write_file(dir / "in.txt", "through a Unix socket to TCP\n");
+  auto r = run_nettool({"tcp-connect", "unix:" + front}, ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client: " << r.err << "\nforwarder: " << fwd.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "through a Unix socket to TCP\n");
+
+  std::string back = (dir / "back.sock").string();
+  auto target = start_socat_listener("UNIX-LISTEN:" + back + ",fork", back, "EXEC:cat");
+  std::string name = unique_abstract_name();
+  auto relay = start_unix_listener({"tcp-forward", "unix:@" + name, "unix:" + back});
+  r = run_nettool({"tcp-connect", "unix:@" + name}, ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client: " << r.err << "\nrelay: " << relay.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "through a Unix socket to TCP\n");
+
+  fwd.signal(SIGTERM);
+  CHECK(fwd.wait(kIoTimeout) == 0);
+  CHECK_FALSE(fs::exists(front));  // its own socket file goes with it
+}
+
+TEST_CASE("unix: tcp-forward with a Unix socket refuses what it has no use for, with exit 2", "[unix][tcp-forward]") {
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"tcp-forward", "8080", "unix:/tmp/x.sock", "80"},
+           {"tcp-forward", "--proxy", "socks5://127.0.0.1:1080", "8080", "unix:/tmp/x.sock"},
+           {"tcp-forward", "-s", "127.0.0.1", "8080", "unix:/tmp/x.sock"},
+           {"tcp-forward", "--allow", "127.0.0.1", "unix:/tmp/l.sock", "127.0.0.1", "80"},
+           {"tcp-forward", "--mode", "600", "8080", "127.0.0.1", "80"},
+           {"tcp-forward", "8080", "127.0.0.1"},
+       }) {
+    auto r = run_nettool(args);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+  }
+  auto r = run_nettool({"tcp-forward", "8080", "127.0.0.1"});
+  CHECK(r.err.find("TARGET_PORT is missing") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- file-serve, file-get
+
+TEST_CASE("unix: file-serve --listen unix:/PATH serves curl --unix-socket and file-get --unix-socket, byte for byte",
+          "[unix][file-serve][file-get]") {
+  TempDir dir;
+  fs::create_directory(dir / "root");
+  const std::string body = random_bytes(3 * 1024 * 1024 + 1, 82);
+  write_file(dir / "root" / "f.bin", body);
+  std::string path = (dir / "http.sock").string();
+  auto server = start_unix_listener({"file-serve", "--listen", "unix:" + path, "--workers", "2", "--mode", "600",
+                                     "--root", (dir / "root").string()});
+  CHECK((fs::status(path).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  for (int i = 0; i < 2; ++i) {
+    auto out = dir / ("curl" + std::to_string(i) + ".bin");
+    Process curl({"curl", "-sS", "--max-time", "20", "--unix-socket", path, "-o", out.string(),
+                  "http://localhost/f.bin"});
+    CHECK(curl.wait(kRunTimeout) == 0);
+    CHECK(read_file(out) == body);
+  }
+  auto r = run_nettool({"file-get", "--no-fsync", "--unix-socket", path, "http://localhost/f.bin", "-o",
+                        (dir / "got.bin").string()});
+  INFO("file-get: " << r.err << "\nserver: " << server.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(read_file(dir / "got.bin") == body);
+  CHECK(server.stderr_text().find("unix:" + path + " client") != std::string::npos);  // the access log's client
+
+  r = run_nettool({"file-get", "--unix-socket", (dir / "none.sock").string(), "http://localhost/f.bin", "-o",
+                   (dir / "none.bin").string()});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("none.sock: No such file or directory") != std::string::npos);
+  server.signal(SIGTERM);
+  CHECK(server.wait(kIoTimeout) == 0);
+  CHECK_FALSE(fs::exists(path));
 }

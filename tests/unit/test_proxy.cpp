@@ -5,6 +5,9 @@
 #include "nettool/error.h"
 #include "nettool/proxy.h"
 
+#include <map>
+#include <string>
+
 using namespace nettool;
 using namespace nettool::proxy_protocol;
 using namespace std::string_literals;
@@ -84,4 +87,61 @@ TEST_CASE("proxy: each SOCKS5 answer leads to the next step, and a refusal says 
   CHECK(http_step("HTTP/1.1 200 Connection established\r\n\r\n").done);
   CHECK(http_step("HTTP/1.0 403 Forbidden\r\n\r\n").error == "CONNECT refused: 403 Forbidden");
   CHECK_FALSE(http_step("SSH-2.0-OpenSSH\r\n\r\n").error.empty());
+}
+
+namespace {
+
+// An environment made of `vars`, for choose_proxy.
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+}
+
+}  // namespace
+
+TEST_CASE("choose_proxy: --proxy, then the scheme's variable, then all_proxy, as curl reads them", "[proxy]") {
+  auto env = env_of({{"http_proxy", "proxy:3128"}, {"HTTPS_PROXY", "socks5h://s:1080"}, {"ALL_PROXY", "http://all:1"}});
+  auto c = choose_proxy(std::nullopt, "http", "example.org", env);
+  REQUIRE(c);
+  CHECK(c->url == "http://proxy:3128");  // no scheme: http://
+  CHECK(c->source == "http_proxy");
+  c = choose_proxy(std::nullopt, "https", "example.org", env);
+  REQUIRE(c);
+  CHECK(c->url == "socks5h://s:1080");
+  c = choose_proxy("socks5://explicit:1", "https", "example.org", env);
+  REQUIRE(c);
+  CHECK(c->source == "--proxy");
+  // HTTP_PROXY in capitals is never read for http://: all_proxy is next.
+  c = choose_proxy(std::nullopt, "http", "example.org", env_of({{"HTTP_PROXY", "evil:1"}, {"all_proxy", "ok:2"}}));
+  REQUIRE(c);
+  CHECK(c->url == "http://ok:2");
+  CHECK_FALSE(choose_proxy(std::nullopt, "http", "example.org", env_of({{"HTTP_PROXY", "evil:1"}})));
+  CHECK_FALSE(choose_proxy(std::nullopt, "http", "example.org", env_of({{"http_proxy", ""}})));
+  // A scheme that is not a URL's (file-get --raw) takes --proxy only.
+  CHECK_FALSE(choose_proxy(std::nullopt, "raw", "example.org", env));
+  // no_proxy applies to --proxy too; the lowercase variable wins over NO_PROXY.
+  CHECK_FALSE(choose_proxy("http://p:1", "http", "www.example.org", env_of({{"no_proxy", "example.org"}})));
+  CHECK(choose_proxy("http://p:1", "http", "www.example.org",
+                     env_of({{"no_proxy", "other.org"}, {"NO_PROXY", "example.org"}})));
+}
+
+TEST_CASE("no_proxy: names and their subdomains, a leading dot, *, addresses and networks", "[proxy]") {
+  CHECK(no_proxy_matches("example.org", "example.org"));
+  CHECK(no_proxy_matches("example.org", "WWW.Example.org"));
+  CHECK(no_proxy_matches(".example.org", "www.example.org"));
+  CHECK(no_proxy_matches(".example.org", "example.org."));
+  CHECK_FALSE(no_proxy_matches("example.org", "badexample.org"));
+  CHECK_FALSE(no_proxy_matches("www.example.org", "example.org"));
+  CHECK(no_proxy_matches("a.com, b.com  c.com", "c.com"));
+  CHECK(no_proxy_matches("*", "anything"));
+  CHECK(no_proxy_matches("127.0.0.1", "127.0.0.1"));
+  CHECK(no_proxy_matches("10.0.0.0/8", "10.1.2.3"));
+  CHECK_FALSE(no_proxy_matches("10.0.0.0/8", "11.1.2.3"));
+  CHECK(no_proxy_matches("::1", "[::1]"));
+  CHECK(no_proxy_matches("fd00::/8", "fd12::5"));
+  CHECK_FALSE(no_proxy_matches("10.0.0.0/8", "example.org"));
+  CHECK_FALSE(no_proxy_matches("", "example.org"));
+  CHECK_FALSE(no_proxy_matches(",,", "example.org"));
 }

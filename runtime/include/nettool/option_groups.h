@@ -17,9 +17,11 @@
 
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
+#include "nettool/dump.h"
 #include "nettool/options.h"
 #include "nettool/plugin.h"
 #include "nettool/proxy.h"
+#include "nettool/unix.h"
 
 namespace nettool {
 
@@ -130,6 +132,30 @@ struct AccessOptions {
   bool admits(const sockaddr* peer) const { return address_allowed(peer, allow, deny); }
 };
 AccessOptions access_options(const OptionValues& values);
+
+// ---- seeing the traffic: --hex-dump, --output (tcp-connect, tcp-listen, tcp-forward, udp-send, udp-listen)
+
+inline constexpr OptionSpec kTapOptions[] = {
+    {.name = "hex-dump", .type = OptionType::String,
+     .help = "write every chunk sent (>) and received (<) to FILE as hexdump -C lines under a line with the time, "
+             "connection, peer and size; - is stderr (bytes are copied, not spliced, while dumping)",
+     .value_name = "FILE"},
+    {.name = "output", .short_flag = 'o', .type = OptionType::String,
+     .help = "also write the bytes received to FILE", .value_name = "FILE"},
+};
+// The tap both options feed (RuntimeError if a file cannot be created), or
+// nullptr when neither is given.
+std::shared_ptr<TrafficTap> traffic_tap(Context& ctx, const OptionValues& values);
+
+// ---- a listening Unix socket: its file's permissions (tcp-listen, tcp-forward)
+
+inline constexpr OptionSpec kUnixModeOptions[] = {
+    {.name = "mode", .type = OptionType::String,
+     .help = "permissions of the Unix socket file, in octal (e.g. 660; default: from the umask)", .value_name = "MODE"},
+};
+// --mode for the socket `listening` names (ConfigError: not octal, or no
+// socket file to set it on: a TCP port or an abstract name); none if not given.
+std::optional<mode_t> unix_mode_option(const OptionValues& values, const std::optional<UnixAddress>& listening);
 
 // ---- a listening TCP server: who may connect, the backlog, the grace period
 

@@ -60,7 +60,31 @@ Step socks5_step(const ProxySpec& proxy, int stage, std::string_view buffer, con
 Step socks4a_step(std::string_view buffer);
 Step http_step(std::string_view head);
 
+// "Proxy-Authorization: Basic ...\r\n" when the proxy has a user, else "".
+std::string http_authorization(const ProxySpec& proxy);
+
 }  // namespace proxy_protocol
+
+// ---- which proxy a URL goes through, as curl and wget choose (file-get)
+
+using EnvLookup = std::function<const char*(const char*)>;
+struct ChosenProxy {
+  std::string url;     // as parse_proxy_url takes it
+  std::string source;  // "--proxy", "http_proxy", ...: for messages
+};
+// `explicit_url` (--proxy) if given; else http_proxy for http (lowercase only,
+// as curl: a CGI program gets HTTP_PROXY from a request's "Proxy:" header),
+// https_proxy or HTTPS_PROXY for https, then all_proxy or ALL_PROXY (for any
+// other scheme, only `explicit_url`). None when
+// `host` matches no_proxy or NO_PROXY (no_proxy_matches). A URL without a
+// scheme is http://, as curl and wget read these variables. An empty
+// variable is unset.
+std::optional<ChosenProxy> choose_proxy(const std::optional<std::string>& explicit_url, std::string_view scheme,
+                                        std::string_view host, const EnvLookup& env);
+// no_proxy: entries separated by commas or blanks. "*" matches every host; a
+// name matches itself and its subdomains (a leading dot is ignored, case is
+// not significant); an address matches itself, ADDR/BITS a network.
+bool no_proxy_matches(std::string_view list, std::string_view host);
 
 // Connects to the proxy (with `options`: -w covers the handshake too, -s/-p
 // the local end), then asks it for HOST PORT. `done` gets the socket, or an

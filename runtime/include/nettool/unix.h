@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "nettool/fd.h"
 #include "nettool/uv.h"
 
 namespace spdlog {
@@ -40,16 +41,42 @@ Handle<uv_pipe_t> connect_unix(uv_loop_t* loop, const UnixAddress& address, std:
 // "pid 1234 uid 0 gid 0" of the process at the other end (SO_PEERCRED), or "".
 std::string unix_peer_credentials(const uv_pipe_t* socket);
 
+// The file of a listening socket we made: removed by remove() (and on
+// destruction) only if it is still that file, since a new server may have
+// replaced it meanwhile. Empty for an abstract socket.
+class UnixSocketFile {
+ public:
+  UnixSocketFile() = default;
+  explicit UnixSocketFile(std::string path);  // records the file now at `path`
+  UnixSocketFile(UnixSocketFile&& o) noexcept;
+  UnixSocketFile& operator=(UnixSocketFile&& o) noexcept;
+  UnixSocketFile(const UnixSocketFile&) = delete;
+  UnixSocketFile& operator=(const UnixSocketFile&) = delete;
+  ~UnixSocketFile() { remove(); }
+  void remove();
+
+ private:
+  std::string path_;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
+
+// A bound, listening, non-blocking Unix stream socket. A file already at the
+// path is removed only when it is a socket nothing answers on (left by a
+// server that died); any other file, or a socket with a live server, is an
+// error. `mode` (e.g. 0660) is set on the socket file before listen(2), so no
+// client can connect before it holds; `file` then owns the file. Throws
+// RuntimeError naming the address and the reason.
+UniqueFd listen_unix(const UnixAddress& address, std::optional<mode_t> mode, int backlog, spdlog::logger& log,
+                     UnixSocketFile& file);
+
 // The listening side of a Unix domain stream socket (tcp-listen unix:/PATH).
 class UnixListener {
  public:
   using AcceptFn = std::function<void(Handle<uv_pipe_t> client)>;
 
-  // Binds and listens. A file already at PATH is removed only when it is a
-  // socket nothing answers on (left by a server that died); any other file,
-  // or a socket with a live server, is an error. `mode` (e.g. 0660) is set
-  // on the socket file before listen(2), so no client can connect before it
-  // holds. Throws RuntimeError naming the address and the reason.
+  // Binds and listens with listen_unix() (which says what happens to a file
+  // in the way). Throws RuntimeError naming the address and the reason.
   UnixListener(uv_loop_t* loop, const UnixAddress& address, std::optional<mode_t> mode, int backlog,
                spdlog::logger& log, AcceptFn on_client);
   UnixListener(const UnixListener&) = delete;
@@ -69,9 +96,7 @@ class UnixListener {
   AcceptFn on_client_;
   Handle<uv_pipe_t> socket_;
   std::string address_;
-  std::string file_;  // the socket file to remove at close ("" for abstract, or once removed)
-  dev_t file_dev_ = 0;
-  ino_t file_ino_ = 0;
+  UnixSocketFile file_;  // removed at close
 };
 
 }  // namespace nettool
