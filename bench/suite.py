@@ -190,15 +190,25 @@ def cpu_seconds(pids):
     return total / TICK
 
 
-def status_kib(pid, key):
+def proc_kib(pid, name, key):
+    """A "Key: N kB" field of /proc/PID/<name> (status, smaps_rollup), 0 if gone."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/{name}") as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def status_kib(pid, key):
+    return proc_kib(pid, "status", key)
+
+
+def rollup_kib(pid, key):
+    """Pss, Rss... summed over every mapping (smaps_rollup)."""
+    return proc_kib(pid, "smaps_rollup", key)
 
 
 def accepted_connections(pids, port):
@@ -1073,6 +1083,48 @@ mimetype.assign = ( "" => "application/octet-stream" )
         ok = w.code == 0 and body_ok and not bad and rate > 0
         return Sample(rate, cpu=cpu, ok=ok, check="body of a GET", note="" if ok else "wrong or failed responses")
 
+    def forward_idle_once(self, tool):
+        """n connections through the forwarder to tcp-listen -k, left idle: the
+        forwarder's memory, all its processes together; then each carries a
+        line, and every line must reach the target."""
+        n = self.a.forward_idle_conns
+        target_port, port = free_port(), free_port()
+        out = self.path("forward-idle.out")
+        with open(out, "wb") as f:
+            target = Proc([self.nt, "-q", "tcp-listen", "-k", "--max-clients", n + 10, "--host", "127.0.0.1",
+                           "-p", target_port], 300, stdout=f, stderr=self.errfile("forward-idle-target"))
+        wait_until(lambda: listening(target_port), 10, "tcp-listen target")
+        fwd = self.forwarder(tool, port, target_port)
+        conns, lines, pids, pss, rss = [], [], [], 0, 0
+        try:
+            for _ in range(n):
+                conns.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            wait_until(lambda: accepted_connections(proc_tree(target.pid), target_port) >= n, 60,
+                       f"{n} connections through {tool}")
+            time.sleep(0.5)
+            pids = proc_tree(fwd.pid)
+            pss = sum(rollup_kib(x, "Pss") for x in pids)
+            rss = sum(status_kib(x, "VmRSS") for x in pids)
+            for i, s in enumerate(conns):
+                s.sendall(b"line %d\n" % i)
+            for s in conns:
+                s.close()
+            conns = []
+            expected = sorted(b"line %d" % i for i in range(n))
+            try:
+                wait_until(lambda: out.stat().st_size >= sum(len(x) + 1 for x in expected), 30, "every line")
+            except SuiteError:
+                pass
+            lines = sorted(out.read_bytes().splitlines())
+        finally:
+            for s in conns:
+                s.close()
+            fwd.stop()
+            target.stop()
+        ok = lines == expected
+        return Sample(pss / 1024, ok=ok, check=f"{n} lines", note="" if ok else f"{len(lines)} of {n} lines arrived",
+                      extra={"RSS sum MiB": round(rss / 1024, 1), "processes": len(pids)})
+
     def forward(self):
         self.www()
         tools = ["nettool tcp-forward", "socat fork", "ncat --sh-exec"]
@@ -1083,6 +1135,14 @@ mimetype.assign = ( "" => "application/octet-stream" )
                   "forwarder's (with every process it forked).")
         interleaved(tools, self.a.runs, self.a.warmup, self.forward_once, t)
         t.notes.append("Target (issue 14): >= 2x the best of socat TCP-LISTEN,fork and ncat --sh-exec.")
+        self.tables.append(t)
+        n = self.a.forward_idle_conns
+        t = Table(f"15. {n:,} idle forwarded connections", "forwarder PSS MiB",
+                  f"{n:,} connections through the forwarder to `nettool tcp-listen -k`, left idle. Value = the "
+                  "proportional set size (PSS: shared pages divided among the processes that share them) of "
+                  "the forwarder and every process it forked, summed; RSS sum counts shared pages in each. "
+                  "Then every connection sends a line, and all must reach the target.", higher_is_better=False)
+        interleaved(tools, self.a.runs, False, self.forward_idle_once, t)
         self.tables.append(t)
         servers = self.servers(["nginx"])
         if "nginx" not in servers:
@@ -1450,6 +1510,7 @@ def main():
     a.wrk_threads = 1
     a.idle_conns = 1000
     a.idle_seconds = 1 if quick else 3
+    a.forward_idle_conns = 100 if quick else 1000  # socat and ncat fork processes for each
     a.udp_small = 20_000 if quick else 1_000_000
     a.udp_large = 5_000 if quick else 100_000
     a.startup_runs = 30 if quick else 300

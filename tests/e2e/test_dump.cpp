@@ -78,6 +78,19 @@ std::string stream_of(const std::vector<DumpRecord>& records, char direction, ui
   return all;
 }
 
+// A server's dump, once it has been stopped (SIGTERM, exit 0) and so has written all of it.
+std::vector<DumpRecord> dump_of_stopped(Listener& server, const fs::path& dump) {
+  server.proc.signal(SIGTERM);
+  REQUIRE(server.proc.wait(kIoTimeout) == 0);
+  return parse_dump(read_file(dump));
+}
+
+// Connection `conn` received `data` and sent the same back (an echo).
+void check_echoed(const std::vector<DumpRecord>& records, uint64_t conn, const std::string& data) {
+  CHECK(stream_of(records, '<', conn) == data);
+  CHECK(stream_of(records, '>', conn) == data);
+}
+
 uint16_t local_port(const Socket& s) {
   sockaddr_in a{};
   socklen_t len = sizeof a;
@@ -120,14 +133,9 @@ TEST_CASE("hex-dump: tcp-listen -k numbers its connections, each with its own pe
   uint16_t first_port = local_port(first), second_port = local_port(second);
   first.close();
   second.close();
-  server.proc.signal(SIGTERM);
-  REQUIRE(server.proc.wait(kIoTimeout) == 0);
-
-  auto records = parse_dump(read_file(dir / "dump.txt"));
-  CHECK(stream_of(records, '<', 1) == a);
-  CHECK(stream_of(records, '>', 1) == a);
-  CHECK(stream_of(records, '<', 2) == b);
-  CHECK(stream_of(records, '>', 2) == b);
+  auto records = dump_of_stopped(server, dir / "dump.txt");
+  check_echoed(records, 1, a);
+  check_echoed(records, 2, b);
   for (const auto& rec : records)
     CHECK(rec.peer == "127.0.0.1:" + std::to_string(rec.conn == 1 ? first_port : second_port));
 }
@@ -141,11 +149,7 @@ TEST_CASE("hex-dump: tcp-forward dumps the client side of each forwarded connect
   Socket client = connect_tcp(fwd.port);
   CHECK(client.exchange(data) == data);
   client.close();
-  fwd.proc.signal(SIGTERM);
-  REQUIRE(fwd.proc.wait(kIoTimeout) == 0);
-  auto records = parse_dump(read_file(dir / "dump.txt"));
-  CHECK(stream_of(records, '<', 1) == data);
-  CHECK(stream_of(records, '>', 1) == data);
+  check_echoed(dump_of_stopped(fwd, dir / "dump.txt"), 1, data);
 }
 
 TEST_CASE("hex-dump: over TLS the dump holds the decrypted bytes", "[dump][tls]") {
