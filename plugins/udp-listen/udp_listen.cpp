@@ -1,4 +1,5 @@
-// udp-listen [HOST] PORT: nc -u -l. Prints each datagram exactly as received
+// udp-listen [HOST] PORT: nc -u -l (PORT may be a Unix datagram socket,
+// unix:/PATH, as nc -lUu). Prints each datagram exactly as received
 // (or with its source, or as hex), optionally echoes it back, joins multicast
 // groups, and with --reply-to-last sends stdin to whoever spoke last.
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include "nettool/option_groups.h"
 #include "nettool/net.h"
 #include "nettool/plugin.h"
+#include "nettool/unix.h"
 
 namespace {
 
@@ -19,7 +21,9 @@ using namespace nettool;
 
 constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
-    {"port", 'p', OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
+    {"port", 'p', OptionType::String, "",
+     "port to listen on (0 picks a free one, logged), or a Unix datagram socket: unix:/PATH, unix:@NAME", "PORT", 1,
+     true},
     {"show-source", 'S', OptionType::Bool, "", "prefix each datagram with 'ADDR:PORT ' and end it with a newline"},
     {"hex", 'x', OptionType::Bool, "", "print each datagram as a hex dump"},
     {"echo", 0, OptionType::Bool, "", "send each datagram back to its sender"},
@@ -30,7 +34,7 @@ constexpr OptionSpec kOwnOptions[] = {
      .help = "exit after this long without a datagram", .min = 1},
     {"reply-to-last", 0, OptionType::Bool, "", "send stdin (each read as one datagram) to the last sender"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kTapOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kUnixModeOptions, kAddressFamilyOptions, kTapOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -55,6 +59,12 @@ std::optional<sockaddr_storage> interface_address(const std::string& name, int f
   uv_free_interface_addresses(list, count);
   return found;
 }
+
+// Who sent a datagram: an IP address and port, or a Unix socket's address.
+struct Sender {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+};
 
 class UdpListen final : public Command {
  public:
@@ -92,6 +102,7 @@ class UdpListen final : public Command {
   void shutdown() override { finish(); }
   void abort() override {
     socket_.close();
+    if (unix_) unix_->close();
     idle_.close();
     stdio_.reset();
   }
@@ -99,9 +110,20 @@ class UdpListen final : public Command {
  private:
   void bind() {
     std::string host = opts_.has(opt("host")) ? opts_.get_string(opt("host")) : "";
+    std::string port = opts_.get_string(opt("port"));
+    std::optional<UnixAddress> unix_address = parse_unix_address(port);
+    std::optional<mode_t> mode = unix_mode_option(opts_, unix_address);
+    if (unix_address) {
+      if (!host.empty()) throw ConfigError(unix_address->to_string() + ": a Unix socket has no HOST");
+      for (std::string_view name : {opt("join"), opt("interface")})
+        if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for UDP, not " + unix_address->to_string());
+      unix_ = UnixDatagramSocket::bind(ctx_.loop(), *unix_address, mode, ctx_.log());
+      ctx_.log().info("listening on {}", unix_->name());
+      return;
+    }
     bool v4_groups = false;
     for (const auto& g : opts_.get_list(opt("join"))) v4_groups |= g.find(':') == std::string::npos;
-    socket_ = bind_udp_server(ctx_.loop(), this, host, opts_.get_port(opt("port")), resolve_, v4_groups);
+    socket_ = bind_udp_server(ctx_.loop(), this, host, parse_port(port), resolve_, v4_groups);
     for (const auto& group : opts_.get_list(opt("join"))) join(group);
     ctx_.log().info("listening on {}", udp_bound_address(socket_.get()));
   }
@@ -122,7 +144,24 @@ class UdpListen final : public Command {
   }
 
   void start_receiving() {
-    if (receiving_ || finishing_ || !socket_.is_open()) return;
+    if (receiving_ || finishing_) return;
+    if (unix_) {
+      if (!unix_->is_open()) return;
+      receiving_ = true;
+      unix_->receive_start(
+          [this](ssize_t nread, std::string_view data, const sockaddr* from, socklen_t from_len, bool truncated) {
+            if (nread < 0) return ctx_.log().warn("receive: {}", uv_strerror(static_cast<int>(nread)));
+            if (finishing_) return;
+            Sender sender;
+            std::memcpy(&sender.address, from, std::min<size_t>(from_len, sizeof sender.address));
+            sender.length = from_len;
+            if (truncated) ctx_.log().warn("datagram from {} truncated", describe(sender));
+            deliver(data, sender);
+          },
+          [this] { end_of_batch(); });
+      return;
+    }
+    if (!socket_.is_open()) return;
     receiving_ = true;
     uv_udp_recv_start(
         socket_.get(),
@@ -145,16 +184,26 @@ class UdpListen final : public Command {
       return;
     }
     if (from == nullptr) return end_of_batch();  // nothing more to read now
-    if (flags & UV_UDP_PARTIAL) ctx_.log().warn("datagram from {} truncated", format_address(from));
-    std::string_view data(buf->base, static_cast<size_t>(nread));
+    Sender sender;
+    sender.length = from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    std::memcpy(&sender.address, from, sender.length);
+    if (flags & UV_UDP_PARTIAL) ctx_.log().warn("datagram from {} truncated", describe(sender));
+    deliver(std::string_view(buf->base, static_cast<size_t>(nread)), sender);
+    // A single read, not one of a recvmmsg batch: nothing else is coming now.
+    if (!finishing_ && !(flags & UV_UDP_MMSG_CHUNK)) end_of_batch();
+  }
+
+  // One datagram, from a UDP or a Unix datagram socket.
+  void deliver(std::string_view data, const Sender& from) {
     ++received_;
     ctx_.counters().bytes_received += data.size();
-    std::memcpy(&last_sender_, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    last_sender_ = from;
     have_last_sender_ = true;
     touch();
-    if (tap_) tap_->record(TrafficDirection::Received, 0, format_address(from), data);
+    std::string who = describe(from);
+    if (tap_) tap_->record(TrafficDirection::Received, 0, who, data);
 
-    if (show_source_) output_ += format_address(from) + " ";
+    if (show_source_) output_ += who + " ";
     if (hex_) {
       if (show_source_) output_ += '\n';
       output_ += data.empty() ? "(empty datagram)\n" : hex_dump_lines(data, 0);
@@ -163,13 +212,12 @@ class UdpListen final : public Command {
     }
     if (show_source_ && !hex_) output_ += "\n";
     if (echo_) send_to(from, data);
+    if (count_limit_ > 0 && received_ >= count_limit_) finish();
+  }
 
-    if (count_limit_ > 0 && received_ >= count_limit_) {
-      finish();
-      return;
-    }
-    // A single read, not one of a recvmmsg batch: nothing else is coming now.
-    if (!(flags & UV_UDP_MMSG_CHUNK)) end_of_batch();
+  std::string describe(const Sender& s) const {
+    const auto* addr = reinterpret_cast<const sockaddr*>(&s.address);
+    return addr->sa_family == AF_UNIX ? format_unix_address(addr, s.length) : format_address(addr);
   }
 
   // The output of a whole recvmmsg batch goes to stdout as one chunk: one
@@ -186,15 +234,30 @@ class UdpListen final : public Command {
     if (finishing_ || !stdio_ || !receiving_) return;
     if (stdio_->queued_bytes() >= kHighWatermark) {
       // stdout is slow: let the kernel's buffer hold the rest for now.
-      uv_udp_recv_stop(socket_.get());
-      receiving_ = false;
+      stop_receiving();
       std::weak_ptr<bool> alive = alive_;
       stdio_->when_drained(alive, [this] { start_receiving(); });
     }
   }
 
-  void send_to(const sockaddr* to, std::string_view data) {
-    if (tap_) tap_->record(TrafficDirection::Sent, 0, format_address(to), data);
+  void stop_receiving() {
+    if (!receiving_) return;
+    receiving_ = false;
+    if (unix_) unix_->receive_stop();
+    else if (socket_.is_open()) uv_udp_recv_stop(socket_.get());
+  }
+
+  void send_to(const Sender& sender, std::string_view data) {
+    if (tap_) tap_->record(TrafficDirection::Sent, 0, describe(sender), data);
+    const auto* to = reinterpret_cast<const sockaddr*>(&sender.address);
+    if (unix_) {
+      // A sender without an address (it never bound one) cannot be answered;
+      // a full queue at the other end drops the datagram, as UDP would.
+      int rc = sender.length > sizeof(sa_family_t) ? unix_->send(data, to, sender.length) : UV_EDESTADDRREQ;
+      if (rc < 0) ctx_.log().debug("send to {}: {} (dropped)", describe(sender), uv_strerror(rc));
+      else ctx_.counters().bytes_sent += data.size();
+      return;
+    }
     int rc = send_datagram(socket_.get(), std::string(data), to, [this](int status, size_t bytes) {
       if (sending_ > 0) --sending_;
       if (status < 0) ctx_.log().debug("send: {}", uv_strerror(status));
@@ -221,7 +284,7 @@ class UdpListen final : public Command {
       ctx_.log().warn("stdin: no sender yet to reply to; {} bytes dropped", chunk->size);
       return;
     }
-    send_to(reinterpret_cast<const sockaddr*>(&last_sender_), std::string_view(chunk->data.get(), chunk->size));
+    send_to(last_sender_, std::string_view(chunk->data.get(), chunk->size));
   }
 
   void touch() {
@@ -245,9 +308,9 @@ class UdpListen final : public Command {
     if (finishing_) return;
     finishing_ = true;
     flush_output();
-    if (socket_.is_open() && receiving_) uv_udp_recv_stop(socket_.get());
-    receiving_ = false;
+    stop_receiving();
     if (sending_ == 0) socket_.close();
+    if (unix_) unix_->close();  // its sends are done: they are synchronous
     idle_.close();
     if (stdio_) {
       stdio_->read_pause();
@@ -264,7 +327,8 @@ class UdpListen final : public Command {
   Handle<uv_timer_t> idle_;
   std::unique_ptr<Endpoint> stdio_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  sockaddr_storage last_sender_{};
+  std::unique_ptr<UnixDatagramSocket> unix_;  // PORT was unix:/PATH or unix:@NAME
+  Sender last_sender_;
   bool have_last_sender_ = false;
   std::shared_ptr<TrafficTap> tap_;  // --hex-dump, --output
   bool show_source_ = false, hex_ = false, echo_ = false;

@@ -1,4 +1,5 @@
-// udp-send HOST PORT: nc -u HOST PORT. Datagrams from stdin lines, --chunk
+// udp-send HOST PORT: nc -u HOST PORT (or a Unix datagram socket, unix:/PATH,
+// as nc -uU). Datagrams from stdin lines, --chunk
 // sized pieces, or --message texts; replies go to stdout. The socket is
 // connected, so the kernel reports ICMP port-unreachable as ECONNREFUSED.
 #include <spdlog/spdlog.h>
@@ -11,6 +12,7 @@
 #include "nettool/option_groups.h"
 #include "nettool/net.h"
 #include "nettool/plugin.h"
+#include "nettool/unix.h"
 #include "nettool/uv.h"
 
 namespace {
@@ -18,8 +20,9 @@ namespace {
 using namespace nettool;
 
 constexpr OptionSpec kOwnOptions[] = {
-    {"host", 0, OptionType::String, "", "host name or address to send to", "HOST", 0, true},
-    {"port", 0, OptionType::Port, "", "destination port", "PORT", 1, true},
+    {"host", 0, OptionType::String, "",
+     "host name or address to send to, or a Unix datagram socket: unix:/PATH, unix:@NAME", "HOST", 0, true},
+    {"port", 0, OptionType::Port, "", "destination port (none for a Unix socket)", "PORT", 1, false},
     {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
     {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size (binary-safe) instead of lines"},
     {"keep-newline", 0, OptionType::Bool, "", "keep the newline at the end of each line's datagram"},
@@ -43,6 +46,8 @@ class UdpSend final : public Command {
     ro.socktype = SOCK_DGRAM;
     local_ = source_options(opts_);
     tap_ = traffic_tap(ctx_, opts_);
+    if (auto unix = parse_unix_address(opts_.get_string(opt("host")))) return start_unix(*unix);
+    if (!opts_.has(opt("port"))) throw ConfigError("PORT is missing (HOST PORT, or unix:/PATH for a Unix socket)");
     if (std::string why = limits_error(ro.family, ""); !why.empty()) throw ConfigError(why);
     resolving_ = resolve_async(ctx_.loop(), opts_.get_string(opt("host")), opts_.get_port(opt("port")), ro,
                                [this](std::vector<sockaddr_storage> addrs, const std::string& error) {
@@ -59,6 +64,7 @@ class UdpSend final : public Command {
 
   void shutdown() override { finish(); }
   void abort() override {
+    if (unix_) unix_->close();
     resolving_.reset();
     source_.reset();
     wait_timer_.close();
@@ -82,6 +88,53 @@ class UdpSend final : public Command {
     std::optional<uint64_t> chunk;
     if (opts_.has(opt("chunk"))) chunk = opts_.get_size(opt("chunk"));
     return datagram_limits_error(chunk, opts_.get_list(opt("message")), family, destination);
+  }
+
+  // HOST is a Unix datagram socket (nc -uU): the same datagrams, sent on a
+  // socket connected to it, and replies read from it as over UDP.
+  void start_unix(const UnixAddress& address) {
+    if (opts_.has(opt("port"))) throw ConfigError(address.to_string() + ": a Unix socket has no PORT");
+    for (std::string_view name : {opt("source"), opt("source-port"), opt("ttl")})
+      if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for UDP, not " + address.to_string());
+    if (std::string why = limits_error(AF_INET, ""); !why.empty()) throw ConfigError(why);
+    unix_ = UnixDatagramSocket::connect(ctx_.loop(), address);  // RuntimeError: nothing bound there
+    dest_ = address.to_string();
+    ctx_.counters().connections++;
+    stdout_ = ctx_.open_stdio(false, true);
+    unix_->receive_start(
+        [this](ssize_t nread, std::string_view data, const sockaddr*, socklen_t, bool) {
+          uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+          on_reply(nread, &buf);
+        },
+        nullptr);
+    start_source(AF_INET);
+  }
+
+  // Sends now. A receiver whose queue is full makes us wait for room with
+  // the source paused: a Unix datagram is never lost on the way, so none is
+  // dropped here either.
+  bool send_unix(std::string payload) {
+    if (tap_) tap_->record(TrafficDirection::Sent, 0, dest_, payload);
+    waiting_ = std::move(payload);
+    return send_waiting();
+  }
+
+  bool send_waiting() {
+    int rc = unix_->send(waiting_);
+    if (rc == UV_EAGAIN) {
+      if (!said_full_) ctx_.log().debug("{}: the receiver's queue is full: waiting for room", dest_);
+      said_full_ = true;
+      ++in_flight_;  // so that finishing waits for it
+      unix_->when_writable([this] {
+        --in_flight_;
+        send_waiting();  // sent() resumes the source once it has gone
+      });
+      return false;
+    }
+    size_t size = waiting_.size();
+    waiting_.clear();
+    sent(rc, rc < 0 ? 0 : size);
+    return true;
   }
 
   void open_socket(const sockaddr_storage& ss) {
@@ -121,15 +174,20 @@ class UdpSend final : public Command {
           if (self) self->on_reply(nread, buf);
         });
 
+    start_source(dest->sa_family);
+  }
+
+  // Datagrams from stdin or --message, each sized within `family`'s limit.
+  void start_source(int family) {
     DatagramSource::Options so;
     for (const auto& m : opts_.get_list(opt("message"))) so.messages.push_back(m);
     if (opts_.has(opt("chunk"))) so.chunk = opts_.get_size(opt("chunk"));
     so.keep_newline = opts_.get_bool(opt("keep-newline"));
-    so.max_size = max_udp_payload(dest->sa_family);
+    so.max_size = max_udp_payload(family);
     so.count = static_cast<uint64_t>(opts_.get_int(opt("count")));
     if (opts_.has(opt("interval"))) so.interval = opts_.get_duration(opt("interval"));
     source_ = std::make_unique<DatagramSource>(ctx_.loop(), so);
-    source_->start([this](std::string payload) { return send(std::move(payload)); },
+    source_->start([this](std::string payload) { return unix_ ? send_unix(std::move(payload)) : send(std::move(payload)); },
                    [this](int status, size_t oversize) { on_source_end(status, oversize); });
   }
 
@@ -175,7 +233,9 @@ class UdpSend final : public Command {
   }
 
   void report_refused() {
-    if (!refused_) ctx_.log().error("{}: connection refused (ICMP port unreachable: nothing listens there)", dest_);
+    if (!refused_)
+      ctx_.log().error("{}: connection refused ({})", dest_,
+                       unix_ ? "nothing is bound to it any more" : "ICMP port unreachable: nothing listens there");
     refused_ = true;
   }
 
@@ -222,15 +282,18 @@ class UdpSend final : public Command {
     ctx_.log().debug("{} datagram(s) sent to {}, {} repl(ies)", datagrams_sent_, dest_, replies_);
     if (refused_ && replies_ == 0) ctx_.set_exit_code(kExitRuntime);
     if (socket_.is_open()) uv_udp_recv_stop(socket_.get());
+    if (unix_) unix_->receive_stop();
     source_.reset();
     wait_timer_.close();
     if (stdout_) {
       stdout_->end([this](int) {
         socket_.close();
+        if (unix_) unix_->close();
         stdout_.reset();
       });
     } else {
       socket_.close();
+      if (unix_) unix_->close();
     }
   }
 
@@ -247,6 +310,9 @@ class UdpSend final : public Command {
   int family_ = AF_INET;
   std::array<char, 65536> recv_buffer_{};
   std::shared_ptr<TrafficTap> tap_;  // --hex-dump, --output
+  std::unique_ptr<UnixDatagramSocket> unix_;  // HOST was unix:/PATH or unix:@NAME
+  std::string waiting_;                      // its datagram waiting for room at the receiver
+  bool said_full_ = false;                   // -v has been told that it waits
   size_t in_flight_ = 0;
   uint64_t datagrams_sent_ = 0, replies_ = 0;
   bool source_done_ = false, refused_ = false, finishing_ = false;
@@ -258,7 +324,7 @@ const PluginInfo kInfo{NETTOOL_PLUGIN_ABI,
                        "udp-send",
                        "1.0",
                        "send datagrams from stdin or --message to HOST PORT (nc -u)",
-                       "HOST PORT",
+                       "HOST PORT | unix:/PATH",
                        kOptions.data(),
                        kOptions.size(),
                        &create};

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <regex>
 
 #include "harness.h"
 
@@ -306,4 +307,71 @@ TEST_CASE("unix: file-serve --listen unix:/PATH serves curl --unix-socket and fi
   server.signal(SIGTERM);
   CHECK(server.wait(kIoTimeout) == 0);
   CHECK_FALSE(fs::exists(path));
+}
+
+// ---------------------------------------------------------------- udp-send, udp-listen
+
+TEST_CASE("unix: udp-send to udp-listen unix:/PATH, echoed back, each sender named by its autobound address",
+          "[unix][udp]") {
+  TempDir dir;
+  std::string path = (dir / "dgram.sock").string();
+  auto server = start_unix_listener({"udp-listen", "--echo", "-S", "--count", "2", "unix:" + path},
+                                    ProcessOptions().stdout_to(dir / "got.txt"));
+  CHECK(fs::is_socket(path));
+  auto r = run_nettool({"udp-send", "-M", "one", "-M", "two", "-W", "1s", "unix:" + path});
+  INFO("client: " << r.err << "\nserver: " << server.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "onetwo");  // the echoes, as replies
+  REQUIRE(server.wait(kIoTimeout) == 0);
+  auto lines = split_lines(read_file(dir / "got.txt"));
+  REQUIRE(lines.size() == 2);
+  CHECK(std::regex_match(lines[0], std::regex("unix:@[0-9a-f]{5} one")));
+  CHECK(std::regex_match(lines[1], std::regex("unix:@[0-9a-f]{5} two")));
+  CHECK_FALSE(fs::exists(fs::symlink_status(path)));  // its own file goes with it
+}
+
+TEST_CASE("unix: udp-send waits while a Unix datagram reader's queue is full instead of losing datagrams",
+          "[unix][udp]") {
+  TempDir dir;
+  std::string name = unique_abstract_name();
+  const size_t chunk = 1000, count = 3000;  // far more than a Unix datagram queue holds (max_dgram_qlen)
+  write_random_file(dir / "in.bin", chunk * count, 83);
+  // A reader that binds, then reads nothing until told to: the queue fills for sure.
+  const char* reader = R"PY(
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + sys.argv[1]); s.settimeout(30)
+print("bound", file=sys.stderr, flush=True)
+sys.stdin.readline()
+with open(sys.argv[2], "wb") as out:
+    for _ in range(int(sys.argv[3])): out.write(s.recv(65536))
+)PY";
+  Process receiver({"python3", "-c", reader, name, (dir / "out.bin").string(), std::to_string(count)},
+                   ProcessOptions().stdin_pipe());
+  REQUIRE(receiver.wait_stderr_contains("bound"));
+  Process sender(nettool_argv({"-v", "udp-send", "--chunk", std::to_string(chunk), "unix:@" + name}),
+                 ProcessOptions().stdin_from(dir / "in.bin"));
+  REQUIRE(sender.wait_stderr_contains("the receiver's queue is full: waiting for room"));
+  CHECK(sender.running());  // waiting, not failing or dropping
+  REQUIRE(receiver.write_stdin("go\n"));
+  CHECK(sender.wait(kRunTimeout) == 0);
+  CHECK(receiver.wait(kRunTimeout) == 0);
+  INFO("sender: " << sender.stderr_text() << "\nreader: " << receiver.stderr_text());
+  CHECK(sha256_file(dir / "out.bin") == sha256_file(dir / "in.bin"));
+}
+
+TEST_CASE("unix: udp-send and udp-listen over a Unix socket refuse what it has no use for", "[unix][udp]") {
+  for (std::vector<std::string> args : {std::vector<std::string>{"udp-send", "-M", "x", "unix:/tmp/x.sock", "9"},
+                                        {"udp-send", "-M", "x", "-s", "127.0.0.1", "unix:/tmp/x.sock"},
+                                        {"udp-send", "-M", "x", "127.0.0.1"},
+                                        {"udp-listen", "--join", "239.1.2.3", "unix:/tmp/x.sock"},
+                                        {"udp-listen", "127.0.0.1", "unix:/tmp/x.sock"}}) {
+    auto r = run_nettool(args);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+  }
+  TempDir dir;
+  auto r = run_nettool({"udp-send", "-M", "x", "unix:" + (dir / "none.sock").string()});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("none.sock: No such file or directory") != std::string::npos);
 }

@@ -1,16 +1,19 @@
-// Unix domain stream sockets as addresses: `unix:/path` (a socket file) and
+// Unix domain sockets as addresses: `unix:/path` (a socket file) and
 // `unix:@name` (Linux's abstract namespace: no file, gone with its last
 // descriptor). libuv 1.44 cannot name an abstract socket, so these are made
 // with socket(2)/connect(2) and handed to libuv with uv_pipe_open.
 #pragma once
 #include <uv.h>
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nettool/fd.h"
 #include "nettool/uv.h"
@@ -69,6 +72,63 @@ class UnixSocketFile {
 // RuntimeError naming the address and the reason.
 UniqueFd listen_unix(const UnixAddress& address, std::optional<mode_t> mode, int backlog, spdlog::logger& log,
                      UnixSocketFile& file);
+
+// ---- datagram sockets (udp-send, udp-listen over unix:)
+
+// "unix:/path", "unix:@name" (abstract) or "unix:(unnamed)" for a sender
+// that has no address.
+std::string format_unix_address(const sockaddr* addr, socklen_t len);
+
+// A Unix domain datagram socket on the loop. libuv's uv_udp_t has no AF_UNIX,
+// so this is a descriptor watched with uv_poll. Callbacks may close() it, but
+// must not destroy it.
+class UnixDatagramSocket {
+ public:
+  // nread < 0: a receive error (a libuv status); else the datagram, cut to 64
+  // KiB when `truncated`, from `from` (an unnamed sender: length 2).
+  using ReceiveFn =
+      std::function<void(ssize_t nread, std::string_view data, const sockaddr* from, socklen_t from_len, bool truncated)>;
+
+  // Bound at `address`, as listen_unix binds (a stale socket file replaced,
+  // never a live one or another file; `mode` before anyone can send); the
+  // file is removed at close(). Throws RuntimeError.
+  static std::unique_ptr<UnixDatagramSocket> bind(uv_loop_t* loop, const UnixAddress& address,
+                                                  std::optional<mode_t> mode, spdlog::logger& log);
+  // Connected to `address` and autobound to an abstract name of its own, so
+  // replies can reach it. Throws RuntimeError ("unix:/x: Connection refused"
+  // when nothing is bound there).
+  static std::unique_ptr<UnixDatagramSocket> connect(uv_loop_t* loop, const UnixAddress& address);
+  ~UnixDatagramSocket() { close(); }
+  UnixDatagramSocket(const UnixDatagramSocket&) = delete;
+  UnixDatagramSocket& operator=(const UnixDatagramSocket&) = delete;
+
+  // Up to 32 datagrams per wake-up, then `on_batch_end`.
+  void receive_start(ReceiveFn on_datagram, std::function<void()> on_batch_end);
+  void receive_stop();
+  // One datagram now (to the connected peer when `to` is null): 0, UV_EAGAIN
+  // when the receiver's queue is full (wait with when_writable), or another
+  // libuv status.
+  int send(std::string_view data, const sockaddr* to = nullptr, socklen_t to_len = 0);
+  void when_writable(std::function<void()> fn);  // once
+  void close();
+  bool is_open() const { return fd_.valid(); }
+  const std::string& name() const { return name_; }
+
+ private:
+  UnixDatagramSocket(uv_loop_t* loop, UniqueFd fd, std::string name, UnixSocketFile file);
+  void watch();
+  void read_batch();
+
+  UniqueFd fd_;
+  std::string name_;
+  UnixSocketFile file_;
+  Handle<uv_poll_t> poll_;
+  std::vector<char> buffer_;
+  ReceiveFn on_datagram_;
+  std::function<void()> on_batch_end_;
+  std::function<void()> on_writable_;
+  bool receiving_ = false;
+};
 
 // The listening side of a Unix domain stream socket (tcp-listen unix:/PATH).
 class UnixListener {
