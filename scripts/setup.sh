@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # objects); the real peers the tests talk to; clang and its
 # runtime for the libFuzzer targets.
 packages="build-essential ccache cmake pkg-config libuv1-dev libyaml-cpp-dev libspdlog-dev catch2 libssl-dev
-          netcat-openbsd ncat socat curl wget python3 iproute2 procps openssl bind9-dnsutils
+          netcat-openbsd ncat socat curl wget python3 iproute2 procps openssl bind9-dnsutils microsocks
           clang libclang-rt-14-dev"
 
 missing=""
