@@ -265,7 +265,7 @@ class FileGet final : public Command {
       if (chosen->source == "--proxy") throw;
       throw ConfigError(chosen->source + "=" + escape_for_log(chosen->url) + ": " + e.what());
     }
-    ctx_.log().debug("{}: through {} (from {})", where(), via_proxy_->describe(), chosen->source);
+    via_proxy_source_ = chosen->source;
   }
 
   void connect() {
@@ -290,6 +290,7 @@ class FileGet final : public Command {
     try {
       choose_proxy_for_target();
       absolute_form_ = via_proxy_ && via_proxy_->kind == ProxySpec::Kind::Http && !raw_ && !use_tls();
+      if (via_proxy_) ctx_.log().debug("{}: through {} (from {})", where(), via_proxy_->describe(), via_proxy_source_);
       if (!via_proxy_) {
         connector_ = TcpConnector::start(ctx_.loop(), host, port, connect_opts_, done);
       } else if (absolute_form_) {
@@ -738,6 +739,7 @@ class FileGet final : public Command {
   std::optional<UnixAddress> unix_socket_;          // --unix-socket
   std::optional<std::string> explicit_proxy_;       // --proxy
   std::optional<ProxySpec> via_proxy_;              // this connection's proxy, if any
+  std::string via_proxy_source_;                    // where it came from: "--proxy", "http_proxy", ...
   bool absolute_form_ = false;                      // plain HTTP sent to an HTTP proxy: GET http://...
   std::shared_ptr<ProxyConnector> proxy_connector_;  // a SOCKS or CONNECT tunnel
   std::shared_ptr<Endpoint> conn_;  // shared with a splice job using its socket

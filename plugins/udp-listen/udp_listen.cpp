@@ -200,10 +200,10 @@ class UdpListen final : public Command {
     last_sender_ = from;
     have_last_sender_ = true;
     touch();
-    std::string who = describe(from);
-    if (tap_) tap_->record(TrafficDirection::Received, 0, who, data);
+    // Named only when something shows the name: this is the per-datagram path.
+    if (tap_) tap_->record(TrafficDirection::Received, 0, describe(from), data);
 
-    if (show_source_) output_ += who + " ";
+    if (show_source_) output_ += describe(from) + " ";
     if (hex_) {
       if (show_source_) output_ += '\n';
       output_ += data.empty() ? "(empty datagram)\n" : hex_dump_lines(data, 0);
