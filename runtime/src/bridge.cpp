@@ -47,7 +47,7 @@ void Bridge::begin() {
     down_ = Relay::start(*network_, {}, false, on_network_end);  // read and drop, to see the peer's EOF
   down_->on_chunk([this](size_t) { touch(); });
   if (policy_.recv_only || !local_->readable()) {
-    up_flushed_ = true;  // nothing will ever go up; the write side stays open like nc -d
+    nothing_goes_up_ = true;  // the write side stays open like nc -d, until the peer's end
     return;
   }
   auto on_local_end = [weak](int status) {
@@ -90,7 +90,9 @@ void Bridge::end_network() {
   network_->end([weak](int st) {
     auto b = weak.lock();
     if (!b || b->finished_) return;
-    if (st < 0) {
+    // With nothing sent, a peer that has already gone cannot have missed
+    // anything of ours: only a failure to end what we did send is an error.
+    if (st < 0 && !b->nothing_goes_up_) {
       b->abort(1, "closing the write side to " + b->network_->describe() + ": " + uv_strerror(st));
       return;
     }
@@ -111,8 +113,10 @@ void Bridge::on_network_end(int status) {
     if (up_flushed_) report(0, "");
     return;
   }
-  if (!policy_.wait_for_both) {
-    // The peer is done: stop reading stdin, send what is already queued, then finish.
+  if (!policy_.wait_for_both || nothing_goes_up_) {
+    // The peer is done: stop reading stdin, send what is already queued, then
+    // finish. Ending our side even when nothing went up is what gives a TLS
+    // peer our close_notify (TCP alone would have its FIN from the close).
     if (up_) up_->stop();
     if (!up_flushed_) end_network();
   }

@@ -32,6 +32,25 @@ TEST_CASE("tls: tcp-listen --tls makes a self-signed certificate and logs its pi
   CHECK(srv.proc.stderr_text().find("close_notify") == std::string::npos);
 }
 
+TEST_CASE("tls: tcp-listen -d, which sends nothing, still answers the client's close_notify with its own",
+          "[tls][tcp-listen][half-close]") {
+  TempDir dir;
+  const std::string message = random_bytes(300000, 11);
+  write_file(dir / "in.bin", message);
+  auto srv = start_listener({"tcp-listen", "-d", "--tls", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "got.bin"));
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.bin"));
+  INFO("client stderr: " << r.err << "\nserver stderr: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(srv.proc.wait() == 0);
+  CHECK(sha256_file(dir / "got.bin") == sha256_hex(message));
+  // The client waits for the server's end after its own: a bare FIN from the
+  // -d side would be reported as a possible truncation.
+  CHECK(r.err.find("close_notify") == std::string::npos);
+}
+
 TEST_CASE("tls: the server's answer comes back through TLS after the client's half-close", "[tls][half-close]") {
   TempDir dir;
   write_file(dir / "req.txt", "hello over tls\n");

@@ -62,6 +62,7 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   std::shared_ptr<Relay> down_;  // network -> local
   Handle<uv_timer_t> idle_timer_;
   bool network_end_requested_ = false;
+  bool nothing_goes_up_ = false;  // recv_only, or no local input at all
   bool up_flushed_ = false;
   bool down_flushed_ = false;
   bool finished_ = false;
