@@ -41,12 +41,14 @@ ChunkPtr make_chunk(std::string_view bytes);
 // allocates a handful of buffers instead of one per read.
 class ChunkPool {
  public:
+  explicit ChunkPool(size_t chunk_size = kReadChunkSize) : chunk_size_(chunk_size) {}
   ChunkPtr acquire();
   // Frees the buffers no write holds. Called when traffic is light, so an idle
   // connection does not keep 64 KiB buffers for nothing.
   void trim();
 
  private:
+  size_t chunk_size_;
   std::vector<ChunkPtr> chunks_;
 };
 

@@ -20,7 +20,7 @@ ChunkPtr ChunkPool::acquire() {
       return c;
     }
   }
-  auto chunk = std::make_shared<Chunk>(kReadChunkSize);
+  auto chunk = std::make_shared<Chunk>(chunk_size_);
   if (chunks_.size() < 32) chunks_.push_back(chunk);
   return chunk;
 }

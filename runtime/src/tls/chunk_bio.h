@@ -1,0 +1,48 @@
+// ChunkBio: the BIO a TlsEndpoint's SSL reads cipher text from and writes
+// records to, holding our Chunks themselves. OpenSSL's memory BIOs would copy
+// every byte once more each way (a received chunk into the BIO, the records
+// out of it into a new chunk); here a received chunk is queued as it is, and
+// records are written straight into the chunk that goes to the socket.
+#pragma once
+#include <openssl/bio.h>
+
+#include <deque>
+#include <vector>
+
+#include "nettool/stream.h"
+
+namespace nettool::tls {
+
+class ChunkBio {
+ public:
+  ChunkBio();
+  ~ChunkBio();
+  ChunkBio(const ChunkBio&) = delete;
+  ChunkBio& operator=(const ChunkBio&) = delete;
+
+  // The BIO to give SSL_set_bio (for both directions); it lives as long as
+  // this object, which the SSL object must not outlive.
+  BIO* bio() const { return bio_; }
+
+  // Cipher text that arrived: SSL_read takes it from here.
+  void receive(ChunkPtr chunk);
+  size_t received_bytes() const { return in_bytes_; }
+
+  // The records OpenSSL wrote since the last call, in order.
+  std::vector<ChunkPtr> take_records();
+
+ private:
+  static int write_ex(BIO* b, const char* data, size_t len, size_t* written);
+  static int read_ex(BIO* b, char* out, size_t len, size_t* read);
+  static long ctrl(BIO* b, int cmd, long num, void* ptr);
+
+  BIO* bio_ = nullptr;  // owned; SSL_set_bio takes a reference of its own
+  std::deque<ChunkPtr> in_;
+  size_t in_offset_ = 0;  // bytes of in_.front() already read
+  size_t in_bytes_ = 0;
+  ChunkPool out_pool_;
+  ChunkPtr out_;  // being filled with records
+  std::vector<ChunkPtr> ready_;
+};
+
+}  // namespace nettool::tls
