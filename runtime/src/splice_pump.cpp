@@ -25,19 +25,6 @@ int uv_status(int err) { return -err; }
 // The kernel cannot splice this pair: nothing moved, the copying path can take over.
 bool refused(int err) { return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP; }
 
-// A pipe holds 64 KiB by default, so the process on its other end and we
-// would take turns every 64 KiB; at 1 MiB (the default pipe-max-size) both
-// sides are woken 16 times less often. Only ever grown; failing (a user over
-// the pipe-user-pages limits) is harmless. The pipe is not ours (its pages
-// count against its creator's pipe-user-pages quota, and it keeps the size
-// after we exit), so only a transfer that has proved long gets it.
-constexpr int kPipeSize = 1024 * 1024;
-constexpr uint64_t kGrowPipesAfter = 4 * 1024 * 1024;
-void grow_pipe(int fd) {
-  int size = fcntl(fd, F_GETPIPE_SZ);
-  if (size >= 0 && size < kPipeSize) (void)fcntl(fd, F_SETPIPE_SZ, kPipeSize);
-}
-
 UniqueFd duplicate(int fd, const char* what) {
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) throw RuntimeError(uv_message(std::string("splice: cannot duplicate ") + what, uv_status(errno)));
@@ -45,6 +32,21 @@ UniqueFd duplicate(int fd, const char* what) {
 }
 
 }  // namespace
+
+// A pipe holds 64 KiB by default, so the process on its other end and we
+// would take turns every 64 KiB; at 1 MiB (the default pipe-max-size) both
+// sides are woken 16 times less often. Only ever grown; failing (a user over
+// the pipe-user-pages limits) is harmless. The pipe is not ours (its pages
+// count against its creator's pipe-user-pages quota, and it keeps the size
+// after we exit), so only a transfer that has proved long gets it.
+namespace {
+constexpr int kPipeSize = 1024 * 1024;
+}  // namespace
+
+void grow_pipe(int fd) {
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  if (size >= 0 && size < kPipeSize) (void)fcntl(fd, F_SETPIPE_SZ, kPipeSize);
+}
 
 std::string SplicePump::unsuitable(const SpliceEnd& from, const SpliceEnd& to) {
   using Kind = SpliceEnd::Kind;

@@ -52,6 +52,11 @@ namespace nettool {
 
 // One end of a would-be splice, as an endpoint describes its reading or
 // writing side.
+// A pipe holds 64 KiB by default; a transfer that has moved this much
+// through one of ours grows it (grow_pipe) so both ends wake less often.
+inline constexpr uint64_t kGrowPipesAfter = 4 * 1024 * 1024;
+void grow_pipe(int fd);
+
 struct SpliceEnd {
   enum class Kind { None, Pipe, Socket, DevNull };
   Kind kind = Kind::None;  // None: this side cannot take part

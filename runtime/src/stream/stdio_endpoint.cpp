@@ -90,11 +90,38 @@ class StdioEndpoint final : public HalvesEndpoint {
   SpliceEnd splice_source() const override { return source_; }
   SpliceEnd splice_sink() const override { return sink_; }
 
+  // The copying path (TLS, a tap) grows a long transfer's pipes as the
+  // SplicePump does: the process at the other end and we then take turns
+  // every 1 MiB instead of every 64 KiB.
+  void read_start(DataFn on_data, EndFn on_end) override {
+    if (source_.kind != SpliceEnd::Kind::Pipe) {
+      HalvesEndpoint::read_start(std::move(on_data), std::move(on_end));
+      return;
+    }
+    HalvesEndpoint::read_start(
+        [this, on_data = std::move(on_data)](const ChunkPtr& chunk) {
+          count_towards_growing(bytes_in_, chunk->size, STDIN_FILENO);
+          on_data(chunk);
+        },
+        std::move(on_end));
+  }
+  void write(const ChunkPtr& chunk) override {
+    if (sink_.kind == SpliceEnd::Kind::Pipe) count_towards_growing(bytes_out_, chunk->size, STDOUT_FILENO);
+    HalvesEndpoint::write(chunk);
+  }
+
  private:
+  static void count_towards_growing(uint64_t& total, size_t n, int fd) {
+    if (total < kGrowPipesAfter && total + n >= kGrowPipesAfter) grow_pipe(fd);
+    total += n;
+  }
+
   StdStream in_;
   StdStream out_;
   SpliceEnd source_;  // stdin when it is a pipe
   SpliceEnd sink_;    // stdout when it is a pipe or /dev/null
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
 };
 
 }  // namespace
