@@ -725,7 +725,17 @@ void Connection::on_writable() {
     if (shared_.counters) shared_.counters->bytes_sent += static_cast<uint64_t>(n);
     progressed = true;
   }
-  if (out_pos_ >= out_.size() && file_remaining_ == 0) return finish_response();  // re-arms the timer itself
+  if (out_pos_ >= out_.size() && file_remaining_ == 0) {
+    // With TLS, the last records may still wait for room in the socket.
+    long sent = tls_ ? tls_->flush() : 1;
+    if (sent == 1) return finish_response();  // re-arms the timer itself
+    if (sent != -EAGAIN) {
+      shared_.log->debug("{}: tls: {}", peer_, tls_->error());
+      log_access();
+      abort();
+      return;
+    }
+  }
   // Stopped by -EAGAIN, TLS may be waiting to read; stopped by the budget, writable still.
   if (tls_) budget > 0 ? watch_as_tls_wants() : watch(UV_WRITABLE);
   if (progressed) restart_timer(shared_.settings.idle_timeout);

@@ -213,6 +213,55 @@ TEST_CASE("https: --tls-ktls sends the same bytes through kernel TLS or, without
   if (copied) CHECK(log.find("--tls-ktls: the kernel did not take the session") != std::string::npos);
 }
 
+// A client with a small receive buffer that stops reading after the first
+// 64 KiB, so the server's socket fills and its last records wait in the
+// session; then it reads two bodies on one connection. Prints "sha256 N X"
+// for each body.
+constexpr const char* kSlowReader = R"PY(
+import hashlib, socket, ssl, sys, time
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+raw = socket.socket()
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.settimeout(30)
+raw.connect(("127.0.0.1", port))
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while len(data) < 65536:
+    data += s.recv(65536)
+time.sleep(1)  # the server fills the socket and must wait for room
+deadline = time.time() + 60
+while time.time() < deadline:
+    chunk = s.recv(1 << 20)
+    if not chunk:
+        break
+    data += chunk
+for i in range(2):
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+    print("sha256", i, hashlib.sha256(rest[:length]).hexdigest(), flush=True)
+    data = rest[length:]
+print("left", len(data))
+)PY";
+
+TEST_CASE("https: a client that reads slowly gets every byte of two bodies on one connection", "[https][file-serve]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  fs::create_directory(dir / "root");
+  const std::string big = random_bytes(8 * 1024 * 1024 + 5, 47);
+  write_file(dir / "root" / "big.bin", big);
+  write_file(dir / "slow.py", kSlowReader);
+  auto srv = start_https(dir / "root", pki.server_cert, pki.server_key);
+  auto r = run_cmd({"python3", (dir / "slow.py").string(), std::to_string(srv.port), pki.ca.string()}, Ms(90000));
+  INFO("client: " << r.out << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.code == 0);
+  CHECK(r.out.find("sha256 0 " + sha256_hex(big)) != std::string::npos);
+  CHECK(r.out.find("sha256 1 " + sha256_hex(big)) != std::string::npos);
+  CHECK(r.out.find("left 0") != std::string::npos);
+  CHECK(srv.proc.running());
+}
+
 // 1,000 TLS clients that all start their handshakes together; only when every
 // one is done does each send its request: a GET ("get") or a line to echo
 // ("echo"). Prints "handshakes N" and "ok N".

@@ -134,9 +134,11 @@ using TlsHandshakeFn = std::function<void(const std::string& error, const TlsSes
 // ---- a TLS session on a socket the caller watches
 
 // TLS straight on a connected non-blocking socket, for a server that drives
-// its own socket (file-serve: sendfile, uv_poll). OpenSSL reads and writes
-// the descriptor itself, which is what lets kernel TLS take over: with it,
-// send_file() goes from the page cache to the socket without a copy.
+// its own socket (file-serve: sendfile, uv_poll). OpenSSL reads the
+// descriptor itself. With kernel TLS asked for, it writes it too, which is
+// what lets the kernel take over: then send_file() goes from the page cache
+// to the socket without a copy. Without, the records of a write are sent
+// together (four 16 KiB records in one write(2), not one each).
 // Every call returns the bytes moved (> 0), 0 at the peer's end (close_notify,
 // or a FIN: a server reading requests treats both alike), or a negative errno:
 // -EAGAIN when the socket must first be readable or writable (wants() says
@@ -150,7 +152,13 @@ class TlsSocket {
   // One step of the handshake: 1 when it is done.
   virtual long handshake() = 0;
   virtual long read(char* buf, size_t size) = 0;
+  // Encrypts up to 64 KiB and sends the records in one write; what the
+  // socket did not take stays queued, goes out before anything else, and
+  // flush() sends it.
   virtual long write(const char* data, size_t size) = 0;
+  // Sends what write(), a handshake step or a read left queued: 1 when
+  // nothing is left, -EAGAIN (wants() is kWantWrite) or -errno.
+  virtual long flush() = 0;
   // Straight from a file through kernel TLS (SSL_sendfile); -EOPNOTSUPP
   // unless kernel_send().
   virtual long send_file(int fd, off_t offset, size_t size) = 0;

@@ -30,6 +30,8 @@ class ChunkBio {
 
   // The records OpenSSL wrote since the last call, in order.
   std::vector<ChunkPtr> take_records();
+  // Frees the record buffers no one holds any more (an idle connection).
+  void release_idle_buffers() { out_pool_.trim(); }
 
  private:
   static int write_ex(BIO* b, const char* data, size_t len, size_t* written);
