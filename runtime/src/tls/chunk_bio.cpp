@@ -33,7 +33,7 @@ const BIO_METHOD* chunk_method(int (*write_ex)(BIO*, const char*, size_t, size_t
 
 }  // namespace
 
-ChunkBio::ChunkBio() : out_pool_(kRecordChunkSize) {
+ChunkBio::ChunkBio(bool copy_small_records) : copy_small_records_(copy_small_records), out_pool_(kRecordChunkSize) {
   const BIO_METHOD* method = chunk_method(&ChunkBio::write_ex, &ChunkBio::read_ex, &ChunkBio::ctrl);
   bio_ = method ? BIO_new(method) : nullptr;
   if (!bio_) throw RuntimeError("tls: cannot make a BIO: " + openssl_errors());
@@ -53,7 +53,9 @@ void ChunkBio::receive(ChunkPtr chunk) {
 }
 
 std::vector<ChunkPtr> ChunkBio::take_records() {
-  if (out_ && out_->size > 0) {
+  if (out_ && out_->size > 0 && !copy_small_records_) {
+    ready_.push_back(std::move(out_));
+  } else if (out_ && out_->size > 0) {
     // A handshake message or a short write: copied out, so an idle
     // connection does not keep a record-sized buffer for a few bytes.
     const Chunk* pooled = out_.get();

@@ -15,7 +15,10 @@ namespace nettool::tls {
 
 class ChunkBio {
  public:
-  ChunkBio();
+  // `copy_small_records`: take_records() copies a few bytes out of a
+  // record-sized buffer (for records that wait in a queue); a TlsSocket sends
+  // them at once and need not.
+  explicit ChunkBio(bool copy_small_records = true);
   ~ChunkBio();
   ChunkBio(const ChunkBio&) = delete;
   ChunkBio& operator=(const ChunkBio&) = delete;
@@ -39,6 +42,7 @@ class ChunkBio {
   static long ctrl(BIO* b, int cmd, long num, void* ptr);
 
   BIO* bio_ = nullptr;  // owned; SSL_set_bio takes a reference of its own
+  bool copy_small_records_;
   std::deque<ChunkPtr> in_;
   size_t in_offset_ = 0;  // bytes of in_.front() already read
   size_t in_bytes_ = 0;
