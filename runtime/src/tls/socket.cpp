@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 
 #include "nettool/error.h"
 #include "chunk_bio.h"
@@ -206,7 +205,7 @@ class OpenSslSocket final : public TlsSocket {
   std::shared_ptr<OpenSslContext> context_;  // before ssl_: the SSL_CTX outlives the SSL
   int fd_;
   std::unique_ptr<ChunkBio> records_;  // the write BIO, without kernel TLS; before ssl_, which refers to it
-  std::deque<ChunkPtr> pending_;       // records the socket has not taken yet
+  ChunkFifo pending_;                  // records the socket has not taken yet
   size_t pending_offset_ = 0;          // of pending_.front(), already sent
   SslPtr ssl_;
   int wants_ = kWantRead;
