@@ -138,6 +138,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   UniqueFd file_;
   off_t file_offset_ = 0;
   uint64_t file_remaining_ = 0;
+  bool inline_body_ = false;  // read behind the head and sent with it (kInlineBody)
   uint64_t body_bytes_sent_ = 0;
   uint64_t head_bytes_ = 0;
 
