@@ -240,11 +240,11 @@ long Connection::transmit(const char* data, size_t size, bool more) {
 long Connection::send_body(uint64_t budget) {
   size_t want = static_cast<size_t>(std::min<uint64_t>({file_remaining_, budget, 1u << 20}));
   if (tls_) {
-    long n = tls_->send_file(file_.get(), file_offset_, want);
+    long n = tls_->send_file(file_->get(), file_offset_, want);
     if (n > 0) file_offset_ += n;
     return n;
   }
-  ssize_t n = sendfile(socket_.get(), file_.get(), &file_offset_, want);
+  ssize_t n = sendfile(socket_.get(), file_->get(), &file_offset_, want);
   return n >= 0 ? n : -errno;
 }
 
@@ -263,7 +263,7 @@ long Connection::read_body_into_out() {
   if (want == 0) return 1;  // full already (not reached: called with less than a record left)
   size_t had = out_.size();
   out_.resize(had + want);
-  ssize_t n = pread(file_.get(), out_.data() + had, want, file_offset_);
+  ssize_t n = pread(file_->get(), out_.data() + had, want, file_offset_);
   out_.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
   if (n <= 0) return n == 0 ? 0 : -errno;
   file_offset_ += n;
@@ -435,9 +435,8 @@ void Connection::handle_raw(const std::string& name) {
     if (r.error) return refuse(r.status);
     if (r.is_directory && !r.served_index) return refuse(404);
     if (!r.is_directory && wants_directory) return refuse(404);
-    UniqueFd fd = std::move(r.fd);
     log_status_ = 200;
-    send_head_and_file("", std::move(fd), 0, static_cast<uint64_t>(r.st.st_size));
+    send_head_and_file("", opened_file(r), 0, static_cast<uint64_t>(r.st.st_size));
   });
 }
 
@@ -509,9 +508,16 @@ void Connection::handle_http(http::Request request) {
     }
     // The type of what is sent: index.html for a directory, else the name asked for.
     std::string_view type = http::content_type_for(r.served_index ? "index.html" : file_name);
-    UniqueFd fd = std::move(r.fd);
-    serve_file(std::move(fd), r.st, req.get(), type);
+    serve_file(opened_file(r), r.st, req.get(), type);
   });
+}
+
+// The file an open gave: shared already when it came from (or went into)
+// the open-file cache.
+FileRef Connection::opened_file(OpenResult& r) {
+  if (r.shared_fd) return std::move(r.shared_fd);
+  if (!r.fd.valid()) return nullptr;
+  return std::make_shared<const UniqueFd>(std::move(r.fd));
 }
 
 void Connection::open_path(std::vector<std::string> segments, std::function<void(OpenResult&)> next) {
@@ -524,6 +530,23 @@ void Connection::open_path(std::vector<std::string> segments, std::function<void
     std::weak_ptr<Connection> conn;
     std::function<void(OpenResult&)> next;
   };
+  if (shared_.open_files) {
+    std::string key;
+    for (const auto& segment : segments) (key += '/') += segment;
+    OpenResult hit;
+    hit.shared_fd = shared_.open_files->find(key, hit.st, OpenFileCache::Clock::now());
+    if (hit.shared_fd) {
+      next(hit);
+      return;
+    }
+    next = [this, key = std::move(key), next = std::move(next)](OpenResult& r) {
+      if (!r.error && !r.is_directory && r.fd.valid()) {
+        r.shared_fd = std::make_shared<const UniqueFd>(std::move(r.fd));
+        shared_.open_files->store(key, r.shared_fd, r.st, OpenFileCache::Clock::now());
+      }
+      next(r);
+    };
+  }
   // Fast path: a regular file already in the dentry cache opens on the loop,
   // saving the thread-pool round trip that dominated small-file requests.
   if (OpenResult cached; open_cached_file(shared_.root_fd, segments, shared_.settings.allow_hidden, cached)) {
@@ -557,7 +580,7 @@ void Connection::open_path(std::vector<std::string> segments, std::function<void
   job.release();  // owned by the work request until the after-work callback
 }
 
-void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Request* request,
+void Connection::serve_file(FileRef fd, const struct stat& st, const http::Request* request,
                             std::string_view content_type) {
   const auto& headers = request->headers;
   bool head = request->method == "HEAD";
@@ -598,7 +621,7 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
     fields += "Content-Range: bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
               std::to_string(size) + "\r\n";
 
-  auto send_it = [this, status, fields = std::move(fields), first, length, head](UniqueFd file,
+  auto send_it = [this, status, fields = std::move(fields), first, length, head](FileRef file,
                                                                                  const std::string& digest) {
     log_status_ = status;
     std::string text = head_start(status);
@@ -611,7 +634,7 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
     text += connection_field();
     text += "\r\n";
     if (head) {
-      send_head_and_file(std::move(text), UniqueFd(), 0, 0);
+      send_head_and_file(std::move(text), nullptr, 0, 0);
     } else {
       send_head_and_file(std::move(text), std::move(file), first, length);
     }
@@ -623,13 +646,13 @@ void Connection::serve_file(UniqueFd fd, const struct stat& st, const http::Requ
   // it is already known.
   bool checks_digest = !head && (status == 200 || range.last + 1 == size);
   if (!checks_digest) return send_it(std::move(fd), shared_.digests->known(st).value_or(""));
-  // Hashing happens on the thread pool; the fd waits in a shared holder.
-  auto holder = std::make_shared<UniqueFd>(std::move(fd));
+  // Hashing happens on the thread pool; the file waits in the callback.
   std::weak_ptr<Connection> weak = weak_from_this();
-  shared_.digests->get(holder->get(), st, [weak, holder, send_it = std::move(send_it)](const std::string& digest) {
+  int raw_fd = fd->get();
+  shared_.digests->get(raw_fd, st, [weak, fd = std::move(fd), send_it = std::move(send_it)](const std::string& digest) {
     auto self = weak.lock();
     if (!self || self->state_ != State::Opening) return;
-    send_it(std::move(*holder), digest);
+    send_it(fd, digest);
   });
 }
 
@@ -667,13 +690,13 @@ void Connection::respond_error(int status, bool close_after, const std::string& 
   respond(status, extra_headers, short_body(status), log_method_ == "HEAD");
 }
 
-void Connection::send_head_and_file(std::string head, UniqueFd fd, uint64_t offset, uint64_t length) {
+void Connection::send_head_and_file(std::string head, FileRef fd, uint64_t offset, uint64_t length) {
   head_bytes_ = head.size();
   out_ = std::move(head);
   out_pos_ = 0;
   file_ = std::move(fd);
   file_offset_ = static_cast<off_t>(offset);
-  file_remaining_ = file_.valid() ? length : 0;
+  file_remaining_ = file_ && file_->valid() ? length : 0;
   inline_body_ = !tls_ && file_remaining_ > 0 && file_remaining_ <= kInlineBody;
   body_bytes_sent_ = 0;
   state_ = State::Sending;

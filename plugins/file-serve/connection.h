@@ -25,6 +25,7 @@
 #include <string>
 
 #include "digest_cache.h"
+#include "open_cache.h"
 #include "nettool/fd.h"
 #include "nettool/http.h"
 #include "nettool/options.h"
@@ -60,6 +61,7 @@ struct ServerShared {
   uint64_t requests = 0;  // answered (or failed) requests, for the -v summary
   int root_fd = -1;
   Digester* digests = nullptr;
+  OpenFileCache* open_files = nullptr;  // null: every request opens its file
   ServerSettings settings;
   bool draining = false;
   bool kernel_tls_asked = false;   // --tls-ktls
@@ -102,9 +104,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_raw(const std::string& name);
   void handle_http(nettool::http::Request request);
   void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
-  void serve_file(UniqueFd fd, const struct stat& st, const nettool::http::Request* request,
+  static FileRef opened_file(struct OpenResult& r);
+  void serve_file(FileRef fd, const struct stat& st, const nettool::http::Request* request,
                   std::string_view content_type);
-  void send_head_and_file(std::string head, UniqueFd fd, uint64_t offset, uint64_t length);
+  void send_head_and_file(std::string head, FileRef fd, uint64_t offset, uint64_t length);
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
   std::optional<size_t> request_body_size(const nettool::http::Request& request);
@@ -135,7 +138,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The response in flight.
   std::string out_;
   size_t out_pos_ = 0;
-  UniqueFd file_;
+  FileRef file_;  // shared with the open-file cache
   off_t file_offset_ = 0;
   uint64_t file_remaining_ = 0;
   bool inline_body_ = false;  // read behind the head and sent with it (kInlineBody)

@@ -69,6 +69,9 @@ constexpr OptionSpec kOwnOptions[] = {
      .choices = "sha-256|off"},
     {"listing", 0, OptionType::Bool, "true", "HTML listing of directories without index.html (--no-listing: 403)"},
     {"allow-hidden", 0, OptionType::Bool, "", "serve dot files and dot directories"},
+    {"open-file-cache", 0, OptionType::Bool, "true",
+     "keep files of up to 64 KiB open for a second between requests, as lighttpd does: a file changed, deleted or "
+     "replaced is seen at once, a chmod within the second (--no-open-file-cache: open the file for every request)"},
     {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only (default: IPv6 and IPv4)"},
     {.name = "tls-ktls", .type = OptionType::Bool,
      .help = "with --tls: let the kernel encrypt (kTLS) so file bodies go out with sendfile, uncopied; needs the "
@@ -122,6 +125,7 @@ struct Config {
   size_t max_connections = 1024;
   TlsContextSlot* tls = nullptr;  // null without --tls
   bool kernel_tls = false;        // --tls-ktls
+  bool open_file_cache = true;    // --open-file-cache
   std::string unix_client;        // how logs name a client of --listen unix:/PATH
 };
 
@@ -132,12 +136,18 @@ class Worker {
  public:
   Worker(int index, uv_loop_t* loop, spdlog::logger& log, Counters& counters, const Config& config,
          file_serve::DigestCache& digests, std::atomic<size_t>& open_connections)
-      : index_(index), log_(log), config_(config), open_connections_(open_connections), digester_(loop, digests) {
+      : index_(index),
+        log_(log),
+        config_(config),
+        open_connections_(open_connections),
+        digester_(loop, digests),
+        open_files_(loop) {
     shared_.loop = loop;
     shared_.log = &log;
     shared_.counters = &counters;
     shared_.root_fd = config.root_fd;
     shared_.digests = &digester_;
+    if (config.open_file_cache) shared_.open_files = &open_files_;
     shared_.settings = config.settings;
     shared_.kernel_tls_asked = config.kernel_tls;
     std::weak_ptr<bool> alive = alive_;
@@ -280,6 +290,7 @@ class Worker {
   const Config& config_;
   std::atomic<size_t>& open_connections_;  // all workers together, for --max-connections
   file_serve::Digester digester_;
+  file_serve::OpenFileCache open_files_;
   file_serve::ServerShared shared_;
   UniqueFd listen_fd_;
   Handle<uv_poll_t> listener_;  // declared after listen_fd_: closed before the fd is
@@ -521,6 +532,7 @@ class FileServe final : public Command {
   void start_tls() {
     tls_options_ = tls_server_options(opts_);
     config_.kernel_tls = opts_.get_bool(opt("tls-ktls"));
+    config_.open_file_cache = opts_.get_bool(opt("open-file-cache"));
     if (config_.kernel_tls) tls_options_.enabled = true;
     if (!tls_options_.enabled) return;
     tls_options_.alpn = {"http/1.1"};

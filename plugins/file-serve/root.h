@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/stat.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,8 @@ struct OpenResult {
   int status = 200;  // HTTP status to answer when error != 0 (403, 404, 414...)
   std::string why;  // for the log
   UniqueFd fd;
+  // Instead of fd: the same file, shared with file-serve's open-file cache.
+  std::shared_ptr<const UniqueFd> shared_fd;
   struct stat st {};
   bool is_directory = false;
   // For a directory: the index.html inside it, if any (fd/st then describe it).

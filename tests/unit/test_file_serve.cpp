@@ -1,11 +1,18 @@
-// file-serve's pure pieces: the digest cache's eviction, the conditional
-// request rules (RFC 9110 §13) and the hidden-file test on resolved paths.
+// file-serve's pure pieces: the digest cache's eviction, the open-file
+// cache's checks, the conditional request rules (RFC 9110 §13) and the
+// hidden-file test on resolved paths.
 #include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include <string>
 #include <vector>
 
 #include "digest_cache.h"
+#include "open_cache.h"
 #include "preconditions.h"
 #include "root.h"
 
@@ -58,6 +65,42 @@ TEST_CASE("digest cache: never empties all at once when it reaches its capacity"
   }
   CHECK(cache.size() == DigestCache::kDefaultCapacity);
   CHECK(cache.find(big).value_or("") == "big file");
+}
+
+TEST_CASE("open-file cache: a hit is the same open file until it expires, is unlinked or is too big to keep",
+          "[file-serve][open-cache]") {
+  char dir_template[] = "/tmp/nettool-open-cache-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template, small = dir + "/small", big = dir + "/big";
+  std::ofstream(small) << "small";
+  std::ofstream(big) << std::string(OpenFileCache::kMaxFileSize + 1, 'x');
+  auto open_file = [](const std::string& path, struct stat& st) {
+    auto fd = std::make_shared<const nettool::UniqueFd>(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd->valid());
+    REQUIRE(fstat(fd->get(), &st) == 0);
+    return fd;
+  };
+
+  OpenFileCache cache(nullptr);
+  const auto t0 = OpenFileCache::Clock::now();
+  struct stat st {}, got {};
+  FileRef fd = open_file(small, st);
+  cache.store("/small", fd, st, t0);
+  CHECK(cache.find("/small", got, t0 + std::chrono::milliseconds(500)) == fd);
+  CHECK(got.st_size == 5);
+  CHECK(cache.find("/other", got, t0) == nullptr);
+  CHECK(cache.find("/small", got, t0 + OpenFileCache::kLifetime) == nullptr);  // expired, and forgotten
+  CHECK(cache.size() == 0);
+
+  cache.store("/small", fd, st, t0);
+  REQUIRE(unlink(small.c_str()) == 0);  // deleted, or replaced by a rename: no link left
+  CHECK(cache.find("/small", got, t0) == nullptr);
+
+  FileRef big_fd = open_file(big, st);
+  cache.store("/big", big_fd, st, t0);
+  CHECK(cache.size() == 0);
+  unlink(big.c_str());
+  rmdir(dir.c_str());
 }
 
 TEST_CASE("preconditions: entity-tag lists, strong and weak comparison", "[file-serve][conditional]") {
