@@ -644,8 +644,10 @@ class Suite:
         cert, key = self.tls_files() if tls else (None, None)
         if kind.startswith("nettool"):
             # -q (no access log) also hides the 'listening on' line: pick the port here.
+            # "nettool (access log)" keeps the default log, written to its stderr file.
             port = free_port()
-            argv = [self.nt, "-q", "file-serve", "--root", www, "--listen", f"127.0.0.1:{port}"]
+            quiet = ["-q"] if "access log" not in kind else []
+            argv = [self.nt, *quiet, "file-serve", "--root", www, "--listen", f"127.0.0.1:{port}"]
             if workers > 1:
                 argv += ["--workers", workers]
             if tls:
@@ -849,7 +851,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
                       extra={"server µs CPU/req": cpu / total * 1e6 if total else None})
 
     def small_files(self):
-        kinds = ["nettool", "nginx", "lighttpd", "python"]
+        kinds = ["nettool", "nettool (access log)", "nginx", "lighttpd", "python"]
         servers = self.servers(kinds)
         t = Table("3. Small files: 4 KiB GETs", "requests/s",
                   f"`wrk -t{self.a.wrk_threads} -c100 -d{self.a.wrk_seconds}s` GETs of one 4 KiB file. "
@@ -860,7 +862,8 @@ mimetype.assign = ( "" => "application/octet-stream" )
                         lambda tool: self.wrk_once(tool, servers), t)
         finally:
             self.stop_servers(servers)
-        t.notes.append("file-serve runs with -q (no access log), as the other servers run with theirs off.")
+        t.notes.append("file-serve runs with -q (no access log), as the other servers run with theirs off; "
+                       "`nettool (access log)` is its default, a line per request written to a file.")
         t.notes.append("python is `python3 -m http.server` (a thread per connection).")
         self.tables.append(t)
         if self.file_serve_has("--workers") and os.cpu_count() > 1:
