@@ -187,6 +187,7 @@ class Worker {
   void abort() {
     stop_listening();
     accept_pause_.close();
+    open_files_.close();
     std::vector<std::shared_ptr<Connection>> all;
     for (auto& [id, c] : connections_) all.push_back(c);
     for (auto& c : all) c->abort();

@@ -38,7 +38,11 @@ class OpenFileCache {
   // Remembers `file` (a regular file of at most kMaxFileSize, else ignored).
   void store(const std::string& path, const FileRef& file, const struct stat& st, Clock::time_point now);
   size_t size() const { return entries_.size(); }
-  void clear() { entries_.clear(); }
+  // Forgets every file and closes the timer (the worker is closing its loop).
+  void close() {
+    entries_.clear();
+    sweeper_.close();
+  }
 
  private:
   struct Entry {
