@@ -14,6 +14,10 @@ namespace {
 // Room for the four full records a 64 KiB write makes (16 KiB of plain text
 // plus at most 256 bytes each), so one SSL_write goes out in one write(2).
 constexpr size_t kRecordChunkSize = 4 * (16 * 1024 + 256);
+// The most a record adds to its plain text (header, tag, padding), rounded up.
+constexpr size_t kRecordOverhead = 256;
+// Without a hint (handshake messages, alerts): a buffer of at least this much.
+constexpr size_t kSmallChunk = 4096;
 
 // The method table is immutable once made, like OpenSSL's own static ones, so
 // it is made once and never freed.
@@ -52,6 +56,16 @@ void ChunkBio::receive(ChunkPtr chunk) {
   in_.push_back(std::move(chunk));
 }
 
+void ChunkBio::expect(size_t plain_bytes) {
+  next_capacity_ = plain_bytes + (plain_bytes / (16 * 1024) + 1) * kRecordOverhead;
+}
+
+ChunkPtr ChunkBio::new_chunk(size_t len) {
+  size_t want = std::exchange(next_capacity_, 0);
+  if (want >= kRecordChunkSize / 2) return out_pool_.acquire();
+  return std::make_shared<Chunk>(std::max({want, len, kSmallChunk}));
+}
+
 std::vector<ChunkPtr> ChunkBio::take_records() {
   if (out_ && out_->size > 0 && !copy_small_records_) {
     ready_.push_back(std::move(out_));
@@ -64,6 +78,7 @@ std::vector<ChunkPtr> ChunkBio::take_records() {
     ready_.push_back(std::move(chunk));
   }
   out_.reset();
+  next_capacity_ = 0;  // a hint is for one batch
   return std::exchange(ready_, {});
 }
 
@@ -74,7 +89,7 @@ int ChunkBio::write_ex(BIO* b, const char* data, size_t len, size_t* written) {
   for (size_t done = 0; done < len;) {
     if (!self->out_ || self->out_->size == self->out_->capacity) {
       if (self->out_) self->ready_.push_back(std::move(self->out_));
-      self->out_ = self->out_pool_.acquire();
+      self->out_ = self->new_chunk(len - done);
     }
     Chunk& c = *self->out_;
     size_t n = std::min(len - done, c.capacity - c.size);

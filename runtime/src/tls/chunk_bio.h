@@ -56,6 +56,10 @@ class ChunkBio {
   void receive(ChunkPtr chunk);
   size_t received_bytes() const { return in_bytes_; }
 
+  // The plain text about to go through SSL_write, so the chunk its records
+  // go into fits them: a small response gets a small buffer of its own, a
+  // 64 KiB write a pooled record-sized one.
+  void expect(size_t plain_bytes);
   // The records OpenSSL wrote since the last call, in order.
   std::vector<ChunkPtr> take_records();
   // Frees the record buffers no one holds any more (an idle connection).
@@ -71,7 +75,10 @@ class ChunkBio {
   ChunkFifo in_;
   size_t in_offset_ = 0;  // bytes of in_.front() already read
   size_t in_bytes_ = 0;
+  ChunkPtr new_chunk(size_t len);
+
   ChunkPool out_pool_;
+  size_t next_capacity_ = 0;  // from expect(), for the next chunk (0: no hint)
   ChunkPtr out_;  // being filled with records
   std::vector<ChunkPtr> ready_;
 };

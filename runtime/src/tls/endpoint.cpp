@@ -261,6 +261,7 @@ class TlsEndpoint final : public Endpoint {
 
   void encrypt(const ChunkPtr& chunk) {
     if (failed_ || close_sent_) return;
+    bio_.expect(chunk->size);
     for (size_t done = 0; done < chunk->size;) {
       size_t written = 0;
       ERR_clear_error();

@@ -103,6 +103,7 @@ class OpenSslSocket final : public TlsSocket {
     ERR_clear_error();
     errno = 0;
     // The ChunkBio never blocks: OpenSSL takes the whole batch.
+    records_->expect(std::min(size, kWriteBatch));
     if (SSL_write_ex(ssl_.get(), data, std::min(size, kWriteBatch), &written) != 1) return failure(0);
     if (long sent = send_records(); sent < 0 && sent != -EAGAIN) return sent;
     return static_cast<long>(written);
