@@ -30,24 +30,7 @@ phase "release tests"
 
 scripts/setup.sh asan
 phase "asan build"
-# LeakSanitizer's stop-the-world tracer itself sometimes segfaults at a
-# process's exit ("Tracer caught signal 11 ... LeakSanitizer has encountered a
-# fatal error"; google/sanitizers#1353): a fault in the sanitizer, not a leak
-# or a test failure. Only when every failed test shows that signature are the
-# failed tests run once more; any other failure fails the run as it is.
-asan_log=$(mktemp)
-if ! ctest --preset asan -j2 >"$asan_log" 2>&1; then
-  cat "$asan_log"
-  failed=$(sed -n 's/.* \([0-9][0-9]*\) tests failed out of.*/\1/p' "$asan_log")
-  tracer=$(grep -c "Tracer caught signal" "$asan_log" || true)
-  rm -f "$asan_log"
-  if [ -z "$failed" ] || [ "$tracer" -lt "$failed" ]; then exit 1; fi
-  echo "test.sh: $failed failure(s), all LeakSanitizer tracer crashes: running them again"
-  ctest --preset asan --rerun-failed
-else
-  tail -5 "$asan_log"
-  rm -f "$asan_log"
-fi
+ctest --preset asan -j2
 phase "asan tests"
 
 FUZZ_PRESET=asan tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
