@@ -1,7 +1,8 @@
-// ChunkBio: a write BIO that collects the records OpenSSL makes in our
-// Chunks themselves, so a TlsSocket sends a 64 KiB write's four records with
-// one sendmsg (OpenSSL's socket BIO writes each record with a call of its
-// own).
+// ChunkBio: the BIO a TlsEndpoint's SSL reads cipher text from and writes
+// records to, holding our Chunks themselves. OpenSSL's memory BIOs would copy
+// every byte once more each way (a received chunk into the BIO, the records
+// out of it into a new chunk); here a received chunk is queued as it is, and
+// records are written straight into the chunk that goes to the socket.
 #pragma once
 #include <openssl/bio.h>
 
@@ -39,7 +40,10 @@ class ChunkFifo {
 
 class ChunkBio {
  public:
-  ChunkBio();
+  // `copy_small_records`: take_records() copies a few bytes out of a
+  // record-sized buffer (for records that wait in a queue); a TlsSocket sends
+  // them at once and need not.
+  explicit ChunkBio(bool copy_small_records = true);
   ~ChunkBio();
   ChunkBio(const ChunkBio&) = delete;
   ChunkBio& operator=(const ChunkBio&) = delete;
@@ -47,6 +51,10 @@ class ChunkBio {
   // The BIO to give SSL_set_bio (for both directions); it lives as long as
   // this object, which the SSL object must not outlive.
   BIO* bio() const { return bio_; }
+
+  // Cipher text that arrived: SSL_read takes it from here.
+  void receive(ChunkPtr chunk);
+  size_t received_bytes() const { return in_bytes_; }
 
   // The plain text about to go through SSL_write, so the chunk its records
   // go into fits them: a small response gets a small buffer of its own, a
@@ -59,9 +67,14 @@ class ChunkBio {
 
  private:
   static int write_ex(BIO* b, const char* data, size_t len, size_t* written);
+  static int read_ex(BIO* b, char* out, size_t len, size_t* read);
   static long ctrl(BIO* b, int cmd, long num, void* ptr);
 
   BIO* bio_ = nullptr;  // owned; SSL_set_bio takes a reference of its own
+  bool copy_small_records_;
+  ChunkFifo in_;
+  size_t in_offset_ = 0;  // bytes of in_.front() already read
+  size_t in_bytes_ = 0;
   ChunkPtr new_chunk(size_t len);
 
   ChunkPool out_pool_;

@@ -1,9 +1,9 @@
-// TlsEndpoint: an SSL object between two memory BIOs, on top of another
-// endpoint. Cipher text read from the inner endpoint goes into the read BIO;
-// SSL_read gives the plain text to our reader. Plain text written to us goes
-// through SSL_write; what that puts in the write BIO is written to the inner
-// endpoint. Every call into OpenSSL is followed by flush(), so nothing waits
-// in the write BIO between loop turns, and preceded by ERR_clear_error(), so
+// TlsEndpoint: an SSL object on a ChunkBio, on top of another endpoint.
+// Cipher text read from the inner endpoint is queued in the BIO; SSL_read
+// gives the plain text to our reader. Plain text written to us goes through
+// SSL_write; the records that makes are written to the inner endpoint.
+// Every call into OpenSSL is followed by flush(), so no record waits in the
+// BIO between loop turns, and preceded by ERR_clear_error(), so
 // SSL_get_error() never sees an error left by another connection.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -16,6 +16,7 @@
 #include "nettool/error.h"
 #include "nettool/uv.h"
 #include "stream/endpoint_halves.h"
+#include "chunk_bio.h"
 #include "tls_internal.h"
 
 namespace nettool::tls {
@@ -35,17 +36,9 @@ class TlsEndpoint final : public Endpoint {
         on_handshake_(std::move(on_handshake)) {
     OpenSslContext& impl = *context_;
     ssl_.reset(SSL_new(impl.ctx.get()));
-    BIO* rbio = BIO_new(BIO_s_mem());
-    BIO* wbio = BIO_new(BIO_s_mem());
-    if (!ssl_ || !rbio || !wbio) {
-      BIO_free(rbio);
-      BIO_free(wbio);
-      throw RuntimeError("tls: " + openssl_errors());
-    }
-    BIO_set_mem_eof_return(rbio, -1);  // an empty read BIO means "wait", never EOF
-    SSL_set_bio(ssl_.get(), rbio, wbio);  // the SSL owns both now
-    rbio_ = rbio;
-    wbio_ = wbio;
+    if (!ssl_) throw RuntimeError("tls: " + openssl_errors());
+    BIO_up_ref(bio_.bio());  // SSL_set_bio takes over one reference; bio_ keeps its own
+    SSL_set_bio(ssl_.get(), bio_.bio(), bio_.bio());
     prepare_session(ssl_.get(), impl, peer_host);
     inner_->on_write_error([this](int status) { notify_write_error(status); });
     inner_->read_start([this](const ChunkPtr& chunk) { on_cipher(chunk); }, [this](int status) { on_inner_end(status); });
@@ -119,7 +112,7 @@ class TlsEndpoint final : public Endpoint {
   // ---- the handshake and reading
 
   void on_cipher(const ChunkPtr& chunk) {
-    BIO_write(rbio_, chunk->data.get(), static_cast<int>(chunk->size));
+    bio_.receive(chunk);
     advance();
   }
 
@@ -221,7 +214,7 @@ class TlsEndpoint final : public Endpoint {
       finish_reading(UV_EPROTO);
       return;
     }
-    if (inner_eof_ && !ended_ && !paused_ && BIO_ctrl_pending(rbio_) == 0 && SSL_pending(ssl_.get()) == 0) truncated();
+    if (inner_eof_ && !ended_ && !paused_ && bio_.received_bytes() == 0 && SSL_pending(ssl_.get()) == 0) truncated();
   }
 
   void on_inner_end(int status) {
@@ -268,6 +261,7 @@ class TlsEndpoint final : public Endpoint {
 
   void encrypt(const ChunkPtr& chunk) {
     if (failed_ || close_sent_) return;
+    bio_.expect(chunk->size);
     for (size_t done = 0; done < chunk->size;) {
       size_t written = 0;
       ERR_clear_error();
@@ -293,23 +287,12 @@ class TlsEndpoint final : public Endpoint {
 
   // Writes whatever OpenSSL produced to the inner endpoint.
   void flush() {
-    while (size_t n = BIO_ctrl_pending(wbio_)) {
-      // All of it in one chunk: a 64 KiB write is 65,624 bytes of records,
-      // and a chunk of at most 64 KiB sent the last 88 as a TCP segment of
-      // their own, which woke the peer for nothing (bench/PROFILES.md).
-      ChunkPtr chunk = make_chunk_of_size(n);
-      int got = BIO_read(wbio_, chunk->data.get(), static_cast<int>(chunk->capacity));
-      if (got <= 0) break;
-      chunk->size = static_cast<size_t>(got);
-      inner_->write(chunk);
-    }
+    for (const ChunkPtr& records : bio_.take_records()) inner_->write(records);
     if (inner_->queued_bytes() >= kLowWatermark) {
       std::weak_ptr<bool> guard = alive_;
       inner_->when_drained(guard, [this] { notify_drained_if_low(); });
     }
   }
-
-  static ChunkPtr make_chunk_of_size(size_t n) { return std::make_shared<Chunk>(n); }
 
 
   std::unique_ptr<Endpoint> inner_;
@@ -317,9 +300,8 @@ class TlsEndpoint final : public Endpoint {
   spdlog::logger* log_;
   bool truncation_is_error_;
   TlsHandshakeFn on_handshake_;
+  ChunkBio bio_;  // before ssl_, which holds a reference to its BIO
   SslPtr ssl_;
-  BIO* rbio_ = nullptr;  // owned by ssl_
-  BIO* wbio_ = nullptr;  // owned by ssl_
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // a callback may destroy us
   Handle<uv_timer_t> handshake_timer_;  // a server's --tls-handshake-timeout
 

@@ -38,7 +38,7 @@ class OpenSslSocket final : public TlsSocket {
     } else {
       BIO* socket_bio = BIO_new_socket(fd, BIO_NOCLOSE);
       if (!socket_bio) throw RuntimeError("tls: " + openssl_errors());
-      records_ = std::make_unique<ChunkBio>();
+      records_ = std::make_unique<ChunkBio>(/*copy_small_records=*/false);
       BIO_up_ref(records_->bio());  // SSL_set_bio takes over one reference; records_ keeps its own
       SSL_set_bio(ssl_.get(), socket_bio, records_->bio());
     }
