@@ -32,7 +32,7 @@ std::string remove_dot_segments(std::string_view path_and_query) {
   }
   std::string out;
   for (std::string_view segment : kept) out.append("/").append(segment);
-  if (out.empty()) out = "/";
+  if (out.empty()) out.push_back('/');  // (not `= "/"`: GCC 12 warns falsely, bug 105651)
   if (query != std::string_view::npos) out.append(path_and_query.substr(query));
   return out;
 }
@@ -69,8 +69,9 @@ std::optional<Url> parse_url(std::string_view text, std::string& error) {
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
   if (auto hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
-  // (Built by append: GCC 12 warns falsely on `"/" + std::string(...)`, bug 105651.)
-  if (path.empty() || path.front() != '/') url.path_and_query.assign("/").append(path);
+  // (Built by push_back: GCC 12 warns falsely on `"/" + std::string(...)` and on
+  // assigning "/", bug 105651.)
+  if (path.empty() || path.front() != '/') url.path_and_query.assign(1, '/').append(path);
   else url.path_and_query = std::string(path);
   url.path_and_query = remove_dot_segments(url.path_and_query);
   if (authority.find('@') != std::string_view::npos) {
