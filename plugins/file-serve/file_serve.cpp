@@ -37,6 +37,7 @@
 #include "connection.h"
 #include "nettool/connect.h"
 #include "nettool/error.h"
+#include "nettool/loop_log.h"
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
@@ -137,13 +138,14 @@ class Worker {
   Worker(int index, uv_loop_t* loop, spdlog::logger& log, Counters& counters, const Config& config,
          file_serve::DigestCache& digests, std::atomic<size_t>& open_connections)
       : index_(index),
-        log_(log),
+        loop_log_(loop, log),
+        log_(loop_log_.logger()),
         config_(config),
         open_connections_(open_connections),
         digester_(loop, digests),
         open_files_(loop) {
     shared_.loop = loop;
-    shared_.log = &log;
+    shared_.log = &log_;
     shared_.counters = &counters;
     shared_.root_fd = config.root_fd;
     shared_.digests = &digester_;
@@ -188,6 +190,7 @@ class Worker {
     stop_listening();
     accept_pause_.close();
     open_files_.close();
+    loop_log_.close();
     std::vector<std::shared_ptr<Connection>> all;
     for (auto& [id, c] : connections_) all.push_back(c);
     for (auto& c : all) c->abort();
@@ -287,6 +290,9 @@ class Worker {
   }
 
   int index_;
+  // The worker's lines (an access-log line per request) go out once per loop
+  // iteration, not with a write(2) each under the console's lock.
+  LoopLog loop_log_;
   spdlog::logger& log_;
   const Config& config_;
   std::atomic<size_t>& open_connections_;  // all workers together, for --max-connections

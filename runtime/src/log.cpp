@@ -1,8 +1,16 @@
 #include "nettool/log.h"
 
+#include <spdlog/details/null_mutex.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "nettool/loop_log.h"
 
 namespace nettool {
 
@@ -108,10 +116,19 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
 };
 
+// spdlog's stderr sink, which also lends its format to a LoopLog.
+class StderrSink final : public spdlog::sinks::stderr_sink_mt {
+ public:
+  std::unique_ptr<spdlog::formatter> clone_formatter() {
+    std::lock_guard lock(mutex_);
+    return formatter_->clone();
+  }
+};
+
 }  // namespace
 
 std::shared_ptr<spdlog::logger> make_logger(std::string_view name, int verbosity, LogFormat format) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto sink = std::make_shared<StderrSink>();
   auto logger = std::make_shared<spdlog::logger>(std::string(name), sink);
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == LogFormat::Json) {
@@ -133,6 +150,71 @@ std::shared_ptr<spdlog::logger> make_logger(std::string_view name, int verbosity
 std::string log_duration(std::chrono::steady_clock::duration d) {
   double s = std::chrono::duration<double>(d).count();
   return s < 10 ? fmt::format("{:.3f} s", s) : fmt::format("{:.1f} s", s);
+}
+
+// ---- LoopLog
+
+// Formatted lines wait in `pending_` for the loop's prepare handle. Only the
+// loop's thread uses it (null_mutex).
+class LoopLog::Sink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  static constexpr size_t kWriteAt = 64 * 1024;
+
+  explicit Sink(uv_prepare_t* prepare) : prepare_(prepare) {}
+  // From then on every line is written at once.
+  void detach() {
+    write_pending();
+    prepare_ = nullptr;
+  }
+  void write_pending() {
+    size_t done = 0;
+    while (done < pending_.size()) {
+      ssize_t n = ::write(STDERR_FILENO, pending_.data() + done, pending_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // as spdlog's own sink: a log that cannot be written is dropped
+      done += static_cast<size_t>(n);
+    }
+    pending_.clear();
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    bool was_empty = pending_.size() == 0;
+    formatter_->format(msg, pending_);
+    if (!prepare_ || pending_.size() >= kWriteAt) write_pending();
+    else if (was_empty) uv_prepare_start(prepare_, &LoopLog::on_prepare);
+  }
+  void flush_() override { write_pending(); }
+
+ private:
+  uv_prepare_t* prepare_;
+  spdlog::memory_buf_t pending_;
+};
+
+LoopLog::LoopLog(uv_loop_t* loop, spdlog::logger& like) : logger_(&like) {
+  auto* stderr_sink = like.sinks().size() == 1 ? dynamic_cast<StderrSink*>(like.sinks().front().get()) : nullptr;
+  if (!stderr_sink || uv_prepare_init(loop, prepare_.get()) < 0) return;  // then lines go to `like`
+  prepare_.mark_initialized(this);
+  uv_unref(prepare_.as_handle());  // lines waiting never keep a loop running; close() writes them
+  sink_ = std::make_shared<Sink>(prepare_.get());
+  batched_ = std::make_shared<spdlog::logger>(like.name(), sink_);
+  batched_->set_formatter(stderr_sink->clone_formatter());
+  batched_->set_level(like.level());
+  batched_->flush_on(spdlog::level::warn);
+  logger_ = batched_.get();
+}
+
+LoopLog::~LoopLog() { close(); }
+
+void LoopLog::close() {
+  if (sink_) sink_->detach();
+  prepare_.close();
+}
+
+void LoopLog::on_prepare(uv_prepare_t* handle) {
+  auto* self = static_cast<LoopLog*>(handle->data);
+  uv_prepare_stop(handle);
+  if (self) self->sink_->write_pending();
 }
 
 }  // namespace nettool
