@@ -294,6 +294,17 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+# The bytes every relay sends: zeros in 64 KiB writes. `head -c` (8 KiB
+# writes) was the bottleneck itself, at about half of what the relays can
+# move: every tool's figure was capped by it, and so was the pipe limit.
+ZERO_SOURCE = "`dd if=/dev/zero bs=64K`"
+
+
+def zero_source(n, limit):
+    return Proc(["dd", "if=/dev/zero", "bs=64K", f"count={n}", "iflag=count_bytes", "status=none"], limit,
+                stdout=subprocess.PIPE)
+
+
 def have(cmd):
     return shutil.which(cmd) is not None
 
@@ -455,13 +466,13 @@ class Suite:
     def physical_limits(self):
         n = self.a.relay_bytes
         t0 = time.perf_counter()
-        head = Proc(["head", "-c", n, "/dev/zero"], 120, stdout=subprocess.PIPE)
+        head = zero_source(n, 120)
         cat = Proc(["cat"], 120, stdin=head.popen.stdout)
         head.popen.stdout.close()
         head.wait(), cat.wait()
         secs = time.perf_counter() - t0
         self.limits["pipe"] = n / MiB / secs
-        log(f"limit: head | cat {self.limits['pipe']:.0f} MiB/s")
+        log(f"limit: dd | cat {self.limits['pipe']:.0f} MiB/s")
         if have("iperf3"):
             port = free_port()
             srv = Proc(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", port], 60, stdout=subprocess.DEVNULL)
@@ -545,7 +556,7 @@ class Suite:
             listener.stop()
             raise
         t0 = time.perf_counter()
-        head = Proc(["head", "-c", n, "/dev/zero"], limit, stdout=subprocess.PIPE)
+        head = zero_source(n, limit)
         conn = Proc(ccmd, limit, stdin=head.popen.stdout, env=env, measure=True)
         head.popen.stdout.close()
         conn.wait(), listener.wait()
@@ -585,7 +596,7 @@ class Suite:
         size = self.a.relay_bytes
         for sink, desc in (("null", "to /dev/null"), ("pipe", "to a pipe (`| dd of=/dev/null bs=1M`)")):
             t = Table(f"1. TCP relay {desc}", "MiB/s",
-                      f"`head -c {human(size)} /dev/zero |` connector → loopback TCP → listener {desc}. "
+                      f"{ZERO_SOURCE} ({human(size)}) | connector → loopback TCP → listener {desc}. "
                       "Wall time from the connector's start to the exit of both; CPU = connector + listener; "
                       "peak RSS = the larger of the two.")
             interleaved(tools, self.a.runs, self.a.warmup, lambda tool: self.relay_once(tool, sink), t)
@@ -602,7 +613,7 @@ class Suite:
         tools = ["nettool --tls", "ncat --ssl", "socat OPENSSL"]
         size = self.a.relay_bytes
         t = Table("7. TLS relay to a pipe (`| dd of=/dev/null bs=1M`)", "MiB/s",
-                  f"`head -c {human(size)} /dev/zero |` connector → loopback TLS → listener → `dd`, which counts "
+                  f"{ZERO_SOURCE} ({human(size)}) | connector → loopback TLS → listener → `dd`, which counts "
                   "the bytes. Wall time from the connector's start to the exit of both; CPU = connector + listener; "
                   "peak RSS = the larger of the two.")
         interleaved(tools, self.a.runs, self.a.warmup, lambda tool: self.relay_once(tool, "pipe"), t)
@@ -1047,7 +1058,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
             pids = proc_tree(fwd.pid)
             cpu0 = cpu_seconds(pids)
             t0 = time.perf_counter()
-            head = Proc(["head", "-c", n, "/dev/zero"], limit, stdout=subprocess.PIPE)
+            head = zero_source(n, limit)
             sender = Proc([self.nt, "tcp-connect", "127.0.0.1", port], limit, stdin=head.popen.stdout)
             head.popen.stdout.close()
             sender.wait(), target.wait()
@@ -1132,7 +1143,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
         self.www()
         tools = ["nettool tcp-forward", "socat fork", "ncat --sh-exec"]
         t = Table(f"12. TCP forwarding, {human(self.a.relay_bytes)}", "MiB/s",
-                  f"`head -c {human(self.a.relay_bytes)} /dev/zero | nettool tcp-connect` → forwarder → "
+                  f"{ZERO_SOURCE} ({human(self.a.relay_bytes)}) | `nettool tcp-connect` → forwarder → "
                   "`nettool tcp-listen -d > /dev/null`, which counts the bytes: the same ends (both zero-copy) "
                   "for every forwarder. Wall time from the sender's start to the target's exit; CPU = the "
                   "forwarder's (with every process it forked).")
@@ -1434,7 +1445,7 @@ def parse_size(text):
 
 
 def limit_name(k):
-    return {"pipe": "pipe limit (`head -c N /dev/zero | cat >/dev/null`)",
+    return {"pipe": "pipe limit (`dd if=/dev/zero bs=64K | cat >/dev/null`)",
             "iperf3": "loopback TCP limit (iperf3, one stream)"}[k]
 
 
