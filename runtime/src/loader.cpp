@@ -1,7 +1,10 @@
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "nettool/error.h"
 #include "nettool/host.h"
@@ -66,23 +69,28 @@ std::vector<fs::path> plugin_search_path(const std::optional<std::string>& plugi
   char exe[4096];
   size_t size = sizeof exe;
   if (uv_exepath(exe, &size) == 0) {
+    // The kernel's path of the executable has no symbolic links, so ".." can
+    // be taken away lexically.
     fs::path exe_dir = fs::path(std::string(exe, size)).parent_path();
 #ifdef NETTOOL_INSTALL_PLUGIN_RELDIR
-    path.push_back(exe_dir / NETTOOL_INSTALL_PLUGIN_RELDIR);
+    path.push_back((exe_dir / NETTOOL_INSTALL_PLUGIN_RELDIR).lexically_normal());
 #endif
-    path.push_back(exe_dir / ".." / "lib" / "nettool" / "plugins");
+    path.push_back((exe_dir / ".." / "lib" / "nettool" / "plugins").lexically_normal());
   }
 #ifdef NETTOOL_BUILD_PLUGIN_DIR
   path.emplace_back(NETTOOL_BUILD_PLUGIN_DIR);
 #endif
   // The same directory reached twice (build tree == exe dir) is searched once.
+  // Told apart by device and inode: one stat(2) each, where canonicalising
+  // took a readlink(2) per path component at every start.
   std::vector<fs::path> unique;
-  std::set<fs::path> seen;
+  std::set<std::pair<dev_t, ino_t>> seen_dirs;
+  std::set<fs::path> seen_names;  // for those that cannot be stat'ed
   for (auto& p : path) {
-    std::error_code ec;
-    fs::path key = fs::weakly_canonical(p, ec);
-    if (ec) key = p;
-    if (seen.insert(key).second) unique.push_back(ec ? p : key);
+    struct stat st{};
+    bool is_new = ::stat(p.c_str(), &st) == 0 ? seen_dirs.emplace(st.st_dev, st.st_ino).second
+                                               : seen_names.insert(p).second;
+    if (is_new) unique.push_back(p);
   }
   return unique;
 }

@@ -1,14 +1,12 @@
 // The OpenSSL-free half of TLS (nettool/tls.h): the option groups' readers,
 // pins, the session summary, and the loader that maps libnettool-tls (the
 // OpenSSL half, runtime/src/tls/) the first time a command asks for a context.
-#include <dlfcn.h>
-
 #include <cctype>
-#include <filesystem>
 
 #include "nettool/abi.h"
 #include "nettool/error.h"
 #include "nettool/tls.h"
+#include "sibling_library.h"
 
 namespace nettool {
 
@@ -161,27 +159,16 @@ std::string describe(const TlsSession& s) {
 
 namespace {
 
-// libnettool-tls.so.ABI from the directory this runtime was loaded from (the
-// build tree's lib/ or the system's libdir), never from a search path. The
-// handle is never closed: contexts and endpoints run its code until exit, and
-// dlopen() of a loaded library only counts a reference, so nothing is cached.
 const TlsProvider& tls_provider() {
-  Dl_info self{};
-  if (dladdr(reinterpret_cast<void*>(&make_tls_client_context), &self) == 0 || !self.dli_fname)
-    throw RuntimeError("tls: cannot tell where libnettool-runtime was loaded from");
-  auto path = std::filesystem::path(self.dli_fname).parent_path() /
-              ("libnettool-tls.so." + std::to_string(NETTOOL_PLUGIN_ABI));
-  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    const char* why = dlerror();
-    throw RuntimeError("tls: cannot load " + path.string() + ": " + (why ? why : "unknown error"));
-  }
   using Entry = const TlsProvider* (*)();
-  auto entry = reinterpret_cast<Entry>(dlsym(lib, "nettool_tls_provider"));
-  const TlsProvider* provider = entry ? entry() : nullptr;
+  const TlsProvider* provider;
+  try {
+    provider = reinterpret_cast<Entry>(sibling_library_entry("tls", "nettool_tls_provider"))();
+  } catch (const RuntimeError& e) {
+    throw RuntimeError(std::string("tls: ") + e.what());
+  }
   if (!provider || provider->abi != NETTOOL_PLUGIN_ABI)
-    throw RuntimeError("tls: " + path.string() + " is not libnettool-tls of this build (ABI " +
-                       std::to_string(NETTOOL_PLUGIN_ABI) + ")");
+    throw RuntimeError("tls: libnettool-tls is not of this build (ABI " + std::to_string(NETTOOL_PLUGIN_ABI) + ")");
   return *provider;
 }
 

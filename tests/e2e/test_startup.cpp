@@ -91,6 +91,22 @@ TEST_CASE("tcp-connect loads its own plugin and the runtime, and neither another
   CHECK(plugins_in(names) == std::set<std::string>{"nettool-tcp-connect.so"});
   CHECK_FALSE(has_prefix(names, "libnettool-digest"));
   CHECK_FALSE(has_prefix(names, "libcrypto"));
+  CHECK_FALSE(has_prefix(names, "libnettool-profile"));
+  CHECK_FALSE(has_prefix(names, "libyaml-cpp"));
+}
+
+TEST_CASE("only a run given a profile maps libnettool-profile and yaml-cpp", "[startup]") {
+  TcpServer server;
+  TempDir dir;
+  write_file(dir / "check.yaml", "command: tcp-connect\nzero: true\nhost: 127.0.0.1\nport: " +
+                                    std::to_string(server.port()) + "\n");
+  auto r = run_nettool({"-c", (dir / "check.yaml").string()}, with_ld_debug());
+  auto names = loaded_objects(r.err);
+  INFO("loaded: " << describe(names));
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("port " + std::to_string(server.port()) + " open") != std::string::npos);
+  CHECK(names.count("libnettool-profile.so." + std::to_string(NETTOOL_E2E_ABI)) == 1);
+  CHECK(has_prefix(names, "libyaml-cpp"));
 }
 
 TEST_CASE("tcp-connect maps libnettool-tls, libssl and libcrypto only when asked for TLS", "[startup][tls]") {

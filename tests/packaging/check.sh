@@ -114,6 +114,8 @@ check "deb: shlibs for libnettool-digest" has "$tmp/debctrl/shlibs" "libnettool-
 expected_files="/usr/bin/nettool
 /$libdir/libnettool-runtime.so.$abi
 /$libdir/libnettool-digest.so.$abi
+/$libdir/libnettool-tls.so.$abi
+/$libdir/libnettool-profile.so.$abi
 /$libdir/nettool/libnettool-cli.so
 /etc/nettool/serve.yaml
 /usr/lib/systemd/system/nettool-file-serve@.service

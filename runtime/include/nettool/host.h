@@ -14,11 +14,9 @@
 #include "nettool/options.h"
 #include "nettool/plugin.h"
 
-namespace YAML {
-class Node;
-}
-
 namespace nettool {
+
+class ProfileDocument;  // libnettool-profile's, which parses the YAML
 
 // One loaded module. Keeps the shared object mapped for as long as it lives,
 // so it must outlive every object the plugin created.
@@ -71,10 +69,12 @@ std::unique_ptr<PluginModule> find_plugin(const std::vector<std::filesystem::pat
 // A parsed YAML profile: its `command:` and the node holding the options.
 class Profile {
  public:
-  // Throws ConfigError "FILE:LINE:COL: message" for unreadable or malformed YAML.
+  // Throws ConfigError "FILE:LINE:COL: message" for unreadable or malformed
+  // YAML. The first profile loads libnettool-profile (yaml-cpp): RuntimeError
+  // when it cannot.
   static Profile load(const std::string& file);
   static Profile parse(const std::string& text, const std::string& file_name);
-  const std::optional<std::string>& command() const { return command_; }
+  const std::optional<std::string>& command() const;
   // Validates every key against `schema` and writes the values. Throws
   // ConfigError "FILE:LINE:COL: message", suggesting the closest key for a typo.
   void apply(Schema schema, OptionValues& values) const;
@@ -83,10 +83,8 @@ class Profile {
   Profile& operator=(Profile&&) noexcept;
 
  private:
-  Profile();
-  std::string file_;
-  std::optional<std::string> command_;
-  std::unique_ptr<YAML::Node> root_;
+  explicit Profile(std::unique_ptr<ProfileDocument> document);
+  std::unique_ptr<ProfileDocument> document_;
 };
 
 struct RunSettings {
