@@ -5,31 +5,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "nettool/abi.h"
 #include "nettool/error.h"
 #include "nettool/host.h"
 #include "profile_document.h"
 #include "sibling_library.h"
 
 namespace nettool {
-
-namespace {
-
-const ProfileProvider& profile_provider() {
-  using Entry = const ProfileProvider* (*)();
-  const ProfileProvider* provider;
-  try {
-    provider = reinterpret_cast<Entry>(sibling_library_entry("profile", "nettool_profile_provider"))();
-  } catch (const RuntimeError& e) {
-    throw RuntimeError(std::string("profiles: ") + e.what());
-  }
-  if (!provider || provider->abi != NETTOOL_PLUGIN_ABI)
-    throw RuntimeError("profiles: libnettool-profile is not of this build (ABI " + std::to_string(NETTOOL_PLUGIN_ABI) +
-                       ")");
-  return *provider;
-}
-
-}  // namespace
 
 Profile::Profile(std::unique_ptr<ProfileDocument> document) : document_(std::move(document)) {}
 Profile::~Profile() = default;
@@ -45,7 +26,8 @@ Profile Profile::load(const std::string& file) {
 }
 
 Profile Profile::parse(const std::string& text, const std::string& file_name) {
-  return Profile(profile_provider().parse(text, file_name));
+  return Profile(
+      sibling_provider<ProfileProvider>("profile", "nettool_profile_provider", "profiles").parse(text, file_name));
 }
 
 const std::optional<std::string>& Profile::command() const { return document_->command(); }

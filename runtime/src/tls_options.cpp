@@ -159,18 +159,7 @@ std::string describe(const TlsSession& s) {
 
 namespace {
 
-const TlsProvider& tls_provider() {
-  using Entry = const TlsProvider* (*)();
-  const TlsProvider* provider;
-  try {
-    provider = reinterpret_cast<Entry>(sibling_library_entry("tls", "nettool_tls_provider"))();
-  } catch (const RuntimeError& e) {
-    throw RuntimeError(std::string("tls: ") + e.what());
-  }
-  if (!provider || provider->abi != NETTOOL_PLUGIN_ABI)
-    throw RuntimeError("tls: libnettool-tls is not of this build (ABI " + std::to_string(NETTOOL_PLUGIN_ABI) + ")");
-  return *provider;
-}
+const TlsProvider& tls_provider() { return sibling_provider<TlsProvider>("tls", "nettool_tls_provider", "tls"); }
 
 }  // namespace
 
