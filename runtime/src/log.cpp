@@ -7,8 +7,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstring>
+#include <string_view>
 
 #include "nettool/loop_log.h"
 
@@ -166,13 +170,33 @@ class LoopLog::Sink final : public spdlog::sinks::base_sink<spdlog::details::nul
     write_pending();
     prepare_ = nullptr;
   }
+  // In writes of whole lines, at most PIPE_BUF bytes each where lines allow:
+  // a pipe (a service's stderr) keeps a write that small in one piece, so
+  // the lines of other workers and threads never land inside one of ours.
   void write_pending() {
-    size_t done = 0;
-    while (done < pending_.size()) {
-      ssize_t n = ::write(STDERR_FILENO, pending_.data() + done, pending_.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // as spdlog's own sink: a log that cannot be written is dropped
-      done += static_cast<size_t>(n);
+    const char* data = pending_.data();
+    size_t size = pending_.size(), done = 0;
+    while (done < size) {
+      size_t end = std::min(size, done + PIPE_BUF);
+      if (end < size) {
+        std::string_view window(data + done, end - done);
+        size_t last_newline = window.rfind('\n');
+        if (last_newline != std::string_view::npos) {
+          end = done + last_newline + 1;
+        } else {  // one line longer than PIPE_BUF: it goes out whole
+          const void* newline = std::memchr(data + end, '\n', size - end);
+          end = newline ? static_cast<size_t>(static_cast<const char*>(newline) - data) + 1 : size;
+        }
+      }
+      while (done < end) {
+        ssize_t n = ::write(STDERR_FILENO, data + done, end - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {  // as spdlog's own sink: a log that cannot be written is dropped
+          pending_.clear();
+          return;
+        }
+        done += static_cast<size_t>(n);
+      }
     }
     pending_.clear();
   }

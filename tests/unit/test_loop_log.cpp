@@ -116,3 +116,19 @@ TEST_CASE("LoopLog writes 64 KiB of lines without waiting for the loop") {
   CHECK(err.text().size() >= 64 * 1024);
   log.close();
 }
+
+TEST_CASE("LoopLog writes lines of any length whole and in order") {
+  Loop l;
+  CapturedStderr err;
+  auto like = nettool::make_logger("t", 0, nettool::LogFormat::Text);
+  nettool::LoopLog log(&l.loop, *like);
+  // Short lines around one longer than a pipe keeps in one write (PIPE_BUF).
+  std::string expected;
+  for (int i = 0; i < 100; ++i) {
+    std::string text = i == 50 ? std::string(10000, 'y') : "line " + std::to_string(i);
+    log.logger().info("{}", text);
+    expected += "nettool t: info: " + text + "\n";
+  }
+  log.close();
+  CHECK(err.text() == expected);
+}
