@@ -12,6 +12,10 @@
 // (DiskWriter), and reading waits while the disk or the hash falls behind,
 // so memory stays bounded whatever the file size.
 //
+// Past 500 lines because this is the command's one sequence (connect,
+// request, head, body, finish, retry/redirect), kept readable top to bottom;
+// the pure decisions are in target.cpp, response_plan.cpp and body_reader.cpp.
+//
 // The command only sequences the pieces: what to fetch is target.cpp's, what
 // a response head means is response_plan.cpp's, how its body is framed and
 // decoded is body_reader.cpp's, and the file is disk_writer.cpp's. Past 500

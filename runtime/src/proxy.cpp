@@ -1,3 +1,8 @@
+// --proxy (nettool/proxy.h), in three parts that read in order: the URL and
+// the SOCKS5 / SOCKS4a / HTTP CONNECT bytes and answers (pure, unit-tested),
+// choosing a proxy from the environment (*_proxy, no_proxy), and
+// ProxyConnector, the handshake on the proxy's socket. Just past 500 lines;
+// the parts share the ProxySpec and Step types, so they stay in one file.
 #include "nettool/proxy.h"
 
 #include <arpa/inet.h>
