@@ -323,11 +323,12 @@ class Sample:
 
 
 class Table:
-    def __init__(self, title, unit, what, higher_is_better=True, ours="nettool", also_vs=()):
+    def __init__(self, title, unit, what, higher_is_better=True, ours="nettool", also_vs=(), references=()):
         self.title, self.unit, self.what = title, unit, what
         self.higher_is_better = higher_is_better
         self.also_vs = also_vs  # peers an issue target names, shown besides the best peer
         self.ours = ours  # rows starting with this are nettool's own; the rest are peers
+        self.references = references  # rows that are a limit to compare with, not a peer (iperf3)
         self.rows = {}  # tool -> [Sample]
         self.notes = []
 
@@ -344,7 +345,7 @@ class Table:
     def ratio(self):
         """nettool's best row / the best peer row (by median value)."""
         ours = {t: self.median(t) for t in self.rows if t.startswith(self.ours)}
-        peers = {t: self.median(t) for t in self.rows if not t.startswith("nettool")}
+        peers = {t: self.median(t) for t in self.rows if not t.startswith("nettool") and t not in self.references}
         ours = {t: v for t, v in ours.items() if v}
         peers = {t: v for t, v in peers.items() if v}
         if not ours or not peers:
@@ -391,7 +392,7 @@ class Table:
             checks = sorted({s.check for s in ss if s.check})
             bytes_col = ("**WRONG in %d**" % bad) if bad else ("ok: " + ", ".join(checks) if checks else "ok")
             rel = ""
-            if best_peer and v:
+            if best_peer and v and tool not in self.references:
                 rel = f"{v / best_peer:.2f}" if self.higher_is_better else f"{best_peer / v:.2f}"
             name = f"**{tool}**" if tool.startswith("nettool") else tool
             notes = sorted({s.note for s in ss if s.note})
@@ -535,6 +536,8 @@ class Suite:
         return str(cert), str(key)
 
     def relay_once(self, tool, sink):
+        if tool == IPERF3:
+            return self.iperf3_once()
         n = self.a.relay_bytes
         port = free_port()
         lcmd, ccmd = self.relay_commands(tool, port)
@@ -591,22 +594,56 @@ class Suite:
         return Sample(n / MiB / secs, cpu=conn.cpu + listener.cpu,
                       rss_kib=max(conn.maxrss_kib, listener.maxrss_kib), ok=ok, check=checks, note=note)
 
+    def iperf3_once(self):
+        """One iperf3 stream of the relay's size over loopback, memory to
+        memory: the limit the relay is held against, measured in the same
+        interleaved rounds as the relays so the machine's drift hits both."""
+        n = self.a.relay_bytes
+        port = free_port()
+        limit = max(60, n / (50 * MiB))
+        srv = Proc(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", port], limit, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, measure=True)
+        try:
+            wait_until(lambda: listening(port), 10, "iperf3 -s")
+            out = self.path("iperf3.json")
+            with open(out, "w") as f:
+                cli = Proc(["iperf3", "-c", "127.0.0.1", "-p", port, "-n", n, "-J"], limit, stdout=f, measure=True)
+                cli.wait()
+            srv.wait()
+            end = json.loads(out.read_text())["end"]
+            got = end["sum_sent"]["bytes"]  # the receiver's sum leaves out its last partial interval
+            rate = end["sum_received"]["bits_per_second"] / 8 / MiB
+        except (SuiteError, KeyError, ValueError) as e:
+            srv.stop()
+            return Sample(None, ok=False, note=f"iperf3 failed: {e}")
+        ok = got >= n and cli.code == 0
+        return Sample(rate, cpu=cli.cpu + srv.cpu, rss_kib=max(cli.maxrss_kib, srv.maxrss_kib), ok=ok,
+                      check="its own count", note="" if ok else f"{got} bytes sent of {n}")
+
     def relay(self):
         tools = ["nettool", "nettool (copying)", "nc", "ncat", "socat"]
         size = self.a.relay_bytes
         for sink, desc in (("null", "to /dev/null"), ("pipe", "to a pipe (`| dd of=/dev/null bs=1M`)")):
+            # iperf3 runs in the same rounds (to /dev/null only: it has no pipe).
+            references = (IPERF3,) if sink == "null" and have("iperf3") else ()
             t = Table(f"1. TCP relay {desc}", "MiB/s",
                       f"{ZERO_SOURCE} ({human(size)}) | connector → loopback TCP → listener {desc}. "
                       "Wall time from the connector's start to the exit of both; CPU = connector + listener; "
-                      "peak RSS = the larger of the two.")
-            interleaved(tools, self.a.runs, self.a.warmup, lambda tool: self.relay_once(tool, sink), t)
+                      "peak RSS = the larger of the two.", references=references)
+            interleaved(tools + list(references), self.a.runs, self.a.warmup,
+                        lambda tool: self.relay_once(tool, sink), t)
             if sink == "null":
                 t.notes.append("nettool skips write(2) to a /dev/null stdout; nc, ncat and socat write to it.")
             t.notes.append("`nettool (copying)` is nettool with `NETTOOL_NO_SPLICE=1`: the read/write path "
                            "used where splice(2) cannot be (a tty, a file, --crlf...).")
+            best = max(t.median(x) or 0 for x in t.rows if x.startswith("nettool"))
+            if t.median(IPERF3):
+                t.notes.append(f"{IPERF3} is the limit, not a peer: one stream of the same {human(size)}, memory "
+                               f"to memory, in the same rounds. nettool at **{best / t.median(IPERF3):.0%}** of it "
+                               "(medians).")
             for k, v in self.limits.items():
-                best = max(t.median(x) or 0 for x in t.rows if x.startswith("nettool"))
-                t.notes.append(f"nettool at {best / v:.0%} of the {limit_name(k)} ({v:,.0f} MiB/s)")
+                t.notes.append(f"nettool at {best / v:.0%} of the {limit_name(k)} ({v:,.0f} MiB/s, measured once "
+                               "before the workloads)")
             self.tables.append(t)
 
     def tls_relay(self):
@@ -1071,7 +1108,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
         got = int(m.group(1)) if m else -1
         ok = got == n and sender.code == 0 and target.code == 0
         return Sample(n / MiB / secs, cpu=cpu, ok=ok, check="target's count",
-                      note="" if ok else f"{got} bytes arrived, {n} sent")
+                      note="" if ok else f"{got} bytes sent of {n}")
 
     def forward_wrk_once(self, tool, nginx_port, close):
         port = free_port()
@@ -1442,6 +1479,9 @@ def parse_size(text):
     if not m:
         raise argparse.ArgumentTypeError(f"not a size: {text}")
     return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2)]
+
+
+IPERF3 = "iperf3 (loopback limit)"
 
 
 def limit_name(k):
