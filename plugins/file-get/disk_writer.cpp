@@ -86,7 +86,7 @@ struct SpliceJob {
   int fd = -1;                       // the socket
   std::shared_ptr<void> keep_alive;  // keeps it open
   uint64_t max = 0;                  // most bytes to move
-  uint64_t hash_seq = 0;             // its HashFileJob
+  uint64_t hash_seq = 0;             // its HashFileJob (0: none, after skip_hashing())
   uint64_t from = 0, to = 0;         // where the bytes went in the file
   DiskWriter::Spliced spliced;
   std::function<void(const DiskWriter::Spliced&)> done;
@@ -94,6 +94,7 @@ struct SpliceJob {
 struct FinishJob {
   std::optional<uint64_t> expected_size;
   std::optional<Digest> expected_digest;
+  bool hashed = true;  // false: skip_hashing() was called, there is no digest to check
   std::string final_path;
   DiskWriter::Outcome outcome;
   std::function<void(const DiskWriter::Outcome&)> done;
@@ -206,6 +207,7 @@ struct DiskWriter::State {
   uint64_t last_barrier_seq = 0;
   size_t queued_write = 0;  // chunk bytes not yet written
   size_t queued_hash = 0;   // bytes not yet hashed
+  bool hashing = true;      // false after skip_hashing(): no hash jobs are queued
   bool failed = false;
   bool opened = false;
   bool detached = false;
@@ -598,8 +600,12 @@ void run(State& st, FinishJob& job, std::string& error) {
     out.error = error;
     return;
   }
-  Digest actual = st.sha.finish();
-  out.actual_hex = to_hex(actual.data(), actual.size());
+  if (job.expected_digest && !job.hashed) {  // a caller's mistake; never pass an unchecked file as verified
+    out.error = "cannot check the sha-256 of " + st.path + ": it was not hashed";
+    return;
+  }
+  Digest actual = job.hashed ? st.sha.finish() : Digest{};
+  if (job.hashed) out.actual_hex = to_hex(actual.data(), actual.size());
   if (job.expected_digest && *job.expected_digest != actual) {
     out.digest_mismatch = true;
     out.error = "sha-256 mismatch";
@@ -942,8 +948,10 @@ void DiskWriter::write(const ChunkPtr& chunk) {
   // Chunks waiting behind the job in flight are gathered into one batch,
   // written by one pwritev.
   add_chunk<WriteJob>(state_, chunk);
-  add_chunk<HashChunksJob>(state_, chunk);
+  if (state_->hashing) add_chunk<HashChunksJob>(state_, chunk);
 }
+
+void DiskWriter::skip_hashing() { state_->hashing = false; }
 
 bool DiskWriter::can_splice() const { return !state_->streaming; }
 
@@ -953,7 +961,7 @@ void DiskWriter::splice_from(int fd, std::shared_ptr<void> keep_alive, uint64_t 
   // The hash of the spliced bytes is queued now, so it keeps its place in
   // the hash chain; it starts once the splice has run and says how much.
   uint64_t splice_seq = state_->next_seq++;
-  uint64_t hash_seq = state_->next_seq++;
+  uint64_t hash_seq = state_->hashing ? state_->next_seq++ : 0;
   SpliceJob splice;
   splice.fd = fd;
   splice.keep_alive = std::move(keep_alive);
@@ -961,7 +969,7 @@ void DiskWriter::splice_from(int fd, std::shared_ptr<void> keep_alive, uint64_t 
   splice.hash_seq = hash_seq;
   splice.done = std::move(done);
   enqueue(*state_, job_of(std::move(splice), splice_seq));
-  enqueue(*state_, job_of(HashFileJob{}, hash_seq));
+  if (hash_seq != 0) enqueue(*state_, job_of(HashFileJob{}, hash_seq));
   pump(state_);
 }
 
@@ -974,6 +982,7 @@ void DiskWriter::finish(std::optional<uint64_t> expected_size, std::optional<Dig
   FinishJob job;
   job.expected_size = expected_size;
   job.expected_digest = expected;
+  job.hashed = state_->hashing;
   job.final_path = std::move(final_path);
   job.done = std::move(done);
   push(state_, job_of(std::move(job)));

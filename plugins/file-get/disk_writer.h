@@ -83,6 +83,11 @@ class DiskWriter {
   void hash_prefix(uint64_t n);
   // Truncates the file to zero and resets the digest (the server ignored our Range).
   void restart();
+  // No digest will be checked (the response offers none): from here on
+  // nothing is hashed, so a download does not pay for a SHA-256 that nobody
+  // reads (about half a CPU second per GiB). For good: finish() must then be
+  // given no expected digest, and fails the download if it is.
+  void skip_hashing();
   void write(const ChunkPtr& chunk);
   // True when splice_from() works: the output is a file, not stdout.
   bool can_splice() const;
@@ -93,7 +98,7 @@ class DiskWriter {
   // not called when the writer fails or is abandoned first. `keep_alive`
   // keeps the socket open while the job uses it.
   void splice_from(int fd, std::shared_ptr<void> keep_alive, uint64_t max, std::function<void(const Spliced&)> done);
-  size_t queued() const;  // bytes not yet both on disk and hashed
+  size_t queued() const;  // bytes not yet both on disk and hashed (hashed: unless skip_hashing())
   bool failed() const;
   bool is_open() const;   // open() or use_stdout() was called
 

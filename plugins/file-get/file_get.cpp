@@ -12,10 +12,6 @@
 // (DiskWriter), and reading waits while the disk or the hash falls behind,
 // so memory stays bounded whatever the file size.
 //
-// Past 500 lines because this is the command's one sequence (connect,
-// request, head, body, finish, retry/redirect), kept readable top to bottom;
-// the pure decisions are in target.cpp, response_plan.cpp and body_reader.cpp.
-//
 // The command only sequences the pieces: what to fetch is target.cpp's, what
 // a response head means is response_plan.cpp's, how its body is framed and
 // decoded is body_reader.cpp's, and the file is disk_writer.cpp's. Past 500
@@ -365,7 +361,10 @@ class FileGet final : public Command {
     conn_->read_start([this](const ChunkPtr& chunk) { on_data(chunk); }, [this](int status) { on_end(status); });
     conn_->write(make_chunk(request_text()));
     arm_idle();
-    if (raw_) progress_->start();  // HTTP: once the response says what is coming
+    if (raw_) {
+      progress_->start();  // HTTP: once the response says what is coming
+      writer_->skip_hashing();  // the bare-name protocol carries no digest
+    }
   }
 
   std::string request_text() {
@@ -532,6 +531,12 @@ class FileGet final : public Command {
       part_has_data_ = false;
     } else if (!writer_->is_open()) {
       writer_->open(part_, true);
+    }
+    // A run saves one response's body; without its Repr-Digest the hash
+    // would be computed and thrown away.
+    if (!expected_digest_) {
+      writer_->skip_hashing();
+      ctx_.log().debug("no Repr-Digest offered: the body is not hashed");
     }
     if (response_.status != 206 && !to_stdout_ && !stream_target_) writer_->save_validator(plan.validator);
     if (expected_size_) writer_->reserve(*expected_size_);

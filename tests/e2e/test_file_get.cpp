@@ -555,17 +555,20 @@ TEST_CASE("file-get --resume: no .part, a complete or oversized .part, a server 
   }
 }
 
-TEST_CASE("file-get: without a Repr-Digest (file-serve --digest off) the length is still checked", "[file][file-get]") {
+TEST_CASE("file-get: without a Repr-Digest (file-serve --digest off) the length is still checked, and nothing is hashed", "[file][file-get]") {
   TempDir dir;
   const auto root = dir / "root";
   fs::create_directories(root);
   write_random_file(root / "f.bin", 1 * MiB + 1, 991);
   auto srv = start_serve(root, {"--digest", "off"});
   const auto out = dir / "f.out";
-  auto r = file_get({"-o", out.string(), url(srv.port, "/f.bin")});
+  auto r = file_get({"-v", "-o", out.string(), url(srv.port, "/f.bin")});
   INFO("stderr: " << r.err);
   CHECK(r.code == 0);
   CHECK(sha256_file(out) == sha256_file(root / "f.bin"));
+  // Nothing to check it against, so it is not hashed (half a CPU second per GiB).
+  CHECK(r.err.find("no digest offered") != std::string::npos);
+  CHECK(r.err.find("the body is not hashed") != std::string::npos);
 }
 
 TEST_CASE("file-get: IPv6 literal URLs and HOST forms against file-serve on [::1]", "[file][file-get]") {
