@@ -600,18 +600,20 @@ void run(State& st, FinishJob& job, std::string& error) {
     out.error = error;
     return;
   }
-  if (job.expected_digest && !job.hashed) {  // a caller's mistake; never pass an unchecked file as verified
-    out.error = "cannot check the sha-256 of " + st.path + ": it was not hashed";
-    return;
-  }
-  Digest actual = job.hashed ? st.sha.finish() : Digest{};
-  if (job.hashed) out.actual_hex = to_hex(actual.data(), actual.size());
-  if (job.expected_digest && *job.expected_digest != actual) {
-    out.digest_mismatch = true;
-    out.error = "sha-256 mismatch";
-    // A file with the right length and the wrong content cannot be fixed by resuming.
-    if (!st.streaming) ::unlink(st.path.c_str());
-    return;
+  if (job.expected_digest) {
+    if (!job.hashed) {  // a caller's mistake; never pass an unchecked file as verified
+      out.error = "cannot check the sha-256 of " + st.path + ": it was not hashed";
+      return;
+    }
+    Digest actual = st.sha.finish();
+    if (*job.expected_digest != actual) {
+      out.digest_mismatch = true;
+      out.actual_hex = to_hex(actual.data(), actual.size());
+      out.error = "sha-256 mismatch";
+      // A file with the right length and the wrong content cannot be fixed by resuming.
+      if (!st.streaming) ::unlink(st.path.c_str());
+      return;
+    }
   }
   if (st.streaming) return;
   if (::rename(st.path.c_str(), job.final_path.c_str()) != 0) {

@@ -34,7 +34,7 @@ class DiskWriter {
   struct Outcome {
     std::string error;       // empty: saved (and verified, if a digest was expected)
     bool digest_mismatch = false;
-    std::string actual_hex;  // SHA-256 of what was written
+    std::string actual_hex;  // on a digest mismatch: the SHA-256 of what was written
     uint64_t size = 0;       // bytes in the file
   };
   // What one splice_from() moved.
