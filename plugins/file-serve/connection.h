@@ -19,10 +19,12 @@
 #include <uv.h>
 
 #include <chrono>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "digest_cache.h"
 #include "open_cache.h"
@@ -64,6 +66,10 @@ struct ServerShared {
   OpenFileCache* open_files = nullptr;  // null: every request opens its file
   ServerSettings settings;
   bool draining = false;
+  std::vector<char> inline_body_buffer;  // a small body on its way out with its head (send_head_with_body)
+  // The Date field's value, formatted again only when the second changes.
+  std::time_t date_second = -1;
+  std::string date_text;
   bool kernel_tls_asked = false;   // --tls-ktls
   bool kernel_tls_noted = false;   // told once that the kernel did not take a session
   std::function<void(uint64_t id)> on_closed;  // the owner drops the connection (called from a posted task)
@@ -108,6 +114,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void serve_file(FileRef fd, const struct stat& st, const nettool::http::Request* request,
                   std::string_view content_type);
   void send_head_and_file(std::string head, FileRef fd, uint64_t offset, uint64_t length);
+  bool send_head_with_body();
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
   std::optional<size_t> request_body_size(const nettool::http::Request& request);

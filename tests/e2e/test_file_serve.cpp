@@ -352,6 +352,45 @@ TEST_CASE("file-serve: keep-alive: curl reuses one connection for two URLs, pipe
   CHECK(c.body == "first file\n");
 }
 
+TEST_CASE("file-serve: small bodies to a client that reads late arrive whole and in order when the socket fills up",
+          "[file][file-serve]") {
+  // Small bodies go out with their heads in one sendmsg; what the socket does
+  // not take is kept and sent on writable. 800 pipelined responses (about
+  // 7 MB) fill the server's socket buffer (4 MiB at most) and the client's
+  // (which does not grow while nothing is read), so heads and bodies get cut anywhere.
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  auto pattern = [](size_t n, int seed) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251 + seed) % 26);
+    return s;
+  };
+  const std::string big = pattern(12000, 0), small = pattern(5001, 3);
+  write_file(root / "big.bin", big);
+  write_file(root / "small.bin", small);
+  auto srv = start_serve(root);
+
+  Socket s = connect_tcp(srv.port);
+  constexpr int kRequests = 800;
+  std::string reqs;
+  for (int i = 0; i < kRequests; ++i)
+    reqs += std::string("GET /") + (i % 2 ? "small.bin" : "big.bin") + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(s.send_all(reqs));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server fill its socket buffer
+  std::string pending;
+  int whole = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = read_response(s, pending);
+    if (r.status != 200 || r.body != (i % 2 ? small : big)) {
+      FAIL_CHECK("response " << i << ": status " << r.status << ", " << r.body.size() << " body bytes");
+      break;
+    }
+    ++whole;
+  }
+  CHECK(whole == kRequests);
+}
+
 // ---------------------------------------------------------------- directories
 
 TEST_CASE("file-serve: directories: 301 to the slash, escaped listing whose links work, index.html, --no-listing 403",

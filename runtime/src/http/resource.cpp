@@ -282,10 +282,9 @@ std::string_view content_type_for(std::string_view name) {
   size_t dot = name.rfind('.');
   size_t slash = name.rfind('/');
   if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return "application/octet-stream";
-  std::string ext;
-  for (char c : name.substr(dot + 1)) ext += lower_char(c);
+  std::string_view ext = name.substr(dot + 1);
   for (const auto& [e, type] : kTypes)
-    if (e == ext) return type;
+    if (iequals(e, ext)) return type;
   return "application/octet-stream";
 }
 
