@@ -71,8 +71,9 @@ constexpr OptionSpec kOwnOptions[] = {
     {"listing", 0, OptionType::Bool, "true", "HTML listing of directories without index.html (--no-listing: 403)"},
     {"allow-hidden", 0, OptionType::Bool, "", "serve dot files and dot directories"},
     {"open-file-cache", 0, OptionType::Bool, "true",
-     "keep files of up to 64 KiB open for a second between requests, as lighttpd does: a file changed, deleted or "
-     "replaced is seen at once, a chmod within the second (--no-open-file-cache: open the file for every request)"},
+     "keep files of up to 64 KiB open for a second between requests (and the bytes of those up to 16 KiB), as "
+     "lighttpd does: a file changed, deleted or replaced is seen at once, a chmod within the second "
+     "(--no-open-file-cache: open and read the file for every request)"},
     {"ipv4", '4', OptionType::Bool, "", "listen on IPv4 only (default: IPv6 and IPv4)"},
     {.name = "tls-ktls", .type = OptionType::Bool,
      .help = "with --tls: let the kernel encrypt (kTLS) so file bodies go out with sendfile, uncopied; needs the "

@@ -7,6 +7,13 @@
 // rename has no link left and is opened anew. Within its second a hit can
 // miss a chmod, or a directory above it renamed. A one-second timer closes
 // what has expired, so an idle server holds no deleted file open.
+//
+// A hit on a file of at most kMaxBodySize also keeps the file's bytes, so
+// the next hits send them without a pread. They are kept only for a file
+// whose ctime is over a second old when read: any later write moves the
+// ctime (which, unlike mtime, cannot be set back), so the fstat of every
+// hit tells whether the bytes are still the file's; a file being written
+// now is read each time, as before.
 #pragma once
 #include <sys/stat.h>
 #include <uv.h>
@@ -22,6 +29,7 @@
 namespace file_serve {
 
 using FileRef = std::shared_ptr<const nettool::UniqueFd>;
+using FileBody = std::shared_ptr<const std::string>;  // a whole file's bytes
 
 class OpenFileCache {
  public:
@@ -29,18 +37,22 @@ class OpenFileCache {
   static constexpr Clock::duration kLifetime = std::chrono::seconds(1);
   static constexpr size_t kMaxEntries = 256;
   static constexpr off_t kMaxFileSize = 64 * 1024;  // where the open is a good part of the request
+  static constexpr off_t kMaxBodySize = 16 * 1024;  // bytes kept: bodies sent with their head
+  static constexpr size_t kMaxBodyBytes = 1 << 20;  // all bodies kept, per worker
 
   explicit OpenFileCache(uv_loop_t* loop);
 
   // The file `path` named, if it was opened less than kLifetime ago and is
-  // still linked; `st` gets its current stat.
-  FileRef find(const std::string& path, struct stat& st, Clock::time_point now);
+  // still linked; `st` gets its current stat. With `body`, also the file's
+  // bytes when it is small and settled (see above), else null.
+  FileRef find(const std::string& path, struct stat& st, Clock::time_point now, FileBody* body = nullptr);
   // Remembers `file` (a regular file of at most kMaxFileSize, else ignored).
   void store(const std::string& path, const FileRef& file, const struct stat& st, Clock::time_point now);
   size_t size() const { return entries_.size(); }
+  size_t body_bytes() const { return body_bytes_; }
   // Forgets every file and closes the timer (the worker is closing its loop).
   void close() {
-    entries_.clear();
+    clear();
     sweeper_.close();
   }
 
@@ -48,10 +60,19 @@ class OpenFileCache {
   struct Entry {
     FileRef file;
     Clock::time_point opened;
+    FileBody body;  // the bytes, as they were at body_size, body_mtime and body_ctime
+    off_t body_size = 0;
+    timespec body_mtime{}, body_ctime{};
   };
+  using Entries = std::unordered_map<std::string, Entry>;
+  FileBody body_of(Entry& entry, const struct stat& st);
+  void forget_body(Entry& entry);
+  Entries::iterator erase(Entries::iterator it);
+  void clear();
   void sweep(Clock::time_point now);
 
-  std::unordered_map<std::string, Entry> entries_;
+  Entries entries_;
+  size_t body_bytes_ = 0;
   nettool::Handle<uv_timer_t> sweeper_;
 };
 

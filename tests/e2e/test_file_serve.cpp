@@ -273,6 +273,38 @@ TEST_CASE("file-serve: a small file replaced by a rename, rewritten in place or 
   }
 }
 
+TEST_CASE("file-serve: the bytes kept for a settled small file give way at once to a same-size rewrite, "
+          "even with its mtime set back",
+          "[file][file-serve]") {
+  // The open-file cache keeps the bytes of a small file whose ctime is over
+  // a second old, and sends them without reading while the fstat of each
+  // hit shows the same size, mtime and ctime.
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  const auto file = root / "f.txt";
+  write_file(file, "alpha\n");
+  const auto written = fs::last_write_time(file);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));  // settled: its ctime is over a second old
+  auto srv = start_serve(root);
+  auto get = [&] { return http_get(srv.port, "/f.txt"); };
+  CHECK(get().body == "alpha\n");  // opened
+  CHECK(get().body == "alpha\n");  // a hit: the bytes are kept
+  CHECK(get().body == "alpha\n");  // sent from them
+  auto range = http_get(srv.port, "/f.txt", "GET", "Range: bytes=1-3\r\n");
+  CHECK(range.status == 206);
+  CHECK(range.body == "lph");
+
+  write_file(file, "delta\n");  // same inode, same size...
+  fs::last_write_time(file, written);  // ...and the mtime set back, as cp -p or touch -r do: only the ctime moved
+  auto r = get();
+  CHECK(r.body == "delta\n");
+  CHECK(r.header("Repr-Digest").value_or("") == repr_digest_of("delta\n"));
+  write_file(file, "bravo\n");
+  CHECK(get().body == "bravo\n");
+  CHECK(get().body == "bravo\n");
+}
+
 TEST_CASE("file-serve: --digest off sends no Repr-Digest", "[file][file-serve]") {
   TempDir dir;
   const auto root = dir / "root";

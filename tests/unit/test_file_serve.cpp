@@ -86,8 +86,11 @@ TEST_CASE("open-file cache: a hit is the same open file until it expires, is unl
   struct stat st {}, got {};
   FileRef fd = open_file(small, st);
   cache.store("/small", fd, st, t0);
-  CHECK(cache.find("/small", got, t0 + std::chrono::milliseconds(500)) == fd);
+  FileBody body;
+  CHECK(cache.find("/small", got, t0 + std::chrono::milliseconds(500), &body) == fd);
   CHECK(got.st_size == 5);
+  CHECK(body == nullptr);  // just written: its bytes are read per request until its ctime is a second old
+  CHECK(cache.body_bytes() == 0);
   CHECK(cache.find("/other", got, t0) == nullptr);
   CHECK(cache.find("/small", got, t0 + OpenFileCache::kLifetime) == nullptr);  // expired, and forgotten
   CHECK(cache.size() == 0);

@@ -2,6 +2,7 @@
 // byte ranges, HTTP dates, status reasons, content types, HTML escaping.
 #include "http_internal.h"
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 
@@ -283,8 +284,14 @@ std::string_view content_type_for(std::string_view name) {
   size_t slash = name.rfind('/');
   if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return "application/octet-stream";
   std::string_view ext = name.substr(dot + 1);
+  // Folded once into a buffer that fits the longest extension above, not once per entry.
+  constexpr size_t kLongest = 4;
+  static_assert(std::ranges::all_of(kTypes, [](const auto& t) { return t.first.size() <= kLongest; }));
+  char lower[kLongest];
+  if (ext.size() > kLongest) return "application/octet-stream";
+  for (size_t i = 0; i < ext.size(); ++i) lower[i] = lower_char(ext[i]);
   for (const auto& [e, type] : kTypes)
-    if (iequals(e, ext)) return type;
+    if (e == std::string_view(lower, ext.size())) return type;
   return "application/octet-stream";
 }
 
