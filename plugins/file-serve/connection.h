@@ -146,6 +146,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<nettool::TlsSocket> tls_;  // after socket_: freed before the descriptor closes
   nettool::Handle<uv_poll_t> poll_;
   nettool::Handle<uv_timer_t> timer_;
+  uint64_t deadline_ = 0;  // loop time (ms) when timer_ acts; it may be armed sooner (restart_timer)
   std::string peer_;
   State state_ = State::ReadingHead;
   int watched_events_ = 0;

@@ -1199,6 +1199,23 @@ TEST_CASE("file-serve: --idle-timeout 500ms closes idle keep-alive connections a
     CHECK(rest.empty());
     CHECK(how != ReadEnd::Timeout);  // EOF (or reset) from the server
   }
+  // Each request moves the deadline: a client asking every 250 ms keeps its
+  // connection well past the first 500 ms (the timer, armed once, finds the
+  // deadline moved and waits out the rest).
+  {
+    Socket k = connect_tcp(srv.port);
+    auto last = Clock::now();
+    bool prompt = true;  // this thread was never held up near the timeout itself
+    for (int i = 0; i < 6; ++i) {
+      if (i > 0) std::this_thread::sleep_for(250ms);
+      prompt = prompt && Clock::now() - last < 400ms;
+      auto r = keepalive_get(k, "/a.txt");
+      if (!prompt) break;
+      INFO("request " << i);
+      REQUIRE(r.body == "hello\n");
+      last = Clock::now();
+    }
+  }
   // A connection that never sends anything is closed too.
   {
     Socket silent = connect_tcp(srv.port);
