@@ -137,6 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void refuse_request(const std::string& method, int status, const std::string& why);
   const char* connection_field() const;
   void finish_response();
+  void answer_what_arrived();
   void linger();
   void log_access();
 
@@ -156,6 +157,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool http1_0_ = false;  // the request being answered is HTTP/1.0
   bool peer_done_ = false;  // the client shut down its sending side
   bool tls_peeked_ = false;  // looked at the first byte for a plain HTTP request
+  static constexpr int kMaxNesting = 16;  // responses ended inside one another (finish_response)
+  int nesting_ = 0;
   std::string in_;  // bytes received and not yet consumed
   size_t lingered_ = 0;
 
