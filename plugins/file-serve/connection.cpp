@@ -34,8 +34,8 @@ constexpr size_t kLingerLimit = 64 * 1024;    // bytes we read and drop after ou
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr size_t kTlsRecord = 16384;          // the most plain text one TLS record holds
 constexpr size_t kTlsBodyPiece = 64 * 1024;   // read from the file at a time when OpenSSL encrypts
-// A body this small is read in behind its head and sent with it in one
-// send(2), instead of a corked send and a sendfile (as lighttpd does).
+// A body this small goes out with its head in one sendmsg(2), instead of a
+// corked send and a sendfile (lighttpd does the same with writev).
 constexpr uint64_t kInlineBody = 16384;
 
 std::string etag_for(const struct stat& st) {

@@ -169,7 +169,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   FileBody file_body_;  // the file's bytes, when the open-file cache keeps them (no pread)
   off_t file_offset_ = 0;
   uint64_t file_remaining_ = 0;
-  bool inline_body_ = false;  // read behind the head and sent with it (kInlineBody)
+  bool inline_body_ = false;  // at most kInlineBody, in the clear: sent with the head (send_head_with_body)
   uint64_t body_bytes_sent_ = 0;
   uint64_t head_bytes_ = 0;
 
