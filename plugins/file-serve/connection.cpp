@@ -342,7 +342,8 @@ void Connection::on_readable() {
     if (static_cast<size_t>(n) < sizeof buf && !(tls_ && tls_->buffered())) break;
   }
   if (state_ == State::ReadingHead) process_buffer();
-  if (peer_done_ && state_ == State::ReadingHead) abort();  // nothing (complete) to answer
+  // Nothing (complete) to answer, unless the rest waits for the next loop turn (finish_response).
+  if (peer_done_ && state_ == State::ReadingHead && !answer_posted_) abort();
 }
 
 void Connection::process_buffer() {
@@ -877,9 +878,16 @@ void Connection::finish_response() {
   // answered its request, so answering the next pipelined one from here
   // nests a few frames per request: 800 pipelined GETs overflowed the stack
   // under ASan. Past kMaxNesting the rest waits for the next loop turn.
+  // Until then, a client that has finished sending is not taken for one
+  // with nothing left to answer.
   if (nesting_ >= kMaxNesting) {
+    if (answer_posted_) return;
+    answer_posted_ = true;
     nettool::post(shared_.loop, [weak = weak_from_this()] {
-      if (auto self = weak.lock(); self && self->state_ == State::ReadingHead) self->answer_what_arrived();
+      auto self = weak.lock();
+      if (!self) return;
+      self->answer_posted_ = false;
+      if (self->state_ == State::ReadingHead) self->answer_what_arrived();
     });
     return;
   }
@@ -892,7 +900,7 @@ void Connection::answer_what_arrived() {
   process_buffer();  // a pipelined request may already be here
   // ...or decrypted and waiting in OpenSSL, where the poll cannot see it.
   if (tls_ && tls_->buffered() && state_ == State::ReadingHead) on_readable();
-  if (peer_done_ && state_ == State::ReadingHead) abort();
+  if (peer_done_ && state_ == State::ReadingHead && !answer_posted_) abort();
 }
 
 // After the last response: half-close and read what the client still sends
@@ -920,8 +928,8 @@ void Connection::log_access() {
     // CLIENT METHOD PATH STATUS BYTES DURATION, each field free of spaces
     // (append_log_field). Put together here and handed to spdlog as is:
     // fmt's formatting (of a double, above all) was most of the line's cost.
-    auto tenths_of_ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                              request_started_).count() / 100;
+    auto tenths_of_ms = (std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                               request_started_).count() + 50) / 100;
     std::string line;
     line.reserve(peer_.size() + log_method_.size() + log_path_.size() + 48);
     auto number = [&line](uint64_t value) {

@@ -59,7 +59,7 @@ struct ServerSettings {
 class DateText {
  public:
   const std::string& of(std::time_t t) {
-    if (t != second_) {
+    if (text_.empty() || t != second_) {
       second_ = t;
       text_ = nettool::http::format_date(t);
     }
@@ -67,8 +67,8 @@ class DateText {
   }
 
  private:
-  std::time_t second_ = -1;
-  std::string text_;
+  std::time_t second_ = 0;
+  std::string text_;  // empty until the first call (any second, even -1, is a valid time)
 };
 
 // What the connections of one worker share; owned by that worker and used
@@ -159,6 +159,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool tls_peeked_ = false;  // looked at the first byte for a plain HTTP request
   static constexpr int kMaxNesting = 16;  // responses ended inside one another (finish_response)
   int nesting_ = 0;
+  bool answer_posted_ = false;  // the requests still in in_ are answered on the next loop turn
   std::string in_;  // bytes received and not yet consumed
   size_t lingered_ = 0;
 

@@ -13,7 +13,9 @@
 // whose ctime is over a second old when read: any later write moves the
 // ctime (which, unlike mtime, cannot be set back), so the fstat of every
 // hit tells whether the bytes are still the file's; a file being written
-// now is read each time, as before.
+// now is read each time, as before. The exception is a write through a
+// shared mmap to a page already dirty, which moves no time stamp: it can go
+// unseen until the entry's second is up.
 #pragma once
 #include <sys/stat.h>
 #include <uv.h>

@@ -423,6 +423,36 @@ TEST_CASE("file-serve: small bodies to a client that reads late arrive whole and
   CHECK(whole == kRequests);
 }
 
+TEST_CASE("file-serve: 40 pipelined GETs behind a directory listing, then a half-close, are all answered",
+          "[file][file-serve]") {
+  // The listing is made on the thread pool, so the client's FIN is read
+  // while it waits; the 40 small answers that follow go out at once, and
+  // past 16 of them the rest waits for the next loop turn. That client has
+  // finished sending but has not been answered in full: it must not be
+  // closed as one with nothing left to answer.
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  write_file(root / "small.txt", "a small file\n");
+  auto srv = start_serve(root);
+  Socket s = connect_tcp(srv.port);
+  constexpr int kSmall = 40;
+  std::string reqs = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < kSmall; ++i) reqs += "GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(s.send_all(reqs));
+  s.shutdown_write();
+  std::string pending;
+  auto listing = read_response(s, pending);
+  CHECK(listing.status == 200);
+  int answered = 0;
+  for (int i = 0; i < kSmall; ++i) {
+    auto r = read_response(s, pending);
+    if (r.body != "a small file\n") break;
+    ++answered;
+  }
+  CHECK(answered == kSmall);
+}
+
 // ---------------------------------------------------------------- directories
 
 TEST_CASE("file-serve: directories: 301 to the slash, escaped listing whose links work, index.html, --no-listing 403",

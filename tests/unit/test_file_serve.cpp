@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "digest_cache.h"
+#include "connection.h"
 #include "open_cache.h"
 #include "preconditions.h"
 #include "root.h"
@@ -104,6 +105,14 @@ TEST_CASE("open-file cache: a hit is the same open file until it expires, is unl
   CHECK(cache.size() == 0);
   unlink(big.c_str());
   rmdir(dir.c_str());
+}
+
+TEST_CASE("DateText: formats a second once and again when it changes, -1 included", "[file-serve]") {
+  DateText date;
+  CHECK(date.of(-1) == "Wed, 31 Dec 1969 23:59:59 GMT");  // not taken for "nothing formatted yet"
+  CHECK(date.of(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+  CHECK(date.of(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+  CHECK(date.of(-1) == "Wed, 31 Dec 1969 23:59:59 GMT");
 }
 
 TEST_CASE("preconditions: entity-tag lists, strong and weak comparison", "[file-serve][conditional]") {
