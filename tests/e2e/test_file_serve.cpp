@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -384,6 +385,19 @@ TEST_CASE("file-serve: keep-alive: curl reuses one connection for two URLs, pipe
   CHECK(c.body == "first file\n");
 }
 
+// How many of the next `count` responses on `s` are, in order, 200s whose
+// body is expected(i); says which one was not.
+int answered_in_order(Socket& s, std::string& pending, int count, const std::function<std::string(int)>& expected) {
+  for (int i = 0; i < count; ++i) {
+    auto r = read_response(s, pending);
+    if (r.status != 200 || r.body != expected(i)) {
+      UNSCOPED_INFO("response " << i << ": status " << r.status << ", " << r.body.size() << " body bytes");
+      return i;
+    }
+  }
+  return count;
+}
+
 TEST_CASE("file-serve: small bodies to a client that reads late arrive whole and in order when the socket fills up",
           "[file][file-serve]") {
   // Small bodies go out with their heads in one sendmsg; what the socket does
@@ -411,16 +425,7 @@ TEST_CASE("file-serve: small bodies to a client that reads late arrive whole and
   REQUIRE(s.send_all(reqs));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server fill its socket buffer
   std::string pending;
-  int whole = 0;
-  for (int i = 0; i < kRequests; ++i) {
-    auto r = read_response(s, pending);
-    if (r.status != 200 || r.body != (i % 2 ? small : big)) {
-      FAIL_CHECK("response " << i << ": status " << r.status << ", " << r.body.size() << " body bytes");
-      break;
-    }
-    ++whole;
-  }
-  CHECK(whole == kRequests);
+  CHECK(answered_in_order(s, pending, kRequests, [&](int i) { return i % 2 ? small : big; }) == kRequests);
 }
 
 TEST_CASE("file-serve: 40 pipelined GETs behind a directory listing, then a half-close, are all answered",
@@ -444,13 +449,7 @@ TEST_CASE("file-serve: 40 pipelined GETs behind a directory listing, then a half
   std::string pending;
   auto listing = read_response(s, pending);
   CHECK(listing.status == 200);
-  int answered = 0;
-  for (int i = 0; i < kSmall; ++i) {
-    auto r = read_response(s, pending);
-    if (r.body != "a small file\n") break;
-    ++answered;
-  }
-  CHECK(answered == kSmall);
+  CHECK(answered_in_order(s, pending, kSmall, [](int) { return std::string("a small file\n"); }) == kSmall);
 }
 
 // ---------------------------------------------------------------- directories
