@@ -281,8 +281,8 @@ long Connection::read_body_into_out() {
   size_t room = kTlsBodyPiece - std::min(out_.size(), kTlsBodyPiece);
   size_t want = static_cast<size_t>(std::min<uint64_t>(file_remaining_, room));
   if (want == 0) return 1;  // full already (not reached: called with less than a record left)
-  if (file_body_ && static_cast<uint64_t>(file_offset_) + want <= file_body_->size()) {
-    out_.append(*file_body_, static_cast<size_t>(file_offset_), want);  // kept by the open-file cache
+  if (const char* kept = kept_body(want)) {
+    out_.append(kept, want);
     file_offset_ += static_cast<off_t>(want);
     file_remaining_ -= want;
     return static_cast<long>(want);
@@ -295,6 +295,13 @@ long Connection::read_body_into_out() {
   file_offset_ += n;
   file_remaining_ -= static_cast<uint64_t>(n);
   return n;
+}
+
+// The next `length` bytes of the body from what the open-file cache keeps
+// (no pread), or null when it keeps none.
+const char* Connection::kept_body(uint64_t length) const {
+  if (!file_body_ || static_cast<uint64_t>(file_offset_) + length > file_body_->size()) return nullptr;
+  return file_body_->data() + file_offset_;
 }
 
 void Connection::watch_as_tls_wants() {
@@ -745,8 +752,8 @@ void Connection::send_head_and_file(std::string head, FileRef fd, uint64_t offse
 bool Connection::send_head_with_body() {
   const char* body = nullptr;
   ssize_t n = static_cast<ssize_t>(file_remaining_);
-  if (file_body_ && static_cast<uint64_t>(file_offset_) + file_remaining_ <= file_body_->size()) {
-    body = file_body_->data() + file_offset_;  // kept by the open-file cache: no pread
+  if (const char* kept = kept_body(file_remaining_)) {
+    body = kept;
   } else {
     std::vector<char>& buffer = shared_.inline_body_buffer;
     if (buffer.size() < kInlineBody) buffer.resize(kInlineBody);

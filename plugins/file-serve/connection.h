@@ -116,6 +116,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   long transmit(const char* data, size_t size, bool more);
   long send_body(uint64_t budget);
   long read_body_into_out();
+  const char* kept_body(uint64_t length) const;
   void body_failed(long n);
   void watch_as_tls_wants();
   void send_now();
