@@ -258,25 +258,37 @@ void close_file(State& st, std::string& error) {
 }
 
 // Opens `path` for writing, refusing what is not a regular file of ours: a
-// symlink is never followed (O_NOFOLLOW), and a FIFO, device or a file with
-// other hard links is never written into or truncated, so a planted FILE.part
-// cannot redirect the download onto another file.
+// symlink is never followed (O_NOFOLLOW), and a FIFO, device, a file with
+// other hard links or one another user owns is never written into or
+// truncated, so a planted FILE.part cannot redirect the download onto another
+// file, nor hand the verified file to whoever planted it. A .part we own
+// keeps no more permission than a new one gets (0644 less the umask), so
+// nobody else can change it between the digest check and the rename.
 int open_own_file(const std::string& path, int access, std::string& error) {
-  int fd = ::open(path.c_str(), access | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  constexpr mode_t kNewFileMode = 0644;
+  int fd = ::open(path.c_str(), access | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, kNewFileMode);
   if (fd < 0) {
     error = errno == ELOOP ? path + " is a symbolic link; refusing to follow it (remove it, or choose another name)"
                            : "cannot open " + path + ": " + os_error(errno);
     return -1;
   }
+  UniqueFd guard(fd);
   struct stat sb {};
-  if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink > 1) {
-    error = !S_ISREG(sb.st_mode) ? path + " is not a regular file; refusing to write into it (remove it, or choose another name)"
-                                 : path + " has other hard links; refusing to write into it (remove it, or choose another name)";
-    ::close(fd);
+  const char* refusal = nullptr;
+  if (::fstat(fd, &sb) != 0) refusal = "cannot be examined";
+  else if (!S_ISREG(sb.st_mode)) refusal = "is not a regular file";
+  else if (sb.st_nlink > 1) refusal = "has other hard links";
+  else if (sb.st_uid != ::geteuid()) refusal = "belongs to another user";
+  if (refusal) {
+    error = path + " " + refusal + "; refusing to write into it (remove it, or choose another name)";
+    return -1;
+  }
+  if ((sb.st_mode & 07777 & ~kNewFileMode) != 0 && ::fchmod(fd, sb.st_mode & kNewFileMode) != 0) {
+    error = "cannot restrict the permissions of " + path + ": " + os_error(errno);
     return -1;
   }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return fd;
+  return guard.release();
 }
 
 std::string validator_path(const std::string& part) { return part + ".validator"; }
@@ -611,11 +623,20 @@ void run(State& st, FinishJob& job, std::string& error) {
       out.actual_hex = to_hex(actual.data(), actual.size());
       out.error = "sha-256 mismatch";
       // A file with the right length and the wrong content cannot be fixed by resuming.
-      if (!st.streaming) ::unlink(st.path.c_str());
+      if (!st.streaming) {
+        ::unlink(st.path.c_str());
+        ::unlink(validator_path(st.path).c_str());
+      }
       return;
     }
   }
   if (st.streaming) return;
+  // The output was checked when the download began; what appeared under its
+  // name since (a symlink, a FIFO) is not ours to replace. The .part stays.
+  if (struct stat sb {}; ::lstat(job.final_path.c_str(), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    out.error = job.final_path + " is no longer a regular file; not replacing it (the download stays in " + st.path + ")";
+    return;
+  }
   if (::rename(st.path.c_str(), job.final_path.c_str()) != 0) {
     out.error = "cannot rename " + st.path + " to " + job.final_path + ": " + os_error(errno);
     return;

@@ -518,6 +518,7 @@ class FileGet final : public Command {
         ctx_.log().info("{} already holds all {} bytes", escape_for_log(part_), *plan.expected_size);
         base_ = plan.base;
         expected_size_ = plan.expected_size;
+        expected_digest_ = plan.expected_digest;  // else, as curl and wget, complete by its length
         complete();
         return false;
       case ResponsePlan::Action::Save: break;

@@ -34,6 +34,28 @@ ResponsePlan failure(std::string why) {
   return plan;
 }
 
+// Reads the response's Repr-Digest into plan.expected_digest. Field lines
+// are one list (RFC 9110 §5.3), so a sha-256 member on a later line counts
+// over an earlier one. False: a sha-256 member that is not a digest, which
+// fails the download rather than leaving it unverified.
+bool read_repr_digest(const http::Response& response, ResponsePlan& plan) {
+  std::string field;
+  for (const auto& h : response.headers)
+    if (http::iequals(h.name, "repr-digest")) field.append(field.empty() ? "" : ", ").append(h.value);
+  if (field.empty()) return true;
+  Digest d{};
+  switch (parse_repr_digest_sha256(field, d)) {
+    case DigestField::Found: plan.expected_digest = d; return true;
+    case DigestField::Absent:
+      plan.warnings.push_back("Repr-Digest offers no sha-256 ('" + escape_for_log(field) +
+                              "'): the file is not verified");
+      return true;
+    case DigestField::Malformed: break;
+  }
+  plan.error = "invalid response: malformed sha-256 in Repr-Digest '" + escape_for_log(field) + "'";
+  return false;
+}
+
 ResponsePlan plan_redirect(const http::Response& response, const http::Url& url, const Attempt& attempt) {
   const std::string* location = http::find_header(response.headers, "location");
   if (!location || location->empty())
@@ -72,12 +94,15 @@ ResponsePlan plan_partial(const http::Response& response, const Attempt& attempt
     plan.framing.kind = http::BodyFraming::Length;
     plan.framing.length = length;
   }
-  if (range->total && range->last + 1 != *range->total)
+  if (!range->total)
+    return failure("server did not say how long the file is (Content-Range '" + escape_for_log(*field) +
+                   "'): cannot tell whether it is complete");
+  if (range->last + 1 != *range->total)
     return failure("server sent only bytes " + std::to_string(range->first) + "-" + std::to_string(range->last) +
                    " of " + std::to_string(*range->total));
   plan.body_limit = length;
   plan.base = attempt.resume_from;
-  plan.expected_size = range->total ? *range->total : range->last + 1;
+  plan.expected_size = range->total;
   return plan;
 }
 
@@ -97,10 +122,13 @@ ResponsePlan plan_response(const http::Response& response, const http::Url& url,
     const std::string* field = http::find_header(response.headers, "content-range");
     if (std::optional<uint64_t> size = field ? parse_unsatisfied_range(*field) : std::nullopt;
         size && *size == attempt.resume_from) {
+      // The .part (hashed since it was opened) is checked against the 416's
+      // own Repr-Digest, when it has one.
       ResponsePlan plan;
       plan.action = ResponsePlan::Action::AlreadyComplete;
       plan.base = attempt.resume_from;
       plan.expected_size = size;
+      if (!read_repr_digest(response, plan)) return failure(plan.error);
       return plan;
     }
     if (!attempt.retried_from_zero) {
@@ -125,11 +153,7 @@ ResponsePlan plan_response(const http::Response& response, const http::Url& url,
   if (!plan.framing.error.empty())
     return failure("invalid response: " + plan.framing.error);
 
-  if (const std::string* field = http::find_header(response.headers, "repr-digest")) {
-    Digest d{};
-    if (parse_repr_digest_sha256(*field, d)) plan.expected_digest = d;
-    else plan.details.push_back("Repr-Digest without a usable sha-256 member ignored: " + escape_for_log(*field));
-  }
+  if (!read_repr_digest(response, plan)) return failure(plan.error);
   if (const std::string* ce = http::find_header(response.headers, "content-encoding");
       ce && !http::iequals(*ce, "identity"))
     plan.warnings.push_back("server sent Content-Encoding: " + escape_for_log(*ce) +

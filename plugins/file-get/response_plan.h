@@ -41,7 +41,7 @@ struct ResponsePlan {
   std::string error;  // Fail
   http::Url next;     // Redirect
 
-  // Save (and AlreadyComplete, for expected_size).
+  // Save (and AlreadyComplete, for expected_size and expected_digest).
   http::BodyFraming framing;
   uint64_t base = 0;                        // bytes in the file before this body (a 206 continues at resume_from)
   std::optional<uint64_t> expected_size;    // of the whole file, when known

@@ -112,27 +112,56 @@ std::string repr_digest_value(const std::array<uint8_t, 32>& sha256) {
   return "sha-256=:" + base64_encode(sha256.data(), sha256.size()) + ":";
 }
 
-bool parse_repr_digest_sha256(std::string_view field, std::array<uint8_t, 32>& out) {
-  // A dictionary: "sha-256=:...:, sha-512=:...:"; keys are case-sensitive
-  // lowercase per RFC 8941, but be lenient about spaces.
-  size_t pos = 0;
-  while (pos < field.size()) {
-    size_t comma = field.find(',', pos);
-    std::string_view member = field.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+namespace {
+
+// Splits an RFC 8941 dictionary into its members at the commas that are not
+// inside a quoted string (another algorithm's value may hold one), trimmed.
+template <typename Fn>
+void for_each_dictionary_member(std::string_view field, Fn fn) {
+  size_t start = 0;
+  bool quoted = false;
+  for (size_t i = 0; i <= field.size(); ++i) {
+    if (i < field.size()) {
+      char c = field[i];
+      if (quoted && c == '\\') {
+        ++i;  // an escaped character, even a quote
+        continue;
+      }
+      if (c == '"') quoted = !quoted;
+      if (quoted || c != ',') continue;
+    }
+    std::string_view member = field.substr(start, i - start);
     while (!member.empty() && (member.front() == ' ' || member.front() == '\t')) member.remove_prefix(1);
     while (!member.empty() && (member.back() == ' ' || member.back() == '\t')) member.remove_suffix(1);
-    if (member.rfind("sha-256=", 0) == 0) {
-      std::string_view value = member.substr(8);
-      if (value.size() < 2 || value.front() != ':' || value.back() != ':') return false;
-      std::string raw;
-      if (!base64_decode(value.substr(1, value.size() - 2), raw) || raw.size() != 32) return false;
-      std::memcpy(out.data(), raw.data(), 32);
-      return true;
-    }
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
+    fn(member);
+    start = i + 1;
   }
-  return false;
+}
+
+}  // namespace
+
+DigestField parse_repr_digest_sha256(std::string_view field, std::array<uint8_t, 32>& out) {
+  // A dictionary: "sha-256=:...:, sha-512=:...:". Keys are lowercase (RFC
+  // 8941), a member's parameters (";...") say nothing about its value, and
+  // when a key comes twice the last one counts.
+  DigestField found = DigestField::Absent;
+  for_each_dictionary_member(field, [&](std::string_view member) {
+    size_t key_end = member.find_first_of("=;");
+    if (member.substr(0, key_end) != "sha-256") return;
+    // "sha-256" alone (the boolean true) or with parameters only: no bytes.
+    std::string_view value = key_end != std::string_view::npos && member[key_end] == '=' ? member.substr(key_end + 1) : "";
+    if (size_t params = value.find(';'); params != std::string_view::npos) value = value.substr(0, params);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    std::string raw;
+    if (value.size() < 2 || value.front() != ':' || value.back() != ':' ||
+        !base64_decode(value.substr(1, value.size() - 2), raw) || raw.size() != 32) {
+      found = DigestField::Malformed;
+      return;
+    }
+    std::memcpy(out.data(), raw.data(), 32);
+    found = DigestField::Found;
+  });
+  return found;
 }
 
 }  // namespace nettool

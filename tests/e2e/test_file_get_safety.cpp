@@ -210,6 +210,84 @@ TEST_CASE("file-get never follows a planted FILE.part symlink, nor writes into a
   CHECK_FALSE(fs::exists(dir / "out"));
 }
 
+TEST_CASE("file-get never writes into a .part another user owns (the verified file would be theirs)",
+          "[file][file-get][security]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: making a file another user owns needs root");
+    return;
+  }
+  TempDir dir;
+  write_file(dir / "out.part", "planted");
+  REQUIRE(::chown((dir / "out.part").c_str(), 65534, 65534) == 0);
+  for (bool resume : {false, true}) {
+    INFO("resume " << resume);
+    ScriptedHttp server({response_200("hello", "Repr-Digest: " + repr_digest_of("hello") + "\r\n")});
+    std::vector<std::string> args{"-o", (dir / "out").string(), server.url("/x")};
+    if (resume) args.insert(args.begin(), "--resume");
+    auto r = file_get(args);
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err.find("belongs to another user") != std::string::npos);
+    CHECK(read_file(dir / "out.part") == "planted");
+    CHECK_FALSE(fs::exists(dir / "out"));
+  }
+}
+
+TEST_CASE("file-get: a .part of ours that others may write is narrowed to what a new one gets before it is used",
+          "[file][file-get][security]") {
+  TempDir dir;
+  const auto out = dir / "out";
+  write_file(dir / "out.part", "01234");
+  REQUIRE(::chmod((dir / "out.part").c_str(), 0666) == 0);
+  ScriptedHttp server({"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 5-9/10\r\nContent-Length: 5\r\n\r\n56789"});
+  auto r = file_get({"--resume", "-o", out.string(), server.url("/x")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(read_file(out) == "0123456789");
+  struct stat sb {};
+  REQUIRE(::stat(out.c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 0777) == 0644);
+}
+
+TEST_CASE("file-get: a digest mismatch removes the .part and the validator saved beside it",
+          "[file][file-get][security]") {
+  TempDir dir;
+  ScriptedHttp server({response_200("hello", "ETag: \"e1\"\r\nRepr-Digest: " + repr_digest_of("other") + "\r\n")});
+  auto r = file_get({"-o", (dir / "out").string(), server.url("/x")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(dir_entries(dir.path()).empty());
+}
+
+TEST_CASE("file-get does not replace what appeared under the output name during the download",
+          "[file][file-get][security]") {
+  TempDir dir;
+  const auto out = dir / "out";
+  const std::string body(256 * 1024, 'x');
+  TcpServer server;
+  // Sends half the body, plants a FIFO where the file is to go, then the rest.
+  std::thread peer([&] {
+    Socket s = server.accept();
+    if (!s.valid()) return;
+    std::string head;
+    s.recv_until(head, "\r\n\r\n", kIoTimeout);
+    s.send_all("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                   body.substr(0, body.size() / 2),
+               kIoTimeout);
+    ::mkfifo(out.c_str(), 0600);
+    s.send_all(body.substr(body.size() / 2), kIoTimeout);
+  });
+  auto r = file_get({"-o", out.string(), url(server.port(), "/x")});
+  peer.join();
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("no longer a regular file") != std::string::npos);
+  struct stat sb {};
+  REQUIRE(::lstat(out.c_str(), &sb) == 0);
+  CHECK(S_ISFIFO(sb.st_mode));
+  CHECK(read_file(dir / "out.part") == body);  // kept for --resume
+}
+
 TEST_CASE("file-get: control characters in the default output name are written %XX, as wget does",
           "[file][file-get][security]") {
   TempDir dir;
@@ -298,6 +376,20 @@ TEST_CASE("file-get --resume: a 416 for a .part that is already complete saves i
     CHECK(read_file(out) == "0123456789");
     CHECK(dir_entries(dir.path()) == std::vector<std::string>{"c.txt"});
   }
+  // A 416 with a Repr-Digest: the complete .part is checked against it, and
+  // a .part of the right length with the wrong bytes is not saved.
+  for (bool right : {true, false}) {
+    INFO("digest " << (right ? "right" : "wrong"));
+    TempDir d;
+    write_file(d / "e.txt.part", "0123456789");
+    ScriptedHttp server({"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */10\r\nRepr-Digest: " +
+                         repr_digest_of(right ? "0123456789" : "9876543210") + "\r\nContent-Length: 0\r\n\r\n"});
+    auto r = file_get({"--resume", "-o", (d / "e.txt").string(), server.url("/e.txt")});
+    INFO("stderr: " << r.err);
+    CHECK(r.code == (right ? 0 : 1));
+    CHECK(r.err.find(right ? "sha-256 verified" : "sha-256 mismatch") != std::string::npos);
+    CHECK(dir_entries(d.path()) == (right ? std::vector<std::string>{"e.txt"} : std::vector<std::string>{}));
+  }
   // A .part longer than the file: start over, but a failure before the new
   // body begins must not cost the bytes already there.
   write_file(dir / "d.txt.part", "xxxxxxxxxxxx");
@@ -358,6 +450,34 @@ TEST_CASE("file-get against hostile or unusual responses: the exit code and the 
       {"206 to a request without Range", "",
        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-1/2\r\nContent-Length: 2\r\n\r\nhi"}, 1,
        std::nullopt},
+      {"206 whose Content-Range does not say the file's length is not taken as the whole file", "0123",
+       {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 4-9/*\r\nContent-Length: 6\r\n\r\n456789"}, 1,
+       std::nullopt, "0123", "", "how long the file is"},
+      {"a Repr-Digest whose sha-256 is no digest fails the download", "",
+       {response_200("hello", "Repr-Digest: sha-256=:@@@notbase64:\r\n")}, 1, std::nullopt, std::nullopt, "",
+       "malformed sha-256"},
+      {"a Repr-Digest member with parameters is still verified", "",
+       {response_200("hello", "Repr-Digest: " + repr_digest_of("hello") + ";x=1\r\n")}, 0, "hello",
+       std::nullopt, "", "sha-256 verified"},
+      {"a later Repr-Digest line counts over an earlier one", "",
+       {response_200("hello", "Repr-Digest: " + repr_digest_of("hello") + "\r\nRepr-Digest: " +
+                                  repr_digest_of("other") + "\r\n")},
+       1, std::nullopt, std::nullopt, "", "sha-256 mismatch"},
+      {"a chunk size with leading zeros", "",
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000000005\r\nhello\r\n0\r\n\r\n"}, 0,
+       "hello"},
+      {"a chunk line ended by a bare LF is refused", "",
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"}, 1, std::nullopt,
+       std::nullopt, "", "chunk"},
+      {"Transfer-Encoding in an HTTP/1.0 response is refused", "",
+       {"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"}, 1, std::nullopt,
+       std::nullopt, "", "HTTP/1.0"},
+      {"Transfer-Encoding with Content-Length is refused", "",
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+       1, std::nullopt, std::nullopt, "", "both Transfer-Encoding and Content-Length"},
+      {"control characters of a header value are escaped in the message", "",
+       {"HTTP/1.1 200 OK\r\nContent-Length: 5\xc2\x9b" "2J\r\n\r\nhello"}, 1, std::nullopt, std::nullopt, "",
+       "5\\xc2\\x9b2J"},
   };
   for (const auto& row : rows) {
     INFO("row: " << row.what);

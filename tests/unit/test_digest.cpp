@@ -142,7 +142,7 @@ TEST_CASE("Repr-Digest: value format and round trip", "[digest][repr-digest]") {
   for (std::string_view data : {"", "abc", "hello world\n"}) {
     auto d = sha256_of(data);
     std::array<uint8_t, 32> parsed{};
-    REQUIRE(parse_repr_digest_sha256(repr_digest_value(d), parsed));
+    REQUIRE(parse_repr_digest_sha256(repr_digest_value(d), parsed) == DigestField::Found);
     CHECK(parsed == d);
   }
 }
@@ -155,16 +155,30 @@ TEST_CASE("Repr-Digest: sha-256 among several members", "[digest][repr-digest]")
                             sha512 + ",\t" + sha256 + " ,  md5=:AAAA:", "  " + sha256 + "  "}) {
     INFO("field: " << field);
     std::array<uint8_t, 32> out{};
-    REQUIRE(parse_repr_digest_sha256(field, out));
+    REQUIRE(parse_repr_digest_sha256(field, out) == DigestField::Found);
     CHECK(hex(out) == kAbcHex);
   }
 }
 
 TEST_CASE("Repr-Digest: absent or malformed sha-256 members", "[digest][repr-digest]") {
+  const std::string abc = "sha-256=:"s + kAbcB64 + ":";
+  // No sha-256 member: the download is not verified (a warning), not refused.
   for (std::string field : {
            ""s,
            "sha-512=:3a81oZNherrMQXNJriBBMRLm+k6JqX6iCp7u5ktV05ohkpkqJ0/BqDa6PCOj/uu9RU1EI2Q86A4qmslPpUyknw==:"s,
-           "sha-256"s,                                   // no value
+           "SHA-256=:"s + kAbcB64 + ":",                 // keys are lowercase: another key
+           "xsha-256=:"s + kAbcB64 + ":",                // another key
+           "sha-2567=:"s + kAbcB64 + ":",                //
+           "x=\"a, "s + abc + "\"",                      // inside another member's string
+       }) {
+    INFO("field: " << field);
+    std::array<uint8_t, 32> out{};
+    CHECK(parse_repr_digest_sha256(field, out) == DigestField::Absent);
+  }
+  // A sha-256 member that holds no 32-byte digest: the download fails.
+  for (std::string field : {
+           "sha-256"s,                                   // no value (the boolean true)
+           "sha-256;x=1"s,                               // parameters, no value
            "sha-256="s,                                  // empty value
            "sha-256=:"s,                                 // a lone colon
            "sha-256=::"s,                                // empty byte sequence
@@ -175,12 +189,27 @@ TEST_CASE("Repr-Digest: absent or malformed sha-256 members", "[digest][repr-dig
            "sha-256=:"s + kAbcB64 + "AAAA:",             // data after the padding
            "sha-256=:"s + std::string(kAbcB64).substr(0, 40) + ":",  // truncated
            "sha-256=:!"s + std::string(kAbcB64).substr(1) + ":",     // bad alphabet
-           "SHA-256=:"s + kAbcB64 + ":",                 // keys are lowercase
-           "xsha-256=:"s + kAbcB64 + ":",                // another key
-           "sha-2567=:"s + kAbcB64 + ":",                //
+           abc + ", sha-256=:@@@:",                      // the last one counts
        }) {
     INFO("field: " << field);
     std::array<uint8_t, 32> out{};
-    CHECK_FALSE(parse_repr_digest_sha256(field, out));
+    CHECK(parse_repr_digest_sha256(field, out) == DigestField::Malformed);
+  }
+}
+
+TEST_CASE("Repr-Digest: parameters are ignored and the last sha-256 member counts", "[digest][repr-digest]") {
+  const std::string abc = "sha-256=:"s + kAbcB64 + ":";
+  const std::string empty = "sha-256=:"s + kEmptyB64 + ":";
+  for (auto [field, want] : std::vector<std::pair<std::string, std::string>>{
+           {abc + ";x=1", kAbcHex},
+           {abc + " ;a;b=\"c,d\"", kAbcHex},
+           {empty + ", " + abc, kAbcHex},
+           {abc + ", " + empty, hex(sha256_of(""))},
+           {"sha-256=:@@@:, " + abc, kAbcHex},
+       }) {
+    INFO("field: " << field);
+    std::array<uint8_t, 32> out{};
+    REQUIRE(parse_repr_digest_sha256(field, out) == DigestField::Found);
+    CHECK(hex(out) == want);
   }
 }

@@ -219,6 +219,10 @@ TEST_CASE("plan_response: a 206 that does not fit the request is refused", "[fil
                 resumed_from(100)) == "invalid response: Content-Length does not match Content-Range");
   CHECK(refused("HTTP/1.1 206 Partial Content\r\nContent-Range: items 1-2/3\r\n", resumed_from(100)) ==
         "invalid response: 206 without a valid Content-Range ('items 1-2/3')");
+  // Without the file's length, the range's end may not be the file's end.
+  CHECK(refused("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-109/*\r\n", resumed_from(100)) ==
+        "server did not say how long the file is (Content-Range 'bytes 100-109/*'): cannot tell whether it is "
+        "complete");
 }
 
 TEST_CASE("plan_response: a 416 finishes a complete .part, or starts over once", "[file-get]") {
@@ -227,6 +231,18 @@ TEST_CASE("plan_response: a 416 finishes a complete .part, or starts over once",
   CHECK(plan.action == Action::AlreadyComplete);
   CHECK(plan.expected_size == 100u);
   CHECK(plan.base == 100);
+  CHECK_FALSE(plan.expected_digest);  // complete by its length, as curl and wget take it
+  // The 416's own Repr-Digest is the .part's check.
+  plan = plan_response(head("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */100\r\n"
+                            "Repr-Digest: sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:\r\n"),
+                       here(), resumed_from(100));
+  CHECK(plan.action == Action::AlreadyComplete);
+  REQUIRE(plan.expected_digest);
+  CHECK((*plan.expected_digest)[0] == 0xe3);
+  plan = plan_response(head("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */100\r\n"
+                            "Repr-Digest: sha-256=:AAAA:\r\n"),
+                       here(), resumed_from(100));
+  CHECK(plan.action == Action::Fail);
   // The .part is longer than the file (or the file changed).
   Attempt a = resumed_from(500);
   plan = plan_response(head("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */100\r\n"), here(), a);
@@ -272,9 +288,22 @@ TEST_CASE("plan_response: a Repr-Digest is expected, a Content-Encoding is warne
   CHECK((*plan.expected_digest)[0] == 0xe3);
   REQUIRE(plan.warnings.size() == 1);
   CHECK(plan.warnings[0].find("Content-Encoding: gzip") != std::string::npos);
+  // Another algorithm only: saved unverified, and the user is told.
   plan = plan_response(head("HTTP/1.1 200 OK\r\nRepr-Digest: md5=:AAAA:\r\n"), here(), {});
+  CHECK(plan.action == Action::Save);
   CHECK_FALSE(plan.expected_digest);
-  CHECK(plan.details.size() == 1);
+  REQUIRE(plan.warnings.size() == 1);
+  CHECK(plan.warnings[0].find("not verified") != std::string::npos);
+  // A sha-256 member that is no digest: never saved as if nothing was promised.
+  plan = plan_response(head("HTTP/1.1 200 OK\r\nRepr-Digest: sha-256=:AAAA:\r\n"), here(), {});
+  CHECK(plan.action == Action::Fail);
+  CHECK(plan.error.find("malformed sha-256") != std::string::npos);
+  // Field lines are one list: the later sha-256 member counts.
+  plan = plan_response(head("HTTP/1.1 200 OK\r\nRepr-Digest: sha-256=:AAAA:\r\n"
+                            "Repr-Digest: sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:\r\n"),
+                       here(), {});
+  REQUIRE(plan.expected_digest);
+  CHECK((*plan.expected_digest)[0] == 0xe3);
 }
 
 // ---- BodyReader: the bytes to write

@@ -33,8 +33,11 @@ bool base64_decode(std::string_view text, std::string& out);
 
 // "sha-256=:BASE64:" (RFC 9530 Repr-Digest value for one algorithm).
 std::string repr_digest_value(const std::array<uint8_t, 32>& sha256);
-// Extracts the sha-256 member from a Repr-Digest field value; false if absent
-// or malformed.
-bool parse_repr_digest_sha256(std::string_view field, std::array<uint8_t, 32>& out);
+// The sha-256 member of a Repr-Digest field value (the last one, when it
+// comes twice; its parameters ignored): Found (in `out`), Absent (no such
+// member: another algorithm only, or none), or Malformed (a sha-256 member
+// that is not a 32-byte byte sequence).
+enum class DigestField { Absent, Found, Malformed };
+DigestField parse_repr_digest_sha256(std::string_view field, std::array<uint8_t, 32>& out);
 
 }  // namespace nettool

@@ -127,8 +127,10 @@ struct BodyFraming {
 };
 BodyFraming body_framing(const Response& response, bool request_was_head);
 
-// Incremental chunked-transfer decoder. feed() appends decoded body bytes to
-// `out` and returns how many input bytes it consumed; check error() and done().
+// Incremental chunked-transfer decoder, strict (RFC 9112 §7.1: CRLF line
+// ends only, ';' before an extension, "name: value" trailers). feed() appends
+// decoded body bytes to `out` and returns how many input bytes it consumed;
+// check error() and done().
 class ChunkedDecoder {
  public:
   size_t feed(std::string_view input, std::string& out);
@@ -136,12 +138,14 @@ class ChunkedDecoder {
   const std::string& error() const { return error_; }
 
  private:
-  enum class State { Size, SizeExt, SizeLf, Data, DataCr, DataLf, Trailer, TrailerLf, Done, Error };
+  enum class State {
+    Size, SizeBws, SizeExt, SizeLf, Data, DataCr, DataLf,
+    Trailer, TrailerName, TrailerValue, TrailerLf, EndLf, Done, Error
+  };
   State state_ = State::Size;
   uint64_t remaining_ = 0;
   size_t size_digits_ = 0;
-  size_t line_bytes_ = 0;
-  bool trailer_line_empty_ = true;
+  size_t line_bytes_ = 0;  // of the extensions, then of the whole trailer section
   std::string error_;
 };
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "nettool/log.h"
+
 namespace nettool::http {
 
 using namespace detail;
@@ -23,7 +25,7 @@ std::optional<uint64_t> content_length(const std::vector<Header>& headers, std::
       uint64_t n = 0;
       auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
       if (item.empty() || ec != std::errc() || p != item.data() + item.size())
-        error = "invalid Content-Length '" + h.value + "'";
+        error = "invalid Content-Length '" + escape_for_log(h.value) + "'";
       else if (length && *length != n)
         error = "conflicting Content-Length values";
       length = n;
@@ -51,10 +53,11 @@ std::vector<std::string> transfer_codings(const std::vector<Header>& headers) {
   return codings;
 }
 
+// For an error message: the codings as sent, control characters escaped.
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) out.append(out.empty() ? "" : ", ").append(item);
-  return out;
+  return escape_for_log(out);
 }
 
 }  // namespace
@@ -100,6 +103,16 @@ BodyFraming body_framing(const Response& response, bool request_was_head) {
     return f;
   }
   if (find_header(response.headers, "transfer-encoding")) {
+    // RFC 9112 §6.1 and §6.3: framing a sender must not produce, which a
+    // proxy on the way may have read the other way; refused, as requests are.
+    if (response.version_minor == 0) {
+      f.error = "Transfer-Encoding in an HTTP/1.0 response";
+      return f;
+    }
+    if (find_header(response.headers, "content-length")) {
+      f.error = "both Transfer-Encoding and Content-Length";
+      return f;
+    }
     // Chunked is all we decode; saving a body still gzipped (or framed by a
     // coding we cannot see the end of) as if it were the file would be a lie.
     std::vector<std::string> codings = transfer_codings(response.headers);
@@ -118,6 +131,20 @@ BodyFraming body_framing(const Response& response, bool request_was_head) {
   return f;
 }
 
+// Strict RFC 9112 §7.1: every line ends in CRLF, an extension starts with
+// ';' (after optional whitespace) and holds no control character, a trailer
+// line is "name: value". A bare LF or a stray byte is an error, never a line
+// end: a proxy in front that reads such a line differently would see other
+// requests in the same bytes (request smuggling).
+namespace {
+// Visible characters, space, tab and obs-text: what an extension or a
+// trailer value may hold (RFC 9110 §5.5).
+bool is_field_char(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return u == '\t' || (u >= 0x20 && u != 0x7f);
+}
+}  // namespace
+
 size_t ChunkedDecoder::feed(std::string_view input, std::string& out) {
   size_t i = 0;
   auto fail = [&](const char* why) {
@@ -125,50 +152,50 @@ size_t ChunkedDecoder::feed(std::string_view input, std::string& out) {
     error_ = why;
     return i;
   };
+  auto after_size_line = [&] {
+    state_ = remaining_ == 0 ? State::Trailer : State::Data;
+    line_bytes_ = 0;
+  };
   while (i < input.size() && state_ != State::Done && state_ != State::Error) {
     char c = input[i];
     switch (state_) {
       case State::Size: {
         int h = hex_value(c);
         if (h >= 0) {
-          if (++size_digits_ > 15) return fail("chunk size too large");
+          // Leading zeros are allowed (a line of them is still bounded);
+          // 15 significant hex digits keep the size below 2^60.
+          if (++size_digits_ > 64) return fail("chunk size line too long");
+          if (remaining_ >= (uint64_t{1} << 56)) return fail("chunk size too large");
           remaining_ = remaining_ * 16 + static_cast<uint64_t>(h);
-          ++i;
         } else if (size_digits_ == 0) {
           return fail("malformed chunk size");
-        } else if (c == ';' || c == ' ' || c == '\t') {
+        } else if (c == ' ' || c == '\t') {
+          state_ = State::SizeBws;
+        } else if (c == ';') {
           state_ = State::SizeExt;
-          ++i;
         } else if (c == '\r') {
           state_ = State::SizeLf;
-          ++i;
-        } else if (c == '\n') {
-          ++i;
-          state_ = remaining_ == 0 ? State::Trailer : State::Data;
-          line_bytes_ = 0;
-          trailer_line_empty_ = true;
         } else {
           return fail("malformed chunk size");
         }
+        ++i;
         break;
       }
+      case State::SizeBws:  // whitespace after the size: an extension must follow
+        if (c == ';') state_ = State::SizeExt;
+        else if (c != ' ' && c != '\t') return fail("malformed chunk extension");
+        ++i;
+        break;
       case State::SizeExt:
         if (++line_bytes_ > 4096) return fail("chunk extension too long");
-        if (c == '\r') {
-          state_ = State::SizeLf;
-        } else if (c == '\n') {
-          state_ = remaining_ == 0 ? State::Trailer : State::Data;
-          line_bytes_ = 0;
-          trailer_line_empty_ = true;
-        }
+        if (c == '\r') state_ = State::SizeLf;
+        else if (!is_field_char(c)) return fail("malformed chunk extension");
         ++i;
         break;
       case State::SizeLf:
         if (c != '\n') return fail("malformed chunk size line");
         ++i;
-        state_ = remaining_ == 0 ? State::Trailer : State::Data;
-        line_bytes_ = 0;
-        trailer_line_empty_ = true;
+        after_size_line();
         break;
       case State::Data: {
         size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, input.size() - i));
@@ -179,16 +206,9 @@ size_t ChunkedDecoder::feed(std::string_view input, std::string& out) {
         break;
       }
       case State::DataCr:
-        if (c == '\r') {
-          state_ = State::DataLf;
-          ++i;
-        } else if (c == '\n') {
-          ++i;
-          state_ = State::Size;
-          size_digits_ = 0;
-        } else {
-          return fail("missing CRLF after chunk data");
-        }
+        if (c != '\r') return fail("missing CRLF after chunk data");
+        state_ = State::DataLf;
+        ++i;
         break;
       case State::DataLf:
         if (c != '\n') return fail("missing CRLF after chunk data");
@@ -196,24 +216,29 @@ size_t ChunkedDecoder::feed(std::string_view input, std::string& out) {
         state_ = State::Size;
         size_digits_ = 0;
         break;
-      case State::Trailer:
-        if (c == '\r') {
-          state_ = State::TrailerLf;
-        } else if (c == '\n') {
-          if (trailer_line_empty_) state_ = State::Done;
-          trailer_line_empty_ = true;
-        } else {
-          if (++line_bytes_ > 16384) return fail("trailer section too large");
-          trailer_line_empty_ = false;
-        }
+      case State::Trailer:  // the start of a trailer line, or of the final CRLF
+        if (c == '\r') state_ = State::EndLf;
+        else if (is_tchar(c)) state_ = State::TrailerName;
+        else return fail("malformed trailer");
+        ++i;
+        break;
+      case State::TrailerName:
+      case State::TrailerValue:
+        if (++line_bytes_ > 16384) return fail("trailer section too large");
+        if (state_ == State::TrailerName && c == ':') state_ = State::TrailerValue;
+        else if (state_ == State::TrailerValue && c == '\r') state_ = State::TrailerLf;
+        else if (state_ == State::TrailerName ? !is_tchar(c) : !is_field_char(c)) return fail("malformed trailer");
         ++i;
         break;
       case State::TrailerLf:
         if (c != '\n') return fail("malformed trailer");
+        state_ = State::Trailer;
         ++i;
-        if (trailer_line_empty_) state_ = State::Done;
-        else state_ = State::Trailer;
-        trailer_line_empty_ = true;
+        break;
+      case State::EndLf:
+        if (c != '\n') return fail("malformed trailer");
+        state_ = State::Done;
+        ++i;
         break;
       default:
         break;
