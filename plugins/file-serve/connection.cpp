@@ -642,8 +642,20 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
     const std::string* if_range = http::find_header(headers, "if-range");
     if (!if_range || if_range_matches(*if_range, current)) range = http::parse_range(*r, size);
   }
-  if (range.kind == http::ByteRange::Unsatisfiable)
-    return respond_error(416, false, "Content-Range: bytes */" + std::to_string(size) + "\r\n");
+  if (range.kind == http::ByteRange::Unsatisfiable) {
+    std::string fields = "Content-Range: bytes */" + std::to_string(size) + "\r\n";
+    // A resumed download whose .part is already whole asks from the file's
+    // end; the digest lets it check that .part before calling it complete.
+    if (!shared_.settings.digest || size == 0 || range.first != size) return respond_error(416, false, fields);
+    std::weak_ptr<Connection> weak = weak_from_this();
+    int raw_fd = fd->get();
+    shared_.digests->get(raw_fd, st, [weak, fd = std::move(fd), fields = std::move(fields)](const std::string& digest) {
+      auto self = weak.lock();
+      if (!self || self->state_ != State::Opening) return;
+      self->respond_error(416, false, digest.empty() ? fields : fields + "Repr-Digest: " + digest + "\r\n");
+    });
+    return;
+  }
 
   int status = range.kind == http::ByteRange::Satisfiable ? 206 : 200;
   uint64_t first = status == 206 ? range.first : 0;

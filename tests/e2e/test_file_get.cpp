@@ -523,6 +523,9 @@ TEST_CASE("file-get --resume: no .part, a complete or oversized .part, a server 
       {"an empty .part", std::string(), srv.port, 0, "200"},
       {"a correct prefix", content.substr(0, 1 * MiB + 1), srv.port, 0, "206"},
       {"a complete .part", content, srv.port, 0, "416"},
+      // file-serve's 416 carries the Repr-Digest: a whole-length .part with
+      // the wrong bytes (a crash before write-back, say) is not saved.
+      {"a .part of the right length with the wrong bytes", std::string(content.size(), '\0'), srv.port, 1, "416"},
       {"a .part longer than the file", content + "garbage", srv.port, 0, "416"},
       {"a correct prefix, server without ranges", content.substr(0, 100000), py.port, 0, ""},
       {"a corrupt prefix", random_bytes(1 * MiB, 982), srv.port, 1, "206"},

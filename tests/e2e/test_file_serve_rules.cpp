@@ -145,6 +145,30 @@ TEST_CASE("file-serve: a body on GET or HEAD is read and dropped, and the next r
   CHECK(count_occurrences(broken.raw, "HTTP/1.1 ") == 1);
 }
 
+TEST_CASE("file-serve: a chunked body that a proxy could read another way is 400, and no request hides in it",
+          "[file][file-serve][security]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  write_file(dir / "secret.txt", "hidden request answered\n");
+  auto srv = start_serve(dir.path());
+  const std::string hidden = "GET /secret.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+  // Before the decoder was strict, each of these bodies ended where a proxy
+  // reading only CRLF line ends sees it go on, and the request behind it
+  // was answered as the next one.
+  for (std::string body : {"2;\nxx\r\n0\r\n\r\n",        // a bare LF ends the extension
+                           "2\nxx\r\n0\r\n\r\n",           // ... the size line
+                           "2\r\nxx\n0\r\n\r\n",           // ... the data
+                           "2 zz\r\nxx\r\n0\r\n\r\n",       // an extension without ';'
+                           "0\r\n\x01garbage\r\n\r\n",      // a trailer that is no field line
+                           "0\r\nT: v\n\r\n"}) {             // a trailer ended by a bare LF
+    INFO("body: " << body);
+    auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body + hidden);
+    CHECK(r.status == 400);
+    CHECK(count_occurrences(r.raw, "HTTP/1.1 ") == 1);
+    CHECK(r.raw.find("hidden request answered") == std::string::npos);
+  }
+}
+
 TEST_CASE("file-serve: two Host lines or an invalid Host value are 400", "[file][file-serve]") {
   TempDir dir;
   write_file(dir / "a.txt", "a\n");

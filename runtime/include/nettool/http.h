@@ -91,7 +91,7 @@ PathCheck check_path(std::string_view decoded, bool allow_hidden);
 // Single byte range against a representation of `size` bytes.
 struct ByteRange {
   enum Kind { None, Satisfiable, Unsatisfiable, Ignored } kind = None;  // Ignored: multi-range or malformed
-  uint64_t first = 0, last = 0;  // inclusive
+  uint64_t first = 0, last = 0;  // inclusive; Unsatisfiable: `first` as asked (0 for a suffix range)
 };
 ByteRange parse_range(std::string_view header, uint64_t size);
 

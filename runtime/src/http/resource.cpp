@@ -137,10 +137,13 @@ ByteRange parse_range(std::string_view header, uint64_t size) {
     r.kind = ByteRange::Ignored;
     return r;
   }
+  // Digits only; a number past 2^64 - 1 is taken as that (RFC 9110 §14.1.1
+  // lets positions be any length): far past any file's end either way.
   auto number = [](std::string_view s, uint64_t& v) {
-    if (s.empty() || s.size() > 19) return false;
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return false;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    return ec == std::errc() && p == s.data() + s.size();
+    if (ec == std::errc::result_out_of_range) v = UINT64_MAX;
+    return true;
   };
   std::string_view a = trim_ows(spec.substr(0, dash)), b = trim_ows(spec.substr(dash + 1));
   uint64_t first = 0, last = 0;
@@ -164,6 +167,7 @@ ByteRange parse_range(std::string_view header, uint64_t size) {
   }
   if (first >= size) {
     r.kind = ByteRange::Unsatisfiable;
+    r.first = first;  // == size: a resumed download that is already whole
     return r;
   }
   r.kind = ByteRange::Satisfiable;
