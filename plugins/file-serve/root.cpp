@@ -19,7 +19,11 @@ namespace file_serve {
 
 namespace {
 
-constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+// Paths are opened with O_PATH: opening a FIFO for reading would release a
+// writer blocked in its open() and then break its pipe, and opening a device
+// can have effects of its own. Only a regular file is then reopened for
+// reading (reopen_for_reading), through its descriptor, not its path again.
+constexpr int kOpenFlags = O_PATH | O_CLOEXEC;
 constexpr uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
 int openat2_beneath(int dirfd, const std::string& path, uint64_t extra_resolve = 0, int flags = kOpenFlags) {
@@ -73,17 +77,25 @@ std::string join(const std::vector<std::string>& segments) {
   return path;
 }
 
-// Without openat2: one component at a time, refusing every symlink.
+// Without openat2: one component at a time, refusing every symlink
+// (O_PATH | O_NOFOLLOW opens the link itself, which is then refused as
+// openat2 would: ELOOP).
 int open_walk(int root_fd, const std::vector<std::string>& segments) {
   if (segments.empty()) return ::openat(root_fd, ".", kOpenFlags | O_DIRECTORY);
   UniqueFd dir(::openat(root_fd, ".", kOpenFlags | O_DIRECTORY));
   if (!dir.valid()) return -1;
   for (size_t i = 0; i < segments.size(); ++i) {
     bool last = i + 1 == segments.size();
-    int fd = ::openat(dir.get(), segments[i].c_str(), kOpenFlags | O_NOFOLLOW | (last ? 0 : O_DIRECTORY));
-    if (fd < 0) return -1;
-    if (last) return fd;
-    dir.reset(fd);
+    UniqueFd fd(::openat(dir.get(), segments[i].c_str(), kOpenFlags | O_NOFOLLOW | (last ? 0 : O_DIRECTORY)));
+    if (!fd.valid()) return -1;
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return -1;
+    if (S_ISLNK(st.st_mode)) {
+      errno = ELOOP;
+      return -1;
+    }
+    if (last) return fd.release();
+    dir = std::move(fd);
   }
   return -1;
 }
@@ -93,6 +105,14 @@ int open_path(int root_fd, const std::vector<std::string>& segments, bool allow_
   int fd = open_visible(root_fd, root_fd, path, allow_hidden);
   if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;  // EPERM: seccomp filters
   return open_walk(root_fd, segments);
+}
+
+// The regular file behind an O_PATH descriptor, opened for reading: the same
+// inode, whatever its path has become since.
+int reopen_for_reading(int path_fd) {
+  char link[32];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", path_fd);
+  return ::open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 }
 
 // Whether a request for this directory entry's name would pass the checks
@@ -137,9 +157,9 @@ bool open_cached_file(int root_fd, const std::vector<std::string>& segments, boo
   UniqueFd file(fd);
   struct stat st {};
   if (fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  out.fd = std::move(file);
+  out.fd.reset(reopen_for_reading(file.get()));
   out.st = st;
-  return true;
+  return out.fd.valid();
 }
 
 OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, bool want_listing, bool allow_hidden) {
@@ -155,7 +175,6 @@ OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, b
       case EACCES:
       case EPERM: refuse(r, err, 403, "permission denied"); break;
       case ENAMETOOLONG: refuse(r, err, 414, "name too long"); break;
-      case ENXIO: refuse(r, err, 403, "not a regular file"); break;  // socket or FIFO without writer
       default: refuse(r, err, 500, std::strerror(err));
     }
     return r;
@@ -164,28 +183,39 @@ OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, b
     refuse(r, errno, 500, std::strerror(errno));
     return r;
   }
-  if (S_ISREG(r.st.st_mode)) return r;
+  if (S_ISREG(r.st.st_mode)) {
+    r.fd.reset(reopen_for_reading(r.fd.get()));
+    if (!r.fd.valid()) refuse(r, errno, errno == EACCES ? 403 : 500, std::strerror(errno));
+    return r;
+  }
   if (!S_ISDIR(r.st.st_mode)) {
     refuse(r, EPERM, 403, "not a regular file or directory");
     return r;
   }
   r.is_directory = true;
-  // index.html, if it is a regular file in this directory (not a symlink out).
-  int index = open_visible(root_fd, r.fd.get(), "index.html", allow_hidden);
-  if (index < 0 && (errno == ENOSYS || errno == EPERM)) index = ::openat(r.fd.get(), "index.html", kOpenFlags | O_NOFOLLOW);
-  if (index >= 0) {
-    UniqueFd index_fd(index);
+  // index.html, if it is a regular file, resolved as the request for
+  // DIR/index.html would be: beneath the root, so a symlink to another
+  // directory's index.html serves it, as asking for it by name does.
+  std::vector<std::string> index_path = segments;
+  index_path.push_back("index.html");
+  if (UniqueFd index_fd(open_path(root_fd, index_path, allow_hidden)); index_fd.valid()) {
     struct stat st {};
     if (fstat(index_fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
-      r.fd = std::move(index_fd);
-      r.st = st;
-      r.served_index = true;
-      return r;
+      if (UniqueFd readable(reopen_for_reading(index_fd.get())); readable.valid()) {
+        r.fd = std::move(readable);
+        r.st = st;
+        r.served_index = true;
+        return r;
+      }
     }
   }
   if (!want_listing) return r;
   int dup_fd = ::openat(r.fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dup_fd < 0) return r;
+  if (dup_fd < 0) {
+    int err = errno;
+    refuse(r, err, err == EACCES ? 403 : 500, err == EACCES ? "permission denied" : std::strerror(err));
+    return r;
+  }
   DIR* dir = fdopendir(dup_fd);
   if (!dir) {
     ::close(dup_fd);

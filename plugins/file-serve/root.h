@@ -33,7 +33,10 @@ struct OpenResult {
 // Uses openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) where the kernel has
 // it; elsewhere walks the path one component at a time with O_NOFOLLOW, so no
 // symlink is followed at all. Only regular files and directories are served;
-// everything is opened O_NONBLOCK so a FIFO cannot hang the worker.
+// paths are opened O_PATH and only a regular file is then opened for reading,
+// so a FIFO or device is never opened (neither hanging the worker nor
+// releasing and then breaking a writer waiting on the FIFO). A directory's
+// index.html is resolved beneath the root like any request path.
 // Unless allow_hidden, the hidden rule holds for the path as resolved: a
 // symlink without a dot in its name that leads to a dot file, or through a
 // dot directory, is not found (nor is an index.html that is such a link).

@@ -8,6 +8,8 @@
 // is reaped by the harness.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <map>
 #include <set>
 
@@ -582,4 +584,36 @@ TEST_CASE("file-serve: HEAD and short ranges send Repr-Digest only when already 
   auto nm = http_get(srv.port, "/g.bin", "GET", "If-None-Match: " + tail.header("ETag").value_or("?") + "\r\n");
   CHECK(nm.status == 304);
   CHECK_FALSE(nm.has_header("Repr-Digest"));
+}
+
+TEST_CASE("file-serve: a directory's index.html that links to another index.html inside the root is served, not the listing",
+          "[file][file-serve]") {
+  TempDir dir;
+  fs::create_directories(dir / "sub");
+  fs::create_directories(dir / "sub2");
+  write_file(dir / "sub" / "index.html", "the index\n");
+  write_file(dir / "sub2" / "private-notes.txt", "not to be listed\n");
+  fs::create_symlink("../sub/index.html", dir / "sub2" / "index.html");
+  auto srv = start_serve(dir.path());
+  auto r = http_get(srv.port, "/sub2/");
+  CHECK(r.status == 200);
+  CHECK(r.body == "the index\n");
+  CHECK(r.body.find("private-notes") == std::string::npos);
+}
+
+TEST_CASE("file-serve never opens a FIFO: a writer waiting for a reader is neither released nor broken",
+          "[file][file-serve][security]") {
+  TempDir dir;
+  REQUIRE(::mkfifo((dir / "pipe").c_str(), 0644) == 0);
+  auto srv = start_serve(dir.path());
+  // The shell's open(2) of the FIFO for writing blocks until a reader opens it.
+  Process writer({"sh", "-c", "printf 'line\\n' > \"$0\"; echo released", (dir / "pipe").string()},
+                 ProcessOptions().stdout_pipe());
+  const fs::path wchan = "/proc/" + std::to_string(writer.pid()) + "/wchan";
+  REQUIRE(eventually([&] { return read_file(wchan) == "wait_for_partner"; }, Ms(5000)));  // blocked in open
+  for (int i = 0; i < 2; ++i) {  // the second request may come from the open-file cache's path
+    auto r = http_get(srv.port, "/pipe");
+    CHECK(r.status == 403);
+  }
+  CHECK_FALSE(eventually([&] { return !writer.running(); }, Ms(300)));
 }
