@@ -402,6 +402,7 @@ void Connection::process_buffer() {
   if (parsed.status == http::ParseStatus::Incomplete) return;
   if (parsed.status == http::ParseStatus::Error) return refuse_request("-", parsed.error_status, parsed.error);
   http1_0_ = parsed.request.version_minor == 0;
+  body_unread_ = false;
   std::optional<size_t> body = request_body_size(parsed.request);
   if (!body) return;  // refused, or still arriving
   in_.erase(0, parsed.request.head_size + *body);
@@ -428,13 +429,25 @@ std::optional<size_t> Connection::request_body_size(const http::Request& request
   };
   http::RequestFraming framing = http::request_framing(request);
   if (framing.error_status) return refuse(framing.error_status, framing.error);
+  // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
+  const std::string* expect = request.version_minor == 0 ? nullptr : http::find_header(request.headers, "expect");
+  if (expect && !http::iequals(*expect, "100-continue")) return refuse(417, "unknown expectation");
   size_t arrived = in_.size() - request.head_size;
+  // A body still to come. A client that asked for 100 Continue waits for it
+  // before sending (curl: a second); we only drop bodies, so it is answered
+  // at once and the connection closes after, as RFC 9110 §10.1.1 allows: the
+  // body's end is never needed to find the next request.
+  auto body_to_come = [&]() -> std::optional<size_t> {
+    if (!expect) return std::nullopt;
+    body_unread_ = true;
+    return arrived;
+  };
   switch (framing.kind) {
     case http::RequestFraming::NoBody:
       return 0;
     case http::RequestFraming::Length:
       if (framing.length > kMaxDroppedBody) return refuse(413, "request body too large");
-      if (arrived < framing.length) return std::nullopt;
+      if (arrived < framing.length) return body_to_come();
       return static_cast<size_t>(framing.length);
     case http::RequestFraming::Chunked: {
       http::ChunkedDecoder decoder;
@@ -443,11 +456,35 @@ std::optional<size_t> Connection::request_body_size(const http::Request& request
       if (!decoder.error().empty()) return refuse(400, decoder.error());
       if (decoder.done()) return used;
       if (arrived > kMaxDroppedBody) return refuse(413, "request body too large");
-      return std::nullopt;
+      return body_to_come();
     }
   }
   return std::nullopt;
 }
+
+namespace {
+
+// Whether any of the request's Connection lines holds `token`: header lines
+// of one name are one list (RFC 9110 §5.3).
+bool connection_has(const std::vector<http::Header>& headers, std::string_view token) {
+  for (const auto& h : headers)
+    if (http::iequals(h.name, "connection") && http::has_token(h.value, token)) return true;
+  return false;
+}
+
+// The request's only `name` line, or null when it has none or several: a
+// Range or If-Range sent twice is ambiguous, so it is not acted on.
+const std::string* single_header(const std::vector<http::Header>& headers, std::string_view name) {
+  const std::string* found = nullptr;
+  for (const auto& h : headers) {
+    if (!http::iequals(h.name, name)) continue;
+    if (found) return nullptr;
+    found = &h.value;
+  }
+  return found;
+}
+
+}  // namespace
 
 // ---- the notes' protocol: a bare file name, the raw bytes, close ----
 
@@ -479,15 +516,11 @@ void Connection::handle_raw(const std::string& name) {
 void Connection::handle_http(http::Request request) {
   log_method_ = request.method;
   log_path_ = request.target;
-  bool wants_close = request.version_minor == 0 ? ![&] {
-    const std::string* c = http::find_header(request.headers, "connection");
-    return c && http::has_token(*c, "keep-alive");
-  }()
-                                                 : [&] {
-                                                     const std::string* c = http::find_header(request.headers, "connection");
-                                                     return c && http::has_token(*c, "close");
-                                                   }();
-  keep_alive_ = !wants_close && !shared_.draining;
+  // HTTP/1.1 persists unless told to close; HTTP/1.0 only when asked to
+  // keep alive, and "close" wins over it (RFC 9112 §9.3).
+  bool wants_close = connection_has(request.headers, "close") ||
+                     (request.version_minor == 0 && !connection_has(request.headers, "keep-alive"));
+  keep_alive_ = !wants_close && !body_unread_ && !shared_.draining;
 
   bool head = request.method == "HEAD";
   if (request.method != "GET" && !head) return respond_error(405, false, "Allow: GET, HEAD\r\n");
@@ -496,9 +529,9 @@ void Connection::handle_http(http::Request request) {
   size_t scheme = http::iequals(std::string_view(target).substr(0, 7), "http://")    ? 7
                   : http::iequals(std::string_view(target).substr(0, 8), "https://") ? 8
                                                                                      : 0;
-  if (scheme > 0) {  // absolute-form, scheme in any case
-    size_t slash = target.find('/', scheme);
-    target = slash == std::string::npos ? "/" : target.substr(slash);
+  if (scheme > 0) {  // absolute-form, scheme in any case; the authority ends at '/' or '?'
+    size_t end = target.find_first_of("/?", scheme);
+    target = end == std::string::npos ? "/" : target[end] == '?' ? "/" + target.substr(end) : target.substr(end);
   }
   if (target.empty() || target.front() != '/') return respond_error(400, false);
   std::string raw_path = target.substr(0, target.find('?'));
@@ -638,9 +671,12 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   uint64_t size = static_cast<uint64_t>(st.st_size);
   http::ByteRange range;
   // Range is defined for GET only; on HEAD it is ignored (RFC 9110 §14.2).
-  if (const std::string* r = http::find_header(headers, "range"); r && !head) {
+  // A Range or If-Range sent twice is ignored (the whole file), as a
+  // malformed Range is.
+  if (const std::string* r = single_header(headers, "range"); r && !head) {
+    bool two_if_ranges = !single_header(headers, "if-range") && http::find_header(headers, "if-range");
     const std::string* if_range = http::find_header(headers, "if-range");
-    if (!if_range || if_range_matches(*if_range, current)) range = http::parse_range(*r, size);
+    if (!two_if_ranges && (!if_range || if_range_matches(*if_range, current))) range = http::parse_range(*r, size);
   }
   if (range.kind == http::ByteRange::Unsatisfiable) {
     std::string fields = "Content-Range: bytes */" + std::to_string(size) + "\r\n";

@@ -156,6 +156,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool is_http_ = true;
   bool keep_alive_ = true;
   bool http1_0_ = false;  // the request being answered is HTTP/1.0
+  bool body_unread_ = false;  // answered before its body came (Expect: 100-continue): close after
   bool peer_done_ = false;  // the client shut down its sending side
   bool tls_peeked_ = false;  // looked at the first byte for a plain HTTP request
   static constexpr int kMaxNesting = 16;  // responses ended inside one another (finish_response)

@@ -617,3 +617,67 @@ TEST_CASE("file-serve never opens a FIFO: a writer waiting for a reader is neith
   }
   CHECK_FALSE(eventually([&] { return !writer.running(); }, Ms(300)));
 }
+
+TEST_CASE("file-serve: Connection: close on any Connection line, or beside keep-alive in HTTP/1.0, closes",
+          "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  auto srv = start_serve(dir.path());
+  for (std::string request : {"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+                              "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n",
+                              "GET /a.txt HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+                              "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n"}) {
+    INFO(request);
+    auto r = raw_exchange(srv.port, request);
+    CHECK(r.status == 200);
+    CHECK(r.body == "a\n");
+    CHECK(r.header("Connection") != std::optional<std::string>("keep-alive"));
+    CHECK(r.end == ReadEnd::Eof);  // closed by the server, not left to the client's timeout
+  }
+}
+
+TEST_CASE("file-serve: Expect: 100-continue is answered at once without waiting for the body, another expectation is 417",
+          "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  auto srv = start_serve(dir.path());
+  for (std::string framing : {"Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n"}) {
+    INFO(framing);
+    // The head alone: a client that expects 100 Continue sends nothing more yet.
+    auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" + framing + "\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.body == "a\n");
+    CHECK(r.header("Connection") == std::optional<std::string>("close"));
+    CHECK(r.end == ReadEnd::Eof);
+  }
+  // With the body already there, it is dropped as usual and the connection goes on.
+  Socket s = connect_tcp(srv.port);
+  REQUIRE(s.send_all("GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello" +
+                     get_request("/a.txt")));
+  std::string pending;
+  CHECK(read_response(s, pending).status == 200);
+  CHECK(read_response(s, pending).body == "a\n");
+  auto other = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: x-magic\r\n\r\n");
+  CHECK(other.status == 417);
+}
+
+TEST_CASE("file-serve: in an absolute-form target the path ends at '?', and a Range sent twice is ignored",
+          "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  write_file(dir / "ten.txt", "0123456789");
+  auto srv = start_serve(dir.path());
+  auto root = raw_exchange(srv.port, "GET http://x?a=/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(root.status == 200);
+  CHECK(root.body != "a\n");
+  CHECK(root.body.find("ten.txt") != std::string::npos);  // the listing of /
+  auto moved = raw_exchange(srv.port, "GET http://x?/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(moved.body != "a\n");
+  auto twice = http_get(srv.port, "/ten.txt", "GET", "Range: bytes=0-1\r\nRange: bytes=2-3\r\n");
+  CHECK(twice.status == 200);
+  CHECK(twice.body == "0123456789");
+  auto if_twice =
+      http_get(srv.port, "/ten.txt", "GET", "Range: bytes=0-1\r\nIf-Range: \"a\"\r\nIf-Range: \"b\"\r\n");
+  CHECK(if_twice.status == 200);
+  CHECK(if_twice.body == "0123456789");
+}

@@ -257,6 +257,7 @@ const char* reason_phrase(int status) {
     case 412: return "Precondition Failed";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
