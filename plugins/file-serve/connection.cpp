@@ -369,8 +369,14 @@ void Connection::process_buffer() {
   if (!protocol_known_) {
     bool decided = false;
     is_http_ = http::looks_like_http(in_, decided);
-    if (!decided) {
-      if (in_.size() > shared_.settings.raw_name_limit) abort();
+    if (!decided && in_.size() <= shared_.settings.raw_name_limit) return;
+    // Longer than any bare name may be: a request line whose long target is
+    // still arriving is HTTP (its own limit, 414, applies); anything else is
+    // neither.
+    if (!decided && !is_http_) {
+      shared_.log->info("{} refused: no request line or name in the first {} bytes", peer_,
+                        shared_.settings.raw_name_limit);
+      abort();
       return;
     }
     protocol_known_ = true;

@@ -681,3 +681,24 @@ TEST_CASE("file-serve: in an absolute-form target the path ends at '?', and a Ra
   CHECK(if_twice.status == 200);
   CHECK(if_twice.body == "0123456789");
 }
+
+TEST_CASE("file-serve: a first request whose long target arrives in pieces is answered (200, or 414 past the limit)",
+          "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  auto srv = start_serve(dir.path());
+  // Past the 4 KiB a bare name may take, before " HTTP/1.1" has arrived:
+  // the server cannot tell the protocols apart by the version yet.
+  for (auto [query, status] : std::vector<std::pair<size_t, int>>{{6000, 200}, {9000, 414}}) {
+    INFO("query of " << query << " bytes");
+    const std::string request = "GET /a.txt?" + std::string(query, 'q') + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    Socket s = connect_tcp(srv.port);
+    REQUIRE(s.send_all(request.substr(0, 5000)));
+    std::this_thread::sleep_for(Ms(50));  // lets the server read the first piece alone
+    s.send_all(request.substr(5000));
+    ReadEnd end = ReadEnd::Timeout;
+    auto r = parse_response_text(s.recv_all(kIoTimeout, &end), end);
+    CHECK(r.status == status);
+    if (status == 200) CHECK(r.body == "a\n");
+  }
+}
