@@ -72,14 +72,23 @@ void Digester::get(int fd, const struct stat& st, Done done) {
   DigestKey key = digest_key_of(st);
   auto& waiters = waiting_[key];
   waiters.push_back(std::move(done));
-  if (waiters.size() > 1) return;  // already hashing this file
+  if (waiters.size() > 1) return;  // already hashing this file, or waiting to
+  HashRequest request{key, UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0)), st.st_size};
+  if (hashing_) {
+    backlog_.push_back(std::move(request));
+    return;
+  }
+  start(std::move(request));
+}
 
+void Digester::start(HashRequest request) {
   auto job = std::make_unique<HashJob>();
-  job->fd.reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
-  job->size = st.st_size;
+  job->fd = std::move(request.fd);
+  job->size = request.size;
   job->digester = alive_;
-  job->deliver = [this, key](const std::string& value) { finished(key, value); };
+  job->deliver = [this, key = request.key](const std::string& value) { finished(key, value); };
   job->req.data = job.get();
+  hashing_ = true;
   int rc = uv_queue_work(
       loop_, &job->req,
       [](uv_work_t* w) {
@@ -103,17 +112,23 @@ void Digester::get(int fd, const struct stat& st, Done done) {
         if (digester && *digester) j->deliver(j->value);
       });
   if (rc < 0) {
-    finished(key, "");
+    finished(request.key, "");
     return;
   }
   job.release();  // owned by the work request until its after-work callback
 }
 
 void Digester::finished(const DigestKey& key, const std::string& value) {
+  hashing_ = false;
   if (!value.empty()) cache_.store(key, value);
   auto node = waiting_.extract(key);
-  if (node.empty()) return;
-  for (auto& fn : node.mapped()) fn(value);
+  if (!node.empty())
+    for (auto& fn : node.mapped()) fn(value);  // may ask for another digest
+  if (!hashing_ && !backlog_.empty()) {
+    HashRequest next = std::move(backlog_.front());
+    backlog_.pop_front();
+    start(std::move(next));
+  }
 }
 
 }  // namespace file_serve

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <map>
@@ -23,6 +24,8 @@
 #include <tuple>
 #include <unordered_map>
 #include <vector>
+
+#include "nettool/fd.h"
 
 namespace file_serve {
 
@@ -57,7 +60,10 @@ class DigestCache {
   std::unordered_map<DigestKey, std::list<Entry>::iterator, DigestKeyHash> index_;
 };
 
-// One per event loop; use it only on that loop's thread.
+// One per event loop; use it only on that loop's thread. It hashes one file
+// at a time; others wait their turn. libuv's thread pool (4 threads unless
+// UV_THREADPOOL_SIZE says otherwise) also opens files and reads directories,
+// and a few large hashes must not leave every request waiting behind them.
 class Digester {
  public:
   // value: the Repr-Digest field value, or empty when hashing failed.
@@ -74,12 +80,23 @@ class Digester {
   // The value when it is known without hashing (cached, or an empty file); never starts a hash.
   std::optional<std::string> known(const struct stat& st);
 
+  bool hashing() const { return hashing_; }
+  size_t waiting_to_hash() const { return backlog_.size(); }
+
  private:
+  struct HashRequest {
+    DigestKey key;
+    nettool::UniqueFd fd;  // a duplicate of the caller's
+    off_t size = 0;
+  };
+  void start(HashRequest request);
   void finished(const DigestKey& key, const std::string& value);
 
   uv_loop_t* loop_;
   DigestCache& cache_;
-  std::map<DigestKey, std::vector<Done>> waiting_;  // files being hashed for this loop
+  std::map<DigestKey, std::vector<Done>> waiting_;  // files being hashed, or waiting to be, for this loop
+  bool hashing_ = false;
+  std::deque<HashRequest> backlog_;  // files whose turn has not come
   std::shared_ptr<Digester*> alive_;  // lets a finishing job see the digester is gone
 };
 

@@ -19,8 +19,11 @@ OpenFileCache::OpenFileCache(uv_loop_t* loop) {
 FileRef OpenFileCache::find(const std::string& path, struct stat& st, Clock::time_point now, FileBody* body) {
   auto it = entries_.find(path);
   if (it == entries_.end()) return nullptr;
+  // Any change to the inode since it was opened (renamed, moved out of the
+  // root, chmod, written) moves its ctime: the path is then opened again,
+  // with every check a new request gets.
   if (now - it->second.opened >= kLifetime || fstat(it->second.file->get(), &st) != 0 || st.st_nlink == 0 ||
-      !S_ISREG(st.st_mode)) {
+      !S_ISREG(st.st_mode) || !same_time(st.st_ctim, it->second.ctime)) {
     erase(it);
     return nullptr;
   }
@@ -73,6 +76,7 @@ void OpenFileCache::store(const std::string& path, const FileRef& file, const st
   Entry entry;
   entry.file = file;
   entry.opened = now;
+  entry.ctime = st.st_ctim;
   entries_.emplace(path, std::move(entry));
   if (sweeper_.is_open() && !uv_is_active(reinterpret_cast<uv_handle_t*>(sweeper_.get()))) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(kLifetime).count();

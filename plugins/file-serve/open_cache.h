@@ -62,6 +62,7 @@ class OpenFileCache {
   struct Entry {
     FileRef file;
     Clock::time_point opened;
+    timespec ctime{};  // when opened: a rename, move, chmod or write since moves it
     FileBody body;  // the bytes, as they were at body_size, body_mtime and body_ctime
     off_t body_size = 0;
     timespec body_mtime{}, body_ctime{};

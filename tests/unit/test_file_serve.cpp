@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "digest_cache.h"
+#include "nettool/digest.h"
 #include "connection.h"
 #include "open_cache.h"
 #include "preconditions.h"
@@ -68,6 +69,51 @@ TEST_CASE("digest cache: never empties all at once when it reaches its capacity"
   CHECK(cache.find(big).value_or("") == "big file");
 }
 
+TEST_CASE("Digester: hashes one file at a time, the others in turn, and gives every waiter its digest",
+          "[file-serve][digest]") {
+  char dir_template[] = "/tmp/nettool-digester-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  DigestCache cache;
+  std::vector<std::string> got(3);
+  {
+    Digester digester(&loop, cache);
+    std::vector<std::string> paths;
+    for (int i = 0; i < 3; ++i) {
+      paths.push_back(dir + "/f" + std::to_string(i));
+      std::ofstream(paths.back()) << "file " << i;
+      nettool::UniqueFd fd(open(paths.back().c_str(), O_RDONLY | O_CLOEXEC));
+      REQUIRE(fd.valid());
+      struct stat st {};
+      REQUIRE(fstat(fd.get(), &st) == 0);
+      digester.get(fd.get(), st, [&got, i](const std::string& value) { got[static_cast<size_t>(i)] = value; });
+      if (i == 2) digester.get(fd.get(), st, [&got](const std::string& value) { got.push_back(value); });  // a second waiter
+    }
+    // One hash on the thread pool; the other two wait, so opens and
+    // listings keep the rest of the pool.
+    CHECK(digester.hashing());
+    CHECK(digester.waiting_to_hash() == 2);
+    for (int turns = 0; turns < 1000 && (digester.hashing() || digester.waiting_to_hash() > 0); ++turns)
+      uv_run(&loop, UV_RUN_ONCE);
+    CHECK_FALSE(digester.hashing());
+    CHECK(digester.waiting_to_hash() == 0);
+    for (const auto& p : paths) unlink(p.c_str());
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  rmdir(dir.c_str());
+  REQUIRE(got.size() == 4);
+  for (int i = 0; i < 3; ++i) {
+    std::string text = "file " + std::to_string(i);
+    nettool::Sha256 sha;
+    sha.update(text);
+    CHECK(got[static_cast<size_t>(i)] == nettool::repr_digest_value(sha.finish()));
+  }
+  CHECK(got[3] == got[2]);
+}
+
 TEST_CASE("open-file cache: a hit is the same open file until it expires, is unlinked or is too big to keep",
           "[file-serve][open-cache]") {
   char dir_template[] = "/tmp/nettool-open-cache-XXXXXX";
@@ -96,6 +142,20 @@ TEST_CASE("open-file cache: a hit is the same open file until it expires, is unl
   CHECK(cache.find("/small", got, t0 + OpenFileCache::kLifetime) == nullptr);  // expired, and forgotten
   CHECK(cache.size() == 0);
 
+  // Renamed, moved away or chmod'ed: its ctime moves, and the path is opened again.
+  cache.store("/small", fd, st, t0);
+  REQUIRE(cache.find("/small", got, t0) == fd);
+  for (int i = 0; i < 100; ++i) {  // the file system's clock may need a tick to move the ctime
+    REQUIRE(chmod(small.c_str(), 0600) == 0);
+    REQUIRE(fstat(fd->get(), &got) == 0);
+    if (got.st_ctim.tv_sec != st.st_ctim.tv_sec || got.st_ctim.tv_nsec != st.st_ctim.tv_nsec) break;
+    usleep(10000);
+  }
+  REQUIRE_FALSE((got.st_ctim.tv_sec == st.st_ctim.tv_sec && got.st_ctim.tv_nsec == st.st_ctim.tv_nsec));
+  CHECK(cache.find("/small", got, t0) == nullptr);
+  CHECK(cache.size() == 0);
+
+  REQUIRE(fstat(fd->get(), &st) == 0);
   cache.store("/small", fd, st, t0);
   REQUIRE(unlink(small.c_str()) == 0);  // deleted, or replaced by a rename: no link left
   CHECK(cache.find("/small", got, t0) == nullptr);
