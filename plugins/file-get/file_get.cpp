@@ -500,8 +500,15 @@ class FileGet final : public Command {
       case ResponsePlan::Action::Redirect: {
         ++redirects_;
         std::string from = where();
-        if (target_.url.tls && !plan.next.tls)
+        if (target_.url.tls && !plan.next.tls) {
+          // A pin names the one peer the user trusts: a plain http server
+          // (and a Repr-Digest it sends) is not that peer.
+          if (tls_options_.pin) {
+            fail("refusing to follow a redirect from https to plain http with --tls-pin", Keep::Part);
+            return false;
+          }
           ctx_.log().warn("{} redirects to plain http: the rest of the download is not encrypted", from);
+        }
         target_.url = plan.next;
         ctx_.log().debug("{} redirects ({}) to {}", from, response_.status, where());
         retire_connection();

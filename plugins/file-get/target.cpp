@@ -104,11 +104,20 @@ std::string safe_file_name(std::string_view decoded) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(decoded.size());
-  for (unsigned char c : decoded) {
+  auto escape = [&](unsigned char c) {
+    out += '%';
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  };
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    auto c = static_cast<unsigned char>(decoded[i]);
+    auto next = i + 1 < decoded.size() ? static_cast<unsigned char>(decoded[i + 1]) : 0;
     if (c < 0x20 || c == 0x7f) {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
+      escape(c);
+    } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {  // U+0080..U+009F: C1 controls (CSI, OSC...)
+      escape(c);
+      escape(next);
+      ++i;
     } else {
       out += static_cast<char>(c);
     }

@@ -256,6 +256,31 @@ TEST_CASE("tls: file-get fails a body that ends with a TCP FIN but no close_noti
   }
 }
 
+TEST_CASE("tls: file-get follows an https to http redirect with a warning, but never with --tls-pin",
+          "[tls][file-get][security]") {
+  TempDir dir;
+  auto plain = start_listener({"tcp-listen", "-k", "--sh-exec",
+                               "printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 6\\r\\n\\r\\nplain\\n'", "127.0.0.1", "0"});
+  const std::string location = "http://127.0.0.1:" + std::to_string(plain.port) + "/f.txt";
+  auto tls = start_listener({"tcp-listen", "--tls", "-k", "--sh-exec",
+                             "printf 'HTTP/1.1 302 Found\\r\\nLocation: " + location +
+                                 "\\r\\nContent-Length: 0\\r\\n\\r\\n'",
+                             "127.0.0.1", "0"});
+  const std::string pin = logged_pin(tls.proc.stderr_text());
+  REQUIRE_FALSE(pin.empty());
+  const std::string url = "https://127.0.0.1:" + std::to_string(tls.port) + "/f.txt";
+  auto pinned = run_nettool({"file-get", "--tls-pin", pin, url, "-o", (dir / "pinned.txt").string()});
+  INFO("pinned: " << pinned.err);
+  CHECK(pinned.exit_code == 1);
+  CHECK(pinned.err.find("refusing to follow a redirect from https to plain http with --tls-pin") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "pinned.txt"));
+  auto unpinned = run_nettool({"file-get", "--tls-no-verify", url, "-o", (dir / "followed.txt").string()});
+  INFO("unpinned: " << unpinned.err);
+  CHECK(unpinned.exit_code == 0);
+  CHECK(unpinned.err.find("redirects to plain http") != std::string::npos);
+  CHECK(read_file(dir / "followed.txt") == "plain\n");
+}
+
 // ---- refusals: one line, exit 1, and no byte of stdin sent
 
 TEST_CASE("tls: a peer that never answers the hello is given up after -w, and sees nothing of stdin",

@@ -16,6 +16,9 @@ TEST_CASE("safe_file_name writes control characters as %XX and keeps everything 
   CHECK(safe_file_name("nul\0x"s) == "nul%00x");
   // Spaces, quotes, UTF-8 and a literal percent sign are ordinary bytes of a name.
   CHECK(safe_file_name("a b 'c' \xc3\xa9 100%") == "a b 'c' \xc3\xa9 100%");
+  // C1 controls (U+009B is CSI, U+009D OSC: a terminal acts on them) as their UTF-8 bytes.
+  CHECK(safe_file_name("x\xc2\x9b" "2Jy\xc2\x9d") == "x%C2%9B2Jy%C2%9D");
+  CHECK(safe_file_name("\xc2\xa0\xe2\x82\xac") == "\xc2\xa0\xe2\x82\xac");  // NBSP and the euro sign stay
 }
 
 // ---- resolve_target
