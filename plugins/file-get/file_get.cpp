@@ -534,20 +534,23 @@ class FileGet final : public Command {
     base_ = plan.base;
     expected_size_ = plan.expected_size;
     expected_digest_ = plan.expected_digest;
-    if (plan.restart_file) {
-      writer_->restart();
-      part_has_data_ = false;
-    } else if (!writer_->is_open()) {
-      writer_->open(part_, true);
-    }
     // A run saves one response's body; without its Repr-Digest the hash
     // would be computed and thrown away.
     if (!expected_digest_) {
       writer_->skip_hashing();
       ctx_.log().debug("no Repr-Digest offered: the body is not hashed");
     }
-    if (response_.status != 206 && !to_stdout_ && !stream_target_) writer_->save_validator(plan.validator);
-    if (expected_size_) writer_->reserve(*expected_size_);
+    new_validator_.reset();
+    if (response_.status != 206 && !to_stdout_ && !stream_target_) new_validator_ = plan.validator;
+    if (plan.restart_file) {
+      // The .part is emptied (and the new validator saved beside it) only
+      // when the new body begins: a connection lost before that keeps the
+      // old bytes, with the validator that still describes them.
+      restart_pending_ = true;
+    } else {
+      if (!writer_->is_open()) writer_->open(part_, true);
+      begin_body();
+    }
     progress_->set_total(expected_size_);
     progress_->update(base_);
     progress_->start();
@@ -564,8 +567,21 @@ class FileGet final : public Command {
     if (fed.done) complete();
   }
 
+  // The steps that commit the .part to this response's body.
+  void begin_body() {
+    if (restart_pending_) {
+      restart_pending_ = false;
+      writer_->restart();
+      part_has_data_ = false;
+    }
+    if (new_validator_) writer_->save_validator(*new_validator_);
+    new_validator_.reset();
+    if (expected_size_) writer_->reserve(*expected_size_);
+  }
+
   void emit(const ChunkPtr& chunk) {
     if (raw_ && !writer_->is_open()) writer_->open(part_, true);  // first byte: the file exists
+    if (restart_pending_) begin_body();
     writer_->write(chunk);
     progress_->update(base_ + body_.bytes());
     if (!paused_ && conn_ && writer_->queued() > kPauseAbove) {
@@ -597,7 +613,9 @@ class FileGet final : public Command {
   // with a Content-Length or one that ends at close (and --raw), into a
   // file. What libuv has already read (with the head) is queued before it.
   void maybe_splice() {
-    if (splicing_ || phase_ != Phase::Body || !conn_ || socket_fd_ < 0 || !writer_->can_splice()) return;
+    // A .part to start over waits for the first bytes to come through emit().
+    if (splicing_ || restart_pending_ || phase_ != Phase::Body || !conn_ || socket_fd_ < 0 || !writer_->can_splice())
+      return;
     if (!body_.verbatim()) return;
     splicing_ = true;
     paused_ = false;  // libuv reads no more; splice_next() does the waiting
@@ -679,6 +697,7 @@ class FileGet final : public Command {
   void complete() {
     phase_ = Phase::Finishing;
     retire_connection();
+    if (restart_pending_) begin_body();  // the new body is empty
     std::optional<uint64_t> size = expected_size_;
     // Without a promised length the file must still hold exactly what arrived.
     if (!size) size = base_ + body_.bytes();
@@ -772,6 +791,8 @@ class FileGet final : public Command {
   bool retried_from_zero_ = false;
   uint64_t resume_from_ = 0;  // bytes of the .part kept; where the Range starts
   bool part_has_data_ = false;  // the .part holds bytes from an earlier attempt (truncated when a 200 begins)
+  bool restart_pending_ = false;  // a 200 came for a .part with data: empty it at the first byte of the body
+  std::optional<std::string> new_validator_;  // to save beside the .part when the body begins
   std::string validator_;     // saved with the .part: sent as If-Range
 
   // The current response.

@@ -402,6 +402,31 @@ TEST_CASE("file-get --resume: a 416 for a .part that is already complete saves i
   CHECK_FALSE(fs::exists(dir / "d.txt"));
 }
 
+TEST_CASE("file-get --resume: a 200 that ends before its body begins keeps the .part and the validator that describes it",
+          "[file][file-get][resume]") {
+  TempDir dir;
+  const auto out = dir / "f.txt";
+  write_file(dir / "f.txt.part", "old bytes");
+  write_file(dir / "f.txt.part.validator", "\"old\"\n");
+  {
+    // The file changed (a 200 to the If-Range), and the connection drops at once.
+    ScriptedHttp server({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: \"new\"\r\n\r\n"});
+    auto r = file_get({"--resume", "-o", out.string(), server.url("/f.txt")});
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(read_file(dir / "f.txt.part") == "old bytes");
+    CHECK(read_file(dir / "f.txt.part.validator") == "\"old\"\n");
+    CHECK_FALSE(fs::exists(out));
+  }
+  // Once the new body has begun, the .part is the new file's, and so is the validator.
+  ScriptedHttp server({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: \"new\"\r\n\r\nnew"});
+  auto r = file_get({"--resume", "-o", out.string(), server.url("/f.txt")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(read_file(dir / "f.txt.part") == "new");
+  CHECK(read_file(dir / "f.txt.part.validator") == "\"new\"\n");
+}
+
 // ---------------------------------------------------------------- hostile responses, as a table
 
 TEST_CASE("file-get against hostile or unusual responses: the exit code and the file are exactly right",
