@@ -87,7 +87,10 @@ void ProgressBar::draw() {
   if (total_ && *total_ > 0) {
     uint64_t shown = std::min(done_, *total_);
     unsigned percent = static_cast<unsigned>(static_cast<double>(shown) * 100.0 / static_cast<double>(*total_));
-    std::string eta = r > 0 ? clock_text(static_cast<uint64_t>(static_cast<double>(*total_ - shown) / r)) : "--:--";
+    // A server may promise any length: an ETA past a year is no ETA (and a
+    // double past 2^64 would not convert).
+    double seconds = r > 0 ? static_cast<double>(*total_ - shown) / r : -1;
+    std::string eta = seconds >= 0 && seconds < 366.0 * 86400 ? clock_text(static_cast<uint64_t>(seconds)) : "--:--";
     line = fmt::format("{:3}% {} / {}  {}/s  ETA {}", percent, human(static_cast<double>(shown)),
                        human(static_cast<double>(*total_)), human(r), eta);
   } else {
