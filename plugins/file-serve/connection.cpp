@@ -682,7 +682,7 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   if (const std::string* r = single_header(headers, "range"); r && !head) {
     bool two_if_ranges = !single_header(headers, "if-range") && http::find_header(headers, "if-range");
     const std::string* if_range = http::find_header(headers, "if-range");
-    if (!two_if_ranges && (!if_range || if_range_matches(*if_range, current))) range = http::parse_range(*r, size);
+    if (!two_if_ranges && (!if_range || if_range_matches(*if_range, current, std::time(nullptr)))) range = http::parse_range(*r, size);
   }
   if (range.kind == http::ByteRange::Unsatisfiable) {
     std::string fields = "Content-Range: bytes */" + std::to_string(size) + "\r\n";

@@ -78,12 +78,12 @@ Precondition evaluate_preconditions(const std::vector<http::Header>& headers, bo
   return Precondition::Proceed;
 }
 
-bool if_range_matches(std::string_view if_range, const Validators& file) {
+bool if_range_matches(std::string_view if_range, const Validators& file, std::time_t now) {
   if_range = trim(if_range);
   // §13.1.5: an entity tag starts with DQUOTE (or W/ for a weak one, which never matches).
   if (if_range.substr(0, 1) == "\"" || if_range.substr(0, 2) == "W/") return if_range == file.etag;
   auto date = http::parse_date(if_range);
-  return date && *date == file.last_modified;
+  return date && *date == file.last_modified && file.last_modified < now;
 }
 
 }  // namespace file_serve

@@ -36,8 +36,11 @@ Precondition evaluate_preconditions(const std::vector<nettool::http::Header>& he
 
 // RFC 9110 §13.1.5: true when the If-Range value still names this file, so
 // the Range may be honoured; an entity tag is compared strongly (a weak one
-// never matches), a date must equal Last-Modified exactly.
-bool if_range_matches(std::string_view if_range, const Validators& file);
+// never matches), a date must equal Last-Modified exactly, and only counts
+// when Last-Modified is a strong validator: at least a second before `now`
+// (§8.8.2.2), since a file changed twice within its second has one date for
+// two versions.
+bool if_range_matches(std::string_view if_range, const Validators& file, std::time_t now);
 
 // Whether the entity-tag list `field` (a field value of If-Match or
 // If-None-Match) contains `etag`; "*" matches any. Strong comparison requires
