@@ -18,6 +18,7 @@ struct HashJob {
   uv_work_t req{};
   UniqueFd fd;
   off_t size = 0;
+  DigestKey key;
   std::string value;  // result
   std::weak_ptr<Digester*> digester;
   std::function<void(const std::string&)> deliver;
@@ -85,6 +86,7 @@ void Digester::start(HashRequest request) {
   auto job = std::make_unique<HashJob>();
   job->fd = std::move(request.fd);
   job->size = request.size;
+  job->key = request.key;
   job->digester = alive_;
   job->deliver = [this, key = request.key](const std::string& value) { finished(key, value); };
   job->req.data = job.get();
@@ -104,6 +106,9 @@ void Digester::start(HashRequest request) {
           sha.update(buf.data(), static_cast<size_t>(n));
           offset += n;
         }
+        // Written to while we read: the bytes hashed may be of neither version.
+        struct stat after {};
+        if (fstat(j->fd.get(), &after) != 0 || digest_key_of(after) != j->key) return;
         j->value = nettool::repr_digest_value(sha.finish());
       },
       [](uv_work_t* w, int) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,33 @@ TEST_CASE("Digester: hashes one file at a time, the others in turn, and gives ev
     CHECK(got[static_cast<size_t>(i)] == nettool::repr_digest_value(sha.finish()));
   }
   CHECK(got[3] == got[2]);
+}
+
+TEST_CASE("Digester: a file that changed since it was stat'ed gets no digest rather than a wrong one",
+          "[file-serve][digest]") {
+  char path_template[] = "/tmp/nettool-digester-changed-XXXXXX";
+  int raw = mkstemp(path_template);
+  REQUIRE(raw >= 0);
+  nettool::UniqueFd fd(raw);
+  REQUIRE(write(fd.get(), "version one", 11) == 11);
+  struct stat before {};
+  REQUIRE(fstat(fd.get(), &before) == 0);
+  REQUIRE(pwrite(fd.get(), "version two, longer", 19, 0) == 19);  // after the stat the request was answered from
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  DigestCache cache;
+  std::optional<std::string> got;
+  {
+    Digester digester(&loop, cache);
+    digester.get(fd.get(), before, [&got](const std::string& value) { got = value; });
+    for (int turns = 0; turns < 1000 && !got; ++turns) uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  unlink(path_template);
+  REQUIRE(got);
+  CHECK(got->empty());
+  CHECK(cache.size() == 0);
 }
 
 TEST_CASE("open-file cache: a hit is the same open file until it expires, is unlinked or is too big to keep",
