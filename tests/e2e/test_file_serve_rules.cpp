@@ -81,9 +81,11 @@ TEST_CASE("file-serve: request framing a proxy could read another way is refused
   write_file(dir / "smuggled.txt", "smuggled\n");
   auto srv = start_serve(dir.path());
   const std::string next = "GET /smuggled.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string chunked = "Transfer-Encoding: chunked\r\n";
   struct Case {
     std::string fields;
     int status;
+    std::string body = "0\r\n\r\n";
   };
   const std::vector<Case> cases{
       {"Content-Length: 0\r\nContent-Length: 5\r\n", 400},
@@ -97,10 +99,18 @@ TEST_CASE("file-serve: request framing a proxy could read another way is refused
       {"Transfer-Encoding: chunked, gzip\r\n", 400},
       {"Transfer-Encoding: gzip\r\n", 501},
       {"Transfer-Encoding: gzip, chunked\r\n", 501},
+      // A chunked body is read strictly: each of these once ended where a
+      // proxy reading only CRLF line ends sees the body go on.
+      {chunked, 400, "2;\nxx\r\n0\r\n\r\n"},  // a bare LF ends the extension
+      {chunked, 400, "2\nxx\r\n0\r\n\r\n"},   // ... the size line
+      {chunked, 400, "2\r\nxx\n0\r\n\r\n"},   // ... the data
+      {chunked, 400, "2 zz\r\nxx\r\n0\r\n\r\n"},  // an extension without ';'
+      {chunked, 400, "0\r\n\x01garbage\r\n\r\n"},  // a trailer that is no field line
+      {chunked, 400, "0\r\nT: v\n\r\n"},        // a trailer ended by a bare LF
   };
   for (const auto& c : cases) {
-    INFO("fields: " << c.fields);
-    auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\n" + c.fields + "\r\n0\r\n\r\n" + next);
+    INFO("fields: " << c.fields << "body: " << c.body);
+    auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\n" + c.fields + "\r\n" + c.body + next);
     CHECK(r.status == c.status);
     CHECK(r.end == ReadEnd::Eof);  // closed by the server, not by our timeout
     CHECK(count_occurrences(r.raw, "HTTP/1.1 ") == 1);
@@ -145,30 +155,6 @@ TEST_CASE("file-serve: a body on GET or HEAD is read and dropped, and the next r
   auto broken = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + second);
   CHECK(broken.status == 400);
   CHECK(count_occurrences(broken.raw, "HTTP/1.1 ") == 1);
-}
-
-TEST_CASE("file-serve: a chunked body that a proxy could read another way is 400, and no request hides in it",
-          "[file][file-serve][security]") {
-  TempDir dir;
-  write_file(dir / "a.txt", "a\n");
-  write_file(dir / "secret.txt", "hidden request answered\n");
-  auto srv = start_serve(dir.path());
-  const std::string hidden = "GET /secret.txt HTTP/1.1\r\nHost: x\r\n\r\n";
-  // Before the decoder was strict, each of these bodies ended where a proxy
-  // reading only CRLF line ends sees it go on, and the request behind it
-  // was answered as the next one.
-  for (std::string body : {"2;\nxx\r\n0\r\n\r\n",        // a bare LF ends the extension
-                           "2\nxx\r\n0\r\n\r\n",           // ... the size line
-                           "2\r\nxx\n0\r\n\r\n",           // ... the data
-                           "2 zz\r\nxx\r\n0\r\n\r\n",       // an extension without ';'
-                           "0\r\n\x01garbage\r\n\r\n",      // a trailer that is no field line
-                           "0\r\nT: v\n\r\n"}) {             // a trailer ended by a bare LF
-    INFO("body: " << body);
-    auto r = raw_exchange(srv.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body + hidden);
-    CHECK(r.status == 400);
-    CHECK(count_occurrences(r.raw, "HTTP/1.1 ") == 1);
-    CHECK(r.raw.find("hidden request answered") == std::string::npos);
-  }
 }
 
 TEST_CASE("file-serve: two Host lines or an invalid Host value are 400", "[file][file-serve]") {
