@@ -68,6 +68,9 @@ BridgeOptions bridge_options(const OptionValues& values) {
     b.exec = values.get_string(bridge_key("sh-exec"));
     b.exec_through_shell = true;
   }
+  // Found out at start, not as each client fails to get its child.
+  if (b.exec && b.exec->find_first_not_of(" \t") == std::string::npos)
+    throw ConfigError(std::string(b.exec_through_shell ? "--sh-exec" : "--exec") + ": no command given");
   return b;
 }
 

@@ -206,3 +206,14 @@ TEST_CASE("tcp-listen -k --sh-exec: a child that ignores its stdin's end and SIG
   l.proc.signal(SIGTERM);
   CHECK(l.proc.wait() == 0);
 }
+
+TEST_CASE("exec: --exec or --sh-exec without a command is a usage error", "[exec][options]") {
+  for (std::vector<std::string> flags : {std::vector<std::string>{"--exec", ""}, {"--exec", "  "}, {"--sh-exec", ""}}) {
+    INFO(flags[0] << " '" << flags[1] << "'");
+    auto r = run_nettool({"tcp-listen", "-k", flags[0], flags[1], "127.0.0.1", "0"}, {}, kUsageTimeout);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(flags[0] + ": no command given") != std::string::npos);
+    r = run_nettool({"tcp-connect", flags[0], flags[1], "127.0.0.1", "9"});
+    CHECK(r.exit_code == 2);
+  }
+}

@@ -127,6 +127,10 @@ TEST_CASE("the bridge group: policy per option, and a child always waits for bot
   BridgeOptions direct = bridge_options(parse({"h", "-e", "/bin/cat"}));
   CHECK(direct.exec == "/bin/cat");
   CHECK_FALSE(direct.exec_through_shell);
+  // No command is a usage error at start, not a failure per client.
+  CHECK_THROWS_WITH(bridge_options(parse({"h", "--exec", ""})), Catch::Contains("--exec: no command given"));
+  CHECK_THROWS_WITH(bridge_options(parse({"h", "--exec", " \t "})), Catch::Contains("--exec: no command given"));
+  CHECK_THROWS_WITH(bridge_options(parse({"h", "--sh-exec", ""})), Catch::Contains("--sh-exec: no command given"));
 }
 
 TEST_CASE("the listen group reads --allow, --deny and --backlog, and admits by them", "[options][groups]") {
