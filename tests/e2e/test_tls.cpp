@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <sys/socket.h>
 
+#include <csignal>
+
 #include "harness.h"
 #include "tls_test_util.h"
 
@@ -332,6 +334,54 @@ TEST_CASE("tls: a server survives garbage instead of a ClientHello and serves th
   CHECK(srv.proc.running());
 }
 
+TEST_CASE("tls: one-client tcp-listen --tls outlives a port probe and a client without a certificate",
+          "[tls][tcp-listen]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [client_cert, client_key] = pki.issue("client");
+  auto srv = start_listener({"tcp-listen", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                             pki.server_key.string(), "--tls-client-ca", pki.ca.string(), "127.0.0.1", "0"},
+                            ProcessOptions().stdout_to(dir / "got.txt"));
+  const std::string port = std::to_string(srv.port);
+  { Socket probe = connect_tcp(srv.port); }  // connects and closes, as a port scan does
+  REQUIRE(srv.proc.wait_stderr_contains(": tls: "));
+  write_file(dir / "in.txt", "for the client with a certificate\n");
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client without a certificate: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 1);
+  CHECK(srv.proc.wait_stderr_contains("peer did not return a certificate"));
+  CHECK(srv.proc.running());  // still listening: neither was its client
+  r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "--tls-cert", client_cert.string(), "--tls-key",
+                   client_key.string(), "127.0.0.1", port},
+                  ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client with a certificate: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(srv.proc.wait() == 0);  // its one session is over
+  CHECK(read_file(dir / "got.txt") == "for the client with a certificate\n");
+}
+
+TEST_CASE("tls: one-client tcp-listen --tls serves the first completed handshake and closes a client still in its hello",
+          "[tls][tcp-listen]") {
+  TempDir dir;
+  auto srv = start_listener({"tcp-listen", "--tls", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "got.txt"));
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  Socket stalled = connect_tcp(srv.port);
+  REQUIRE(stalled.send_all(std::string("\x16\x03\x01", 3)));  // the start of a record, and no more
+  write_file(dir / "in.txt", "the real client\n");
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  ReadEnd how{};
+  stalled.recv_all(kIoTimeout, &how);
+  CHECK(how != ReadEnd::Timeout);
+  CHECK(srv.proc.wait() == 0);
+  CHECK(read_file(dir / "got.txt") == "the real client\n");
+  CHECK(srv.proc.stderr_text().find("another client completed the TLS handshake first") != std::string::npos);
+}
+
 // ---- interop with OpenSSL's own client and server, and ncat
 
 TEST_CASE("tls: openssl s_client talks to tcp-listen --tls, and tcp-connect to openssl s_server", "[tls][interop]") {
@@ -454,7 +504,11 @@ TEST_CASE("tls: an expired certificate is refused, and the peer gets none of std
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("certificate has expired") != std::string::npos);
-  srv.proc.wait();
+  // The server logs the failed handshake and waits for a client that completes one.
+  CHECK(srv.proc.wait_stderr_contains(": tls: "));
+  CHECK(srv.proc.running());
+  srv.proc.signal(SIGTERM);
+  CHECK(srv.proc.wait() == 0);
   CHECK(read_file(dir / "got.txt").empty());
 }
 
