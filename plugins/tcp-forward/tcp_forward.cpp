@@ -127,8 +127,14 @@ class TcpForward final : public Command {
     tap_ = traffic_tap(ctx_, opts_);  // the client side: > to the client, < from it
     if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled)
       server_tls_ = make_tls_server_context(tls, ctx_.log());
-    if (TlsClientOptions tls = target_tls_options(opts_); tls.enabled)
+    if (TlsClientOptions tls = target_tls_options(opts_); tls.enabled) {
+      // A Unix socket has no host name: the certificate's name would go unchecked.
+      if (target_unix_ && tls.verify && !tls.pin && tls.servername.empty())
+        throw ConfigError("--target-tls to " + target_unix_->to_string() +
+                          ": no host name to check the certificate against; give --target-tls-servername NAME "
+                          "(the name it must carry) or --target-tls-pin");
       target_tls_ = make_tls_client_context(tls, ctx_.log());
+    }
     listen();
   }
 
@@ -306,13 +312,19 @@ class TcpForward final : public Command {
     }
     if (target_tls_) {
       uint64_t id = f.id;
-      target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, target_host_, &ctx_.log(), false,
-                                 [this, id](const std::string& error, const TlsSession& session) {
-                                   auto it = sessions_.find(id);
-                                   if (it == sessions_.end()) return;
-                                   if (!error.empty()) it->second->tls_failure = "target tls: " + error;
-                                   else ctx_.log().debug("{}: target tls: {}", it->second->client, describe(session));
-                                 });
+      try {
+        target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, target_host_, &ctx_.log(), false,
+                                   [this, id](const std::string& error, const TlsSession& session) {
+                                     auto it = sessions_.find(id);
+                                     if (it == sessions_.end()) return;
+                                     if (!error.empty()) it->second->tls_failure = "target tls: " + error;
+                                     else ctx_.log().debug("{}: target tls: {}", it->second->client, describe(session));
+                                   });
+      } catch (const RuntimeError& e) {
+        // Only this client's session fails; the forwarder goes on.
+        finish(f, std::string("target ") + e.what());
+        return;
+      }
     }
     if (proxy_ != ProxyVersion::None)
       target->write(make_chunk(tcp_forward::proxy_header(proxy_, reinterpret_cast<const sockaddr*>(&f.client_addr),

@@ -256,3 +256,43 @@ TEST_CASE("tcp-forward: SIGTERM stops accepting, and a connection in flight stil
   CHECK(fwd.proc.wait(Ms(10000)) == 0);
   CHECK(fwd.proc.stderr_text().find("8 B up, 22 B down") != std::string::npos);
 }
+
+TEST_CASE("tcp-forward: --target-tls to a Unix socket needs a name to check, and checks it", "[tcp-forward][tls][unix]") {
+  TempDir dir;
+  TestPki pki(dir.path());  // the server's certificate is for localhost
+  const fs::path socket = dir / "tls.sock";
+  const std::string target = "unix:" + socket.string();
+  // A Unix socket has no host name: without one to check, any certificate
+  // the CA signed would do. That is a usage error.
+  auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", target, "--target-tls-ca", pki.ca.string()}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--target-tls-servername") != std::string::npos);
+
+  // The target: a TLS echo server on the socket, with the localhost certificate.
+  Process server(nettool_argv({"tcp-listen", "-k", "--echo", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                               pki.server_key.string(), target}));
+  bool listening = server.wait_stderr_contains("listening on");
+  INFO("target: " << server.stderr_text());
+  REQUIRE(listening);
+  {
+    auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", target, "--target-tls-ca", pki.ca.string(),
+                               "--target-tls-servername", "other.example"});
+    Socket client = connect_tcp(fwd.port);
+    client.send_all("secret\n");
+    ReadEnd how{};
+    CHECK(client.recv_all(10s, &how).empty());
+    CHECK(how != ReadEnd::Timeout);
+    INFO("forwarder: " << fwd.proc.stderr_text());
+    CHECK(fwd.proc.wait_stderr_contains("target tls: certificate verification failed"));
+  }
+  {
+    auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", target, "--target-tls-ca", pki.ca.string(),
+                               "--target-tls-servername", "localhost"});
+    Socket client = connect_tcp(fwd.port);
+    ReadEnd how{};
+    std::string got = client.exchange("hello unix\n", 10s, &how);
+    INFO("forwarder: " << fwd.proc.stderr_text());
+    CHECK(got == "hello unix\n");
+    CHECK(how == ReadEnd::Eof);
+  }
+}

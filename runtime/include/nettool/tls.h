@@ -199,8 +199,10 @@ std::shared_ptr<TlsContext> make_tls_server_context(const TlsServerOptions& opti
 // Wraps `inner` (a connected TCP endpoint): what is written is encrypted into
 // it, what it reads is decrypted. A client sends its hello at once and checks
 // the peer as configured against `peer_host` (the name or address connected
-// to; --tls-servername overrides it). Plain data written before the
-// handshake ends waits for it. end() sends close_notify, then the TCP FIN;
+// to; --tls-servername overrides it).
+// A client that is to check a name and has none (an empty `peer_host` and no
+// --tls-servername) throws RuntimeError: an empty name never means any name.
+// Plain data written before the handshake ends waits for it. end() sends close_notify, then the TCP FIN;
 // the peer's close_notify is the reading side's end of stream. A FIN without
 // close_notify is a truncation: an error (-ECONNABORTED) when
 // `truncation_is_error`, else a warning on `log` and a normal end.

@@ -247,6 +247,10 @@ void prepare_session(SSL* ssl, const OpenSslContext& impl, const std::string& pe
   bool ip = is_ip_literal(name);
   if (!ip && !name.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());  // no SNI for an address (RFC 6066)
   if (impl.verify) {
+    // OpenSSL checks no name at all for an empty one: any certificate a
+    // trusted CA signed for anyone would pass.
+    if (name.empty())
+      throw RuntimeError("tls: no host name to check the certificate against (--tls-servername NAME, or --tls-pin)");
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1 : SSL_set1_host(ssl, name.c_str()) != 1)
