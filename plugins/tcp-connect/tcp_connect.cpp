@@ -172,10 +172,14 @@ class TcpConnect final : public Command {
     return true;
   }
 
+  // The name the certificate must carry: "[::1]" is the address ::1 (and
+  // an address is never sent as SNI).
+  std::string tls_peer_host() const { return strip_brackets(host_); }
+
   void connected(std::unique_ptr<Endpoint> network) {
     ctx_.log().debug("connected to {}", network->describe());
     if (tls_) {
-      network = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, host_, &ctx_.log(), false,
+      network = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, tls_peer_host(), &ctx_.log(), false,
                                   [this](const std::string& error, const TlsSession& session) {
                                     handshake_timer_.close();
                                     if (!error.empty()) {
@@ -216,7 +220,7 @@ class TcpConnect final : public Command {
   // Exit 0 only when the peer is verified (or matches --tls-pin), so a cron
   // job can watch a certificate's expiry.
   void inspect(std::unique_ptr<Endpoint> network) {
-    inspected_ = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, host_, &ctx_.log(), false,
+    inspected_ = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, tls_peer_host(), &ctx_.log(), false,
                                    [this](const std::string& failure, const TlsSession& session) {
                                      handshake_timer_.close();
                                      report(failure, session);

@@ -313,8 +313,8 @@ class TcpForward final : public Command {
     if (target_tls_) {
       uint64_t id = f.id;
       try {
-        target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, target_host_, &ctx_.log(), false,
-                                   [this, id](const std::string& error, const TlsSession& session) {
+        target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, strip_brackets(target_host_),
+                                   &ctx_.log(), false, [this, id](const std::string& error, const TlsSession& session) {
                                      auto it = sessions_.find(id);
                                      if (it == sessions_.end()) return;
                                      if (!error.empty()) it->second->tls_failure = "target tls: " + error;

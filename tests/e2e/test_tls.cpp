@@ -382,6 +382,49 @@ TEST_CASE("tls: one-client tcp-listen --tls serves the first completed handshake
   CHECK(srv.proc.stderr_text().find("another client completed the TLS handshake first") != std::string::npos);
 }
 
+TEST_CASE("tls: tcp-connect --tls [::1] checks the certificate's IP address ::1 and sends no SNI", "[tls][ipv6]") {
+  if (!ipv6_loopback_available()) {
+    WARN("no IPv6 loopback: skipped");
+    return;
+  }
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [cert, key] = pki.issue("v6", false, "IP:::1");
+  // Records the SNI the client sent (None without) and what it said.
+  write_file(dir / "server.py", R"(import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+names = []
+ctx.sni_callback = lambda sock, name, c: names.append(name)
+ls = socket.socket(socket.AF_INET6)
+ls.bind(("::1", 0))
+ls.listen(1)
+ls.settimeout(10)
+print("port", ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+c.settimeout(10)
+s = ctx.wrap_socket(c, server_side=True)
+data = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print("sni", names, "data", data, flush=True)
+s.unwrap()
+)");
+  Process server({"python3", (dir / "server.py").string(), cert.string(), key.string()});
+  REQUIRE(server.wait_stdout_contains("\n"));
+  std::string port = split_lines(server.stdout_text())[0].substr(5);
+  write_file(dir / "in.txt", "over v6\n");
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "[::1]", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  server.wait(kIoTimeout);
+  INFO("client: " << r.err << "\nserver: " << server.stdout_text() << server.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(server.stdout_text().find("sni [None] data b'over v6\\n'") != std::string::npos);
+}
+
 // ---- interop with OpenSSL's own client and server, and ncat
 
 TEST_CASE("tls: openssl s_client talks to tcp-listen --tls, and tcp-connect to openssl s_server", "[tls][interop]") {

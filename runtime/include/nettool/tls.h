@@ -199,7 +199,7 @@ std::shared_ptr<TlsContext> make_tls_server_context(const TlsServerOptions& opti
 // Wraps `inner` (a connected TCP endpoint): what is written is encrypted into
 // it, what it reads is decrypted. A client sends its hello at once and checks
 // the peer as configured against `peer_host` (the name or address connected
-// to; --tls-servername overrides it).
+// to, brackets around an IPv6 address allowed; --tls-servername overrides it).
 // A client that is to check a name and has none (an empty `peer_host` and no
 // --tls-servername) throws RuntimeError: an empty name never means any name.
 // Plain data written before the handshake ends waits for it. end() sends close_notify, then the TCP FIN;

@@ -235,6 +235,12 @@ bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
+
+// "[::1]", as HOST is written next to a port or in a URL, is the address ::1.
+std::string without_brackets(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+  return host;
+}
 }  // namespace
 
 void prepare_session(SSL* ssl, const OpenSslContext& impl, const std::string& peer_host) {
@@ -243,7 +249,7 @@ void prepare_session(SSL* ssl, const OpenSslContext& impl, const std::string& pe
     return;
   }
   SSL_set_connect_state(ssl);
-  std::string name = impl.servername.empty() ? peer_host : impl.servername;
+  std::string name = without_brackets(impl.servername.empty() ? peer_host : impl.servername);
   bool ip = is_ip_literal(name);
   if (!ip && !name.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());  // no SNI for an address (RFC 6066)
   if (impl.verify) {

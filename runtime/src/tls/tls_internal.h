@@ -48,8 +48,9 @@ TlsSession::Certificate describe_certificate(X509* certificate);
 
 // What the TLS endpoint and the TLS socket share (context.cpp):
 // Accept or connect state; for a client, SNI and the name the certificate
-// must carry (--tls-servername, else `peer_host`). Throws RuntimeError, also
-// when a name is to be checked and there is none.
+// must carry (--tls-servername, else `peer_host`; "[::1]" is the address
+// ::1, and an address is never sent as SNI). Throws RuntimeError, also when a
+// name is to be checked and there is none.
 void prepare_session(SSL* ssl, const OpenSslContext& context, const std::string& peer_host);
 // Why a handshake failed, from SSL_get_error's `err`, the verification
 // result and OpenSSL's error queue (which it empties).
