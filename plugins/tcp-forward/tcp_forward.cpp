@@ -60,7 +60,9 @@ constexpr OptionSpec kOwnOptions[] = {
      .help = "the name sent in SNI and checked against the target's certificate (default: TARGET_HOST)",
      .value_name = "NAME"},
     {.name = "target-tls-pin", .type = OptionType::String,
-     .help = "accept only a target whose public key has this SHA-256 (sha256//BASE64 or hex)", .value_name = "PIN"},
+     .help = "accept only a target whose public key has this SHA-256 (sha256//BASE64 or hex) instead of checking its "
+             "CA and name",
+     .value_name = "PIN", .excludes = "target-tls-ca"},
     {.name = "target-tls-no-verify", .type = OptionType::Bool,
      .help = "do not verify the target at all: INSECURE, warns at start", .excludes = "target-tls-pin target-tls-ca"},
 };
@@ -87,6 +89,7 @@ TlsClientOptions target_tls_options(const OptionValues& values) {
     if (!o.pin) throw ConfigError("--target-tls-pin: expected sha256//BASE64 or 64 hex digits");
   }
   o.verify = !values.get_bool(opt("target-tls-no-verify"));
+  o.flag_prefix = "--target-tls";
   return o;
 }
 

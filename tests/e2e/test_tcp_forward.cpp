@@ -296,3 +296,21 @@ TEST_CASE("tcp-forward: --target-tls to a Unix socket needs a name to check, and
     CHECK(how == ReadEnd::Eof);
   }
 }
+
+TEST_CASE("tcp-forward: --target-tls-* mistakes are named as such", "[tcp-forward][tls][options]") {
+  TempDir dir;
+  auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "443", "--target-tls-ca",
+                        (dir / "missing.pem").string()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--target-tls-ca " + (dir / "missing.pem").string() + ": cannot load CA certificates") !=
+        std::string::npos);
+  // The pin replaces the CA check: the two together are refused, not the CA ignored.
+  r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "443", "--target-tls-ca",
+                   (dir / "missing.pem").string(), "--target-tls-pin", "sha256//" + std::string(43, 'A') + "="},
+                  {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--target-tls-pin and --target-tls-ca exclude each other") != std::string::npos);
+  // The warning names the option that was given.
+  auto fwd = start_forward(9, {"--target-tls-no-verify"});
+  CHECK(fwd.proc.wait_stderr_contains("tls: --target-tls-no-verify: the peer is NOT verified"));
+}

@@ -170,6 +170,15 @@ TEST_CASE("tls: option mistakes are usage errors (exit 2) that say what is wrong
   CHECK(r.err.find("give one port") != std::string::npos);
 }
 
+TEST_CASE("tls: --tls-ca with --tls-pin is refused, not the CA silently ignored", "[tls][options]") {
+  TempDir dir;
+  auto r = run_nettool({"tcp-connect", "--tls-ca", (dir / "nonexistent.pem").string(), "--tls-pin",
+                        "sha256//" + std::string(43, 'A') + "=", "127.0.0.1", "9"});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--tls-pin and --tls-ca exclude each other") != std::string::npos);
+}
+
 // ---- file-get https://
 
 namespace {

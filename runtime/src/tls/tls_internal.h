@@ -29,6 +29,7 @@ class OpenSslContext final : public TlsContext, public std::enable_shared_from_t
   std::optional<std::array<uint8_t, 32>> pin;  // instead of the CA chain
   std::string servername;                      // overrides the host connected to
   bool inspect = false;                        // finish the handshake whatever the verification says
+  std::string flag_prefix = "--tls";           // how messages name the options: --tls-ca, --target-tls-ca
   // Server side.
   std::string own_pin;               // of our certificate
   bool client_certificates = false;  // --tls-client-ca
