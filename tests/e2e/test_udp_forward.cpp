@@ -176,3 +176,14 @@ TEST_CASE("udp-forward profile configs/udp-forward.yaml forwards (addresses over
   UdpSocket a;
   CHECK(ask(a, fwd.port, "via the profile") == "via the profile");
 }
+
+TEST_CASE("udp-forward: an empty --allow or --deny is a usage error, never allow-all", "[udp-forward][options]") {
+  for (std::string flag : {"--allow", "--deny"})
+    for (const char* empty : {"", ",", " "}) {
+      INFO(flag << " '" << empty << "'");
+      // A few seconds at most: a forwarder that started (the bug) would never exit by itself.
+      auto r = run_nettool({"udp-forward", flag, empty, "127.0.0.1", "0", "127.0.0.1", "53"}, {}, kUsageTimeout);
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find(flag + ": needs at least one address or network") != std::string::npos);
+    }
+}

@@ -154,3 +154,24 @@ TEST_CASE("the listen group reads --allow, --deny and --backlog, and admits by t
   apply_command_line(kListen, {"--backlog", "0"}, bad);
   CHECK_THROWS_AS(check_constraints(kListen, bad), ConfigError);
 }
+
+TEST_CASE("an empty --allow or --deny list is refused, never read as allow-all", "[options][groups]") {
+  constexpr auto kListen = join_options(kListenOptions);
+  for (std::string name : {"allow", "deny"}) {
+    INFO(name);
+    for (const char* empty : {"", ",", " "}) {
+      OptionValues values;
+      apply_defaults(kListen, values);
+      CHECK_THROWS_WITH(apply_command_line(kListen, {"--" + name, empty}, values),
+                        Catch::Contains("--" + name) && Catch::Contains("needs at least one address or network"));
+    }
+    // A profile's empty list ("allow: []") reaches the reader: refused there.
+    OptionValues values;
+    apply_defaults(kListen, values);
+    values.set(name, std::vector<Cidr>{}, ValueSource::Profile);
+    CHECK_THROWS_WITH(listen_options(values), "--" + name + " needs at least one address or network");
+  }
+  OptionValues none;
+  apply_defaults(kListen, none);
+  CHECK(listen_options(none).allow.empty());  // not given: no rule
+}
