@@ -313,6 +313,11 @@ class TcpForward final : public Command {
       finish(f, "target unreachable: " + error);
       return;
     }
+    // The PROXY header goes in the clear, before any TLS record: nginx
+    // (`proxy_protocol ssl`) and HAProxy read it off the socket first.
+    if (proxy_ != ProxyVersion::None)
+      target->write(make_chunk(tcp_forward::proxy_header(proxy_, reinterpret_cast<const sockaddr*>(&f.client_addr),
+                                                         reinterpret_cast<const sockaddr*>(&f.local_addr))));
     if (target_tls_) {
       uint64_t id = f.id;
       try {
@@ -329,9 +334,6 @@ class TcpForward final : public Command {
         return;
       }
     }
-    if (proxy_ != ProxyVersion::None)
-      target->write(make_chunk(tcp_forward::proxy_header(proxy_, reinterpret_cast<const sockaddr*>(&f.client_addr),
-                                                         reinterpret_cast<const sockaddr*>(&f.local_addr))));
     Bridge::Policy policy;
     policy.half_close = true;     // a client's FIN is passed on to the target, and back
     policy.wait_for_both = true;  // and the session lasts until both directions have ended

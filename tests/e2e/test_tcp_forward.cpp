@@ -297,6 +297,69 @@ TEST_CASE("tcp-forward: --target-tls to a Unix socket needs a name to check, and
   }
 }
 
+TEST_CASE("tcp-forward: --proxy-protocol with --target-tls sends the header in the clear, before the TLS hello",
+          "[tcp-forward][tls]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  // nginx's `listen ... ssl proxy_protocol` in miniature: the header off the
+  // socket first, then the TLS handshake, then the client's bytes.
+  write_file(dir / "server.py", R"(import socket, ssl, sys
+cert, key, version = sys.argv[1:4]
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+ls.settimeout(10)
+print("port", ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+c.settimeout(10)
+def exactly(n):
+    b = b""
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d:
+            break
+        b += d
+    return b
+if version == "v1":
+    header = b""
+    while not header.endswith(b"\r\n") and len(header) < 108:
+        d = c.recv(1)
+        if not d:
+            break
+        header += d
+    ok = header.startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ")
+else:
+    header = exactly(16)
+    ok = header.startswith(b"\r\n\r\n\x00\r\nQUIT\n") and int.from_bytes(header[14:16], "big") == 12
+    if ok:
+        header += exactly(12)
+print("header", "ok" if ok else "bad %r" % header[:24], flush=True)
+if not ok:
+    sys.exit(1)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+s = ctx.wrap_socket(c, server_side=True)
+print("data", s.recv(4096), flush=True)
+s.sendall(b"ok")
+s.close()
+)");
+  for (std::string version : {"v1", "v2"}) {
+    INFO(version);
+    Process server({"python3", (dir / "server.py").string(), pki.server_cert.string(), pki.server_key.string(), version});
+    REQUIRE(server.wait_stdout_contains("\n"));
+    const uint16_t port = static_cast<uint16_t>(std::stoi(split_lines(server.stdout_text())[0].substr(5)));
+    auto fwd = start_forward(port, {"--proxy-protocol", version, "--target-tls-ca", pki.ca.string()});
+    Socket client = connect_tcp(fwd.port);
+    REQUIRE(client.send_all("hello"));
+    std::string answer;
+    CHECK(client.recv_until(answer, "ok", 10s));
+    server.wait(kIoTimeout);
+    INFO("target: " << server.stdout_text() << server.stderr_text() << "\nforwarder: " << fwd.proc.stderr_text());
+    CHECK(server.stdout_text().find("header ok\n") != std::string::npos);
+    CHECK(server.stdout_text().find("data b'hello'") != std::string::npos);
+  }
+}
+
 TEST_CASE("tcp-forward: --target-tls-* mistakes are named as such", "[tcp-forward][tls][options]") {
   TempDir dir;
   auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "443", "--target-tls-ca",
