@@ -53,6 +53,7 @@ class TcpConnect final : public Command {
         throw ConfigError("a port range (" + std::to_string(range_.first) + "-" + std::to_string(range_.last) +
                           ") needs --zero");
       if (range_.first == 0) throw ConfigError("cannot connect to port 0");
+      if (strip_brackets(host_).empty()) throw ConfigError("HOST is empty (a host name or an address)");
       where_ = host_ + " port " + std::to_string(range_.first);
     }
     zero_ = opts_.get_bool(opt("zero"));

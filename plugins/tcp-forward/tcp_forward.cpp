@@ -175,6 +175,7 @@ class TcpForward final : public Command {
       return;
     }
     if (!target_port) throw ConfigError("TARGET_PORT is missing (TARGET_HOST TARGET_PORT, or unix:/PATH)");
+    if (strip_brackets(target).empty()) throw ConfigError("TARGET_HOST is empty (a host name or an address)");
     target_host_ = target;
     target_port_ = parse_port(*target_port);
     if (target_port_ == 0) throw ConfigError("TARGET_PORT: 0 is not a port to connect to");

@@ -360,6 +360,30 @@ s.close()
   }
 }
 
+TEST_CASE("tcp-forward: an empty TARGET_HOST is a usage error", "[tcp-forward][options]") {
+  auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", "", "80"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("TARGET_HOST is empty") != std::string::npos);
+}
+
+TEST_CASE("tcp-forward: a target name the resolver refuses at once closes that client, and the forwarder goes on",
+          "[tcp-forward]") {
+  // Not UTF-8: libuv refuses it before any lookup, inside the accept callback.
+  auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", "\xff\xfe", "80"});
+  for (int i = 0; i < 2; ++i) {
+    Socket client = connect_tcp(fwd.port);
+    client.send_all("x");
+    ReadEnd how{};
+    CHECK(client.recv_all(kIoTimeout, &how).empty());
+    CHECK(how != ReadEnd::Timeout);
+  }
+  INFO("forwarder: " << fwd.proc.stderr_text());
+  CHECK(fwd.proc.wait_stderr_contains("target unreachable: cannot resolve"));
+  CHECK(fwd.proc.running());
+  fwd.proc.signal(SIGTERM);
+  CHECK(fwd.proc.wait() == 0);
+}
+
 TEST_CASE("tcp-forward: --target-tls-* mistakes are named as such", "[tcp-forward][tls][options]") {
   TempDir dir;
   auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "443", "--target-tls-ca",

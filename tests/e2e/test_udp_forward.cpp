@@ -177,6 +177,12 @@ TEST_CASE("udp-forward profile configs/udp-forward.yaml forwards (addresses over
   CHECK(ask(a, fwd.port, "via the profile") == "via the profile");
 }
 
+TEST_CASE("udp-forward: an empty TARGET_HOST is a usage error, not the loopback address", "[udp-forward][options]") {
+  auto r = run_nettool({"udp-forward", "127.0.0.1", "0", "", "53"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("TARGET_HOST is empty") != std::string::npos);
+}
+
 TEST_CASE("udp-forward: an empty --allow or --deny is a usage error, never allow-all", "[udp-forward][options]") {
   for (std::string flag : {"--allow", "--deny"})
     for (const char* empty : {"", ",", " "}) {
