@@ -61,6 +61,8 @@ class TcpConnect final : public Command {
     if (opts_.has(opt("keepalive"))) keepalive_ = opts_.get_duration(opt("keepalive"));
     connect_ = connect_options(opts_);
     proxy_ = proxy_options(opts_);
+    if (proxy_)
+      if (std::string why = proxy_target_error(*proxy_, host_); !why.empty()) throw ConfigError("HOST: " + why);
     if (connect_.timeout.count() == 0 && zero_) connect_.timeout = Duration(5000);  // a filtered port must not stall a scan
     bridge_options_ = bridge_options(opts_);
     TlsClientOptions tls = tls_client_options(opts_);

@@ -124,6 +124,9 @@ class TcpForward final : public Command {
       proxy_ = opts_.get_string(opt("proxy-protocol")) == "v1" ? ProxyVersion::V1 : ProxyVersion::V2;
     connect_ = connect_options(opts_);
     target_proxy_ = proxy_options(opts_);
+    if (target_proxy_)
+      if (std::string why = proxy_target_error(*target_proxy_, target_host_); !why.empty())
+        throw ConfigError("TARGET_HOST: " + why);
     listen_ = listen_options(opts_);
     mode_ = unix_mode_option(opts_, listen_unix_);
     raise_descriptor_limit();
