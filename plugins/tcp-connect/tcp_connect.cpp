@@ -53,6 +53,7 @@ class TcpConnect final : public Command {
         throw ConfigError("a port range (" + std::to_string(range_.first) + "-" + std::to_string(range_.last) +
                           ") needs --zero");
       if (range_.first == 0) throw ConfigError("cannot connect to port 0");
+      if (strip_brackets(host_).empty()) throw ConfigError("HOST is empty (a host name or an address)");
       where_ = host_ + " port " + std::to_string(range_.first);
     }
     zero_ = opts_.get_bool(opt("zero"));
@@ -60,6 +61,8 @@ class TcpConnect final : public Command {
     if (opts_.has(opt("keepalive"))) keepalive_ = opts_.get_duration(opt("keepalive"));
     connect_ = connect_options(opts_);
     proxy_ = proxy_options(opts_);
+    if (proxy_)
+      if (std::string why = proxy_target_error(*proxy_, host_); !why.empty()) throw ConfigError("HOST: " + why);
     if (connect_.timeout.count() == 0 && zero_) connect_.timeout = Duration(5000);  // a filtered port must not stall a scan
     bridge_options_ = bridge_options(opts_);
     TlsClientOptions tls = tls_client_options(opts_);
@@ -172,10 +175,14 @@ class TcpConnect final : public Command {
     return true;
   }
 
+  // The name the certificate must carry: "[::1]" is the address ::1 (and
+  // an address is never sent as SNI).
+  std::string tls_peer_host() const { return strip_brackets(host_); }
+
   void connected(std::unique_ptr<Endpoint> network) {
     ctx_.log().debug("connected to {}", network->describe());
     if (tls_) {
-      network = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, host_, &ctx_.log(), false,
+      network = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, tls_peer_host(), &ctx_.log(), false,
                                   [this](const std::string& error, const TlsSession& session) {
                                     handshake_timer_.close();
                                     if (!error.empty()) {
@@ -216,7 +223,7 @@ class TcpConnect final : public Command {
   // Exit 0 only when the peer is verified (or matches --tls-pin), so a cron
   // job can watch a certificate's expiry.
   void inspect(std::unique_ptr<Endpoint> network) {
-    inspected_ = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, host_, &ctx_.log(), false,
+    inspected_ = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, tls_peer_host(), &ctx_.log(), false,
                                    [this](const std::string& failure, const TlsSession& session) {
                                      handshake_timer_.close();
                                      report(failure, session);

@@ -60,7 +60,9 @@ constexpr OptionSpec kOwnOptions[] = {
      .help = "the name sent in SNI and checked against the target's certificate (default: TARGET_HOST)",
      .value_name = "NAME"},
     {.name = "target-tls-pin", .type = OptionType::String,
-     .help = "accept only a target whose public key has this SHA-256 (sha256//BASE64 or hex)", .value_name = "PIN"},
+     .help = "accept only a target whose public key has this SHA-256 (sha256//BASE64 or hex) instead of checking its "
+             "CA and name",
+     .value_name = "PIN", .excludes = "target-tls-ca"},
     {.name = "target-tls-no-verify", .type = OptionType::Bool,
      .help = "do not verify the target at all: INSECURE, warns at start", .excludes = "target-tls-pin target-tls-ca"},
 };
@@ -87,6 +89,7 @@ TlsClientOptions target_tls_options(const OptionValues& values) {
     if (!o.pin) throw ConfigError("--target-tls-pin: expected sha256//BASE64 or 64 hex digits");
   }
   o.verify = !values.get_bool(opt("target-tls-no-verify"));
+  o.flag_prefix = "--target-tls";
   return o;
 }
 
@@ -121,14 +124,23 @@ class TcpForward final : public Command {
       proxy_ = opts_.get_string(opt("proxy-protocol")) == "v1" ? ProxyVersion::V1 : ProxyVersion::V2;
     connect_ = connect_options(opts_);
     target_proxy_ = proxy_options(opts_);
+    if (target_proxy_)
+      if (std::string why = proxy_target_error(*target_proxy_, target_host_); !why.empty())
+        throw ConfigError("TARGET_HOST: " + why);
     listen_ = listen_options(opts_);
     mode_ = unix_mode_option(opts_, listen_unix_);
     raise_descriptor_limit();
     tap_ = traffic_tap(ctx_, opts_);  // the client side: > to the client, < from it
     if (TlsServerOptions tls = tls_server_options(opts_); tls.enabled)
       server_tls_ = make_tls_server_context(tls, ctx_.log());
-    if (TlsClientOptions tls = target_tls_options(opts_); tls.enabled)
+    if (TlsClientOptions tls = target_tls_options(opts_); tls.enabled) {
+      // A Unix socket has no host name: the certificate's name would go unchecked.
+      if (target_unix_ && tls.verify && !tls.pin && tls.servername.empty())
+        throw ConfigError("--target-tls to " + target_unix_->to_string() +
+                          ": no host name to check the certificate against; give --target-tls-servername NAME "
+                          "(the name it must carry) or --target-tls-pin");
       target_tls_ = make_tls_client_context(tls, ctx_.log());
+    }
     listen();
   }
 
@@ -166,6 +178,7 @@ class TcpForward final : public Command {
       return;
     }
     if (!target_port) throw ConfigError("TARGET_PORT is missing (TARGET_HOST TARGET_PORT, or unix:/PATH)");
+    if (strip_brackets(target).empty()) throw ConfigError("TARGET_HOST is empty (a host name or an address)");
     target_host_ = target;
     target_port_ = parse_port(*target_port);
     if (target_port_ == 0) throw ConfigError("TARGET_PORT: 0 is not a port to connect to");
@@ -304,19 +317,27 @@ class TcpForward final : public Command {
       finish(f, "target unreachable: " + error);
       return;
     }
-    if (target_tls_) {
-      uint64_t id = f.id;
-      target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, target_host_, &ctx_.log(), false,
-                                 [this, id](const std::string& error, const TlsSession& session) {
-                                   auto it = sessions_.find(id);
-                                   if (it == sessions_.end()) return;
-                                   if (!error.empty()) it->second->tls_failure = "target tls: " + error;
-                                   else ctx_.log().debug("{}: target tls: {}", it->second->client, describe(session));
-                                 });
-    }
+    // The PROXY header goes in the clear, before any TLS record: nginx
+    // (`proxy_protocol ssl`) and HAProxy read it off the socket first.
     if (proxy_ != ProxyVersion::None)
       target->write(make_chunk(tcp_forward::proxy_header(proxy_, reinterpret_cast<const sockaddr*>(&f.client_addr),
                                                          reinterpret_cast<const sockaddr*>(&f.local_addr))));
+    if (target_tls_) {
+      uint64_t id = f.id;
+      try {
+        target = make_tls_endpoint(ctx_.loop(), std::move(target), *target_tls_, strip_brackets(target_host_),
+                                   &ctx_.log(), false, [this, id](const std::string& error, const TlsSession& session) {
+                                     auto it = sessions_.find(id);
+                                     if (it == sessions_.end()) return;
+                                     if (!error.empty()) it->second->tls_failure = "target tls: " + error;
+                                     else ctx_.log().debug("{}: target tls: {}", it->second->client, describe(session));
+                                   });
+      } catch (const RuntimeError& e) {
+        // Only this client's session fails; the forwarder goes on.
+        finish(f, std::string("target ") + e.what());
+        return;
+      }
+    }
     Bridge::Policy policy;
     policy.half_close = true;     // a client's FIN is passed on to the target, and back
     policy.wait_for_both = true;  // and the session lasts until both directions have ended

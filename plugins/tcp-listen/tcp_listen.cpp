@@ -93,6 +93,7 @@ class TcpListen final : public Command {
   void shutdown() override {
     stop_listening();
     if (stdin_relay_) stdin_relay_->stop();
+    handshaking_.clear();  // no session yet: nothing in flight to finish
     if (bridge_) bridge_->shutdown();
     for (auto& [bid, b] : bridges_) b->shutdown();
     // -k, --echo, --broker: what is queued for each client is sent, then the
@@ -107,6 +108,7 @@ class TcpListen final : public Command {
     for (auto& [id, c] : clients_)
       if (c->relay) c->relay->stop();
     clients_.clear();
+    handshaking_.clear();
     bridges_.clear();
     bridge_.reset();
     stdio_.reset();
@@ -162,25 +164,35 @@ class TcpListen final : public Command {
 
   // Every mode from here on works on an Endpoint, whatever the socket is.
   void admit(std::unique_ptr<Endpoint> net, const std::string& who) {
-    size_t active = clients_.size() + bridges_.size() + (bridge_ ? 1 : 0);
+    size_t active = clients_.size() + bridges_.size() + handshaking_.size() + (bridge_ ? 1 : 0);
     if (active >= max_clients_) {
       ctx_.log().warn("refused {}: --max-clients {} reached", who, max_clients_);
       return;
     }
     ctx_.counters().connections++;
     ctx_.log().debug("connection from {}", who);
+    // One client over TLS: the client is the first to complete the handshake
+    // (and pass --tls-client-ca), not the first to connect, or a port probe
+    // or a client without the right certificate would end the server.
+    const bool await_handshake = tls_ && !keep_open_;
+    const uint64_t id = next_id_++;
     if (tls_) {
       // Every mode works on the decrypted stream; a client that fails the
       // handshake ends like one that hung up, with the reason logged.
       net = make_tls_endpoint(ctx_.loop(), std::move(net), *tls_, "", &ctx_.log(), false,
-                              [this, who](const std::string& error, const TlsSession& session) {
+                              [this, who, id, await_handshake](const std::string& error, const TlsSession& session) {
                                 if (!error.empty()) ctx_.log().warn("{}: tls: {}", who, error);
                                 else ctx_.log().debug("{}: tls: {}", who, describe(session));
+                                // Not from inside the endpoint's own callback: it may be destroyed.
+                                if (await_handshake)
+                                  post(ctx_.loop(), [this, id, ok = error.empty()] { handshake_done(id, ok); });
                               });
     }
     net = make_tap_endpoint(std::move(net), tap_, ctx_.counters().connections);  // decrypted, with --tls
 
-    if (!keep_open_) {
+    if (await_handshake) {
+      handshaking_.emplace(id, std::move(net));  // still listening
+    } else if (!keep_open_) {
       stop_listening();  // one client, like nc -l
       start_single(std::move(net));
     } else if (bridge_options_.exec) {
@@ -188,6 +200,22 @@ class TcpListen final : public Command {
     } else {
       start_client(std::move(net));
     }
+  }
+
+  // One client over TLS: the first handshake to succeed gets the session;
+  // the listener closes then, and the other clients still in their handshake
+  // are closed. A failed handshake has been logged; the server goes on.
+  void handshake_done(uint64_t id, bool ok) {
+    auto it = handshaking_.find(id);
+    if (it == handshaking_.end()) return;
+    std::unique_ptr<Endpoint> net = std::move(it->second);
+    handshaking_.erase(it);
+    if (!ok || bridge_ || ctx_.shutting_down()) return;  // `net` closes here
+    stop_listening();
+    for (auto& [other, endpoint] : handshaking_)
+      ctx_.log().info("closing {}: another client completed the TLS handshake first", endpoint->describe());
+    handshaking_.clear();
+    start_single(std::move(net));
   }
 
   // ---- one client, or -k --exec: a Bridge per client ----
@@ -351,6 +379,7 @@ class TcpListen final : public Command {
   std::optional<mode_t> mode_;       // --mode
   std::unique_ptr<UnixListener> unix_listener_;
   std::shared_ptr<Bridge> bridge_;                     // one-client mode
+  std::map<uint64_t, std::unique_ptr<Endpoint>> handshaking_;  // one-client mode with --tls, until one succeeds
   std::map<uint64_t, std::shared_ptr<Bridge>> bridges_;  // -k --exec
   std::unique_ptr<Endpoint> stdio_;                    // -k: shared stdin/stdout
   std::shared_ptr<Relay> stdin_relay_;                 // stdin -> every client

@@ -127,6 +127,8 @@ class UdpForward final : public Command {
     std::string host = opts_.get_string(opt("target-host"));
     uint16_t port = opts_.get_port(opt("target-port"));
     if (port == 0) throw ConfigError("TARGET_PORT: 0 is not a port to send to");
+    // The resolver would take "" for the loopback address.
+    if (strip_brackets(host).empty()) throw ConfigError("TARGET_HOST is empty (a host name or an address)");
     ResolveOptions ro = resolve_;
     ro.socktype = SOCK_DGRAM;
     auto addrs = resolve_now(host, port, ro);  // throws "cannot resolve HOST: ..."

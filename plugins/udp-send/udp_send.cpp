@@ -48,6 +48,9 @@ class UdpSend final : public Command {
     tap_ = traffic_tap(ctx_, opts_);
     if (auto unix = parse_unix_address(opts_.get_string(opt("host")))) return start_unix(*unix);
     if (!opts_.has(opt("port"))) throw ConfigError("PORT is missing (HOST PORT, or unix:/PATH for a Unix socket)");
+    // The resolver would take "" for the loopback address.
+    if (strip_brackets(opts_.get_string(opt("host"))).empty())
+      throw ConfigError("HOST is empty (a host name or an address)");
     if (std::string why = limits_error(ro.family, ""); !why.empty()) throw ConfigError(why);
     resolving_ = resolve_async(ctx_.loop(), opts_.get_string(opt("host")), opts_.get_port(opt("port")), ro,
                                [this](std::vector<sockaddr_storage> addrs, const std::string& error) {

@@ -98,7 +98,13 @@ std::shared_ptr<void> resolve_async(uv_loop_t* loop, const std::string& host_in,
         else (*cb)(std::move(addrs), "");
       },
       req->host.empty() ? nullptr : req->host.c_str(), service.c_str(), &hints);
-  if (rc < 0) throw RuntimeError(uv_message("cannot resolve '" + req->host + "'", rc));
+  if (rc < 0) {
+    // Reported like a failed lookup, from the loop, never thrown into a callback.
+    post(loop, [weak = std::weak_ptr<ResolveDone>(token), why = uv_message("cannot resolve '" + req->host + "'", rc)] {
+      if (auto cb = weak.lock()) (*cb)({}, why);
+    });
+    return token;
+  }
   req.release();  // owned by libuv until the callback
   return token;
 }
@@ -262,7 +268,14 @@ std::shared_ptr<TcpConnector> TcpConnector::start(uv_loop_t* loop, std::string h
         impl.try_next();
       },
       h.c_str(), service.c_str(), &hints);
-  if (rc < 0) throw RuntimeError(uv_message("cannot resolve '" + h + "'", rc));
+  if (rc < 0) {
+    // A failure like any other, from the loop: start() runs inside callbacks
+    // (tcp-forward's accept), where an exception would end the whole process.
+    post(loop, [weak = std::weak_ptr<TcpConnector>(c), why = uv_message("cannot resolve '" + h + "'", rc)] {
+      if (auto owner = weak.lock()) owner->impl_->fail_all(why);
+    });
+    return c;
+  }
   req.release();  // owned by libuv until the callback
   return c;
 }

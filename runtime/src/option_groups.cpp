@@ -68,6 +68,9 @@ BridgeOptions bridge_options(const OptionValues& values) {
     b.exec = values.get_string(bridge_key("sh-exec"));
     b.exec_through_shell = true;
   }
+  // Found out at start, not as each client fails to get its child.
+  if (b.exec && b.exec->find_first_not_of(" \t") == std::string::npos)
+    throw ConfigError(std::string(b.exec_through_shell ? "--sh-exec" : "--exec") + ": no command given");
   return b;
 }
 
@@ -99,6 +102,11 @@ AccessOptions access_options(const OptionValues& values) {
   AccessOptions a;
   a.allow = values.get_cidrs(access_key("allow"));
   a.deny = values.get_cidrs(access_key("deny"));
+  // An empty --allow list admits everyone (address_allowed), the opposite
+  // of what it says; an empty --deny is a mistake too (a variable left empty).
+  for (auto [name, list] : {std::pair{access_key("allow"), &a.allow}, {access_key("deny"), &a.deny}})
+    if (values.given(name) && list->empty())
+      throw ConfigError("--" + std::string(name) + " needs at least one address or network");
   return a;
 }
 

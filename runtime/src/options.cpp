@@ -180,13 +180,20 @@ OptionValue parse_value(const OptionSpec& spec, std::string_view text, const Opt
       std::vector<Cidr> list;
       if (current && std::holds_alternative<std::vector<Cidr>>(*current)) list = std::get<std::vector<Cidr>>(*current);
       std::string_view rest = text;
+      bool any = false;
       while (true) {
         auto comma = rest.find(',');
         std::string_view item = trim(rest.substr(0, comma));
-        if (!item.empty()) list.push_back(Cidr::parse(item));
+        if (!item.empty()) {
+          list.push_back(Cidr::parse(item));
+          any = true;
+        }
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
       }
+      // "", "," or " " (an unset variable, say) must not read as "no rule":
+      // for --allow that would admit everyone.
+      if (!any) throw ConfigError("needs at least one address or network");
       return list;
     }
     case OptionType::StringList: {

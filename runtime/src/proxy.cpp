@@ -84,6 +84,19 @@ std::string ProxySpec::describe() const {
   return std::string(name) + " proxy " + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+std::string proxy_target_error(const ProxySpec& proxy, const std::string& host_in) {
+  std::string host = strip_brackets(host_in);
+  if (host.empty()) return "no target host to ask " + proxy.describe() + " for";
+  for (unsigned char c : host)
+    if (c < 0x20 || c == 0x7f) return "the target host contains a control character";
+  constexpr size_t kSocks5MaxName = 255;  // RFC 1928: one length byte
+  bool socks5 = proxy.kind == ProxySpec::Kind::Socks5 || proxy.kind == ProxySpec::Kind::Socks5h;
+  if (socks5 && host.size() > kSocks5MaxName)
+    return "the target host name is " + std::to_string(host.size()) + " bytes long; SOCKS5 carries " +
+           std::to_string(kSocks5MaxName) + " at most";
+  return "";
+}
+
 ProxySpec parse_proxy_url(std::string_view url) {
   ProxySpec p;
   auto scheme_end = url.find("://");
@@ -505,6 +518,13 @@ std::shared_ptr<ProxyConnector> ProxyConnector::start(uv_loop_t* loop, ProxySpec
   raw->done = std::move(done);
   auto self = std::make_shared<ProxyConnector>(std::move(impl));
   std::weak_ptr<ProxyConnector> weak = self;
+  if (std::string why = proxy_target_error(raw->proxy, raw->host); !why.empty()) {
+    // Never a request the proxy would misread; reported from the loop, as every result is.
+    post(loop, [weak, why] {
+      if (auto me = weak.lock()) me->impl_->fail(why);
+    });
+    return self;
+  }
   if (options.timeout.count() > 0) {
     // -w bounds the whole way to the target: the proxy's connect and its handshake.
     raw->timer = make_timer(loop, raw);

@@ -39,6 +39,9 @@ using Ms = std::chrono::milliseconds;
 inline constexpr Ms kStartTimeout = 10s;  // a listener printing its port
 inline constexpr Ms kRunTimeout = 30s;    // one nettool run to completion
 inline constexpr Ms kIoTimeout = 10s;     // one socket exchange
+// A run expected to stop at once with a usage error: a server that started
+// instead (the bug) is given up on this soon, not after kRunTimeout.
+inline constexpr Ms kUsageTimeout = 5s;
 
 // ---------------------------------------------------------------- paths
 

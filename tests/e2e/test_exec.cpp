@@ -2,7 +2,12 @@
 // and what the child writes after its stdin ended still reaches the peer.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <sstream>
 #include <thread>
 
 #include "harness.h"
@@ -12,6 +17,42 @@ using namespace e2e;
 namespace {
 
 constexpr size_t KiB = 1024;
+
+// The state letter ('S', 'Z', ...) of every process whose parent is `parent`,
+// from /proc/PID/stat ("PID (COMM) STATE PPID ..."; COMM may hold anything,
+// so the fields are read after its last ')'). A process may vanish while we
+// look: a read that fails skips it.
+std::vector<char> children_states(pid_t parent) {
+  std::vector<char> states;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int fd = ::open((it->path() / "stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[1024];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    std::string stat(buf, static_cast<size_t>(n));
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) states.push_back(state);
+  }
+  return states;
+}
+
+std::string describe_states(const std::vector<char>& states) { return std::string(states.begin(), states.end()); }
+
+// Closes with a RST instead of a FIN, as a client that crashed or gave up.
+void reset(Socket& s) {
+  linger hard{1, 0};
+  setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  s.close();
+}
 
 struct Case {
   std::vector<std::string> flags;  // --exec CMD or --sh-exec CMD
@@ -88,5 +129,91 @@ TEST_CASE("tcp-connect --exec/--sh-exec connect the peer to a child, including o
     CHECK(got.size() == c.expect.size());
     CHECK(got == c.expect);
     CHECK(nt.stdout_text().empty());
+  }
+}
+
+TEST_CASE("tcp-listen -k --exec reaps every child: no zombie after 20 clients, 5 of them reset", "[exec][tcp-listen]") {
+  auto l = start_listener({"tcp-listen", "-k", "--exec", "cat", "127.0.0.1", "0"});
+  for (int i = 0; i < 20; ++i) {
+    Socket s = connect_tcp(l.port);
+    ReadEnd how;
+    std::string message = "client " + std::to_string(i) + "\n";
+    if (i % 4 == 3) {
+      // Reset while its child is still running: the child gets its stdin's
+      // EOF, exits, and must be reaped all the same.
+      REQUIRE(s.send_all(message));
+      std::string got;
+      REQUIRE(s.recv_until(got, message));
+      reset(s);
+      continue;
+    }
+    CHECK(s.exchange(message, kIoTimeout, &how) == message);
+    CHECK(how == ReadEnd::Eof);
+  }
+  std::vector<char> states;
+  bool all_reaped = eventually([&] {
+    states = children_states(l.proc.pid());
+    return states.empty();
+  });
+  INFO("children left (state letters): " << describe_states(states) << "\nstderr: " << l.proc.stderr_text());
+  CHECK(all_reaped);
+  CHECK(l.proc.running());
+  l.proc.signal(SIGTERM);
+  CHECK(l.proc.wait() == 0);
+}
+
+TEST_CASE("tcp-listen -k --sh-exec: a child still finishing after its client reset is not killed at once",
+          "[exec][tcp-listen]") {
+  TempDir dir;
+  const fs::path done = dir / "done";
+  // The child outlives its client by a moment, then leaves a trace.
+  auto l = start_listener({"tcp-listen", "-k", "--sh-exec", "cat >/dev/null; sleep 0.2; echo finished > '" +
+                                                              done.string() + "'",
+                           "127.0.0.1", "0"});
+  {
+    Socket s = connect_tcp(l.port);
+    REQUIRE(s.send_all("bye\n"));
+    REQUIRE(eventually([&] { return children_states(l.proc.pid()).size() == 1; }));
+    reset(s);
+  }
+  INFO("stderr: " << l.proc.stderr_text());
+  CHECK(eventually([&] { return fs::exists(done) && read_file(done) == "finished\n"; }));
+  CHECK(eventually([&] { return children_states(l.proc.pid()).empty(); }));
+  l.proc.signal(SIGTERM);
+  CHECK(l.proc.wait() == 0);
+}
+
+TEST_CASE("tcp-listen -k --sh-exec: a child that ignores its stdin's end and SIGTERM is killed and reaped",
+          "[exec][tcp-listen]") {
+  // exec: the shell becomes sleep, which keeps the ignored SIGTERM.
+  auto l = start_listener({"tcp-listen", "-k", "--sh-exec", "trap '' TERM; exec sleep 60", "127.0.0.1", "0"});
+  {
+    Socket s = connect_tcp(l.port);
+    REQUIRE(eventually([&] { return children_states(l.proc.pid()).size() == 1; }));
+    reset(s);
+  }
+  std::vector<char> states;
+  // The grace, SIGTERM (ignored), another grace, SIGKILL: a few seconds.
+  bool reaped = eventually(
+      [&] {
+        states = children_states(l.proc.pid());
+        return states.empty();
+      },
+      kIoTimeout);
+  INFO("children left (state letters): " << describe_states(states) << "\nstderr: " << l.proc.stderr_text());
+  CHECK(reaped);
+  CHECK(l.proc.running());
+  l.proc.signal(SIGTERM);
+  CHECK(l.proc.wait() == 0);
+}
+
+TEST_CASE("exec: --exec or --sh-exec without a command is a usage error", "[exec][options]") {
+  for (std::vector<std::string> flags : {std::vector<std::string>{"--exec", ""}, {"--exec", "  "}, {"--sh-exec", ""}}) {
+    INFO(flags[0] << " '" << flags[1] << "'");
+    auto r = run_nettool({"tcp-listen", "-k", flags[0], flags[1], "127.0.0.1", "0"}, {}, kUsageTimeout);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(flags[0] + ": no command given") != std::string::npos);
+    r = run_nettool({"tcp-connect", flags[0], flags[1], "127.0.0.1", "9"});
+    CHECK(r.exit_code == 2);
   }
 }

@@ -226,6 +226,20 @@ TEST_CASE("proxy: bad --proxy values are usage errors, and a Unix socket takes n
   CHECK(r.exit_code == 2);
 }
 
+TEST_CASE("proxy: a host name longer than SOCKS5's 255 bytes is a usage error, not a wrapped length", "[proxy]") {
+  const std::string name(300, 'a');
+  for (const char* scheme : {"socks5", "socks5h"}) {
+    INFO(scheme);
+    const std::string proxy = std::string(scheme) + "://127.0.0.1:1080";
+    auto r = run_nettool({"tcp-connect", "--proxy", proxy, name, "80"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("300 bytes long; SOCKS5 carries 255 at most") != std::string::npos);
+    r = run_nettool({"tcp-forward", "--proxy", proxy, "127.0.0.1", "0", name, "80"}, {}, kUsageTimeout);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("300 bytes long; SOCKS5 carries 255 at most") != std::string::npos);
+  }
+}
+
 TEST_CASE("proxy: tcp-forward --proxy reaches its target through a SOCKS5 proxy", "[proxy][tcp-forward]") {
   auto echo = start_echo();
   auto proxy = start_proxy({"socks5"});

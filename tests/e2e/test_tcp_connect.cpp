@@ -139,6 +139,14 @@ TEST_CASE("tcp-connect reports failures with one clear line and exit codes 1 (ru
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("--no-such-flag") != std::string::npos);
   }
+  SECTION("an empty HOST: exit 2, says so") {
+    for (std::string command : {"tcp-connect", "udp-send"}) {
+      auto r = run_nettool({command, "", "80"});
+      INFO(command << " stderr: " << r.err);
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find("HOST is empty") != std::string::npos);
+    }
+  }
   SECTION("missing port: exit 2") {
     auto r = run_nettool({"tcp-connect", "127.0.0.1"});
     INFO("stderr: " << r.err);

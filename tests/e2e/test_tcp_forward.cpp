@@ -256,3 +256,148 @@ TEST_CASE("tcp-forward: SIGTERM stops accepting, and a connection in flight stil
   CHECK(fwd.proc.wait(Ms(10000)) == 0);
   CHECK(fwd.proc.stderr_text().find("8 B up, 22 B down") != std::string::npos);
 }
+
+TEST_CASE("tcp-forward: --target-tls to a Unix socket needs a name to check, and checks it", "[tcp-forward][tls][unix]") {
+  TempDir dir;
+  TestPki pki(dir.path());  // the server's certificate is for localhost
+  const fs::path socket = dir / "tls.sock";
+  const std::string target = "unix:" + socket.string();
+  // A Unix socket has no host name: without one to check, any certificate
+  // the CA signed would do. That is a usage error.
+  auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", target, "--target-tls-ca", pki.ca.string()}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--target-tls-servername") != std::string::npos);
+
+  // The target: a TLS echo server on the socket, with the localhost certificate.
+  Process server(nettool_argv({"tcp-listen", "-k", "--echo", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                               pki.server_key.string(), target}));
+  bool listening = server.wait_stderr_contains("listening on");
+  INFO("target: " << server.stderr_text());
+  REQUIRE(listening);
+  {
+    auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", target, "--target-tls-ca", pki.ca.string(),
+                               "--target-tls-servername", "other.example"});
+    Socket client = connect_tcp(fwd.port);
+    client.send_all("secret\n");
+    ReadEnd how{};
+    CHECK(client.recv_all(10s, &how).empty());
+    CHECK(how != ReadEnd::Timeout);
+    INFO("forwarder: " << fwd.proc.stderr_text());
+    CHECK(fwd.proc.wait_stderr_contains("target tls: certificate verification failed"));
+  }
+  {
+    auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", target, "--target-tls-ca", pki.ca.string(),
+                               "--target-tls-servername", "localhost"});
+    Socket client = connect_tcp(fwd.port);
+    ReadEnd how{};
+    std::string got = client.exchange("hello unix\n", 10s, &how);
+    INFO("forwarder: " << fwd.proc.stderr_text());
+    CHECK(got == "hello unix\n");
+    CHECK(how == ReadEnd::Eof);
+  }
+}
+
+TEST_CASE("tcp-forward: --proxy-protocol with --target-tls sends the header in the clear, before the TLS hello",
+          "[tcp-forward][tls]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  // nginx's `listen ... ssl proxy_protocol` in miniature: the header off the
+  // socket first, then the TLS handshake, then the client's bytes.
+  write_file(dir / "server.py", R"(import socket, ssl, sys
+cert, key, version = sys.argv[1:4]
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+ls.settimeout(10)
+print("port", ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+c.settimeout(10)
+def exactly(n):
+    b = b""
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d:
+            break
+        b += d
+    return b
+if version == "v1":
+    header = b""
+    while not header.endswith(b"\r\n") and len(header) < 108:
+        d = c.recv(1)
+        if not d:
+            break
+        header += d
+    ok = header.startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ")
+else:
+    header = exactly(16)
+    ok = header.startswith(b"\r\n\r\n\x00\r\nQUIT\n") and int.from_bytes(header[14:16], "big") == 12
+    if ok:
+        header += exactly(12)
+print("header", "ok" if ok else "bad %r" % header[:24], flush=True)
+if not ok:
+    sys.exit(1)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+s = ctx.wrap_socket(c, server_side=True)
+print("data", s.recv(4096), flush=True)
+s.sendall(b"ok")
+s.close()
+)");
+  for (std::string version : {"v1", "v2"}) {
+    INFO(version);
+    Process server({"python3", (dir / "server.py").string(), pki.server_cert.string(), pki.server_key.string(), version});
+    REQUIRE(server.wait_stdout_contains("\n"));
+    const uint16_t port = static_cast<uint16_t>(std::stoi(split_lines(server.stdout_text())[0].substr(5)));
+    auto fwd = start_forward(port, {"--proxy-protocol", version, "--target-tls-ca", pki.ca.string()});
+    Socket client = connect_tcp(fwd.port);
+    REQUIRE(client.send_all("hello"));
+    std::string answer;
+    CHECK(client.recv_until(answer, "ok", 10s));
+    server.wait(kIoTimeout);
+    INFO("target: " << server.stdout_text() << server.stderr_text() << "\nforwarder: " << fwd.proc.stderr_text());
+    CHECK(server.stdout_text().find("header ok\n") != std::string::npos);
+    CHECK(server.stdout_text().find("data b'hello'") != std::string::npos);
+  }
+}
+
+TEST_CASE("tcp-forward: an empty TARGET_HOST is a usage error", "[tcp-forward][options]") {
+  auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", "", "80"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("TARGET_HOST is empty") != std::string::npos);
+}
+
+TEST_CASE("tcp-forward: a target name the resolver refuses at once closes that client, and the forwarder goes on",
+          "[tcp-forward]") {
+  // Not UTF-8: libuv refuses it before any lookup, inside the accept callback.
+  auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", "\xff\xfe", "80"});
+  for (int i = 0; i < 2; ++i) {
+    Socket client = connect_tcp(fwd.port);
+    client.send_all("x");
+    ReadEnd how{};
+    CHECK(client.recv_all(kIoTimeout, &how).empty());
+    CHECK(how != ReadEnd::Timeout);
+  }
+  INFO("forwarder: " << fwd.proc.stderr_text());
+  CHECK(fwd.proc.wait_stderr_contains("target unreachable: cannot resolve"));
+  CHECK(fwd.proc.running());
+  fwd.proc.signal(SIGTERM);
+  CHECK(fwd.proc.wait() == 0);
+}
+
+TEST_CASE("tcp-forward: --target-tls-* mistakes are named as such", "[tcp-forward][tls][options]") {
+  TempDir dir;
+  auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "443", "--target-tls-ca",
+                        (dir / "missing.pem").string()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--target-tls-ca " + (dir / "missing.pem").string() + ": cannot load CA certificates") !=
+        std::string::npos);
+  // The pin replaces the CA check: the two together are refused, not the CA ignored.
+  r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "443", "--target-tls-ca",
+                   (dir / "missing.pem").string(), "--target-tls-pin", "sha256//" + std::string(43, 'A') + "="},
+                  {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--target-tls-pin and --target-tls-ca exclude each other") != std::string::npos);
+  // The warning names the option that was given.
+  auto fwd = start_forward(9, {"--target-tls-no-verify"});
+  CHECK(fwd.proc.wait_stderr_contains("tls: --target-tls-no-verify: the peer is NOT verified"));
+}

@@ -227,6 +227,21 @@ TEST_CASE("tcp-listen --allow/--deny: refused clients are closed without data, a
   }
 }
 
+TEST_CASE("tcp-listen and tcp-forward: an empty --allow or --deny is a usage error, never allow-all",
+          "[tcp-listen][tcp-forward][limits]") {
+  for (std::string flag : {"--allow", "--deny"})
+    for (const char* empty : {"", ",", " "}) {
+      INFO(flag << " '" << empty << "'");
+      // A few seconds at most: a listener that started (the bug) would never exit by itself.
+      auto r = run_nettool({"tcp-listen", "-k", "--echo", flag, empty, "127.0.0.1", "0"}, {}, kUsageTimeout);
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find(flag + ": needs at least one address or network") != std::string::npos);
+      r = run_nettool({"tcp-forward", flag, empty, "127.0.0.1", "0", "127.0.0.1", "80"}, {}, kUsageTimeout);
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find(flag + ": needs at least one address or network") != std::string::npos);
+    }
+}
+
 TEST_CASE("IPv6: tcp-listen on ::1 and tcp-connect -6 ::1", "[tcp-listen][ipv6]") {
   if (!ipv6_loopback_available()) {
     WARN("skipped: ::1 is not available on this host");

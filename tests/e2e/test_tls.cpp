@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <sys/socket.h>
 
+#include <csignal>
+
 #include "harness.h"
 #include "tls_test_util.h"
 
@@ -166,6 +168,15 @@ TEST_CASE("tls: option mistakes are usage errors (exit 2) that say what is wrong
   r = run_nettool({"tcp-connect", "-z", "--tls", "127.0.0.1", "20-30"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("give one port") != std::string::npos);
+}
+
+TEST_CASE("tls: --tls-ca with --tls-pin is refused, not the CA silently ignored", "[tls][options]") {
+  TempDir dir;
+  auto r = run_nettool({"tcp-connect", "--tls-ca", (dir / "nonexistent.pem").string(), "--tls-pin",
+                        "sha256//" + std::string(43, 'A') + "=", "127.0.0.1", "9"});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--tls-pin and --tls-ca exclude each other") != std::string::npos);
 }
 
 // ---- file-get https://
@@ -357,6 +368,97 @@ TEST_CASE("tls: a server survives garbage instead of a ClientHello and serves th
   CHECK(srv.proc.running());
 }
 
+TEST_CASE("tls: one-client tcp-listen --tls outlives a port probe and a client without a certificate",
+          "[tls][tcp-listen]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [client_cert, client_key] = pki.issue("client");
+  auto srv = start_listener({"tcp-listen", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                             pki.server_key.string(), "--tls-client-ca", pki.ca.string(), "127.0.0.1", "0"},
+                            ProcessOptions().stdout_to(dir / "got.txt"));
+  const std::string port = std::to_string(srv.port);
+  { Socket probe = connect_tcp(srv.port); }  // connects and closes, as a port scan does
+  REQUIRE(srv.proc.wait_stderr_contains(": tls: "));
+  write_file(dir / "in.txt", "for the client with a certificate\n");
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client without a certificate: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 1);
+  CHECK(srv.proc.wait_stderr_contains("peer did not return a certificate"));
+  CHECK(srv.proc.running());  // still listening: neither was its client
+  r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "--tls-cert", client_cert.string(), "--tls-key",
+                   client_key.string(), "127.0.0.1", port},
+                  ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client with a certificate: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(srv.proc.wait() == 0);  // its one session is over
+  CHECK(read_file(dir / "got.txt") == "for the client with a certificate\n");
+}
+
+TEST_CASE("tls: one-client tcp-listen --tls serves the first completed handshake and closes a client still in its hello",
+          "[tls][tcp-listen]") {
+  TempDir dir;
+  auto srv = start_listener({"tcp-listen", "--tls", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "got.txt"));
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  Socket stalled = connect_tcp(srv.port);
+  REQUIRE(stalled.send_all(std::string("\x16\x03\x01", 3)));  // the start of a record, and no more
+  write_file(dir / "in.txt", "the real client\n");
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("client: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  ReadEnd how{};
+  stalled.recv_all(kIoTimeout, &how);
+  CHECK(how != ReadEnd::Timeout);
+  CHECK(srv.proc.wait() == 0);
+  CHECK(read_file(dir / "got.txt") == "the real client\n");
+  CHECK(srv.proc.stderr_text().find("another client completed the TLS handshake first") != std::string::npos);
+}
+
+TEST_CASE("tls: tcp-connect --tls [::1] checks the certificate's IP address ::1 and sends no SNI", "[tls][ipv6]") {
+  if (!ipv6_loopback_available()) {
+    WARN("no IPv6 loopback: skipped");
+    return;
+  }
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [cert, key] = pki.issue("v6", false, "IP:::1");
+  // Records the SNI the client sent (None without) and what it said.
+  write_file(dir / "server.py", R"(import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+names = []
+ctx.sni_callback = lambda sock, name, c: names.append(name)
+ls = socket.socket(socket.AF_INET6)
+ls.bind(("::1", 0))
+ls.listen(1)
+ls.settimeout(10)
+print("port", ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+c.settimeout(10)
+s = ctx.wrap_socket(c, server_side=True)
+data = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print("sni", names, "data", data, flush=True)
+s.unwrap()
+)");
+  Process server({"python3", (dir / "server.py").string(), cert.string(), key.string()});
+  REQUIRE(server.wait_stdout_contains("\n"));
+  std::string port = split_lines(server.stdout_text())[0].substr(5);
+  write_file(dir / "in.txt", "over v6\n");
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "[::1]", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  server.wait(kIoTimeout);
+  INFO("client: " << r.err << "\nserver: " << server.stdout_text() << server.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(server.stdout_text().find("sni [None] data b'over v6\\n'") != std::string::npos);
+}
+
 // ---- interop with OpenSSL's own client and server, and ncat
 
 TEST_CASE("tls: openssl s_client talks to tcp-listen --tls, and tcp-connect to openssl s_server", "[tls][interop]") {
@@ -479,7 +581,11 @@ TEST_CASE("tls: an expired certificate is refused, and the peer gets none of std
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("certificate has expired") != std::string::npos);
-  srv.proc.wait();
+  // The server logs the failed handshake and waits for a client that completes one.
+  CHECK(srv.proc.wait_stderr_contains(": tls: "));
+  CHECK(srv.proc.running());
+  srv.proc.signal(SIGTERM);
+  CHECK(srv.proc.wait() == 0);
   CHECK(read_file(dir / "got.txt").empty());
 }
 

@@ -176,3 +176,20 @@ TEST_CASE("udp-forward profile configs/udp-forward.yaml forwards (addresses over
   UdpSocket a;
   CHECK(ask(a, fwd.port, "via the profile") == "via the profile");
 }
+
+TEST_CASE("udp-forward: an empty TARGET_HOST is a usage error, not the loopback address", "[udp-forward][options]") {
+  auto r = run_nettool({"udp-forward", "127.0.0.1", "0", "", "53"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("TARGET_HOST is empty") != std::string::npos);
+}
+
+TEST_CASE("udp-forward: an empty --allow or --deny is a usage error, never allow-all", "[udp-forward][options]") {
+  for (std::string flag : {"--allow", "--deny"})
+    for (const char* empty : {"", ",", " "}) {
+      INFO(flag << " '" << empty << "'");
+      // A few seconds at most: a forwarder that started (the bug) would never exit by itself.
+      auto r = run_nettool({"udp-forward", flag, empty, "127.0.0.1", "0", "127.0.0.1", "53"}, {}, kUsageTimeout);
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find(flag + ": needs at least one address or network") != std::string::npos);
+    }
+}

@@ -35,15 +35,17 @@ struct TestPki {
     std::tie(server_cert, server_key) = issue("server");
   }
 
-  // Another localhost/127.0.0.1 certificate from the CA, with a key of its
-  // own: NAME.pem and NAME.key. `expired`: valid only on 2020-01-01.
-  std::pair<fs::path, fs::path> issue(const std::string& name, bool expired = false) {
+  // Another localhost/127.0.0.1 certificate from the CA (or for the names
+  // in `san`), with a key of its own: NAME.pem and NAME.key. `expired`:
+  // valid only on 2020-01-01.
+  std::pair<fs::path, fs::path> issue(const std::string& name, bool expired = false,
+                                      const std::string& san = "DNS:localhost,IP:127.0.0.1") {
     const fs::path cert = dir / (name + ".pem"), key = dir / (name + ".key"), csr = dir / (name + ".csr"),
                    ext = dir / "ext.cnf";
     openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key.string(), "-out",
              csr.string(), "-subj", "/CN=localhost"},
             dir);
-    write_file(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+    write_file(ext, "subjectAltName=" + san + "\n");
     if (!expired) {
       openssl({"x509", "-req", "-in", csr.string(), "-CA", ca.string(), "-CAkey", ca_key.string(), "-CAcreateserial",
                "-out", cert.string(), "-days", "2", "-extfile", ext.string()},

@@ -127,6 +127,10 @@ TEST_CASE("the bridge group: policy per option, and a child always waits for bot
   BridgeOptions direct = bridge_options(parse({"h", "-e", "/bin/cat"}));
   CHECK(direct.exec == "/bin/cat");
   CHECK_FALSE(direct.exec_through_shell);
+  // No command is a usage error at start, not a failure per client.
+  CHECK_THROWS_WITH(bridge_options(parse({"h", "--exec", ""})), Catch::Contains("--exec: no command given"));
+  CHECK_THROWS_WITH(bridge_options(parse({"h", "--exec", " \t "})), Catch::Contains("--exec: no command given"));
+  CHECK_THROWS_WITH(bridge_options(parse({"h", "--sh-exec", ""})), Catch::Contains("--sh-exec: no command given"));
 }
 
 TEST_CASE("the listen group reads --allow, --deny and --backlog, and admits by them", "[options][groups]") {
@@ -149,4 +153,25 @@ TEST_CASE("the listen group reads --allow, --deny and --backlog, and admits by t
   apply_defaults(kListen, bad);
   apply_command_line(kListen, {"--backlog", "0"}, bad);
   CHECK_THROWS_AS(check_constraints(kListen, bad), ConfigError);
+}
+
+TEST_CASE("an empty --allow or --deny list is refused, never read as allow-all", "[options][groups]") {
+  constexpr auto kListen = join_options(kListenOptions);
+  for (std::string name : {"allow", "deny"}) {
+    INFO(name);
+    for (const char* empty : {"", ",", " "}) {
+      OptionValues values;
+      apply_defaults(kListen, values);
+      CHECK_THROWS_WITH(apply_command_line(kListen, {"--" + name, empty}, values),
+                        Catch::Contains("--" + name) && Catch::Contains("needs at least one address or network"));
+    }
+    // A profile's empty list ("allow: []") reaches the reader: refused there.
+    OptionValues values;
+    apply_defaults(kListen, values);
+    values.set(name, std::vector<Cidr>{}, ValueSource::Profile);
+    CHECK_THROWS_WITH(listen_options(values), "--" + name + " needs at least one address or network");
+  }
+  OptionValues none;
+  apply_defaults(kListen, none);
+  CHECK(listen_options(none).allow.empty());  // not given: no rule
 }

@@ -60,6 +60,28 @@ TEST_CASE("proxy: the first bytes of SOCKS5, SOCKS4a and HTTP CONNECT", "[proxy]
   CHECK(opening(http, "h", 1).find("Proxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n") != std::string::npos);
 }
 
+TEST_CASE("proxy: a target host the proxy cannot carry is refused, never sent with a wrapped length", "[proxy]") {
+  ProxySpec s5, s5h, s4, http;
+  s5.kind = ProxySpec::Kind::Socks5;
+  s5h.kind = ProxySpec::Kind::Socks5h;
+  s4.kind = ProxySpec::Kind::Socks4a;
+  http.kind = ProxySpec::Kind::Http;
+  const std::string longest(255, 'a'), too_long(256, 'a');
+  for (const ProxySpec& p : {s5, s5h, s4, http}) {
+    INFO(p.describe());
+    CHECK(proxy_target_error(p, "example.org").empty());
+    CHECK(proxy_target_error(p, "[::1]").empty());
+    CHECK(proxy_target_error(p, longest).empty());
+    CHECK_FALSE(proxy_target_error(p, "").empty());
+    CHECK(proxy_target_error(p, "evil\r\nX-Injected: 1").find("control character") != std::string::npos);
+  }
+  // SOCKS5 gives a name one length byte: 256 would go out as 0.
+  CHECK(proxy_target_error(s5, too_long) == "the target host name is 256 bytes long; SOCKS5 carries 255 at most");
+  CHECK_FALSE(proxy_target_error(s5h, too_long).empty());
+  CHECK(proxy_target_error(s4, too_long).empty());  // NUL-terminated
+  CHECK(proxy_target_error(http, too_long).empty());
+}
+
 TEST_CASE("proxy: each SOCKS5 answer leads to the next step, and a refusal says why", "[proxy]") {
   ProxySpec p;
   p.kind = ProxySpec::Kind::Socks5;

@@ -8,10 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <memory>
 #include <string>
 
+#include "nettool/error.h"
 #include "nettool/fd.h"
 #include "nettool/tls.h"
 
@@ -94,4 +96,42 @@ TEST_CASE("tls socket: a write the socket cannot take yet is kept, and flush() s
   CHECK(p.server->flush() == 1);
   REQUIRE(got.size() == body.size());
   CHECK(got == body);
+}
+
+TEST_CASE("tls client: an empty name to check is refused, never read as 'any name'", "[tls]") {
+  int fds[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+  UniqueFd a(fds[0]), b(fds[1]);
+  TlsClientOptions verifying;
+  verifying.enabled = true;
+  auto context = nettool_tls_provider()->client(verifying, quiet_log());
+  // A socket session has no host of its own: without --tls-servername there is nothing to check.
+  CHECK_THROWS_WITH(context->on_socket(a.get(), false), Catch::Contains("no host name to check the certificate against"));
+  verifying.servername = "[::1]";  // an address, brackets and all
+  CHECK_NOTHROW(nettool_tls_provider()->client(verifying, quiet_log())->on_socket(a.get(), false));
+  verifying.servername = "";
+  verifying.flag_prefix = "--target-tls";
+  CHECK_THROWS_WITH(nettool_tls_provider()->client(verifying, quiet_log())->on_socket(a.get(), false),
+                    Catch::Contains("--target-tls-servername"));
+  // Nothing to check, nothing refused: a pin, or no verification at all.
+  TlsClientOptions pinned;
+  pinned.enabled = true;
+  pinned.pin = std::array<uint8_t, 32>{};
+  CHECK_NOTHROW(nettool_tls_provider()->client(pinned, quiet_log())->on_socket(a.get(), false));
+}
+
+TEST_CASE("tls client: a CA with a pin is refused, and messages name the plugin's own options", "[tls]") {
+  TlsClientOptions both;
+  both.enabled = true;
+  both.pin = std::array<uint8_t, 32>{};
+  both.ca = "/nonexistent/ca.pem";
+  CHECK_THROWS_AS(nettool_tls_provider()->client(both, quiet_log()), ConfigError);
+  CHECK_THROWS_WITH(nettool_tls_provider()->client(both, quiet_log()),
+                    Catch::Contains("--tls-pin and --tls-ca exclude each other"));
+  TlsClientOptions missing;
+  missing.enabled = true;
+  missing.ca = "/nonexistent/ca.pem";
+  missing.flag_prefix = "--target-tls";
+  CHECK_THROWS_WITH(nettool_tls_provider()->client(missing, quiet_log()),
+                    Catch::StartsWith("--target-tls-ca /nonexistent/ca.pem: cannot load CA certificates"));
 }

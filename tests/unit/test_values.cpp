@@ -134,6 +134,13 @@ TEST_CASE("parse_value dispatches on the option type", "[values]") {
   CHECK(got[1].to_string() == "::1/128");
   CHECK(got[2].to_string() == "192.168.0.0/16");
   CHECK_THROWS_AS(parse_value(cidrs, "10.0.0.0/8,nonsense", nullptr), ConfigError);
+  // A value with no address at all (an unset variable) is a mistake, not
+  // "no rule": an empty --allow would admit everyone.
+  for (const char* empty : {"", ",", " ", " , "}) {
+    INFO("'" << empty << "'");
+    CHECK_THROWS_WITH(parse_value(cidrs, empty, nullptr), Catch::Contains("needs at least one address or network"));
+    CHECK_THROWS_AS(parse_value(cidrs, empty, &nets), ConfigError);
+  }
 }
 
 TEST_CASE("closest_name suggests likely typos only", "[values]") {

@@ -35,6 +35,13 @@ struct ProxySpec {
 // %-encoded. Throws ConfigError saying what is wrong.
 ProxySpec parse_proxy_url(std::string_view url);
 
+// Why `proxy` cannot carry a request for `host` ("" when it can): an empty
+// host, a control character (it would end the CONNECT line or the SOCKS4a
+// name early), or a name SOCKS5 cannot hold (its length is one byte: 255 at
+// most). The plugins check TARGET_HOST at start (exit 2); ProxyConnector
+// checks whatever it is given and fails the connection with this reason.
+std::string proxy_target_error(const ProxySpec& proxy, const std::string& host);
+
 // ---- the protocol, without I/O (unit-tested)
 
 namespace proxy_protocol {

@@ -44,9 +44,9 @@ inline constexpr OptionSpec kTlsClientOptions[] = {
     {.name = "tls-servername", .type = OptionType::String,
      .help = "the name sent in SNI and checked against the certificate (default: HOST)", .value_name = "NAME"},
     {.name = "tls-pin", .type = OptionType::String,
-     .help = "accept only a peer whose public key has this SHA-256 (sha256//BASE64, as curl, or 64 hex digits); a "
-             "self-signed peer is then accepted",
-     .value_name = "PIN"},
+     .help = "accept only a peer whose public key has this SHA-256 (sha256//BASE64, as curl, or 64 hex digits) instead "
+             "of checking its CA and name; a self-signed peer is then accepted",
+     .value_name = "PIN", .excludes = "tls-ca"},
     {.name = "tls-no-verify", .type = OptionType::Bool,
      .help = "do not verify the peer at all: INSECURE, warns on every run", .excludes = "tls-pin tls-ca"},
     {.name = "tls-alpn", .type = OptionType::String, .help = "offer these ALPN protocols, comma-separated (h2,http/1.1)",
@@ -88,6 +88,9 @@ struct TlsClientOptions {
   // Set by the plugin, not an option: finish the handshake whatever the
   // verification says, and report it in TlsSession (tcp-connect -z --tls).
   bool inspect = false;
+  // How messages name these options: "--tls" (--tls-ca, --tls-pin, ...), or
+  // tcp-forward's "--target-tls".
+  std::string flag_prefix = "--tls";
 };
 // Throws ConfigError for a malformed pin, ALPN list or a key without a certificate.
 TlsClientOptions tls_client_options(const OptionValues& values);
@@ -199,8 +202,10 @@ std::shared_ptr<TlsContext> make_tls_server_context(const TlsServerOptions& opti
 // Wraps `inner` (a connected TCP endpoint): what is written is encrypted into
 // it, what it reads is decrypted. A client sends its hello at once and checks
 // the peer as configured against `peer_host` (the name or address connected
-// to; --tls-servername overrides it). Plain data written before the
-// handshake ends waits for it. end() sends close_notify, then the TCP FIN;
+// to, brackets around an IPv6 address allowed; --tls-servername overrides it).
+// A client that is to check a name and has none (an empty `peer_host` and no
+// --tls-servername) throws RuntimeError: an empty name never means any name.
+// Plain data written before the handshake ends waits for it. end() sends close_notify, then the TCP FIN;
 // the peer's close_notify is the reading side's end of stream. A FIN without
 // close_notify is a truncation: an error (-ECONNABORTED) when
 // `truncation_is_error`, else a warning on `log` and a normal end.

@@ -235,6 +235,12 @@ bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
+
+// "[::1]", as HOST is written next to a port or in a URL, is the address ::1.
+std::string without_brackets(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+  return host;
+}
 }  // namespace
 
 void prepare_session(SSL* ssl, const OpenSslContext& impl, const std::string& peer_host) {
@@ -243,10 +249,15 @@ void prepare_session(SSL* ssl, const OpenSslContext& impl, const std::string& pe
     return;
   }
   SSL_set_connect_state(ssl);
-  std::string name = impl.servername.empty() ? peer_host : impl.servername;
+  std::string name = without_brackets(impl.servername.empty() ? peer_host : impl.servername);
   bool ip = is_ip_literal(name);
   if (!ip && !name.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());  // no SNI for an address (RFC 6066)
   if (impl.verify) {
+    // OpenSSL checks no name at all for an empty one: any certificate a
+    // trusted CA signed for anyone would pass.
+    if (name.empty())
+      throw RuntimeError("tls: no host name to check the certificate against (" + impl.flag_prefix +
+                         "-servername NAME, or " + impl.flag_prefix + "-pin)");
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1 : SSL_set1_host(ssl, name.c_str()) != 1)
@@ -259,7 +270,9 @@ std::string handshake_error(SSL* ssl, const OpenSslContext& impl, int err) {
   std::string why = openssl_errors();
   if (verify != X509_V_OK && impl.verify)
     return "certificate verification failed: " + std::string(X509_verify_cert_error_string(verify)) +
-           (impl.server ? "" : " (--tls-ca FILE to trust another CA, or --tls-pin to pin the key)");
+           (impl.server ? ""
+                        : " (" + impl.flag_prefix + "-ca FILE to trust another CA, or " + impl.flag_prefix +
+                              "-pin to pin the key)");
   if (err == SSL_ERROR_SYSCALL && why.empty()) return "the connection closed during the handshake";
   return "handshake failed: " + (why.empty() ? "error " + std::to_string(err) : why);
 }
@@ -268,7 +281,7 @@ std::string check_pin(SSL* ssl, const OpenSslContext& impl) {
   if (impl.server || !impl.pin) return "";
   X509* peer = SSL_get0_peer_certificate(ssl);
   if (peer && key_pin(peer) == *impl.pin) return "";
-  return "the peer's key does not match --tls-pin " + format_tls_pin(*impl.pin) +
+  return "the peer's key does not match " + impl.flag_prefix + "-pin " + format_tls_pin(*impl.pin) +
          (peer ? " (it is " + format_tls_pin(key_pin(peer)) + ")" : " (no certificate)");
 }
 
@@ -293,7 +306,7 @@ TlsSession session_of(SSL* ssl, const OpenSslContext& impl) {
     s.verified = true;  // handshake_done() refuses a peer that does not match
     s.verification = "pinned";
   } else if (!impl.verify) {
-    s.verification = "NOT verified (--tls-no-verify)";
+    s.verification = "NOT verified (" + impl.flag_prefix + "-no-verify)";
   } else if (result == X509_V_OK) {
     s.verified = true;
     s.verification = "verified";
@@ -313,8 +326,14 @@ std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog:
   impl->pin = options.pin;
   impl->servername = options.servername;
   impl->inspect = options.inspect;
+  impl->flag_prefix = options.flag_prefix;
+  const std::string& flag = options.flag_prefix;
+  // The pin replaces the CA check: a CA given with it would be ignored in silence.
+  if (options.pin && !options.ca.empty())
+    throw ConfigError(flag + "-pin and " + flag + "-ca exclude each other (the pin replaces the CA check)");
   if (!options.verify) {
-    log.warn("tls: --tls-no-verify: the peer is NOT verified; anyone in the path can read and change this connection");
+    log.warn("tls: {}-no-verify: the peer is NOT verified; anyone in the path can read and change this connection",
+             flag);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   } else if (options.pin) {
     // The pin decides, after the handshake (endpoint.cpp): a chain no CA signed is fine.
@@ -323,7 +342,7 @@ std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog:
     // Inspecting, a failed check is reported after the handshake (endpoint.cpp), not fatal in it.
     if (options.inspect) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
     else SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    if (!options.ca.empty()) load_trust(ctx, options.ca, "--tls-ca");
+    if (!options.ca.empty()) load_trust(ctx, options.ca, (flag + "-ca").c_str());
     else if (SSL_CTX_set_default_verify_paths(ctx) != 1)
       throw RuntimeError("tls: cannot load the system's trust store: " + openssl_errors());
   }

@@ -29,6 +29,7 @@ class OpenSslContext final : public TlsContext, public std::enable_shared_from_t
   std::optional<std::array<uint8_t, 32>> pin;  // instead of the CA chain
   std::string servername;                      // overrides the host connected to
   bool inspect = false;                        // finish the handshake whatever the verification says
+  std::string flag_prefix = "--tls";           // how messages name the options: --tls-ca, --target-tls-ca
   // Server side.
   std::string own_pin;               // of our certificate
   bool client_certificates = false;  // --tls-client-ca
@@ -48,7 +49,9 @@ TlsSession::Certificate describe_certificate(X509* certificate);
 
 // What the TLS endpoint and the TLS socket share (context.cpp):
 // Accept or connect state; for a client, SNI and the name the certificate
-// must carry (--tls-servername, else `peer_host`). Throws RuntimeError.
+// must carry (--tls-servername, else `peer_host`; "[::1]" is the address
+// ::1, and an address is never sent as SNI). Throws RuntimeError, also when a
+// name is to be checked and there is none.
 void prepare_session(SSL* ssl, const OpenSslContext& context, const std::string& peer_host);
 // Why a handshake failed, from SSL_get_error's `err`, the verification
 // result and OpenSSL's error queue (which it empties).
