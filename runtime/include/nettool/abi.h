@@ -3,4 +3,5 @@
 // can print it for --version.
 #pragma once
 
-#define NETTOOL_PLUGIN_ABI 3
+// 4: TlsClientOptions gained flag_prefix (how messages name its options).
+#define NETTOOL_PLUGIN_ABI 4
