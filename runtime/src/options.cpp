@@ -163,6 +163,23 @@ bool parse_bool(std::string_view text) {
   throw ConfigError("invalid boolean " + quoted(text) + " (expected true or false)");
 }
 
+void append_to_list(const OptionSpec& spec, std::string_view text, OptionValue& list) {
+  OptionValue more = parse_value(spec, text, nullptr);
+  if (std::holds_alternative<std::monostate>(list)) {
+    list = std::move(more);
+    return;
+  }
+  std::visit(
+      [&](auto& into) {
+        using T = std::decay_t<decltype(into)>;
+        if constexpr (std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::vector<Cidr>>) {
+          auto& items = std::get<T>(more);
+          into.insert(into.end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
+        }
+      },
+      list);
+}
+
 OptionValue parse_value(const OptionSpec& spec, std::string_view text, const OptionValue* current) {
   switch (spec.type) {
     case OptionType::String: return std::string(text);
@@ -323,22 +340,14 @@ void apply_defaults(Schema schema, OptionValues& values) {
 void apply_command_line(Schema schema, const std::vector<std::string>& args, OptionValues& values) {
   std::vector<std::string> names;
   for (const auto& spec : schema) names.emplace_back(spec.name);
-  std::map<std::string, bool> replaced_list;  // first CLI use of a list option replaces the profile's
+  // A list option's command-line uses, gathered in place (a long list stays
+  // linear) and set once at the end: they replace the profile's list.
+  std::map<std::string_view, OptionValue> cli_lists;
 
   auto assign = [&](const OptionSpec& spec, std::string_view text, std::string_view flag) {
-    const OptionValue* current = nullptr;
-    OptionValue existing;
-    if (is_list(spec.type)) {
-      if (replaced_list[std::string(spec.name)]) {
-        // Reading through a copy keeps this independent of OptionValues internals.
-        if (spec.type == OptionType::AddressList) existing = values.get_cidrs(spec.name);
-        else existing = values.get_list(spec.name);
-        current = &existing;
-      }
-      replaced_list[std::string(spec.name)] = true;
-    }
     try {
-      values.set(spec.name, parse_value(spec, text, current), ValueSource::CommandLine);
+      if (is_list(spec.type)) append_to_list(spec, text, cli_lists[spec.name]);
+      else values.set(spec.name, parse_value(spec, text, nullptr), ValueSource::CommandLine);
     } catch (const ConfigError& e) {
       throw ConfigError(std::string(flag) + ": " + e.what());
     }
@@ -437,6 +446,7 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
     assign(*p, positional_args[arg_index++], std::string(p->value_name.empty() ? p->name : p->value_name));
   }
   (void)optional_count;
+  for (auto& [name, list] : cli_lists) values.set(name, std::move(list), ValueSource::CommandLine);
 }
 
 void check_required(Schema schema, const OptionValues& values) {

@@ -37,7 +37,12 @@ std::unique_ptr<ProfileDocument> YamlProfile::parse(const std::string& text, con
   profile->file_ = file_name;
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    // One document: what a second one (after "---") holds would otherwise
+    // be ignored without a word, its mistakes included.
+    std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    if (documents.size() > 1)
+      throw ConfigError(where(file_name, documents[1].Mark()) + "a profile is one YAML document, not several");
+    if (!documents.empty()) root = documents.front();
   } catch (const YAML::ParserException& e) {
     throw ConfigError(where(file_name, e.mark) + "malformed YAML: " + e.msg);
   }
@@ -47,6 +52,7 @@ std::unique_ptr<ProfileDocument> YamlProfile::parse(const std::string& text, con
   for (const auto& item : root) {
     if (!item.first.IsScalar()) throw ConfigError(where(file_name, item.first.Mark()) + "keys must be plain names");
     if (item.first.Scalar() == "command") {
+      if (profile->command_) throw ConfigError(where(file_name, item.first.Mark()) + "duplicate key 'command'");
       if (!item.second.IsScalar() || item.second.Scalar().empty())
         throw ConfigError(where(file_name, item.second.Mark()) + "'command' must name a command, e.g. tcp-listen");
       profile->command_ = item.second.Scalar();
@@ -57,6 +63,16 @@ std::unique_ptr<ProfileDocument> YamlProfile::parse(const std::string& text, con
 }
 
 void YamlProfile::apply(Schema schema, OptionValues& values) const {
+  // The file is at most 1 MiB (Profile::load), but aliases repeat what they
+  // name: 200 "*big" of a 1 MiB scalar would be 200 MiB of values.
+  constexpr size_t kMaxValueBytes = 16 * 1024 * 1024;
+  size_t value_bytes = 0;
+  auto text_of = [&](const YAML::Node& node) {
+    value_bytes += node.Scalar().size();
+    if (value_bytes > kMaxValueBytes)
+      throw ConfigError(where(file_, node.Mark()) + "the values add up to more than 16 MiB (aliases repeating a large one?)");
+    return scalar_text(node);
+  };
   std::vector<std::string> names{"command"};
   for (const auto& spec : schema) names.emplace_back(spec.name);
   std::map<std::string, YAML::Mark> seen;
@@ -86,7 +102,7 @@ void YamlProfile::apply(Schema schema, OptionValues& values) const {
         for (const auto& element : value) {
           if (!element.IsScalar()) fail(element.Mark(), "list items must be plain values");
           try {
-            accumulated = parse_value(*spec, scalar_text(element), &accumulated);
+            append_to_list(*spec, text_of(element), accumulated);
           } catch (const ConfigError& e) {
             fail(element.Mark(), e.what());
           }
@@ -98,7 +114,7 @@ void YamlProfile::apply(Schema schema, OptionValues& values) const {
         }
         values.set(spec->name, std::move(accumulated), ValueSource::Profile);
       } else if (value.IsScalar()) {
-        std::string text = scalar_text(value);
+        std::string text = text_of(value);
         // A relative path in a profile means relative to the profile's folder,
         // so `nettool -c /etc/nettool/serve.yaml` works from any directory.
         if (spec->type == OptionType::Path && !text.empty() && text.front() != '/') {

@@ -194,6 +194,42 @@ TEST_CASE("Profile: a duplicate key is refused at its second place", "[profile][
              StartsWith("test.yaml:3:1: ") && Contains("duplicate key 'port'"));
 }
 
+TEST_CASE("Profile: a second document or a second command: is refused, not ignored", "[profile][errors]") {
+  CHECK_THAT(profile_error("port: 1\n---\nidle-timout: 1s\n"), StartsWith("test.yaml:") && Contains("one YAML document"));
+  CHECK_THAT(profile_error("command: tcp-listen\nport: 1\ncommand: udp-send\n"),
+             StartsWith("test.yaml:3:1: ") && Contains("duplicate key 'command'"));
+}
+
+TEST_CASE("Profile: aliases that repeat a large value past 16 MiB are refused", "[profile][errors]") {
+  std::string text = "header:\n  - &big " + std::string(1024 * 1024, 'x') + "\n";
+  for (int i = 0; i < 20; ++i) text += "  - *big\n";  // 21 MiB of values from 1 MiB of text
+  CHECK_THAT(profile_error(text), Contains("more than 16 MiB"));
+  std::string fine = "header:\n  - &v a-header-value\n";
+  for (int i = 0; i < 1000; ++i) fine += "  - *v\n";
+  CHECK(apply_profile(fine).get_list("header").size() == 1001);
+}
+
+TEST_CASE("Profile::load refuses a directory and anything over 1 MiB, and reads a pipe", "[profile][errors]") {
+  auto dir = std::filesystem::temp_directory_path() / ("nettool-unit-profile-kinds-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  CHECK_THROWS_WITH(Profile::load(dir.string()), Contains("is a directory"));
+  CHECK_THROWS_WITH(Profile::load("/dev/zero"), StartsWith("/dev/zero: ") && Contains("larger than 1 MiB"));
+  auto big = (dir / "big.yaml").string();
+  {
+    std::ofstream out(big);
+    out << "# " << std::string(1024 * 1024, 'x') << "\nport: 1\n";
+  }
+  CHECK_THROWS_WITH(Profile::load(big), Contains("larger than 1 MiB"));
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  REQUIRE(::write(fds[1], "command: tcp-listen\n", 20) == 20);
+  ::close(fds[1]);
+  auto piped = Profile::load("/dev/fd/" + std::to_string(fds[0]));
+  ::close(fds[0]);
+  CHECK(piped.command() == std::optional<std::string>("tcp-listen"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("Profile::load reads a file and names it in errors", "[profile][errors]") {
   auto dir = std::filesystem::temp_directory_path() / ("nettool-unit-profile-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -124,6 +124,9 @@ bool is_list(OptionType type);
 // Parses one textual value for `spec` (for list types: one element or a
 // comma-separated list) and merges it into `current` when the type is a list.
 OptionValue parse_value(const OptionSpec& spec, std::string_view text, const OptionValue* current);
+// A list option's next use: `text`'s items appended to `list` in place (an
+// empty value starts it).
+void append_to_list(const OptionSpec& spec, std::string_view text, OptionValue& list);
 
 const OptionSpec* find_option(Schema schema, std::string_view name);
 // The valid name closest to `name`, if any is close enough to be a likely typo.
