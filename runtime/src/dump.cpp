@@ -48,13 +48,18 @@ std::string hex_dump_lines(std::string_view bytes, uint64_t offset) {
 namespace {
 
 // Created or truncated like a shell's `>`, but never through a symbolic link.
+// A FIFO must already have its reader: waiting for one in open(2), before
+// the loop runs, would not even let SIGINT end the wait.
 UniqueFd create_file(const std::string& path, const char* option) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644));
   if (!fd.valid()) {
     int err = errno;
     throw RuntimeError(std::string(option) + " " + path + ": " +
-                       (err == ELOOP ? "is a symbolic link, which is not followed" : std::strerror(err)));
+                       (err == ELOOP   ? "is a symbolic link, which is not followed"
+                        : err == ENXIO ? "is a FIFO without a reader (start the reader first)"
+                                       : std::strerror(err)));
   }
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 

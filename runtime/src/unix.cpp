@@ -13,6 +13,7 @@
 
 #include "nettool/error.h"
 #include "nettool/fd.h"
+#include "nettool/log.h"
 
 namespace nettool {
 
@@ -172,8 +173,10 @@ std::string format_unix_address(const sockaddr* addr, socklen_t len) {
   const auto* sun = reinterpret_cast<const sockaddr_un*>(addr);
   size_t path_len = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
   if (path_len == 0) return "unix:(unnamed)";
-  if (sun->sun_path[0] == '\0') return "unix:@" + std::string(sun->sun_path + 1, path_len - 1);
-  return "unix:" + std::string(sun->sun_path, strnlen(sun->sun_path, path_len));
+  // The peer chose the name: its control characters must not reach a
+  // terminal or forge a log line.
+  if (sun->sun_path[0] == '\0') return "unix:@" + escape_for_log(std::string_view(sun->sun_path + 1, path_len - 1));
+  return "unix:" + escape_for_log(std::string_view(sun->sun_path, strnlen(sun->sun_path, path_len)));
 }
 
 UnixDatagramSocket::UnixDatagramSocket(uv_loop_t* loop, UniqueFd fd, std::string name, UnixSocketFile file)

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <csignal>
 
@@ -207,4 +208,18 @@ TEST_CASE("hex-dump: a file that cannot be made is exit 1 naming it, a symbolic 
   r = run_nettool({"tcp-listen", "--hex-dump", "", "127.0.0.1", "0"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--hex-dump: no FILE") != std::string::npos);
+}
+
+TEST_CASE("hex-dump: a FIFO without a reader is refused at once, not waited on where no signal can end the wait",
+          "[dump]") {
+  TempDir dir;
+  const auto fifo = dir / "dump.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  for (std::vector<std::string> args : {std::vector<std::string>{"udp-listen", "--hex-dump", fifo.string(), "127.0.0.1", "0"},
+                                        std::vector<std::string>{"udp-send", "-o", fifo.string(), "-M", "x", "127.0.0.1", "9"}}) {
+    INFO(args[0]);
+    auto r = run_nettool(args, {}, Ms(20000));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("is a FIFO without a reader") != std::string::npos);
+  }
 }

@@ -2,6 +2,11 @@
 // and which are refused before anything is created.
 #include <catch2/catch.hpp>
 
+#include <sys/un.h>
+
+#include <cstddef>
+#include <cstring>
+
 #include "nettool/error.h"
 #include "nettool/unix.h"
 
@@ -42,4 +47,18 @@ TEST_CASE("unix addresses: an empty path or one longer than sun_path holds is a 
                     Catch::Contains("longer than a Unix socket address can be"));
   CHECK_NOTHROW(parse_unix_address("unix:@" + std::string(107, 'a')));  // NUL + 107 bytes
   CHECK_THROWS_AS(parse_unix_address("unix:@" + std::string(108, 'a')), ConfigError);
+}
+
+TEST_CASE("unix addresses: a peer's name is shown with its control characters escaped", "[unix]") {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  static constexpr char kName[] = "\0evil\x1b[31mRED\nFAKE LOG LINE\x07";
+  const std::string name(kName, sizeof kName - 1);
+  std::memcpy(sun.sun_path, name.data(), name.size());
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
+  CHECK(format_unix_address(reinterpret_cast<sockaddr*>(&sun), len) ==
+        "unix:@evil\\x1b[31mRED\\x0aFAKE LOG LINE\\x07");
+  std::memcpy(sun.sun_path, "/tmp/a\nb", 9);
+  CHECK(format_unix_address(reinterpret_cast<sockaddr*>(&sun), offsetof(sockaddr_un, sun_path) + 10) ==
+        "unix:/tmp/a\\x0ab");
 }

@@ -76,7 +76,8 @@ UniqueFd listen_unix(const UnixAddress& address, std::optional<mode_t> mode, int
 // ---- datagram sockets (udp-send, udp-listen over unix:)
 
 // "unix:/path", "unix:@name" (abstract) or "unix:(unnamed)" for a sender
-// that has no address.
+// that has no address: for display, the name's control characters escaped
+// as escape_for_log() does.
 std::string format_unix_address(const sockaddr* addr, socklen_t len);
 
 // A Unix domain datagram socket on the loop. libuv's uv_udp_t has no AF_UNIX,
