@@ -389,7 +389,11 @@ std::string command_man_page(const PluginInfo& info, const ManContext& ctx) {
       for (auto& c : choices) b.push_back(bold(c));
       facts += "; one of " + join(b, ", ");
     }
-    if (is_list(spec.type)) facts += "; repeatable, and a comma-separated list works too (a YAML list in a profile)";
+    // Only address lists split at commas: a message or a header may hold one.
+    if (spec.type == OptionType::AddressList)
+      facts += "; repeatable, and a comma-separated list works too (a YAML list in a profile)";
+    else if (is_list(spec.type))
+      facts += "; repeatable, each use one item (a YAML list in a profile)";
     if (spec.positional >= 0) facts += "; also the " + ordinal(spec.positional) + " positional argument";
     if (spec.type == OptionType::Path) facts += "; in a profile, relative to the profile's folder";
     facts += "; profile key: " + bold(spec.name) + ".";

@@ -51,3 +51,14 @@ TEST_CASE("nettool with no command lists the commands on stderr and exits 2", "[
   check_lists_every_command(r.err);
   CHECK_THAT(r.err, Catch::Contains("no command given"));
 }
+
+TEST_CASE("help --man promises comma-separated lists only for address lists", "[cli]") {
+  auto send = run_nettool({"help", "--man", "udp-send"});
+  REQUIRE(send.exit_code == 0);
+  // -M "a,b" sends one datagram "a,b": the page must not say it splits.
+  CHECK(send.out.find("each use one item") != std::string::npos);
+  CHECK(send.out.find("comma-separated list works too") == std::string::npos);
+  auto listen = run_nettool({"help", "--man", "tcp-listen"});
+  REQUIRE(listen.exit_code == 0);
+  CHECK(listen.out.find("comma-separated list works too") != std::string::npos);  // --allow, --deny
+}
