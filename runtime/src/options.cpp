@@ -427,8 +427,9 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
     }
   }
 
-  // Positionals: when fewer are given than declared, the leading optional ones
-  // are skipped (tcp-listen [HOST] PORT).
+  // Positionals: when fewer are given than declared, the leading ones that
+  // are optional (tcp-listen [HOST] PORT) or that the profile already set
+  // (a profile with `host:`, then `udp-send -c p.yaml 9`) are skipped.
   if (positional_args.size() > positionals.size()) {
     throw ConfigError("unexpected argument '" + positional_args[positionals.size()] + "'");
   }
@@ -438,7 +439,8 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
   size_t skip = positionals.size() - positional_args.size();
   size_t arg_index = 0;
   for (auto* p : positionals) {
-    if (skip > 0 && !p->required) {
+    bool from_profile = values.has(p->name) && values.source(p->name) == ValueSource::Profile;
+    if (skip > 0 && (!p->required || from_profile)) {
       --skip;
       continue;
     }
