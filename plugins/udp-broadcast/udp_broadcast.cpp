@@ -116,7 +116,10 @@ class UdpBroadcast final : public Command {
     } else {
       uv_ip6_addr("::", opts_.has(opt("source-port")) ? opts_.get_port(opt("source-port")) : 0, reinterpret_cast<sockaddr_in6*>(&local));
     }
-    if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<sockaddr*>(&local), UV_UDP_REUSEADDR); rc < 0)
+    // A multicast sender may share a --source-port with group listeners on
+    // this host (udp-listen --join shares it too); a broadcast one does not,
+    // so a taken port is an error and nobody else can bind ours.
+    if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<sockaddr*>(&local), multicast ? UV_UDP_REUSEADDR : 0); rc < 0)
       throw RuntimeError(uv_message("binding " + format_address(reinterpret_cast<sockaddr*>(&local)), rc));
     if (iface && !multicast) {
       // 255.255.255.255 leaves through the named interface only when bound to it.
@@ -156,7 +159,7 @@ class UdpBroadcast final : public Command {
                        return fail("a datagram of " + std::to_string(oversize) + " bytes is larger than the UDP limit of " +
                                    std::to_string(max_udp_payload(reinterpret_cast<sockaddr*>(&dest_)->sa_family)) +
                                    " bytes; nothing of it was sent");
-                     if (status < 0) return fail(std::string("reading stdin: ") + uv_strerror(status));
+                     if (status < 0) return fail(datagram_source_error(status));
                      source_done_ = true;
                      maybe_done();
                    });

@@ -153,7 +153,9 @@ class UdpSend final : public Command {
       ro.family = dest->sa_family;
       try {
         auto src = resolve_now(local_.host.value_or(""), local_.port.value_or(0), ro);
-        if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<const sockaddr*>(&src[0]), UV_UDP_REUSEADDR); rc < 0)
+        // Not shared (no SO_REUSEADDR): a source port another socket holds is
+        // an error, and nobody else can bind ours and take its replies.
+        if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<const sockaddr*>(&src[0]), 0); rc < 0)
           return fail(uv_message("binding source " + format_address(reinterpret_cast<const sockaddr*>(&src[0])), rc));
       } catch (const RuntimeError& e) {
         return fail(std::string("source address: ") + e.what());
@@ -248,7 +250,7 @@ class UdpSend final : public Command {
                   std::to_string(max_udp_payload(family_)) +
                   " bytes; nothing of it was sent (use --chunk SIZE to split the input)");
     }
-    if (status < 0) return fail(std::string("reading stdin: ") + uv_strerror(status));
+    if (status < 0) return fail(datagram_source_error(status));
     source_done_ = true;
     // Not from inside the source's own callback: finishing destroys it.
     std::weak_ptr<bool> alive = alive_;
