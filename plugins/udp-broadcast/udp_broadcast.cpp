@@ -141,7 +141,14 @@ class UdpBroadcast final : public Command {
       }
     } else {
       if (int rc = uv_udp_set_broadcast(socket_.get(), 1); rc < 0) throw RuntimeError(uv_message("SO_BROADCAST", rc));
-      if (opts_.has(opt("ttl"))) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int(opt("ttl"))));
+      // A unicast/broadcast TTL is 1-255 (0 is multicast's "this host only");
+      // libuv refuses 0, which used to be ignored without a word.
+      if (opts_.has(opt("ttl"))) {
+        int64_t ttl = opts_.get_int(opt("ttl"));
+        if (ttl < 1 || ttl > 255) throw ConfigError("--ttl " + std::to_string(ttl) + ": a broadcast TTL is 1 to 255 (0 is for --multicast)");
+        if (int rc = uv_udp_set_ttl(socket_.get(), static_cast<int>(ttl)); rc < 0)
+          throw RuntimeError(uv_message("setting --ttl " + std::to_string(ttl), rc));
+      }
     }
     ctx_.log().debug("sending to {}", format_address(d));
 

@@ -355,3 +355,19 @@ TEST_CASE("udp-send --count: stdin that would cost more than 64 MiB to keep (eve
   CHECK(r.err.find("more than 64 MiB of datagrams") != std::string::npos);
   CHECK_FALSE(sink.recv(Ms(100)));  // nothing was sent: --count reads everything first
 }
+
+// ======================================================================= small refusals
+
+TEST_CASE("udp-send refuses port 0 as the other UDP senders do (exit 2)", "[udp][safety][options]") {
+  auto r = run_nettool({"udp-send", "-M", "x", "127.0.0.1", "0"});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("0 is not a port to send to") != std::string::npos);
+}
+
+TEST_CASE("udp-broadcast --ttl 0 without --multicast is a usage error instead of being ignored", "[udp][safety][options]") {
+  auto r = run_nettool({"udp-broadcast", "--address", "127.255.255.255", "--ttl", "0", "-M", "x", "9"});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--ttl 0") != std::string::npos);
+}
