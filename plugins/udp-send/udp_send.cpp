@@ -107,7 +107,9 @@ class UdpSend final : public Command {
     ctx_.counters().connections++;
     stdout_ = ctx_.open_stdio(false, true);
     unix_->receive_start(
-        [this](ssize_t nread, std::string_view data, const sockaddr*, socklen_t, bool) {
+        [this](ssize_t nread, std::string_view data, const sockaddr*, socklen_t, bool truncated) {
+          // A Unix datagram may be larger than the 64 KiB we read: say so, as udp-listen does.
+          if (truncated) ctx_.log().warn("reply from {} truncated to {} bytes", dest_, data.size());
           uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
           on_reply(nread, &buf);
         },

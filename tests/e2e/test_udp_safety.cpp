@@ -15,8 +15,10 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -370,4 +372,37 @@ TEST_CASE("udp-broadcast --ttl 0 without --multicast is a usage error instead of
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--ttl 0") != std::string::npos);
+}
+
+TEST_CASE("udp-send over a Unix socket warns when a reply is larger than the 64 KiB it reads", "[udp][safety][unix]") {
+  // A Unix datagram server of our own at an abstract name, answering 100,000 bytes.
+  int server = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(server >= 0);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{server};
+  std::string name = "nettool-udps-" + std::to_string(::getpid());
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path + 1, name.data(), name.size());
+  auto alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  REQUIRE(::bind(server, reinterpret_cast<sockaddr*>(&a), alen) == 0);
+  int sndbuf = 1 << 20;
+  ::setsockopt(server, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
+
+  Process send(nettool_argv({"udp-send", "-M", "ping", "-W", "500ms", "unix:@" + name}));
+  pollfd p{server, POLLIN, 0};
+  REQUIRE(::poll(&p, 1, static_cast<int>(kIoTimeout.count())) == 1);
+  char ping[16];
+  sockaddr_un from{};
+  socklen_t flen = sizeof from;
+  REQUIRE(::recvfrom(server, ping, sizeof ping, 0, reinterpret_cast<sockaddr*>(&from), &flen) == 4);
+  std::string reply(100'000, 'r');
+  REQUIRE(::sendto(server, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), flen) ==
+          static_cast<ssize_t>(reply.size()));
+  CHECK(send.wait(kIoTimeout) == 0);
+  INFO("stderr: " << send.stderr_text());
+  CHECK(send.stdout_text().size() == 64 * 1024);
+  CHECK(send.stderr_text().find("truncated to 65536 bytes") != std::string::npos);
 }
