@@ -116,7 +116,10 @@ class UdpBroadcast final : public Command {
     } else {
       uv_ip6_addr("::", opts_.has(opt("source-port")) ? opts_.get_port(opt("source-port")) : 0, reinterpret_cast<sockaddr_in6*>(&local));
     }
-    if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<sockaddr*>(&local), UV_UDP_REUSEADDR); rc < 0)
+    // A multicast sender may share a --source-port with group listeners on
+    // this host (udp-listen --join shares it too); a broadcast one does not,
+    // so a taken port is an error and nobody else can bind ours.
+    if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<sockaddr*>(&local), multicast ? UV_UDP_REUSEADDR : 0); rc < 0)
       throw RuntimeError(uv_message("binding " + format_address(reinterpret_cast<sockaddr*>(&local)), rc));
     if (iface && !multicast) {
       // 255.255.255.255 leaves through the named interface only when bound to it.
@@ -138,7 +141,14 @@ class UdpBroadcast final : public Command {
       }
     } else {
       if (int rc = uv_udp_set_broadcast(socket_.get(), 1); rc < 0) throw RuntimeError(uv_message("SO_BROADCAST", rc));
-      if (opts_.has(opt("ttl"))) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int(opt("ttl"))));
+      // A unicast/broadcast TTL is 1-255 (0 is multicast's "this host only");
+      // libuv refuses 0, which used to be ignored without a word.
+      if (opts_.has(opt("ttl"))) {
+        int64_t ttl = opts_.get_int(opt("ttl"));
+        if (ttl < 1 || ttl > 255) throw ConfigError("--ttl " + std::to_string(ttl) + ": a broadcast TTL is 1 to 255 (0 is for --multicast)");
+        if (int rc = uv_udp_set_ttl(socket_.get(), static_cast<int>(ttl)); rc < 0)
+          throw RuntimeError(uv_message("setting --ttl " + std::to_string(ttl), rc));
+      }
     }
     ctx_.log().debug("sending to {}", format_address(d));
 
@@ -156,7 +166,7 @@ class UdpBroadcast final : public Command {
                        return fail("a datagram of " + std::to_string(oversize) + " bytes is larger than the UDP limit of " +
                                    std::to_string(max_udp_payload(reinterpret_cast<sockaddr*>(&dest_)->sa_family)) +
                                    " bytes; nothing of it was sent");
-                     if (status < 0) return fail(std::string("reading stdin: ") + uv_strerror(status));
+                     if (status < 0) return fail(datagram_source_error(status));
                      source_done_ = true;
                      maybe_done();
                    });

@@ -97,6 +97,11 @@ class UdpForward final : public Command {
     if (opts_.has(opt("source")) && !opts_.get_string(opt("source")).empty()) resolve_source();
     std::string host = opts_.has(opt("host")) ? opts_.get_string(opt("host")) : "";
     listener_ = bind_udp_server(ctx_.loop(), this, host, opts_.get_port(opt("port")), resolve_);
+    self_ = SelfAddresses(listener_.get());
+    // Forwarding to ourselves would make every datagram a new session that
+    // forwards to ourselves again.
+    if (self_.is_self(reinterpret_cast<const sockaddr*>(&target_)))
+      throw ConfigError("TARGET " + target_text_ + " is this forwarder's own listening address");
     ctx_.log().info("forwarding to {}", target_text_);
     ctx_.log().info("listening on {}", udp_bound_address(listener_.get()));
     sweeper_ = make_timer(ctx_.loop(), this);
@@ -112,6 +117,8 @@ class UdpForward final : public Command {
   void shutdown() override { abort(); }
 
   void abort() override {
+    if (dropped_self_ > 0 && listener_.is_open())
+      ctx_.log().info("{} datagram(s) from our own or the target's address dropped", dropped_self_);
     listener_.close();
     sweeper_.close();
     std::vector<std::string> keys;
@@ -184,6 +191,14 @@ class UdpForward final : public Command {
   Session* find_or_open_session(const sockaddr* from) {
     std::string key = client_key(from);
     if (auto it = sessions_.find(key); it != sessions_.end()) return it->second.get();
+    // A (spoofed) client address that is our own listening address or the
+    // target's: its replies would come back to us or the target would answer
+    // them, and each answer would be forwarded again, forever.
+    if (self_.is_self_or_bogus(from) || same_ip_endpoint(from, reinterpret_cast<const sockaddr*>(&target_))) {
+      ++dropped_self_;  // counted in the log line at the end
+      ctx_.log().debug("datagram from {} dropped: our own or the target's address", format_address(from));
+      return nullptr;
+    }
     if (!access_.admits(from)) {
       ctx_.log().debug("datagram from {} refused (--allow/--deny)", format_address(from));
       return nullptr;
@@ -282,6 +297,8 @@ class UdpForward final : public Command {
   Handle<uv_timer_t> sweeper_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   bool warned_full_ = false;  // logged once until a session ends
+  SelfAddresses self_;         // the listening socket's own addresses: never a client
+  uint64_t dropped_self_ = 0;  // datagrams from those, or from the target, dropped
 };
 
 void UdpForward::on_target_datagram(Session& s, ssize_t nread, const uv_buf_t* buf, const sockaddr* from) {

@@ -32,7 +32,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {.name = "count", .type = OptionType::Int, .help = "exit after this many datagrams", .min = 1},
     {.name = "idle-timeout", .short_flag = 'i', .type = OptionType::Duration,
      .help = "exit after this long without a datagram", .min = 1},
-    {"reply-to-last", 0, OptionType::Bool, "", "send stdin (each read as one datagram) to the last sender"},
+    {"reply-to-last", 0, OptionType::Bool, "",
+     "send stdin to the last sender (each read as one datagram, cut to the largest one the address family carries)"},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kUnixModeOptions, kAddressFamilyOptions, kTapOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
@@ -123,7 +124,11 @@ class UdpListen final : public Command {
     }
     bool v4_groups = false;
     for (const auto& g : opts_.get_list(opt("join"))) v4_groups |= g.find(':') == std::string::npos;
-    socket_ = bind_udp_server(ctx_.loop(), this, host, parse_port(port), resolve_, v4_groups);
+    // Only a group listener shares its port: other receivers of the same group
+    // on this host may bind it too. A unicast port stays ours alone.
+    bool share = !opts_.get_list(opt("join")).empty();
+    socket_ = bind_udp_server(ctx_.loop(), this, host, parse_port(port), resolve_, v4_groups, share);
+    self_ = SelfAddresses(socket_.get());
     for (const auto& group : opts_.get_list(opt("join"))) join(group);
     ctx_.log().info("listening on {}", udp_bound_address(socket_.get()));
   }
@@ -184,6 +189,14 @@ class UdpListen final : public Command {
       return;
     }
     if (from == nullptr) return end_of_batch();  // nothing more to read now
+    if (self_.is_self_or_bogus(from)) {
+      // A (spoofed) datagram from our own address: echoing or replying to it
+      // would send it to ourselves, again and again.
+      ++dropped_self_;
+      ctx_.log().debug("datagram from {} dropped: our own address (or never a real sender)", format_address(from));
+      if (!(flags & UV_UDP_MMSG_CHUNK)) end_of_batch();
+      return;
+    }
     Sender sender;
     sender.length = from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     std::memcpy(&sender.address, from, sender.length);
@@ -211,7 +224,7 @@ class UdpListen final : public Command {
       output_.append(data);
     }
     if (show_source_ && !hex_) output_ += "\n";
-    if (echo_) send_to(from, data);
+    if (echo_) send_to(from, data, false);
     if (count_limit_ > 0 && received_ >= count_limit_) finish();
   }
 
@@ -247,28 +260,44 @@ class UdpListen final : public Command {
     else if (socket_.is_open()) uv_udp_recv_stop(socket_.get());
   }
 
-  void send_to(const Sender& sender, std::string_view data) {
-    if (tap_) tap_->record(TrafficDirection::Sent, 0, describe(sender), data);
+  // One datagram to `sender`. An echo that fails is dropped, as UDP would
+  // (debug); a --reply-to-last that fails is stdin lost: an error, exit 1.
+  // The dump records a datagram once it has been sent, not before.
+  void send_to(const Sender& sender, std::string_view data, bool reply) {
     const auto* to = reinterpret_cast<const sockaddr*>(&sender.address);
     if (unix_) {
       // A sender without an address (it never bound one) cannot be answered;
       // a full queue at the other end drops the datagram, as UDP would.
       int rc = sender.length > sizeof(sa_family_t) ? unix_->send(data, to, sender.length) : UV_EDESTADDRREQ;
-      if (rc < 0) ctx_.log().debug("send to {}: {} (dropped)", describe(sender), uv_strerror(rc));
-      else ctx_.counters().bytes_sent += data.size();
+      if (rc < 0) return send_failed(sender, data.size(), rc, reply);
+      ctx_.counters().bytes_sent += data.size();
+      if (tap_) tap_->record(TrafficDirection::Sent, 0, describe(sender), data);
       return;
     }
-    int rc = send_datagram(socket_.get(), std::string(data), to, [this](int status, size_t bytes) {
-      if (sending_ > 0) --sending_;
-      if (status < 0) ctx_.log().debug("send: {}", uv_strerror(status));
-      else ctx_.counters().bytes_sent += bytes;
-      if (finishing_ && sending_ == 0) close_socket_soon();
-    });
-    if (rc < 0) {
-      ctx_.log().debug("send to {}: {}", format_address(to), uv_strerror(rc));
-      return;
-    }
+    // The dump needs the bytes in the callback; copied only when dumping.
+    std::string dumped = tap_ ? std::string(data) : std::string();
+    int rc = send_datagram(socket_.get(), std::string(data), to,
+                           [this, sender, reply, dumped = std::move(dumped)](int status, size_t bytes) {
+                             if (sending_ > 0) --sending_;
+                             if (status < 0) {
+                               send_failed(sender, bytes, status, reply);
+                             } else {
+                               ctx_.counters().bytes_sent += bytes;
+                               if (tap_) tap_->record(TrafficDirection::Sent, 0, describe(sender), dumped);
+                             }
+                             if (finishing_ && sending_ == 0) close_socket_soon();
+                           });
+    if (rc < 0) return send_failed(sender, data.size(), rc, reply);
     ++sending_;
+  }
+
+  void send_failed(const Sender& sender, size_t size, int status, bool reply) {
+    if (!reply) {
+      ctx_.log().debug("echo of {} B to {}: {} (dropped)", size, describe(sender), uv_strerror(status));
+      return;
+    }
+    ctx_.log().error("--reply-to-last: sending {} B to {}: {}", size, describe(sender), uv_strerror(status));
+    ctx_.set_exit_code(kExitRuntime);
   }
 
   // Not from inside the socket's own send callback.
@@ -284,7 +313,11 @@ class UdpListen final : public Command {
       ctx_.log().warn("stdin: no sender yet to reply to; {} bytes dropped", chunk->size);
       return;
     }
-    send_to(last_sender_, std::string_view(chunk->data.get(), chunk->size));
+    // A read may be larger than one datagram can carry (a 64 KiB read to an
+    // IPv4 sender): cut it, every byte still goes out and in order.
+    std::string_view data(chunk->data.get(), chunk->size);
+    size_t limit = max_datagram_to(reinterpret_cast<const sockaddr*>(&last_sender_.address));
+    for (size_t at = 0; at < data.size(); at += limit) send_to(last_sender_, data.substr(at, limit), true);
   }
 
   void touch() {
@@ -307,6 +340,8 @@ class UdpListen final : public Command {
   void finish() {
     if (finishing_) return;
     finishing_ = true;
+    if (dropped_self_ > 0)
+      ctx_.log().info("{} datagram(s) from our own address dropped unanswered", dropped_self_);
     flush_output();
     stop_receiving();
     if (sending_ == 0) socket_.close();
@@ -334,6 +369,8 @@ class UdpListen final : public Command {
   bool show_source_ = false, hex_ = false, echo_ = false;
   uint64_t count_limit_ = 0;  // 0: no --count
   uint64_t received_ = 0;
+  SelfAddresses self_;         // who is never answered (our own address)
+  uint64_t dropped_self_ = 0;  // datagrams dropped for that
   size_t sending_ = 0;  // echo/reply sends not completed yet
   bool receiving_ = false;
   bool finishing_ = false;

@@ -48,6 +48,8 @@ class UdpSend final : public Command {
     tap_ = traffic_tap(ctx_, opts_);
     if (auto unix = parse_unix_address(opts_.get_string(opt("host")))) return start_unix(*unix);
     if (!opts_.has(opt("port"))) throw ConfigError("PORT is missing (HOST PORT, or unix:/PATH for a Unix socket)");
+    // As the other UDP senders: nothing can be sent to port 0.
+    if (opts_.get_port(opt("port")) == 0) throw ConfigError("PORT: 0 is not a port to send to");
     // The resolver would take "" for the loopback address.
     if (strip_brackets(opts_.get_string(opt("host"))).empty())
       throw ConfigError("HOST is empty (a host name or an address)");
@@ -105,7 +107,9 @@ class UdpSend final : public Command {
     ctx_.counters().connections++;
     stdout_ = ctx_.open_stdio(false, true);
     unix_->receive_start(
-        [this](ssize_t nread, std::string_view data, const sockaddr*, socklen_t, bool) {
+        [this](ssize_t nread, std::string_view data, const sockaddr*, socklen_t, bool truncated) {
+          // A Unix datagram may be larger than the 64 KiB we read: say so, as udp-listen does.
+          if (truncated) ctx_.log().warn("reply from {} truncated to {} bytes", dest_, data.size());
           uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
           on_reply(nread, &buf);
         },
@@ -153,7 +157,9 @@ class UdpSend final : public Command {
       ro.family = dest->sa_family;
       try {
         auto src = resolve_now(local_.host.value_or(""), local_.port.value_or(0), ro);
-        if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<const sockaddr*>(&src[0]), UV_UDP_REUSEADDR); rc < 0)
+        // Not shared (no SO_REUSEADDR): a source port another socket holds is
+        // an error, and nobody else can bind ours and take its replies.
+        if (int rc = uv_udp_bind(socket_.get(), reinterpret_cast<const sockaddr*>(&src[0]), 0); rc < 0)
           return fail(uv_message("binding source " + format_address(reinterpret_cast<const sockaddr*>(&src[0])), rc));
       } catch (const RuntimeError& e) {
         return fail(std::string("source address: ") + e.what());
@@ -248,7 +254,7 @@ class UdpSend final : public Command {
                   std::to_string(max_udp_payload(family_)) +
                   " bytes; nothing of it was sent (use --chunk SIZE to split the input)");
     }
-    if (status < 0) return fail(std::string("reading stdin: ") + uv_strerror(status));
+    if (status < 0) return fail(datagram_source_error(status));
     source_done_ = true;
     // Not from inside the source's own callback: finishing destroys it.
     std::weak_ptr<bool> alive = alive_;

@@ -1,5 +1,8 @@
 #include "nettool/datagram.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "nettool/error.h"
 #include "nettool/net.h"
 #include "nettool/uv.h"
@@ -7,7 +10,7 @@
 namespace nettool {
 
 Handle<uv_udp_t> bind_udp_server(uv_loop_t* loop, void* owner, const std::string& host, uint16_t port,
-                                 const ResolveOptions& resolve, bool ipv4_any_first) {
+                                 const ResolveOptions& resolve, bool ipv4_any_first, bool share_port) {
   std::vector<sockaddr_storage> addrs;
   if (!host.empty()) {
     ResolveOptions ro = resolve;
@@ -28,7 +31,7 @@ Handle<uv_udp_t> bind_udp_server(uv_loop_t* loop, void* owner, const std::string
     if (int rc = uv_udp_init_ex(loop, udp.get(), addr->sa_family | UV_UDP_RECVMMSG); rc < 0)
       throw RuntimeError(uv_message("creating a UDP socket", rc));
     udp.mark_initialized(owner);
-    unsigned flags = UV_UDP_REUSEADDR | (resolve.family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+    unsigned flags = (share_port ? UV_UDP_REUSEADDR : 0) | (resolve.family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
     if (int rc = uv_udp_bind(udp.get(), addr, flags); rc < 0) {
       if (!errors.empty()) errors += "; ";
       errors += uv_message(format_address(addr), rc);
@@ -39,6 +42,105 @@ Handle<uv_udp_t> bind_udp_server(uv_loop_t* loop, void* owner, const std::string
     return udp;
   }
   throw RuntimeError("cannot listen: " + errors);
+}
+
+namespace {
+
+// An IP socket address's address as 16 bytes (IPv4 mapped into IPv6) and its
+// port; false for anything else (a Unix address).
+bool ip_of(const sockaddr* addr, std::array<unsigned char, 16>& ip, uint16_t& port) {
+  if (addr->sa_family == AF_INET) {
+    const auto* in4 = reinterpret_cast<const sockaddr_in*>(addr);
+    ip.fill(0);
+    ip[10] = ip[11] = 0xff;
+    std::memcpy(ip.data() + 12, &in4->sin_addr, 4);
+    port = ntohs(in4->sin_port);
+    return true;
+  }
+  if (addr->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+    std::memcpy(ip.data(), &in6->sin6_addr, 16);
+    port = ntohs(in6->sin6_port);
+    return true;
+  }
+  return false;
+}
+
+bool is_v4(const std::array<unsigned char, 16>& ip) {
+  static constexpr unsigned char kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(ip.data(), kPrefix, 12) == 0;
+}
+
+bool is_unspecified(const std::array<unsigned char, 16>& ip) {
+  if (is_v4(ip)) return ip[12] == 0 && ip[13] == 0 && ip[14] == 0 && ip[15] == 0;
+  return std::all_of(ip.begin(), ip.end(), [](unsigned char b) { return b == 0; });
+}
+
+bool is_loopback(const std::array<unsigned char, 16>& ip) {
+  if (is_v4(ip)) return ip[12] == 127;
+  static constexpr std::array<unsigned char, 16> kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return ip == kLoopback6;
+}
+
+bool is_multicast(const std::array<unsigned char, 16>& ip) {
+  return is_v4(ip) ? (ip[12] & 0xf0) == 0xe0 : ip[0] == 0xff;
+}
+
+}  // namespace
+
+size_t max_datagram_to(const sockaddr* to) {
+  if (to->sa_family == AF_UNIX) return 64 * 1024;
+  std::array<unsigned char, 16> ip{};
+  uint16_t port = 0;
+  if (ip_of(to, ip, port) && is_v4(ip)) return max_udp_payload(AF_INET);
+  return max_udp_payload(to->sa_family);
+}
+
+bool same_ip_endpoint(const sockaddr* a, const sockaddr* b) {
+  std::array<unsigned char, 16> ia{}, ib{};
+  uint16_t pa = 0, pb = 0;
+  return ip_of(a, ia, pa) && ip_of(b, ib, pb) && pa == pb && ia == ib;
+}
+
+SelfAddresses::SelfAddresses(const uv_udp_t* socket) {
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  if (uv_udp_getsockname(socket, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return;
+  Ip ip{};
+  if (!ip_of(reinterpret_cast<const sockaddr*>(&bound), ip, port_)) return;
+  wildcard_ = is_unspecified(ip);
+  if (!wildcard_) {
+    addresses_.push_back(ip);
+    return;
+  }
+  uv_interface_address_t* list = nullptr;
+  int count = 0;
+  if (uv_interface_addresses(&list, &count) != 0) return;  // loopback and the unspecified address still count
+  for (int i = 0; i < count; ++i) {
+    uint16_t ignored = 0;
+    if (ip_of(reinterpret_cast<const sockaddr*>(&list[i].address), ip, ignored)) addresses_.push_back(ip);
+  }
+  uv_free_interface_addresses(list, count);
+}
+
+bool SelfAddresses::is_self(const sockaddr* addr) const {
+  Ip ip{};
+  uint16_t port = 0;
+  if (port_ == 0 || !ip_of(addr, ip, port) || port != port_) return false;
+  // Sending to 0.0.0.0 or :: reaches this host (Linux routes it to loopback).
+  if (is_unspecified(ip)) return true;
+  if (wildcard_ && is_loopback(ip)) return true;
+  return std::find(addresses_.begin(), addresses_.end(), ip) != addresses_.end();
+}
+
+bool SelfAddresses::is_self_or_bogus(const sockaddr* from) const {
+  Ip ip{};
+  uint16_t port = 0;
+  if (!ip_of(from, ip, port)) return false;
+  // Never the source of a real datagram, and a reply there would come back
+  // to us (multicast loops back by default) whatever the port.
+  if (is_unspecified(ip) || is_multicast(ip)) return true;
+  return is_self(from);
 }
 
 std::string udp_bound_address(const uv_udp_t* socket) {
@@ -108,6 +210,7 @@ void DatagramSource::start(DatagramFn on_datagram, EndFn on_end) {
 }
 
 void DatagramSource::on_data(const ChunkPtr& chunk) {
+  if (ended_) return;  // a read that was already under way
   if (oversize_ > 0) {
     // Measuring a line too long to send, without keeping it, to name its size.
     std::string_view data(chunk->data.get(), chunk->size);
@@ -123,7 +226,7 @@ void DatagramSource::on_data(const ChunkPtr& chunk) {
     // CPU with 64-byte chunks).
     size_t start = 0;
     while (pending_.size() - start >= options_.chunk) {
-      ready_.push_back(pending_.substr(start, options_.chunk));
+      queue(pending_.substr(start, options_.chunk));
       start += options_.chunk;
     }
     pending_.erase(0, start);
@@ -132,7 +235,7 @@ void DatagramSource::on_data(const ChunkPtr& chunk) {
     while (true) {
       size_t nl = pending_.find('\n', start);
       if (nl == std::string::npos) break;
-      ready_.push_back(pending_.substr(start, nl - start + (options_.keep_newline ? 1 : 0)));
+      queue(pending_.substr(start, nl - start + (options_.keep_newline ? 1 : 0)));
       start = nl + 1;
     }
     pending_.erase(0, start);
@@ -144,16 +247,28 @@ void DatagramSource::on_data(const ChunkPtr& chunk) {
     }
   }
   if (options_.count > 1) {
-    size_t total = 0;
-    for (size_t i = next_ready_; i < ready_.size(); ++i) total += ready_[i].size();
-    if (total > (64u << 20)) {  // resending needs it all in memory: bound it
-      on_eof(UV_ENOBUFS);
-      return;
+    // Resending needs it all in memory: bound it. The running total counts
+    // what each datagram costs besides its bytes, so empty lines count too.
+    if (queued_bytes_ > kMaxQueuedBytes) {
+      if (stdin_) stdin_->read_pause();
+      on_eof(kTooMuchQueued);
     }
     return;  // deliver at EOF
   }
   if (ready_.size() - next_ready_ > 64) stdin_->read_pause();  // the sender is behind
   deliver();
+}
+
+void DatagramSource::queue(std::string payload) {
+  queued_bytes_ += payload.size() + kDatagramOverhead;
+  ready_.push_back(std::move(payload));
+}
+
+std::string datagram_source_error(int status) {
+  if (status == DatagramSource::kTooMuchQueued)
+    return "more than 64 MiB of datagrams (counting " + std::to_string(DatagramSource::kDatagramOverhead) +
+           " bytes of bookkeeping each) waiting to be sent: --count keeps all of stdin in memory to send it again";
+  return std::string("reading stdin: ") + uv_strerror(status);
 }
 
 void DatagramSource::end_oversize() {
@@ -172,7 +287,7 @@ void DatagramSource::on_eof(int status) {
     on_end_(status, 0);
     return;
   }
-  if (!pending_.empty()) ready_.push_back(std::move(pending_));  // a last line without newline
+  if (!pending_.empty()) queue(std::move(pending_));  // a last line without newline
   pending_.clear();
   deliver();
 }
@@ -196,6 +311,7 @@ void DatagramSource::deliver() {
       return;
     }
     std::string payload = std::move(ready_[next_ready_++]);
+    if (round_ == 1) queued_bytes_ -= std::min(queued_bytes_, payload.size() + kDatagramOverhead);
     if (payload.size() > options_.max_size) {
       ended_ = true;
       on_end_(0, payload.size());

@@ -52,6 +52,13 @@ class UdpSocket {
 
   uint16_t port() const { return port_; }
 
+  // A receive buffer of `bytes` (SO_RCVBUFFORCE when allowed, else up to
+  // rmem_max), so a burst sent before the test reads it is not dropped.
+  void set_receive_buffer(int bytes) {
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
+
   bool send_to(const std::string& host, uint16_t port, std::string_view data) {
     socklen_t len = 0;
     sockaddr_storage ss = address(host, port, len);

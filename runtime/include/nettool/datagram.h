@@ -6,6 +6,7 @@
 #pragma once
 #include <uv.h>
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +23,39 @@ namespace nettool {
 // Largest UDP payload: 65,507 bytes over IPv4, 65,527 over IPv6.
 size_t max_udp_payload(int family);
 
+// Largest datagram to send to `to`: its family's UDP limit (an IPv4-mapped
+// IPv6 address is IPv4), or for a Unix socket 64 KiB, what udp-listen and
+// udp-send read whole.
+size_t max_datagram_to(const sockaddr* to);
+
+// Who a UDP server must never answer: a datagram "from" its own address (one
+// spoofed packet would make it answer itself, or another of our sockets,
+// forever) or from an address that is never a real sender (unspecified,
+// multicast: a reply to 0.0.0.0 or to a group we joined comes back to us).
+// Built from the socket's bound address; for a wildcard bind (0.0.0.0, ::)
+// every local address counts: all of 127.0.0.0/8, ::1 and the interfaces'
+// addresses at start (uv_interface_addresses).
+class SelfAddresses {
+ public:
+  SelfAddresses() = default;
+  explicit SelfAddresses(const uv_udp_t* socket);
+  // True when a datagram from `from` must be dropped unanswered.
+  bool is_self_or_bogus(const sockaddr* from) const;
+  // True when `addr` (ADDR:PORT) is where this socket receives (the same port
+  // and a local address of its bind): sending there reaches the socket itself.
+  bool is_self(const sockaddr* addr) const;
+
+ private:
+  using Ip = std::array<unsigned char, 16>;  // IPv4 as ::ffff:a.b.c.d
+  uint16_t port_ = 0;                        // host order; 0 until built
+  bool wildcard_ = false;
+  std::vector<Ip> addresses_;
+};
+
+// Two IP socket addresses are the same ADDR:PORT (an IPv4 address equals its
+// IPv4-mapped IPv6 form; the IPv6 scope and flow label are ignored).
+bool same_ip_endpoint(const sockaddr* a, const sockaddr* b);
+
 // The one rule for what udp-send and udp-broadcast may be asked to send:
 // --chunk (when given) from 1 byte to the largest payload, and no --message
 // larger than that. With AF_UNSPEC only what holds for both families is
@@ -37,10 +71,18 @@ std::string datagram_limits_error(std::optional<uint64_t> chunk, const std::vect
 // most reliably on an IPv4 socket). libuv reads it with recvmmsg
 // (UV_UDP_RECVMMSG), and it gets a 4 MiB receive buffer for bursts. Throws
 // RuntimeError naming every address that failed and why.
+// Only with `share_port` (multicast group listeners, which several programs
+// on one host may be) is the port shared (SO_REUSEADDR); otherwise a port
+// another socket holds fails with EADDRINUSE, so that nobody else -- another
+// user's process included -- can bind it too and take our unicast datagrams.
 Handle<uv_udp_t> bind_udp_server(uv_loop_t* loop, void* owner, const std::string& host, uint16_t port,
-                                 const ResolveOptions& resolve, bool ipv4_any_first = false);
+                                 const ResolveOptions& resolve, bool ipv4_any_first = false, bool share_port = false);
 // "ADDR:PORT" the socket is bound to (for the "listening on" line).
 std::string udp_bound_address(const uv_udp_t* socket);
+
+// What on_end's status < 0 means, for the error line: a read error on stdin,
+// or too much stdin kept for --count.
+std::string datagram_source_error(int status);
 
 class DatagramSource {
  public:
@@ -58,6 +100,14 @@ class DatagramSource {
   using DatagramFn = std::function<bool(std::string payload)>;
   using EndFn = std::function<void(int status, size_t oversize)>;
 
+  // on_end's status when stdin held more than kMaxQueuedBytes for --count
+  // (datagram_source_error words it).
+  static constexpr int kTooMuchQueued = UV_ENOBUFS;
+  static constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
+  // What a queued datagram costs besides its payload: its std::string and the
+  // allocator's header. An empty line is not free.
+  static constexpr size_t kDatagramOverhead = sizeof(std::string) + 16;
+
   DatagramSource(uv_loop_t* loop, Options options);
   ~DatagramSource();
   void start(DatagramFn on_datagram, EndFn on_end);
@@ -69,6 +119,7 @@ class DatagramSource {
   void deliver();
   void schedule();
   void end_oversize();
+  void queue(std::string payload);
 
   uv_loop_t* loop_;
   Options options_;
@@ -76,6 +127,7 @@ class DatagramSource {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::string pending_;  // bytes read but not yet cut into a datagram
   std::vector<std::string> ready_;
+  size_t queued_bytes_ = 0;  // ready_'s payloads + kDatagramOverhead each, before their first send
   size_t next_ready_ = 0;
   std::vector<std::string> replay_;  // every datagram, when count > 1
   uint64_t round_ = 1;
