@@ -427,9 +427,8 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
     }
   }
 
-  // Positionals: when fewer are given than declared, the leading ones that
-  // are optional (tcp-listen [HOST] PORT) or that the profile already set
-  // (a profile with `host:`, then `udp-send -c p.yaml 9`) are skipped.
+  // Positionals: when fewer are given than declared, the leading optional ones
+  // are skipped (tcp-listen [HOST] PORT).
   if (positional_args.size() > positionals.size()) {
     throw ConfigError("unexpected argument '" + positional_args[positionals.size()] + "'");
   }
@@ -439,8 +438,7 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
   size_t skip = positionals.size() - positional_args.size();
   size_t arg_index = 0;
   for (auto* p : positionals) {
-    bool from_profile = values.has(p->name) && values.source(p->name) == ValueSource::Profile;
-    if (skip > 0 && (!p->required || from_profile)) {
+    if (skip > 0 && !p->required) {
       --skip;
       continue;
     }

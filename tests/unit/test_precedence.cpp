@@ -87,30 +87,3 @@ TEST_CASE("Precedence: a command-line list replaces the profile's list", "[prece
     CHECK(values.source("allow") == ValueSource::Profile);
   }
 }
-
-TEST_CASE("Precedence: fewer positionals than declared skip those the profile set", "[profile][cli]") {
-  // udp-send's shape: HOST and PORT both required.
-  static constexpr OptionSpec kBoth[] = {
-      {"host", 0, OptionType::String, "", "host", "HOST", 0, true},
-      {"port", 0, OptionType::Port, "", "port", "PORT", 1, true},
-  };
-  auto run = [](const std::string& profile_text, const std::vector<std::string>& args) {
-    OptionValues values;
-    apply_defaults(kBoth, values);
-    Profile::parse(profile_text, "test.yaml").apply(kBoth, values);
-    apply_command_line(kBoth, args, values);
-    return values;
-  };
-  auto host_set = run("host: example.net\n", {"9"});
-  CHECK(host_set.get_string("host") == "example.net");
-  CHECK(host_set.get_port("port") == 9);
-  auto port_set = run("port: 7\n", {"127.0.0.1"});
-  CHECK(port_set.get_string("host") == "127.0.0.1");
-  CHECK(port_set.get_port("port") == 7);
-  auto both_set = run("host: example.net\nport: 7\n", {"127.0.0.1", "9"});  // both given: both replaced
-  CHECK(both_set.get_string("host") == "127.0.0.1");
-  CHECK(both_set.get_port("port") == 9);
-  auto one_of_both = run("host: example.net\nport: 7\n", {"9"});
-  CHECK(one_of_both.get_string("host") == "example.net");
-  CHECK(one_of_both.get_port("port") == 9);
-}
