@@ -266,7 +266,14 @@ void close_file(State& st, std::string& error) {
 // nobody else can change it between the digest check and the rename.
 int open_own_file(const std::string& path, int access, std::string& error) {
   constexpr mode_t kNewFileMode = 0644;
-  int fd = ::open(path.c_str(), access | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, kNewFileMode);
+  // A file we create now is ours whatever owner the file system shows
+  // (sshfs, NFS root_squash, CIFS): only one that was there is checked.
+  int fd = ::open(path.c_str(), access | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, kNewFileMode);
+  if (fd >= 0) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+  }
+  if (errno == EEXIST) fd = ::open(path.c_str(), access | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     error = errno == ELOOP ? path + " is a symbolic link; refusing to follow it (remove it, or choose another name)"
                            : "cannot open " + path + ": " + os_error(errno);

@@ -112,7 +112,7 @@ int open_path(int root_fd, const std::vector<std::string>& segments, bool allow_
 int reopen_for_reading(int path_fd) {
   char link[32];
   std::snprintf(link, sizeof link, "/proc/self/fd/%d", path_fd);
-  return ::open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  return ::open(link, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);  // a leased file: EWOULDBLOCK, never a wait
 }
 
 // Whether a request for this directory entry's name would pass the checks
