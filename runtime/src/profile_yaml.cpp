@@ -1,9 +1,11 @@
 // libnettool-profile: YAML profiles through yaml-cpp, loaded by the runtime's
 // Profile (profile.cpp) only for a run given one.
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "nettool/abi.h"
 #include "nettool/error.h"
@@ -19,6 +21,35 @@ std::string where(const std::string& file, const YAML::Mark& mark) {
 }
 
 std::string scalar_text(const YAML::Node& node) { return node.Scalar(); }
+
+// Only notes where each document starts: enough to tell one from several.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Where a second document starts, if there is one. Asks the parser for two
+// documents and no more: yaml-cpp 0.7 can hand out empty documents forever
+// on some malformed text (a fuzzer found "!,ech\x91\xfc"), so YAML::LoadAll
+// never returns there.
+std::optional<YAML::Mark> second_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+  }
+  if (starts.marks.size() < 2) return std::nullopt;
+  return starts.marks[1];
+}
 
 class YamlProfile final : public ProfileDocument {
  public:
@@ -36,19 +67,19 @@ std::unique_ptr<ProfileDocument> YamlProfile::parse(const std::string& text, con
   auto profile = std::make_unique<YamlProfile>();
   profile->file_ = file_name;
   YAML::Node root;
+  std::optional<YAML::Mark> second;
   try {
-    // One document: what a second one (after "---") holds would otherwise
-    // be ignored without a word, its mistakes included.
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1)
-      throw ConfigError(where(file_name, documents[1].Mark()) + "a profile is one YAML document, not several");
-    if (!documents.empty()) root = documents.front();
+    root = YAML::Load(text);  // the first document only
+    second = second_document(text);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(where(file_name, e.mark) + "malformed YAML: " + e.msg);
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);  // an empty profile is fine
   if (!root.IsMap())
     throw ConfigError(where(file_name, root.Mark()) + "a profile must be a mapping of option names to values");
+  // One document: what a second one (after "---") holds would otherwise be
+  // ignored without a word, its mistakes included.
+  if (second) throw ConfigError(where(file_name, *second) + "a profile is one YAML document, not several");
   for (const auto& item : root) {
     if (!item.first.IsScalar()) throw ConfigError(where(file_name, item.first.Mark()) + "keys must be plain names");
     if (item.first.Scalar() == "command") {

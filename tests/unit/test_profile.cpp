@@ -200,6 +200,12 @@ TEST_CASE("Profile: a second document or a second command: is refused, not ignor
              StartsWith("test.yaml:3:1: ") && Contains("duplicate key 'command'"));
 }
 
+TEST_CASE("Profile: text on which yaml-cpp finds documents forever is an error, not a hang", "[profile][errors]") {
+  // Found by tests/fuzz/profile.cpp: YAML::LoadAll never returned on it.
+  CHECK_THAT(profile_error("!,ech\x91\xfc"), StartsWith("test.yaml:") && Contains("must be a mapping"));
+  CHECK_THAT(profile_error("port: 1\n!,ech\x91\xfc"), StartsWith("test.yaml:"));
+}
+
 TEST_CASE("Profile: aliases that repeat a large value past 16 MiB are refused", "[profile][errors]") {
   std::string text = "header:\n  - &big " + std::string(1024 * 1024, 'x') + "\n";
   for (int i = 0; i < 20; ++i) text += "  - *big\n";  // 21 MiB of values from 1 MiB of text
