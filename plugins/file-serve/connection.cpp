@@ -691,7 +691,7 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
     if (!shared_.settings.digest || size == 0 || range.first != size) return respond_error(416, false, fields);
     std::weak_ptr<Connection> weak = weak_from_this();
     int raw_fd = fd->get();
-    shared_.digests->get(raw_fd, st, [weak, fd = std::move(fd), fields = std::move(fields)](const std::string& digest) {
+    shared_.digests->get(raw_fd, st, weak, [weak, fd = std::move(fd), fields = std::move(fields)](const std::string& digest) {
       auto self = weak.lock();
       if (!self || self->state_ != State::Opening) return;
       self->respond_error(416, false, digest.empty() ? fields : fields + "Repr-Digest: " + digest + "\r\n");
@@ -743,7 +743,7 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   // Hashing happens on the thread pool; the file waits in the callback.
   std::weak_ptr<Connection> weak = weak_from_this();
   int raw_fd = fd->get();
-  shared_.digests->get(raw_fd, st, [weak, fd = std::move(fd), send_it = std::move(send_it)](const std::string& digest) {
+  shared_.digests->get(raw_fd, st, weak, [weak, fd = std::move(fd), send_it = std::move(send_it)](const std::string& digest) {
     auto self = weak.lock();
     if (!self || self->state_ != State::Opening) return;
     send_it(fd, digest);

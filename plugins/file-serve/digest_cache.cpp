@@ -65,32 +65,51 @@ std::optional<std::string> Digester::known(const struct stat& st) {
   return cache_.find(digest_key_of(st));
 }
 
-void Digester::get(int fd, const struct stat& st, Done done) {
+void Digester::get(int fd, const struct stat& st, std::weak_ptr<const void> requester, Done done) {
   if (auto value = known(st)) {
     done(*value);
     return;
   }
   DigestKey key = digest_key_of(st);
   auto& waiters = waiting_[key];
-  waiters.push_back(std::move(done));
+  waiters.push_back(Waiter{std::move(requester), std::move(done)});
   if (waiters.size() > 1) return;  // already hashing this file, or waiting to
   HashRequest request{key, UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0)), st.st_size};
-  if (hashing_) {
-    backlog_.push_back(std::move(request));
-    return;
+  if (st.st_size <= kSmallFileBytes) return start(std::move(request), false);
+  if (!hashing_) return start(std::move(request), true);
+  if (backlog_.size() >= kMaxBacklog) {
+    // Those whose requesters left make room first; if none did, this one
+    // is answered without a digest rather than queued without bound.
+    std::erase_if(backlog_, [this](const HashRequest& queued) {
+      if (anyone_waits_for(queued.key)) return false;
+      waiting_.erase(queued.key);
+      return true;
+    });
+    if (backlog_.size() >= kMaxBacklog) {
+      auto node = waiting_.extract(key);
+      node.mapped().front().done("");
+      return;
+    }
   }
-  start(std::move(request));
+  backlog_.push_back(std::move(request));
 }
 
-void Digester::start(HashRequest request) {
+bool Digester::anyone_waits_for(const DigestKey& key) {
+  auto it = waiting_.find(key);
+  if (it == waiting_.end()) return false;
+  std::erase_if(it->second, [](const Waiter& w) { return w.requester.expired(); });
+  return !it->second.empty();
+}
+
+void Digester::start(HashRequest request, bool in_turn) {
   auto job = std::make_unique<HashJob>();
   job->fd = std::move(request.fd);
   job->size = request.size;
   job->key = request.key;
   job->digester = alive_;
-  job->deliver = [this, key = request.key](const std::string& value) { finished(key, value); };
+  job->deliver = [this, key = request.key, in_turn](const std::string& value) { finished(key, value, in_turn); };
   job->req.data = job.get();
-  hashing_ = true;
+  if (in_turn) hashing_ = true;
   int rc = uv_queue_work(
       loop_, &job->req,
       [](uv_work_t* w) {
@@ -117,22 +136,32 @@ void Digester::start(HashRequest request) {
         if (digester && *digester) j->deliver(j->value);
       });
   if (rc < 0) {
-    finished(request.key, "");
+    finished(request.key, "", in_turn);
     return;
   }
   job.release();  // owned by the work request until its after-work callback
 }
 
-void Digester::finished(const DigestKey& key, const std::string& value) {
-  hashing_ = false;
+void Digester::finished(const DigestKey& key, const std::string& value, bool in_turn) {
+  if (in_turn) hashing_ = false;
   if (!value.empty()) cache_.store(key, value);
   auto node = waiting_.extract(key);
   if (!node.empty())
-    for (auto& fn : node.mapped()) fn(value);  // may ask for another digest
-  if (!hashing_ && !backlog_.empty()) {
+    for (auto& waiter : node.mapped())
+      if (!waiter.requester.expired()) waiter.done(value);  // may ask for another digest
+  start_next_in_turn();
+}
+
+// The next large file whose requesters are still there.
+void Digester::start_next_in_turn() {
+  while (!hashing_ && !backlog_.empty()) {
     HashRequest next = std::move(backlog_.front());
     backlog_.pop_front();
-    start(std::move(next));
+    if (!anyone_waits_for(next.key)) {
+      waiting_.erase(next.key);
+      continue;
+    }
+    start(std::move(next), true);
   }
 }
 

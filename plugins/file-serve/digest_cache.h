@@ -60,13 +60,24 @@ class DigestCache {
   std::unordered_map<DigestKey, std::list<Entry>::iterator, DigestKeyHash> index_;
 };
 
-// One per event loop; use it only on that loop's thread. It hashes one file
-// at a time; others wait their turn. libuv's thread pool (4 threads unless
-// UV_THREADPOOL_SIZE says otherwise) also opens files and reads directories,
-// and a few large hashes must not leave every request waiting behind them.
+// One per event loop; use it only on that loop's thread. It hashes one
+// large file at a time; others wait their turn. libuv's thread pool (4
+// threads unless UV_THREADPOOL_SIZE says otherwise) also opens files and
+// reads directories, and a few large hashes must not leave every request
+// waiting behind them. A small file is hashed at once, beside the large one:
+// it takes a moment and must not wait seconds behind a queue of large ones.
+// The queue is bounded, and a turn whose requesters all left is skipped, so
+// clients that ask for many large files and hang up cannot make the worker
+// hash them all.
 class Digester {
  public:
-  // value: the Repr-Digest field value, or empty when hashing failed.
+  // Files up to this size are hashed at once, not in turn.
+  static constexpr off_t kSmallFileBytes = 1024 * 1024;
+  // Large files waiting their turn, at most; past that a request gets no digest.
+  static constexpr size_t kMaxBacklog = 64;
+
+  // value: the Repr-Digest field value, or empty when there is none (hashing
+  // failed, or too many files wait to be hashed).
   using Done = std::function<void(const std::string& value)>;
   Digester(uv_loop_t* loop, DigestCache& cache)
       : loop_(loop), cache_(cache), alive_(std::make_shared<Digester*>(this)) {}
@@ -75,8 +86,10 @@ class Digester {
   Digester& operator=(const Digester&) = delete;
 
   // Calls `done` at once when cached, else after hashing `fd` (which is
-  // duplicated: the caller may close its copy meanwhile).
-  void get(int fd, const struct stat& st, Done done);
+  // duplicated: the caller may close its copy meanwhile). `requester` is
+  // whoever waits (a connection): once it is gone, its `done` is not called
+  // and the file is not hashed for it.
+  void get(int fd, const struct stat& st, std::weak_ptr<const void> requester, Done done);
   // The value when it is known without hashing (cached, or an empty file); never starts a hash.
   std::optional<std::string> known(const struct stat& st);
 
@@ -89,14 +102,21 @@ class Digester {
     nettool::UniqueFd fd;  // a duplicate of the caller's
     off_t size = 0;
   };
-  void start(HashRequest request);
-  void finished(const DigestKey& key, const std::string& value);
+  struct Waiter {
+    std::weak_ptr<const void> requester;
+    Done done;
+  };
+  // in_turn: the one large hash at a time (hashing_), else a small file's.
+  void start(HashRequest request, bool in_turn);
+  void finished(const DigestKey& key, const std::string& value, bool in_turn);
+  bool anyone_waits_for(const DigestKey& key);
+  void start_next_in_turn();
 
   uv_loop_t* loop_;
   DigestCache& cache_;
-  std::map<DigestKey, std::vector<Done>> waiting_;  // files being hashed, or waiting to be, for this loop
+  std::map<DigestKey, std::vector<Waiter>> waiting_;  // files being hashed, or waiting to be, for this loop
   bool hashing_ = false;
-  std::deque<HashRequest> backlog_;  // files whose turn has not come
+  std::deque<HashRequest> backlog_;  // large files whose turn has not come
   std::shared_ptr<Digester*> alive_;  // lets a finishing job see the digester is gone
 };
 

@@ -70,49 +70,152 @@ TEST_CASE("digest cache: never empties all at once when it reaches its capacity"
   CHECK(cache.find(big).value_or("") == "big file");
 }
 
-TEST_CASE("Digester: hashes one file at a time, the others in turn, and gives every waiter its digest",
+namespace {
+
+// Files for the Digester tests in a directory of their own, removed at the end.
+struct DigesterFiles {
+  std::string dir;
+  std::vector<std::string> paths;
+  DigesterFiles() {
+    char dir_template[] = "/tmp/nettool-digester-XXXXXX";
+    REQUIRE(mkdtemp(dir_template) != nullptr);
+    dir = dir_template;
+  }
+  ~DigesterFiles() {
+    for (const auto& p : paths) unlink(p.c_str());
+    rmdir(dir.c_str());
+  }
+  // "file N", then zeros up to `size` bytes (sparse: no disk used).
+  nettool::UniqueFd add(off_t size, struct stat& st) {
+    paths.push_back(dir + "/f" + std::to_string(paths.size()));
+    nettool::UniqueFd fd(open(paths.back().c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    REQUIRE(fd.valid());
+    std::string text = "file " + std::to_string(paths.size() - 1);
+    REQUIRE(write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    REQUIRE(ftruncate(fd.get(), size) == 0);
+    REQUIRE(fstat(fd.get(), &st) == 0);
+    return fd;
+  }
+  std::string digest_of(size_t i) const {
+    std::ifstream in(paths[i], std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nettool::Sha256 sha;
+    sha.update(bytes);
+    return nettool::repr_digest_value(sha.finish());
+  }
+};
+
+// Runs the loop until `done` holds, for a bounded number of turns.
+template <class Pred>
+void run_until(uv_loop_t& loop, Pred done) {
+  for (int turns = 0; turns < 10000 && !done(); ++turns) uv_run(&loop, UV_RUN_ONCE);
+}
+
+constexpr off_t kLarge = Digester::kSmallFileBytes + 1;
+
+}  // namespace
+
+TEST_CASE("Digester: hashes one large file at a time, the others in turn, and gives every waiter its digest",
           "[file-serve][digest]") {
-  char dir_template[] = "/tmp/nettool-digester-XXXXXX";
-  REQUIRE(mkdtemp(dir_template) != nullptr);
-  const std::string dir = dir_template;
+  DigesterFiles files;
   uv_loop_t loop;
   REQUIRE(uv_loop_init(&loop) == 0);
   DigestCache cache;
   std::vector<std::string> got(3);
+  auto requester = std::make_shared<int>(0);
   {
     Digester digester(&loop, cache);
-    std::vector<std::string> paths;
     for (int i = 0; i < 3; ++i) {
-      paths.push_back(dir + "/f" + std::to_string(i));
-      std::ofstream(paths.back()) << "file " << i;
-      nettool::UniqueFd fd(open(paths.back().c_str(), O_RDONLY | O_CLOEXEC));
-      REQUIRE(fd.valid());
       struct stat st {};
-      REQUIRE(fstat(fd.get(), &st) == 0);
-      digester.get(fd.get(), st, [&got, i](const std::string& value) { got[static_cast<size_t>(i)] = value; });
-      if (i == 2) digester.get(fd.get(), st, [&got](const std::string& value) { got.push_back(value); });  // a second waiter
+      auto fd = files.add(kLarge, st);
+      digester.get(fd.get(), st, requester, [&got, i](const std::string& value) { got[static_cast<size_t>(i)] = value; });
+      if (i == 2) digester.get(fd.get(), st, requester, [&got](const std::string& value) { got.push_back(value); });  // a second waiter
     }
     // One hash on the thread pool; the other two wait, so opens and
     // listings keep the rest of the pool.
     CHECK(digester.hashing());
     CHECK(digester.waiting_to_hash() == 2);
-    for (int turns = 0; turns < 1000 && (digester.hashing() || digester.waiting_to_hash() > 0); ++turns)
-      uv_run(&loop, UV_RUN_ONCE);
+    run_until(loop, [&] { return !digester.hashing() && digester.waiting_to_hash() == 0; });
     CHECK_FALSE(digester.hashing());
     CHECK(digester.waiting_to_hash() == 0);
-    for (const auto& p : paths) unlink(p.c_str());
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
-  rmdir(dir.c_str());
   REQUIRE(got.size() == 4);
-  for (int i = 0; i < 3; ++i) {
-    std::string text = "file " + std::to_string(i);
-    nettool::Sha256 sha;
-    sha.update(text);
-    CHECK(got[static_cast<size_t>(i)] == nettool::repr_digest_value(sha.finish()));
-  }
+  for (size_t i = 0; i < 3; ++i) CHECK(got[i] == files.digest_of(i));
   CHECK(got[3] == got[2]);
+}
+
+TEST_CASE("Digester: a small file is hashed at once and does not wait behind large ones", "[file-serve][digest]") {
+  DigesterFiles files;
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  DigestCache cache;
+  std::optional<std::string> small;
+  int large_done = 0;
+  auto requester = std::make_shared<int>(0);
+  {
+    Digester digester(&loop, cache);
+    for (int i = 0; i < 3; ++i) {
+      struct stat st {};
+      auto fd = files.add(kLarge, st);
+      digester.get(fd.get(), st, requester, [&large_done](const std::string&) { ++large_done; });
+    }
+    struct stat st {};
+    auto fd = files.add(100, st);
+    digester.get(fd.get(), st, requester, [&small](const std::string& value) { small = value; });
+    CHECK(digester.waiting_to_hash() == 2);  // the small one is not among them
+    run_until(loop, [&] { return small.has_value(); });
+    run_until(loop, [&] { return large_done == 3; });
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  REQUIRE(small);
+  CHECK(*small == files.digest_of(3));
+  CHECK(large_done == 3);
+}
+
+TEST_CASE("Digester: a file whose requesters left is not hashed, and the queue of large files is bounded",
+          "[file-serve][digest]") {
+  DigesterFiles files;
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  DigestCache cache;
+  int called = 0;
+  std::optional<std::string> past_cap;
+  {
+    Digester digester(&loop, cache);
+    auto stays = std::make_shared<int>(0);
+    std::vector<std::shared_ptr<int>> leave;
+    struct stat st {};
+    auto first = files.add(kLarge, st);
+    digester.get(first.get(), st, stays, [&called](const std::string&) { ++called; });  // hashing now
+    for (size_t i = 0; i < Digester::kMaxBacklog; ++i) {
+      auto fd = files.add(kLarge, st);
+      leave.push_back(std::make_shared<int>(0));
+      digester.get(fd.get(), st, leave.back(), [&called](const std::string&) { ++called; });
+    }
+    CHECK(digester.waiting_to_hash() == Digester::kMaxBacklog);
+    // Full, and every requester still there: no digest, at once.
+    auto fd = files.add(kLarge, st);
+    digester.get(fd.get(), st, stays, [&past_cap](const std::string& value) { past_cap = value; });
+    REQUIRE(past_cap);
+    CHECK(past_cap->empty());
+    CHECK(digester.waiting_to_hash() == Digester::kMaxBacklog);
+    // The clients hang up: their files make room, and are never hashed.
+    leave.clear();
+    std::optional<std::string> later;
+    auto fd2 = files.add(kLarge, st);
+    digester.get(fd2.get(), st, stays, [&later](const std::string& value) { later = value; });
+    CHECK(digester.waiting_to_hash() == 1);
+    run_until(loop, [&] { return later.has_value(); });
+    REQUIRE(later);
+    CHECK(*later == files.digest_of(files.paths.size() - 1));
+    CHECK(called == 1);  // the first file's only
+    CHECK(cache.size() == 2);  // the first file and the last: none of the abandoned ones
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
 }
 
 TEST_CASE("Digester: a file that changed since it was stat'ed gets no digest rather than a wrong one",
@@ -131,7 +234,8 @@ TEST_CASE("Digester: a file that changed since it was stat'ed gets no digest rat
   std::optional<std::string> got;
   {
     Digester digester(&loop, cache);
-    digester.get(fd.get(), before, [&got](const std::string& value) { got = value; });
+    auto requester = std::make_shared<int>(0);
+    digester.get(fd.get(), before, requester, [&got](const std::string& value) { got = value; });
     for (int turns = 0; turns < 1000 && !got; ++turns) uv_run(&loop, UV_RUN_ONCE);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
