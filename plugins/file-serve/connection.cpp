@@ -659,14 +659,22 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   const auto& headers = request->headers;
   bool head = request->method == "HEAD";
   std::string etag = etag_for(st);
+  const std::time_t now = std::time(nullptr);
   Validators current{etag, st.st_mtim.tv_sec};
   std::string validators;
   validators.reserve(96);
   validators += "ETag: ";
   validators += etag;
-  validators += "\r\nLast-Modified: ";
-  validators += shared_.last_modified.of(st.st_mtim.tv_sec);
   validators += "\r\n";
+  // A date is a validator only once its second is over: a file written twice
+  // within one second has one date for two versions, and a client holding
+  // that date would get a 304 or a range of the other one (RFC 9110
+  // §8.8.2.2). The ETag carries the nanoseconds meanwhile.
+  if (st.st_mtim.tv_sec < now) {
+    validators += "Last-Modified: ";
+    validators += shared_.last_modified.of(st.st_mtim.tv_sec);
+    validators += "\r\n";
+  }
 
   switch (evaluate_preconditions(headers, true, current)) {
     case Precondition::Failed: return respond_error(412, false);
@@ -682,7 +690,7 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   if (const std::string* r = single_header(headers, "range"); r && !head) {
     bool two_if_ranges = !single_header(headers, "if-range") && http::find_header(headers, "if-range");
     const std::string* if_range = http::find_header(headers, "if-range");
-    if (!two_if_ranges && (!if_range || if_range_matches(*if_range, current, std::time(nullptr)))) range = http::parse_range(*r, size);
+    if (!two_if_ranges && (!if_range || if_range_matches(*if_range, current, now))) range = http::parse_range(*r, size);
   }
   if (range.kind == http::ByteRange::Unsatisfiable) {
     std::string fields = "Content-Range: bytes */" + std::to_string(size) + "\r\n";

@@ -150,6 +150,8 @@ TEST_CASE("file-serve: HEAD headers, Repr-Digest value, and 304 for If-None-Matc
   const std::string content = random_bytes(123457, 9);
   write_file(root / "f.bin", content);
   write_file(root / "empty.txt", "");
+  // Written a minute ago: a file in its first second has no Last-Modified yet.
+  fs::last_write_time(root / "f.bin", fs::file_time_type::clock::now() - std::chrono::minutes(1));
   auto srv = start_serve(root);
 
   // HEAD sends the digest once a GET has computed it (HEAD alone never starts a hash).

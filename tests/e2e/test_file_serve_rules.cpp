@@ -217,6 +217,8 @@ TEST_CASE("file-serve: If-Match and If-Unmodified-Since answer 412 when they fai
   fs::create_directories(root);
   const std::string content = "0123456789abcdefghij\n";
   write_file(root / "f.txt", content);
+  // Written a minute ago: a file in its first second has no Last-Modified yet.
+  fs::last_write_time(root / "f.txt", fs::file_time_type::clock::now() - std::chrono::minutes(1));
   auto srv = start_serve(root);
 
   auto plain = http_get(srv.port, "/f.txt");
@@ -270,6 +272,33 @@ TEST_CASE("file-serve: If-Match and If-Unmodified-Since answer 412 when they fai
   CHECK(failed.status == 412);
   CHECK(failed.body.find(content) == std::string::npos);
   CHECK(failed.header("Content-Length").value_or("") == std::to_string(failed.body.size()));
+}
+
+TEST_CASE("file-serve: Last-Modified is sent only once its second is over", "[file][file-serve][conditional]") {
+  // Two writes within one second share a date: a client that got it during
+  // that second could later get a 304 or a range of the other version.
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  write_file(root / "new.txt", "new\n");
+  // Any instant of the current second would do; one an hour ahead cannot
+  // become the past while the test runs.
+  fs::last_write_time(root / "new.txt", fs::file_time_type::clock::now() + std::chrono::hours(1));
+  write_file(root / "old.txt", "old\n");
+  fs::last_write_time(root / "old.txt", fs::file_time_type::clock::now() - std::chrono::minutes(1));
+  auto srv = start_serve(root);
+
+  auto fresh = http_get(srv.port, "/new.txt");
+  REQUIRE(fresh.status == 200);
+  CHECK_FALSE(fresh.has_header("Last-Modified"));
+  CHECK(fresh.has_header("ETag"));
+  auto settled = http_get(srv.port, "/old.txt");
+  REQUIRE(settled.status == 200);
+  CHECK(settled.has_header("Last-Modified"));
+  // A 304 carries the same validators as the 200 would.
+  auto not_modified = http_get(srv.port, "/new.txt", "GET", "If-None-Match: " + fresh.header("ETag").value_or("?") + "\r\n");
+  CHECK(not_modified.status == 304);
+  CHECK_FALSE(not_modified.has_header("Last-Modified"));
 }
 
 TEST_CASE("file-serve: If-Range compares entity tags strongly and dates exactly", "[file][file-serve][conditional]") {
