@@ -43,6 +43,7 @@
 #include "nettool/plugin.h"
 #include "nettool/tls.h"
 #include "nettool/unix.h"
+#include "root.h"
 
 namespace {
 
@@ -489,6 +490,9 @@ class FileServe final : public Command {
     const std::string& root = opts_.get_string(opt("root"));
     root_.reset(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_.valid()) throw RuntimeError("--root " + root + ": " + std::strerror(errno));
+    if (std::string problem = file_serve::proc_self_fd_problem(root_.get()); !problem.empty())
+      throw RuntimeError("file-serve reopens each file it serves through /proc/self/fd (so the file checked is the file sent), "
+                         "and cannot here (is /proc mounted?): " + problem);
 
     config_.root_fd = root_.get();
     config_.settings.listing = opts_.get_bool(opt("listing"));

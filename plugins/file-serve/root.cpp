@@ -135,6 +135,14 @@ void refuse(OpenResult& r, int err, int status, std::string why) {
 
 }  // namespace
 
+std::string proc_self_fd_problem(int dir_fd) {
+  char link[32];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", dir_fd);
+  UniqueFd reopened(::open(link, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (reopened.valid()) return "";
+  return std::string(link) + ": " + std::strerror(errno);
+}
+
 bool path_has_hidden_component(std::string_view root, std::string_view path) {
   if (root == "/") root = "";
   if (path.substr(0, root.size()) != root || (path.size() > root.size() && path[root.size()] != '/')) return true;

@@ -52,6 +52,12 @@ OpenResult open_beneath(int root_fd, const std::vector<std::string>& segments, b
 // directory, a kernel without RESOLVE_CACHED, a refusal); `out` is then untouched.
 bool open_cached_file(int root_fd, const std::vector<std::string>& segments, bool allow_hidden, OpenResult& out);
 
+// Whether a descriptor can be reopened through /proc/self/fd, as every file
+// served is (and a symlink's target is checked against the hidden rule
+// there). An empty string when it can, else what failed, for an error at
+// start rather than a 404 for every request (a chroot without /proc).
+std::string proc_self_fd_problem(int dir_fd);
+
 // True when `path` (a resolved absolute path) is not below `root` (also
 // resolved), or has a component below it that starts with '.'.
 bool path_has_hidden_component(std::string_view root, std::string_view path);

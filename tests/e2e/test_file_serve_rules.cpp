@@ -633,6 +633,25 @@ TEST_CASE("file-serve never opens a FIFO: a writer waiting for a reader is neith
   CHECK_FALSE(eventually([&] { return !writer.running(); }, Ms(300)));
 }
 
+TEST_CASE("file-serve without /proc/self/fd says so at start and exits 1 instead of failing every request",
+          "[file][file-serve]") {
+  if (::geteuid() != 0 || ::access("/usr/bin/unshare", X_OK) != 0) {
+    WARN("skipped: hiding /proc/self/fd in a mount namespace needs root and unshare(1)");
+    return;
+  }
+  TempDir dir;
+  write_file(dir / "a.txt", "a\n");
+  // A private mount namespace where the shell's /proc/PID/fd, which is
+  // /proc/self/fd once it execs nettool, is an empty tmpfs. (Without /proc
+  // at all the launcher already stops: it finds its libraries through
+  // /proc/self/exe.)
+  Process p({"unshare", "--mount", "--propagation", "private", "sh", "-c",
+             "mount -t tmpfs no-fds /proc/$$/fd && exec \"$0\" file-serve --root \"$1\" --port 0",
+             nettool_path().string(), dir.path().string()});
+  CHECK(p.wait(Ms(10000)) == 1);
+  CHECK_THAT(p.stderr_text(), Catch::Contains("/proc/self/fd") && Catch::Contains("is /proc mounted?"));
+}
+
 TEST_CASE("file-serve: Connection: close on any Connection line, or beside keep-alive in HTTP/1.0, closes",
           "[file][file-serve]") {
   TempDir dir;
