@@ -435,6 +435,50 @@ TEST_CASE("udp-broadcast --ttl 0 without --multicast is a usage error instead of
   CHECK(r.err.find("--ttl 0") != std::string::npos);
 }
 
+TEST_CASE("udp-broadcast refuses a --multicast that is no group and an --address that is one (exit 2, nothing sent)",
+          "[udp][safety][options]") {
+  UdpSocket peer;  // where a unicast "group" would have gone
+  std::string port = std::to_string(peer.port());
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : {Case{{"--multicast", "127.0.0.1"}, "--multicast 127.0.0.1: not a multicast group"},
+                        Case{{"--multicast", "::1"}, "--multicast ::1: not a multicast group"},
+                        Case{{"--address", "239.1.2.3"}, "--address 239.1.2.3 is a multicast group: use --multicast"},
+                        Case{{"--address", "0.0.0.0"}, "--address 0.0.0.0 is not a broadcast address"}}) {
+    std::vector<std::string> args{"udp-broadcast"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    args.insert(args.end(), {"-M", "not for a unicast peer", port});
+    auto r = run_nettool(args, {}, kUsageTimeout);
+    INFO(c.args[0] << " " << c.args[1] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(c.says) != std::string::npos);
+  }
+  CHECK_FALSE(peer.recv(Ms(200)));
+}
+
+TEST_CASE("udp-broadcast warns when --address is no local interface's broadcast address, and sends it anyway",
+          "[udp][safety][options]") {
+  // A remote subnet's directed broadcast looks like this too, so it is not
+  // refused; 127.0.0.1 is plainly a host, and the warning must say so.
+  UdpSocket peer;
+  auto r = run_nettool({"udp-broadcast", "--address", "127.0.0.1", "-M", "to one host", std::to_string(peer.port())});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("--address 127.0.0.1 is not the broadcast address of any local interface (") != std::string::npos);
+  CHECK(r.err.find("lo 127.255.255.255") != std::string::npos);  // what the interfaces' are
+  auto got = peer.recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == "to one host");
+
+  // lo's own broadcast address (127.0.0.1/8) is one: no warning.
+  auto ok = run_nettool({"udp-broadcast", "--address", "127.255.255.255", "-M", "subnet", std::to_string(peer.port())});
+  INFO("127.255.255.255 stderr: " << ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.err.find("not the broadcast address") == std::string::npos);
+}
+
 TEST_CASE("udp-send over a Unix socket warns when a reply is larger than the 64 KiB it reads", "[udp][safety][unix]") {
   // A Unix datagram server of our own at an abstract name, answering 100,000 bytes.
   int server = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
