@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "nettool/datagram.h"
 #include "nettool/error.h"
@@ -19,12 +21,15 @@ using namespace nettool;
 
 constexpr OptionSpec kOptions[] = {
     {"port", 0, OptionType::Port, "", "destination port", "PORT", 0, true},
-    {"address", 'a', OptionType::String, "", "broadcast address, e.g. a subnet's 192.168.1.255 (default 255.255.255.255)",
+    {"address", 'a', OptionType::String, "",
+     "IPv4 broadcast address, e.g. a subnet's 192.168.1.255 (default 255.255.255.255); one that is no local "
+     "interface's broadcast address is sent anyway (a remote subnet's) with a warning",
      "ADDR"},
     {"interface", 'I', OptionType::String, "", "send out of this interface: its subnet's broadcast address unless "
      "--address is given (255.255.255.255 then leaves through this interface)", "NAME"},
     {.name = "multicast", .short_flag = 'g', .type = OptionType::String,
-     .help = "send to this multicast group instead of broadcasting", .value_name = "GROUP", .excludes = "address"},
+     .help = "send to this multicast group (224.0.0.0/4, ff00::/8) instead of broadcasting", .value_name = "GROUP",
+     .excludes = "address"},
     {.name = "ttl", .type = OptionType::Int, .help = "time to live / hop limit (multicast default 1)", .min = 0,
      .max = 255},
     {"loop", 0, OptionType::Bool, "", "multicast: also deliver to listeners on this host"},
@@ -64,6 +69,30 @@ std::optional<InterfaceInfo> ipv4_interface(const std::string& name, std::string
   return found;
 }
 
+// Every local IPv4 interface's subnet broadcast address, "NAME ADDR" each
+// (for the warning), leaving out /31 and /32 networks, which have none: their
+// "broadcast" would be a unicast address. Only `only` when it is not empty.
+std::vector<std::pair<std::string, in_addr>> local_broadcasts(const std::string& only) {
+  std::vector<std::pair<std::string, in_addr>> found;
+  uv_interface_address_t* list = nullptr;
+  int count = 0;
+  if (uv_interface_addresses(&list, &count) != 0) return found;
+  for (int i = 0; i < count; ++i) {
+    if (list[i].address.address4.sin_family != AF_INET || (!only.empty() && only != list[i].name)) continue;
+    uint32_t mask = ntohl(list[i].netmask.netmask4.sin_addr.s_addr);
+    if (~mask <= 1) continue;
+    in_addr b{list[i].address.address4.sin_addr.s_addr | ~list[i].netmask.netmask4.sin_addr.s_addr};
+    found.emplace_back(list[i].name, b);
+  }
+  uv_free_interface_addresses(list, count);
+  return found;
+}
+
+bool is_multicast(const sockaddr* a) {
+  if (a->sa_family == AF_INET) return IN_MULTICAST(ntohl(reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr));
+  return a->sa_family == AF_INET6 && IN6_IS_ADDR_MULTICAST(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr);
+}
+
 class UdpBroadcast final : public Command {
  public:
   explicit UdpBroadcast(Context& ctx) : ctx_(ctx), opts_(ctx.options()) {}
@@ -94,6 +123,11 @@ class UdpBroadcast final : public Command {
     }
     dest_ = dest;
     const sockaddr* d = reinterpret_cast<const sockaddr*>(&dest_);
+    if (multicast && !is_multicast(d))
+      throw ConfigError("--multicast " + target +
+                        ": not a multicast group (IPv4 224.0.0.0 to 239.255.255.255, IPv6 ff00::/8); "
+                        "a broadcast address goes in --address");
+    if (!multicast) check_broadcast_address(target, reinterpret_cast<const sockaddr_in*>(d)->sin_addr);
     std::optional<uint64_t> chunk;
     if (opts_.has(opt("chunk"))) chunk = opts_.get_size(opt("chunk"));
     if (std::string why = datagram_limits_error(chunk, opts_.get_list(opt("message")), d->sa_family, format_address(d));
@@ -179,6 +213,29 @@ class UdpBroadcast final : public Command {
   }
 
  private:
+  // A group or 0.0.0.0 is a mistake whatever the network: exit 2. Any other
+  // address may be a directed broadcast to a subnet this host is not on
+  // (routers may forward those), and only the interfaces' netmasks tell it
+  // from a unicast address, so one that matches no local broadcast address
+  // is sent as asked, with a warning that it may reach a single host.
+  void check_broadcast_address(const std::string& text, in_addr address) {
+    uint32_t host = ntohl(address.s_addr);
+    if (IN_MULTICAST(host)) throw ConfigError("--address " + text + " is a multicast group: use --multicast " + text);
+    if (host == INADDR_ANY) throw ConfigError("--address 0.0.0.0 is not a broadcast address (this host only)");
+    if (host == INADDR_BROADCAST) return;
+    std::string iface = opts_.has(opt("interface")) ? opts_.get_string(opt("interface")) : "";
+    std::string known;
+    for (const auto& [name, broadcast] : local_broadcasts(iface)) {
+      if (broadcast.s_addr == address.s_addr) return;
+      char buf[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &broadcast, buf, sizeof buf);
+      known += (known.empty() ? "" : ", ") + (iface.empty() ? name + " " : "") + buf;
+    }
+    ctx_.log().warn("--address {} is not the broadcast address of {} ({}): sent anyway, but unless it is a remote "
+                    "subnet's broadcast it reaches one host, not a subnet",
+                    text, iface.empty() ? "any local interface" : iface, known.empty() ? "none found" : known);
+  }
+
   // Tears down from a fresh loop iteration: fail() may be called from inside
   // the datagram source or a libuv callback of what it closes.
   void fail(const std::string& message) {

@@ -9,6 +9,8 @@
 // one log line then says how much went each way. Datagrams are read in
 // recvmmsg batches and sent with a direct sendmsg (uv_udp_try_send), queued
 // by libuv only when a socket buffer is full.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -30,7 +32,10 @@ namespace {
 using namespace nettool;
 
 constexpr OptionSpec kOwnOptions[] = {
-    {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
+    {"host", 0, OptionType::String, "",
+     "address to listen on (default: all, IPv6 and IPv4; beyond loopback with no --allow/--deny, a warning: an open "
+     "forwarder)",
+     "HOST", 0, false},
     {"port", 0, OptionType::Port, "", "port to listen on; 0 picks a free one (logged)", "PORT", 1, true},
     {"target-host", 0, OptionType::String, "", "host every client's datagrams are forwarded to", "TARGET_HOST", 2,
      true},
@@ -68,6 +73,16 @@ std::string client_key(const sockaddr* addr) {
   return key;
 }
 
+// Whether `addr` reaches only this host: 127.0.0.0/8, ::1, or 127.x as an
+// IPv4-mapped IPv6 address. A wildcard address is not: it is every interface.
+bool is_loopback(const sockaddr* addr) {
+  if (addr->sa_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr) >> 24) == 127;
+  if (addr->sa_family != AF_INET6) return false;
+  const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+}
+
 class UdpForward;
 
 // One client address and its own socket toward the target.
@@ -103,6 +118,7 @@ class UdpForward final : public Command {
     if (self_.is_self(reinterpret_cast<const sockaddr*>(&target_)))
       throw ConfigError("TARGET " + target_text_ + " is this forwarder's own listening address");
     ctx_.log().info("forwarding to {}", target_text_);
+    warn_if_open();
     ctx_.log().info("listening on {}", udp_bound_address(listener_.get()));
     sweeper_ = make_timer(ctx_.loop(), this);
     // Sessions end within a quarter of --idle-timeout after their last datagram.
@@ -141,6 +157,22 @@ class UdpForward final : public Command {
     auto addrs = resolve_now(host, port, ro);  // throws "cannot resolve HOST: ..."
     target_ = addrs.front();
     target_text_ = format_address(reinterpret_cast<const sockaddr*>(&target_));
+  }
+
+  // Reachable from other hosts and taking anyone: with a forged source
+  // address a small query makes the target's (larger) answer land on a
+  // victim, an amplifying reflector -- the classic open DNS forwarder. Still
+  // allowed (a lab, a firewall in front), but never silently.
+  void warn_if_open() {
+    if (!access_.allow.empty() || !access_.deny.empty()) return;
+    sockaddr_storage bound{};
+    int len = sizeof bound;
+    if (uv_udp_getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) return;
+    if (is_loopback(reinterpret_cast<const sockaddr*>(&bound))) return;
+    ctx_.log().warn("listening on {} with no --allow/--deny: anyone who reaches it can send to {} through it, and "
+                    "with a forged source address reflect its answers at someone else; listen on 127.0.0.1 or name "
+                    "the clients with --allow",
+                    udp_bound_address(listener_.get()), target_text_);
   }
 
   void resolve_source() {

@@ -78,6 +78,7 @@ class UdpListen final : public Command {
     show_source_ = opts_.get_bool(opt("show-source"));
     hex_ = opts_.get_bool(opt("hex"));  // with show_source_, the source is the dump's header line
     echo_ = opts_.get_bool(opt("echo"));
+    answers_ = echo_ || opts_.get_bool(opt("reply-to-last"));
     tap_ = traffic_tap(ctx_, opts_);
     if (opts_.has(opt("count"))) count_limit_ = static_cast<uint64_t>(opts_.get_int(opt("count")));
     bind();
@@ -161,7 +162,7 @@ class UdpListen final : public Command {
             std::memcpy(&sender.address, from, std::min<size_t>(from_len, sizeof sender.address));
             sender.length = from_len;
             if (truncated) ctx_.log().warn("datagram from {} truncated", describe(sender));
-            deliver(data, sender);
+            deliver(data, sender, true);
           },
           [this] { end_of_batch(); });
       return;
@@ -189,29 +190,34 @@ class UdpListen final : public Command {
       return;
     }
     if (from == nullptr) return end_of_batch();  // nothing more to read now
-    if (self_.is_self_or_bogus(from)) {
-      // A (spoofed) datagram from our own address: echoing or replying to it
-      // would send it to ourselves, again and again.
-      ++dropped_self_;
-      ctx_.log().debug("datagram from {} dropped: our own address (or never a real sender)", format_address(from));
-      if (!(flags & UV_UDP_MMSG_CHUNK)) end_of_batch();
-      return;
-    }
     Sender sender;
     sender.length = from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     std::memcpy(&sender.address, from, sender.length);
     if (flags & UV_UDP_PARTIAL) ctx_.log().warn("datagram from {} truncated", describe(sender));
-    deliver(std::string_view(buf->base, static_cast<size_t>(nread)), sender);
+    // Printed whatever its source: on a shared group port (--join) another
+    // program of this host, an mDNS responder say, really does send from our
+    // address. Only answering it is unsafe (see deliver()).
+    deliver(std::string_view(buf->base, static_cast<size_t>(nread)), sender, !self_.is_self_or_bogus(from));
     // A single read, not one of a recvmmsg batch: nothing else is coming now.
     if (!finishing_ && !(flags & UV_UDP_MMSG_CHUNK)) end_of_batch();
   }
 
-  // One datagram, from a UDP or a Unix datagram socket.
-  void deliver(std::string_view data, const Sender& from) {
+  // One datagram, from a UDP or a Unix datagram socket. `answerable` is
+  // false for a sender at our own address (or one that is never real:
+  // 0.0.0.0, a multicast address): an echo or a reply there would reach
+  // ourselves, and a spoofed datagram would then echo itself forever. Such a
+  // datagram is still printed, but never echoed nor taken as --reply-to-last's
+  // last sender (the previous one stays).
+  void deliver(std::string_view data, const Sender& from, bool answerable) {
     ++received_;
     ctx_.counters().bytes_received += data.size();
-    last_sender_ = from;
-    have_last_sender_ = true;
+    if (answerable) {
+      last_sender_ = from;
+      have_last_sender_ = true;
+    } else if (answers_) {
+      ++unanswered_self_;
+      ctx_.log().debug("datagram from {}: not answered, our own address (or never a real sender)", describe(from));
+    }
     touch();
     // Named only when something shows the name: this is the per-datagram path.
     if (tap_) tap_->record(TrafficDirection::Received, 0, describe(from), data);
@@ -224,7 +230,7 @@ class UdpListen final : public Command {
       output_.append(data);
     }
     if (show_source_ && !hex_) output_ += "\n";
-    if (echo_) send_to(from, data, false);
+    if (echo_ && answerable) send_to(from, data, false);
     if (count_limit_ > 0 && received_ >= count_limit_) finish();
   }
 
@@ -340,8 +346,8 @@ class UdpListen final : public Command {
   void finish() {
     if (finishing_) return;
     finishing_ = true;
-    if (dropped_self_ > 0)
-      ctx_.log().info("{} datagram(s) from our own address dropped unanswered", dropped_self_);
+    if (unanswered_self_ > 0)
+      ctx_.log().info("{} datagram(s) from our own address printed but not answered", unanswered_self_);
     flush_output();
     stop_receiving();
     if (sending_ == 0) socket_.close();
@@ -367,10 +373,11 @@ class UdpListen final : public Command {
   bool have_last_sender_ = false;
   std::shared_ptr<TrafficTap> tap_;  // --hex-dump, --output
   bool show_source_ = false, hex_ = false, echo_ = false;
+  bool answers_ = false;  // --echo or --reply-to-last: something may be sent back
   uint64_t count_limit_ = 0;  // 0: no --count
   uint64_t received_ = 0;
-  SelfAddresses self_;         // who is never answered (our own address)
-  uint64_t dropped_self_ = 0;  // datagrams dropped for that
+  SelfAddresses self_;             // who is never answered (our own address)
+  uint64_t unanswered_self_ = 0;   // datagrams from there, when answering was on
   size_t sending_ = 0;  // echo/reply sends not completed yet
   bool receiving_ = false;
   bool finishing_ = false;

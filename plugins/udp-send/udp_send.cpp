@@ -212,12 +212,20 @@ class UdpSend final : public Command {
     return in_flight_ < 256;  // pause the source while the kernel catches up; libuv batches with sendmmsg
   }
 
+  // Any datagram that could not be sent makes the run a failure (exit 1),
+  // whatever else got through: a script must not take a partial send for a
+  // complete one. The rest are still tried, as nc does.
   void sent(int status, size_t bytes) {
     if (in_flight_ > 0) --in_flight_;
+    if (status < 0) ++failed_;
     if (status == UV_ECONNREFUSED) {
       report_refused();
     } else if (status < 0) {
-      ctx_.log().error("sending to {}: {}", dest_, uv_strerror(status));
+      // One line for the first, the count at the end: a dead route must not
+      // print one error per datagram.
+      if (!said_send_error_) ctx_.log().error("sending to {}: {}", dest_, uv_strerror(status));
+      else ctx_.log().debug("sending to {}: {}", dest_, uv_strerror(status));
+      said_send_error_ = true;
       ctx_.set_exit_code(kExitRuntime);
     } else {
       ctx_.counters().bytes_sent += bytes;
@@ -241,7 +249,10 @@ class UdpSend final : public Command {
     if (source_done_ && wait_timer_.is_open()) arm_wait();  // quiet period restarts
   }
 
+  // A refusal means a datagram we sent reached no one (ICMP port unreachable
+  // for our connected socket), even when earlier ones were answered.
   void report_refused() {
+    ctx_.set_exit_code(kExitRuntime);
     if (!refused_)
       ctx_.log().error("{}: connection refused ({})", dest_,
                        unix_ ? "nothing is bound to it any more" : "ICMP port unreachable: nothing listens there");
@@ -289,7 +300,8 @@ class UdpSend final : public Command {
     if (finishing_) return;
     finishing_ = true;
     ctx_.log().debug("{} datagram(s) sent to {}, {} repl(ies)", datagrams_sent_, dest_, replies_);
-    if (refused_ && replies_ == 0) ctx_.set_exit_code(kExitRuntime);
+    if (failed_ > 1)
+      ctx_.log().error("{} of {} datagram(s) to {} could not be sent", failed_, failed_ + datagrams_sent_, dest_);
     if (socket_.is_open()) uv_udp_recv_stop(socket_.get());
     if (unix_) unix_->receive_stop();
     source_.reset();
@@ -324,6 +336,8 @@ class UdpSend final : public Command {
   bool said_full_ = false;                   // -v has been told that it waits
   size_t in_flight_ = 0;
   uint64_t datagrams_sent_ = 0, replies_ = 0;
+  uint64_t failed_ = 0;  // sends that returned an error (a refusal on send included)
+  bool said_send_error_ = false;  // the first error other than a refusal has been logged
   bool source_done_ = false, refused_ = false, finishing_ = false;
 };
 

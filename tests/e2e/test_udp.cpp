@@ -424,6 +424,29 @@ TEST_CASE("udp-send --wait to a closed port reports 'connection refused' and exi
   CHECK(r.out.empty());
 }
 
+TEST_CASE("udp-send exits 1 when a datagram is refused even though earlier ones were answered", "[udp]") {
+  // A failed datagram is a failed run, as in the README: a script must not
+  // take "some got through" for "all got through".
+  std::optional<UdpSocket> peer(std::in_place);
+  const uint16_t port = peer->port();
+  Process p(nettool_argv({"udp-send", "--wait", "1s", "127.0.0.1", port_str(port)}), ProcessOptions().stdin_pipe());
+  REQUIRE(p.write_stdin("one\n"));
+  auto got = peer->recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == "one");
+  REQUIRE(peer->reply(*got, "pong"));
+  REQUIRE(p.wait_stdout_contains("pong", kIoTimeout));
+  peer.reset();  // nothing listens there now: the next datagram draws an ICMP port unreachable
+  REQUIRE(p.write_stdin("two\n"));
+  p.close_stdin();
+  int rc = p.wait(kRunTimeout);
+  INFO("stderr: " << p.stderr_text());
+  // (Only if another test took the freed port in between would it not be refused.)
+  REQUIRE(p.stderr_text().find("connection refused") != std::string::npos);
+  CHECK(rc == 1);
+  CHECK(p.stdout_text() == "pong");
+}
+
 TEST_CASE("udp-send refuses a 70000-byte datagram, naming its size, and sends nothing of it", "[udp]") {
   auto l = start_listener({"udp-listen", "--count", "1", "127.0.0.1", "0"});
   TempDir dir;

@@ -193,3 +193,27 @@ TEST_CASE("udp-forward: an empty --allow or --deny is a usage error, never allow
       CHECK(r.err.find(flag + ": needs at least one address or network") != std::string::npos);
     }
 }
+
+TEST_CASE("udp-forward warns when it listens beyond loopback with no --allow or --deny (an open reflector)",
+          "[udp-forward][safety]") {
+  // Only binds: nothing is sent to the wildcard address.
+  struct Case {
+    std::vector<std::string> args;  // before PORT TARGET_HOST TARGET_PORT
+    bool warns;
+  };
+  for (const Case& c : {Case{{}, true}, Case{{"-4", "0.0.0.0"}, true}, Case{{"127.0.0.1"}, false},
+                        Case{{"::1"}, false}, Case{{"--allow", "127.0.0.0/8"}, false},
+                        Case{{"--deny", "192.0.2.0/24"}, false}}) {
+    std::vector<std::string> args{"udp-forward"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    args.insert(args.end(), {"0", "127.0.0.1", "53"});
+    auto l = start_listener(args);
+    l.proc.signal(SIGTERM);
+    CHECK(l.proc.wait(kIoTimeout) == 0);
+    std::string err = l.proc.stderr_text();
+    INFO("udp-forward " << (c.args.empty() ? "(all addresses)" : c.args[0] + " " + c.args[1 % c.args.size()])
+                        << " stderr: " << err);
+    CHECK((err.find("with no --allow/--deny: anyone who reaches it can send to 127.0.0.1:53") != std::string::npos) ==
+          c.warns);
+  }
+}

@@ -159,7 +159,7 @@ uint16_t free_udp_port() {
 
 // ======================================================================= spoofed own address
 
-TEST_CASE("udp-listen --echo drops a datagram spoofed from its own address instead of echoing itself forever",
+TEST_CASE("udp-listen --echo prints a datagram spoofed from its own address but never echoes it to itself",
           "[udp][safety][netns]") {
   Netns ns;
   if (!ns.ok()) {
@@ -169,7 +169,7 @@ TEST_CASE("udp-listen --echo drops a datagram spoofed from its own address inste
   // Bound to the address, and to the wildcard (where the datagram arrives as
   // ::ffff:127.0.0.1 on a dual-stack socket, and any local address is ours).
   for (std::vector<std::string> where : {std::vector<std::string>{"127.0.0.1"}, std::vector<std::string>{}}) {
-    std::vector<std::string> args{"udp-listen", "--echo", "-S", "--count", "1"};
+    std::vector<std::string> args{"udp-listen", "--echo", "-S", "--count", "2"};
     args.insert(args.end(), where.begin(), where.end());
     args.push_back(std::to_string(kPort));
     Process l = start_in(ns, args);
@@ -178,13 +178,74 @@ TEST_CASE("udp-listen --echo drops a datagram spoofed from its own address inste
     // A real datagram after it: once it is printed, the spoofed one has been
     // handled (one socket, in order), and its echo, if any, would be in too.
     REQUIRE(ns.spoof("127.0.0.1", kClientPort, "127.0.0.1", kPort, "real;") == "");
-    CHECK(l.wait(kIoTimeout) == 0);  // --count 1: the real one ends it, the spoofed one did not count
+    CHECK(l.wait(kIoTimeout) == 0);  // --count 2: both count, an echo of ours would have been one of them
     // (On the dual-stack socket the sender shows as [::ffff:127.0.0.1].)
     std::string out = l.stdout_text();
-    CHECK(count_occurrences(out, "spoofed;") == 0);
-    CHECK(count_occurrences(out, "127.0.0.1" + std::string(where.empty() ? "]" : "") + ":" + std::to_string(kClientPort) +
-                                     " real;\n") == 1);
-    CHECK(l.stderr_text().find("1 datagram(s) from our own address dropped") != std::string::npos);
+    std::string host = where.empty() ? "[::ffff:127.0.0.1]" : "127.0.0.1";
+    CHECK(count_occurrences(out, "spoofed;") == 1);
+    CHECK(count_occurrences(out, host + ":" + std::to_string(kPort) + " spoofed;\n") == 1);
+    CHECK(count_occurrences(out, host + ":" + std::to_string(kClientPort) + " real;\n") == 1);
+    CHECK(l.stderr_text().find("1 datagram(s) from our own address printed but not answered") != std::string::npos);
+  }
+}
+
+TEST_CASE("udp-listen --join prints what a neighbour sends from the shared group port but never answers it",
+          "[udp][safety][multicast]") {
+  // As an mDNS responder beside us: another socket on the group port (it
+  // shares it, SO_REUSEADDR, as group listeners do) sends from
+  // 127.0.0.2:PORT, which for udp-listen's wildcard bind is its own address.
+  // That datagram is real and must be printed; answering it is what is unsafe.
+  std::string group = "239.215." + std::to_string((::getpid() >> 8) & 0xff) + "." + std::to_string(::getpid() & 0xff);
+  auto start = [&](std::vector<std::string> extra, ProcessOptions options = {}) {
+    std::vector<std::string> args{"udp-listen", "-4", "-S", "--join", group, "-I", "lo"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {"0.0.0.0", "0"});
+    return start_listener(args, std::move(options));
+  };
+  const std::string from_neighbour = "from the neighbour;";
+
+  SECTION("without --echo: printed") {
+    auto l = start({"--count", "1"});
+    UdpSocket neighbour("127.0.0.2", l.port, true);
+    REQUIRE(neighbour.send_to("127.0.0.1", l.port, from_neighbour));
+    INFO("stderr: " << l.proc.stderr_text());
+    REQUIRE(l.proc.wait(kIoTimeout) == 0);
+    CHECK(l.proc.stdout_text() == "127.0.0.2:" + std::to_string(l.port) + " " + from_neighbour + "\n");
+  }
+  SECTION("--echo: printed, not echoed, while a client's datagram after it is echoed") {
+    auto l = start({"--echo", "--count", "2"});
+    UdpSocket neighbour("127.0.0.2", l.port, true);
+    UdpSocket client;
+    REQUIRE(neighbour.send_to("127.0.0.1", l.port, from_neighbour));
+    REQUIRE(client.send_to("127.0.0.1", l.port, "from a client;"));
+    auto echo = client.recv(kIoTimeout);
+    REQUIRE(echo);
+    CHECK(echo->payload == "from a client;");
+    // The client's echo left after the neighbour's datagram was handled (one
+    // socket, in order): an echo to the neighbour would be in by now.
+    CHECK_FALSE(neighbour.recv(Ms(200)));
+    INFO("stderr: " << l.proc.stderr_text());
+    REQUIRE(l.proc.wait(kIoTimeout) == 0);
+    CHECK(l.proc.stdout_text() == "127.0.0.2:" + std::to_string(l.port) + " " + from_neighbour + "\n127.0.0.1:" +
+                                      std::to_string(client.port()) + " from a client;\n");
+    CHECK(l.proc.stderr_text().find("1 datagram(s) from our own address printed but not answered") != std::string::npos);
+  }
+  SECTION("--reply-to-last: the neighbour is never the last sender, stdin goes to the client before it") {
+    auto l = start({"--reply-to-last", "--count", "3"}, ProcessOptions().stdin_pipe());
+    UdpSocket neighbour("127.0.0.2", l.port, true);
+    UdpSocket client;
+    REQUIRE(client.send_to("127.0.0.1", l.port, "hello;"));
+    REQUIRE(l.proc.wait_stdout_contains("hello;", kIoTimeout));
+    REQUIRE(neighbour.send_to("127.0.0.1", l.port, from_neighbour));
+    REQUIRE(l.proc.wait_stdout_contains(from_neighbour, kIoTimeout));
+    REQUIRE(l.proc.write_stdin("answer\n"));
+    auto got = client.recv(kIoTimeout);
+    REQUIRE(got);
+    CHECK(got->payload == "answer\n");
+    CHECK_FALSE(neighbour.recv(Ms(200)));
+    REQUIRE(client.send_to("127.0.0.1", l.port, "bye;"));  // the third: --count ends it
+    INFO("stderr: " << l.proc.stderr_text());
+    CHECK(l.proc.wait(kIoTimeout) == 0);
   }
 }
 
@@ -372,6 +433,50 @@ TEST_CASE("udp-broadcast --ttl 0 without --multicast is a usage error instead of
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--ttl 0") != std::string::npos);
+}
+
+TEST_CASE("udp-broadcast refuses a --multicast that is no group and an --address that is one (exit 2, nothing sent)",
+          "[udp][safety][options]") {
+  UdpSocket peer;  // where a unicast "group" would have gone
+  std::string port = std::to_string(peer.port());
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : {Case{{"--multicast", "127.0.0.1"}, "--multicast 127.0.0.1: not a multicast group"},
+                        Case{{"--multicast", "::1"}, "--multicast ::1: not a multicast group"},
+                        Case{{"--address", "239.1.2.3"}, "--address 239.1.2.3 is a multicast group: use --multicast"},
+                        Case{{"--address", "0.0.0.0"}, "--address 0.0.0.0 is not a broadcast address"}}) {
+    std::vector<std::string> args{"udp-broadcast"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    args.insert(args.end(), {"-M", "not for a unicast peer", port});
+    auto r = run_nettool(args, {}, kUsageTimeout);
+    INFO(c.args[0] << " " << c.args[1] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(c.says) != std::string::npos);
+  }
+  CHECK_FALSE(peer.recv(Ms(200)));
+}
+
+TEST_CASE("udp-broadcast warns when --address is no local interface's broadcast address, and sends it anyway",
+          "[udp][safety][options]") {
+  // A remote subnet's directed broadcast looks like this too, so it is not
+  // refused; 127.0.0.1 is plainly a host, and the warning must say so.
+  UdpSocket peer;
+  auto r = run_nettool({"udp-broadcast", "--address", "127.0.0.1", "-M", "to one host", std::to_string(peer.port())});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("--address 127.0.0.1 is not the broadcast address of any local interface (") != std::string::npos);
+  CHECK(r.err.find("lo 127.255.255.255") != std::string::npos);  // what the interfaces' are
+  auto got = peer.recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == "to one host");
+
+  // lo's own broadcast address (127.0.0.1/8) is one: no warning.
+  auto ok = run_nettool({"udp-broadcast", "--address", "127.255.255.255", "-M", "subnet", std::to_string(peer.port())});
+  INFO("127.255.255.255 stderr: " << ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.err.find("not the broadcast address") == std::string::npos);
 }
 
 TEST_CASE("udp-send over a Unix socket warns when a reply is larger than the 64 KiB it reads", "[udp][safety][unix]") {

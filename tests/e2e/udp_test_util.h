@@ -29,11 +29,19 @@ class UdpSocket {
     uint16_t from_port = 0;
   };
 
-  explicit UdpSocket(const std::string& host = "127.0.0.1", uint16_t port = 0) {
+  // `share_port`: SO_REUSEADDR, to bind a port a multicast group listener
+  // (which shares it too) already holds, as another program of the host may.
+  explicit UdpSocket(const std::string& host = "127.0.0.1", uint16_t port = 0, bool share_port = false) {
     socklen_t len = 0;
     sockaddr_storage ss = address(host, port, len);
     fd_ = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    int on = 1;
+    if (share_port && ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
+      std::string why = std::string("SO_REUSEADDR: ") + std::strerror(errno);
+      ::close(fd_);
+      throw std::runtime_error(why);
+    }
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
       std::string why = std::string("bind UDP ") + host + ": " + std::strerror(errno);
       ::close(fd_);

@@ -39,7 +39,8 @@ class SelfAddresses {
  public:
   SelfAddresses() = default;
   explicit SelfAddresses(const uv_udp_t* socket);
-  // True when a datagram from `from` must be dropped unanswered.
+  // True when a datagram from `from` must not be answered (udp-listen still
+  // prints it; udp-forward opens no session for it).
   bool is_self_or_bogus(const sockaddr* from) const;
   // True when `addr` (ADDR:PORT) is where this socket receives (the same port
   // and a local address of its bind): sending there reaches the socket itself.
