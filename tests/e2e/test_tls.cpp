@@ -151,6 +151,25 @@ TEST_CASE("tls: --tls-no-verify connects to anything and warns every time", "[tl
   CHECK(read_file(dir / "got") == "unverified\n");
 }
 
+TEST_CASE("tls: -q does not hide the --tls-no-verify warning", "[tls][tcp-connect]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "quiet\n");
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "--echo", "127.0.0.1", "0"});
+  const std::string port = std::to_string(srv.port);
+  for (const std::vector<std::string>& line :
+       {std::vector<std::string>{"-q", "tcp-connect", "--tls-no-verify", "127.0.0.1", port},
+        std::vector<std::string>{"tcp-connect", "--tls-no-verify", "127.0.0.1", port, "--quiet"},
+        std::vector<std::string>{"-q", "--log-format", "json", "tcp-connect", "--tls-no-verify", "127.0.0.1", port}}) {
+    auto r = run_nettool(line, ProcessOptions().stdin_from(dir / "in.txt"));
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "quiet\n");
+    CHECK(count_occurrences(r.err, "--tls-no-verify: the peer is NOT verified") == 1);
+    CHECK(count_occurrences(r.err, "\n") == 1);  // that line alone: -q still hides the rest
+    CHECK((r.err.find(": warning: tls:") != std::string::npos || r.err.find("\"level\":\"warning\"") != std::string::npos));
+  }
+}
+
 TEST_CASE("tls: option mistakes are usage errors (exit 2) that say what is wrong", "[tls][options]") {
   TempDir dir;
   auto r = run_nettool({"tcp-connect", "--tls-pin", "sha256//notbase64", "127.0.0.1", "9"});

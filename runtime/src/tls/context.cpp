@@ -20,6 +20,7 @@
 
 #include "nettool/abi.h"
 #include "nettool/error.h"
+#include "nettool/log.h"
 #include "tls_internal.h"
 
 namespace nettool {
@@ -332,8 +333,10 @@ std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog:
   if (options.pin && !options.ca.empty())
     throw ConfigError(flag + "-pin and " + flag + "-ca exclude each other (the pin replaces the CA check)");
   if (!options.verify) {
-    log.warn("tls: {}-no-verify: the peer is NOT verified; anyone in the path can read and change this connection",
-             flag);
+    // Loud by design (README, TLS): -q does not hide it.
+    warn_even_if_quiet(log, "tls: " + flag +
+                                "-no-verify: the peer is NOT verified; anyone in the path can read and change this "
+                                "connection");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   } else if (options.pin) {
     // The pin decides, after the handshake (endpoint.cpp): a chain no CA signed is fine.
