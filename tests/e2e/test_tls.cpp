@@ -559,6 +559,34 @@ TEST_CASE("tls: --tls-client-ca requires a client certificate from that CA", "[t
   CHECK(srv.proc.wait_stderr_contains("peer did not return a certificate"));
 }
 
+TEST_CASE("tls: --tls-client-ca names its CAs in the certificate request (openssl s_client lists them)",
+          "[tls][tcp-listen][interop]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  const auto [client_cert, client_key] = pki.issue("client");
+  // A directory of CAs (hashed, as OpenSSL looks them up) names them too; a
+  // README in it is no certificate, and no error.
+  fs::create_directory(dir / "cas");
+  fs::copy_file(pki.ca, dir / "cas" / "ca.pem");
+  openssl({"rehash", (dir / "cas").string()}, dir.path());
+  write_file(dir / "cas" / "README", "the CAs whose clients are welcome\n");
+  for (const fs::path& client_ca : {pki.ca, dir / "cas"}) {
+    INFO("--tls-client-ca " << client_ca);
+    auto srv = start_listener({"tcp-listen", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                               pki.server_key.string(), "--tls-client-ca", client_ca.string(), "127.0.0.1", "0"});
+    Process client({"openssl", "s_client", "-verify_return_error", "-CAfile", pki.ca.string(), "-verify_ip",
+                    "127.0.0.1", "-cert", client_cert.string(), "-key", client_key.string(), "-connect",
+                    "127.0.0.1:" + std::to_string(srv.port)},
+                   ProcessOptions().stdin_null());
+    CHECK(client.wait() == 0);
+    CHECK(srv.proc.wait() == 0);
+    const std::string out = client.stdout_text();
+    INFO("s_client: " << out << client.stderr_text() << "\nserver: " << srv.proc.stderr_text());
+    // OpenSSL 3 prints "CN = ..." on the line after the heading; without the list, "No client certificate CA names sent".
+    CHECK_THAT(out, Catch::Contains("Acceptable client certificate CA names\nCN = nettool test CA\n"));
+  }
+}
+
 TEST_CASE("tls: SSLKEYLOGFILE gets the session secrets, as curl writes them", "[tls][tcp-connect]") {
   TempDir dir;
   auto srv = start_listener({"tcp-listen", "--tls", "-k", "--echo", "127.0.0.1", "0"});

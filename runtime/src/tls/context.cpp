@@ -158,6 +158,24 @@ void load_trust(SSL_CTX* ctx, const std::string& where, const char* option) {
   if (ok != 1) throw ConfigError(std::string(option) + " " + where + ": cannot load CA certificates: " + openssl_errors());
 }
 
+// The subjects of the CAs in `where` (a file, or a directory of them) as
+// the names a server's certificate request lists: without them a client
+// holding several certificates (curl, openssl s_client) cannot tell which
+// one we accept, and may send none.
+void send_client_ca_names(SSL_CTX* ctx, const std::string& where) {
+  std::error_code ec;
+  X509NameStackPtr names;
+  if (std::filesystem::is_directory(where, ec)) {
+    names.reset(sk_X509_NAME_new_null());
+    if (names && SSL_add_dir_cert_subjects_to_stack(names.get(), where.c_str()) != 1) names.reset();
+  } else {
+    names.reset(SSL_load_client_CA_file(where.c_str()));  // null also when the file holds no certificate
+  }
+  if (!names)
+    throw ConfigError("--tls-client-ca " + where + ": cannot read the CA names to send to clients: " + openssl_errors());
+  SSL_CTX_set_client_CA_list(ctx, names.release());  // the context owns them from here
+}
+
 void load_certificate(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
     throw ConfigError("--tls-cert " + cert + ": cannot load the certificate: " + openssl_errors());
@@ -383,6 +401,7 @@ std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog:
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (!options.client_ca.empty()) {
     load_trust(ctx, options.client_ca, "--tls-client-ca");
+    send_client_ca_names(ctx, options.client_ca);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     impl->client_certificates = true;
   }
