@@ -75,22 +75,37 @@ struct GlobalOptions {
   bool version = false;
   std::optional<std::string> command;
   std::vector<std::string> plugin_args;  // everything else, for the plugin's schema
+  // The first bad global flag ("--log-format: expected ..."), thrown only by
+  // the reading that is final: in a first reading it may be a plugin
+  // option's value that merely looks like a global flag.
+  std::optional<std::string> problem;
+  size_t first_plugin_word = 0;  // index in the line of plugin_args' first word (the line's size: none)
 };
 
 // Pulls the global flags out of the whole command line; the first word that is
-// not a flag is the command, the rest belongs to the plugin.
-GlobalOptions parse_global(int argc, char** argv) {
+// not a flag is the command, the rest belongs to the plugin. `schema` is the
+// command's options, once the command is known: a word one of them takes as
+// its value is the plugin's, whatever it looks like (`udp-send -M -v` sends
+// "-v"). Without it, the reading is a first guess, good for choosing the
+// plugin, which run() makes again with the plugin's schema.
+GlobalOptions parse_global(const std::vector<std::string>& args, const nettool::Schema* schema) {
   GlobalOptions g;
-  std::vector<std::string> args(argv + 1, argv + argc);
+  auto fail = [&g](std::string message) {
+    if (!g.problem) g.problem = std::move(message);
+  };
   bool after_dashdash = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value_of = [&](const std::string& flag) -> std::string {
+    auto value_of = [&](const std::string& flag) -> std::optional<std::string> {
       if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) return a.substr(eq + 1);
       if (a.size() > 2 && a[0] == '-' && a[1] != '-') return a.substr(2);  // -cFILE
-      if (i + 1 >= args.size()) throw ConfigError(flag + " needs a value");
+      if (i + 1 >= args.size()) {
+        fail(flag + " needs a value");
+        return std::nullopt;
+      }
       return args[++i];
     };
+    if (g.plugin_args.empty()) g.first_plugin_word = i;
     if (after_dashdash) {
       g.plugin_args.push_back(a);
       continue;
@@ -100,14 +115,14 @@ GlobalOptions parse_global(int argc, char** argv) {
       g.plugin_args.push_back(a);
     } else if (a == "-c" || a == "--config" || a.rfind("--config=", 0) == 0 ||
                (a.size() > 2 && a[0] == '-' && a[1] == 'c')) {
-      g.config = value_of("--config");
+      if (auto v = value_of("--config")) g.config = *v;
     } else if (a == "--plugin-dir" || a.rfind("--plugin-dir=", 0) == 0) {
-      g.plugin_dir = value_of("--plugin-dir");
+      if (auto v = value_of("--plugin-dir")) g.plugin_dir = *v;
     } else if (a == "--log-format" || a.rfind("--log-format=", 0) == 0) {
-      std::string f = value_of("--log-format");
+      std::optional<std::string> f = value_of("--log-format");
       if (f == "json") g.log_format = nettool::LogFormat::Json;
       else if (f == "text") g.log_format = nettool::LogFormat::Text;
-      else throw ConfigError("--log-format: expected 'text' or 'json', got '" + f + "'");
+      else if (f) fail("--log-format: expected 'text' or 'json', got '" + *f + "'");
     } else if (a == "--verbose") {
       ++g.verbosity;
     } else if (a == "--quiet" || a == "-q") {
@@ -124,9 +139,42 @@ GlobalOptions parse_global(int argc, char** argv) {
       g.command = a;
     } else {
       g.plugin_args.push_back(a);
+      if (schema && i + 1 < args.size() && nettool::value_is_next_word(*schema, a)) g.plugin_args.push_back(args[++i]);
     }
   }
+  if (g.plugin_args.empty()) g.first_plugin_word = args.size();
   return g;
+}
+
+// Whether a module for `command` is on the search path (without loading it).
+bool is_installed_command(const GlobalOptions& g, const std::string& command) {
+  for (const auto& dir : nettool::plugin_search_path(g.plugin_dir)) {
+    std::error_code ec;
+    if (std::filesystem::exists(dir / ("nettool-" + command + ".so"), ec)) return true;
+  }
+  return false;
+}
+
+// A profile read once, by file name.
+struct LoadedProfile {
+  std::string file;
+  nettool::Profile profile;
+};
+
+const nettool::Profile& profile_of(const std::string& file, std::optional<LoadedProfile>& cache) {
+  if (!cache || cache->file != file) cache.emplace(LoadedProfile{file, nettool::Profile::load(file)});
+  return cache->profile;
+}
+
+// The plugin a reading of the line runs: the command word when it names an
+// installed command (the profile is not read: in a first reading `-c` may be
+// a misread option value), else the profile's `command:`, else the word, for
+// find_plugin to refuse. nullopt when there is neither.
+std::optional<std::string> plugin_to_load(const GlobalOptions& g, std::optional<LoadedProfile>& profile) {
+  if (g.command && is_installed_command(g, *g.command)) return g.command;
+  if (g.config)
+    if (const auto& named = profile_of(*g.config, profile).command()) return named;
+  return g.command;
 }
 
 // One line per module: name, version (or BROKEN), summary (or the problem),
@@ -263,8 +311,53 @@ int completion(const GlobalOptions& g) {
   return nettool::kExitOk;
 }
 
+// The global flags as the plugin's schema reads the line (see parse_global),
+// and the plugin, loaded. The first reading chooses the plugin without its
+// schema; the line is read again with it, and once more should a word read
+// differently change the choice (a plugin option's value that looked like
+// --plugin-dir or -c). The built-ins have no schema: their first reading stands.
+GlobalOptions read_command_line(const std::vector<std::string>& args, std::unique_ptr<nettool::PluginModule>& module,
+                                std::optional<LoadedProfile>& profile) {
+  GlobalOptions g = parse_global(args, nullptr);
+  if (g.command == "plugins" || g.command == "completion" || g.command == "help") return g;
+  // Before the first word of the plugin's nothing can be an option's value:
+  // the -c and --plugin-dir given there choose the plugin, not what a later
+  // word that may be a value (`-c p.yaml -M -c`) seems to say.
+  const GlobalOptions leading = parse_global({args.begin(), args.begin() + static_cast<ptrdiff_t>(g.first_plugin_word)}, nullptr);
+  if (leading.config) g.config = leading.config;
+  if (leading.plugin_dir) g.plugin_dir = leading.plugin_dir;
+  std::optional<std::string> loaded_from;  // the plugin dir `module` was found with
+  try {
+    for (int reading = 1;; ++reading) {
+      std::optional<std::string> name = plugin_to_load(g, profile);
+      if (!name) return g;
+      if (!module || module->info().name != *name || loaded_from != g.plugin_dir) {
+        module = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), *name);
+        loaded_from = g.plugin_dir;
+      }
+      const nettool::Schema schema = module->info().schema();
+      GlobalOptions again = parse_global(args, &schema);
+      bool settled = again.command == g.command && again.config == g.config && again.plugin_dir == g.plugin_dir;
+      g = std::move(again);
+      if (settled) return g;
+      if (reading == 3)
+        throw ConfigError("cannot tell the global options from the options of '" + *name +
+                          "'; give the global ones before the command");
+    }
+  } catch (const std::exception&) {
+    // `nettool no-such-command --version` is still answered.
+    if (!g.version) throw;
+    module.reset();
+    return g;
+  }
+}
+
 int run(int argc, char** argv) {
-  GlobalOptions g = parse_global(argc, argv);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  std::unique_ptr<nettool::PluginModule> module;
+  std::optional<LoadedProfile> loaded_profile;
+  GlobalOptions g = read_command_line(args, module, loaded_profile);
+  if (g.problem) throw ConfigError(*g.problem);
   if (g.version) {
     std::fputs(NETTOOL_VERSION_LINE, stdout);
     return 0;
@@ -284,8 +377,7 @@ int run(int argc, char** argv) {
     g.help = true;
   }
 
-  std::optional<nettool::Profile> profile;
-  if (g.config) profile = nettool::Profile::load(*g.config);
+  const nettool::Profile* profile = g.config ? &profile_of(*g.config, loaded_profile) : nullptr;
   if (!g.command && profile && profile->command()) g.command = profile->command();
   if (!g.command) {
     if (g.help) {
@@ -299,18 +391,14 @@ int run(int argc, char** argv) {
   if (profile && profile->command() && *profile->command() != *g.command) {
     // `nettool -c connect.yaml 127.0.0.1 9000`: the first word is a positional
     // argument unless it names an installed command.
-    bool is_command = false;
-    for (const auto& dir : nettool::plugin_search_path(g.plugin_dir)) {
-      std::error_code ec;
-      is_command = is_command || std::filesystem::exists(dir / ("nettool-" + *g.command + ".so"), ec);
-    }
-    if (is_command)
+    if (is_installed_command(g, *g.command))
       throw ConfigError(*g.config + ": profile is for '" + *profile->command() + "', not '" + *g.command + "'");
     g.plugin_args.insert(g.plugin_args.begin(), *g.command);
     g.command = profile->command();
   }
 
-  auto module = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), *g.command);
+  if (!module || module->info().name != *g.command)
+    module = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), *g.command);
   const nettool::PluginInfo& info = module->info();
   if (g.help) {
     std::string help = nettool::format_help(info.name, info.summary, info.schema());

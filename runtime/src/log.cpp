@@ -151,6 +151,21 @@ std::shared_ptr<spdlog::logger> make_logger(std::string_view name, int verbosity
   return logger;
 }
 
+void warn_even_if_quiet(spdlog::logger& log, std::string_view text) {
+  if (log.should_log(spdlog::level::warn)) {
+    log.warn("{}", text);
+    return;
+  }
+  // Past the logger's level check, which -q set to errors, but through its
+  // sinks and their formatters, so the line looks like any other warning.
+  spdlog::details::log_msg msg(log.name(), spdlog::level::warn, spdlog::string_view_t(text.data(), text.size()));
+  for (const auto& sink : log.sinks()) {
+    if (!sink->should_log(msg.level)) continue;
+    sink->log(msg);
+    sink->flush();
+  }
+}
+
 std::string log_duration(std::chrono::steady_clock::duration d) {
   double s = std::chrono::duration<double>(d).count();
   return s < 10 ? fmt::format("{:.3f} s", s) : fmt::format("{:.1f} s", s);

@@ -449,6 +449,26 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
   for (auto& [name, list] : cli_lists) values.set(name, std::move(list), ValueSource::CommandLine);
 }
 
+bool value_is_next_word(Schema schema, std::string_view arg) {
+  // The same reading of a word as apply_command_line's, without its errors:
+  // a word it would refuse takes no value here, and the refusal comes from it.
+  if (arg.size() < 2 || arg[0] != '-' || arg == "--") return false;
+  if (arg.rfind("--", 0) == 0) {
+    std::string_view body = arg.substr(2);
+    if (body.find('=') != std::string_view::npos) return false;
+    const OptionSpec* spec = find_option(schema, body);
+    return spec && spec->type != OptionType::Bool;  // --no-NAME is a bool's
+  }
+  for (size_t j = 1; j < arg.size(); ++j) {
+    const OptionSpec* spec = nullptr;
+    for (const auto& s : schema)
+      if (s.short_flag == arg[j]) spec = &s;
+    if (!spec) return false;
+    if (spec->type != OptionType::Bool) return j + 1 == arg.size();
+  }
+  return false;
+}
+
 void check_required(Schema schema, const OptionValues& values) {
   for (const auto& spec : schema) {
     if (spec.required && !values.has(spec.name)) {

@@ -1,7 +1,9 @@
-// The front end's own answers: usage and the list of commands.
+// The front end's own answers: usage and the list of commands, and where
+// the global flags end and a command's options begin.
 #include <catch2/catch.hpp>
 
 #include "harness.h"
+#include "udp_test_util.h"
 
 using namespace e2e;
 
@@ -61,4 +63,73 @@ TEST_CASE("help --man promises comma-separated lists only for address lists", "[
   auto listen = run_nettool({"help", "--man", "tcp-listen"});
   REQUIRE(listen.exit_code == 0);
   CHECK(listen.out.find("comma-separated list works too") != std::string::npos);  // --allow, --deny
+}
+
+// ---- global flags and the command's options
+
+TEST_CASE("a value-taking option's argument is never read as a global flag: udp-send -M -v sends '-v'", "[cli]") {
+  TempDir dir;
+  UdpSocket peer;
+  const std::string port = std::to_string(peer.port());
+  write_file(dir / "udp-send.yaml", "command: udp-send\n");
+  const std::vector<std::string> words{"-v",           "-vv",      "--verbose",    "-q",  "--quiet", "-h",
+                                       "--help",       "-V",       "--version",    "-c",  "-cat",    "--config=x",
+                                       "--plugin-dir", "--log-format", "--log-format=xml", "--"};
+  for (const auto& word : words) {
+    for (const std::vector<std::string>& line :
+         {std::vector<std::string>{"udp-send", "-M", word, "127.0.0.1", port},
+          std::vector<std::string>{"udp-send", "--message", word, "127.0.0.1", port},
+          // No command word: the profile names it.
+          std::vector<std::string>{"-c", (dir / "udp-send.yaml").string(), "-M", word, "127.0.0.1", port}}) {
+      std::string shown;
+      for (const auto& w : line) shown += w + " ";
+      INFO("nettool " << shown);
+      auto r = run_nettool(line);
+      INFO("stderr: " << r.err);
+      CHECK(r.exit_code == 0);
+      CHECK(r.out.empty());
+      CHECK(r.err.empty());  // neither -v's debug lines nor a usage error
+      auto got = peer.recv(kIoTimeout);
+      REQUIRE(got);
+      CHECK(got->payload == word);
+    }
+  }
+}
+
+TEST_CASE("global flags still work before the command and after its arguments while '--' still ends the flags",
+          "[cli]") {
+  UdpSocket peer;
+  const std::string port = std::to_string(peer.port());
+  for (const std::vector<std::string>& line : {std::vector<std::string>{"-v", "udp-send", "-M", "a", "127.0.0.1", port},
+                                               std::vector<std::string>{"udp-send", "-M", "a", "127.0.0.1", port, "-v"},
+                                               std::vector<std::string>{"udp-send", "-v", "-M", "a", "127.0.0.1", port}}) {
+    auto r = run_nettool(line);
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.err, Catch::Contains("debug: 1 datagram(s) sent"));
+    auto got = peer.recv(kIoTimeout);
+    REQUIRE(got);
+    CHECK(got->payload == "a");
+  }
+  // After "--" a word is an argument, even one that looks like a global flag.
+  auto r = run_nettool({"udp-send", "-M", "b", "--", "127.0.0.1", port});
+  CHECK(r.exit_code == 0);
+  auto got = peer.recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == "b");
+  r = run_nettool({"udp-send", "-M", "b", "--", "127.0.0.1", port, "-v"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("unexpected argument '-v'"));
+
+  // Bad flags are usage errors that name the flag, and nothing is sent.
+  r = run_nettool({"udp-send", "-M", "c", "127.0.0.1", port, "--log-format", "xml"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--log-format: expected 'text' or 'json', got 'xml'"));
+  r = run_nettool({"udp-send", "127.0.0.1", port, "--log-format"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--log-format needs a value"));
+  r = run_nettool({"udp-send", "127.0.0.1", port, "-M"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("-M needs a value"));
+  CHECK_FALSE(peer.recv(200ms));
 }

@@ -151,6 +151,25 @@ TEST_CASE("tls: --tls-no-verify connects to anything and warns every time", "[tl
   CHECK(read_file(dir / "got") == "unverified\n");
 }
 
+TEST_CASE("tls: -q does not hide the --tls-no-verify warning", "[tls][tcp-connect]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "quiet\n");
+  auto srv = start_listener({"tcp-listen", "--tls", "-k", "--echo", "127.0.0.1", "0"});
+  const std::string port = std::to_string(srv.port);
+  for (const std::vector<std::string>& line :
+       {std::vector<std::string>{"-q", "tcp-connect", "--tls-no-verify", "127.0.0.1", port},
+        std::vector<std::string>{"tcp-connect", "--tls-no-verify", "127.0.0.1", port, "--quiet"},
+        std::vector<std::string>{"-q", "--log-format", "json", "tcp-connect", "--tls-no-verify", "127.0.0.1", port}}) {
+    auto r = run_nettool(line, ProcessOptions().stdin_from(dir / "in.txt"));
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "quiet\n");
+    CHECK(count_occurrences(r.err, "--tls-no-verify: the peer is NOT verified") == 1);
+    CHECK(count_occurrences(r.err, "\n") == 1);  // that line alone: -q still hides the rest
+    CHECK((r.err.find(": warning: tls:") != std::string::npos || r.err.find("\"level\":\"warning\"") != std::string::npos));
+  }
+}
+
 TEST_CASE("tls: option mistakes are usage errors (exit 2) that say what is wrong", "[tls][options]") {
   TempDir dir;
   auto r = run_nettool({"tcp-connect", "--tls-pin", "sha256//notbase64", "127.0.0.1", "9"});
@@ -538,6 +557,34 @@ TEST_CASE("tls: --tls-client-ca requires a client certificate from that CA", "[t
   CHECK(r.exit_code == 1);
   CHECK(r.out.empty());
   CHECK(srv.proc.wait_stderr_contains("peer did not return a certificate"));
+}
+
+TEST_CASE("tls: --tls-client-ca names its CAs in the certificate request (openssl s_client lists them)",
+          "[tls][tcp-listen][interop]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  const auto [client_cert, client_key] = pki.issue("client");
+  // A directory of CAs (hashed, as OpenSSL looks them up) names them too; a
+  // README in it is no certificate, and no error.
+  fs::create_directory(dir / "cas");
+  fs::copy_file(pki.ca, dir / "cas" / "ca.pem");
+  openssl({"rehash", (dir / "cas").string()}, dir.path());
+  write_file(dir / "cas" / "README", "the CAs whose clients are welcome\n");
+  for (const fs::path& client_ca : {pki.ca, dir / "cas"}) {
+    INFO("--tls-client-ca " << client_ca);
+    auto srv = start_listener({"tcp-listen", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                               pki.server_key.string(), "--tls-client-ca", client_ca.string(), "127.0.0.1", "0"});
+    Process client({"openssl", "s_client", "-verify_return_error", "-CAfile", pki.ca.string(), "-verify_ip",
+                    "127.0.0.1", "-cert", client_cert.string(), "-key", client_key.string(), "-connect",
+                    "127.0.0.1:" + std::to_string(srv.port)},
+                   ProcessOptions().stdin_null());
+    CHECK(client.wait() == 0);
+    CHECK(srv.proc.wait() == 0);
+    const std::string out = client.stdout_text();
+    INFO("s_client: " << out << client.stderr_text() << "\nserver: " << srv.proc.stderr_text());
+    // OpenSSL 3 prints "CN = ..." on the line after the heading; without the list, "No client certificate CA names sent".
+    CHECK_THAT(out, Catch::Contains("Acceptable client certificate CA names\nCN = nettool test CA\n"));
+  }
 }
 
 TEST_CASE("tls: SSLKEYLOGFILE gets the session secrets, as curl writes them", "[tls][tcp-connect]") {

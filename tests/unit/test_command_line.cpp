@@ -195,6 +195,29 @@ TEST_CASE("'--' ends the flags", "[cli]") {
   CHECK_FALSE(flag_like.get_bool("numeric"));
 }
 
+// The front end asks value_is_next_word before it reads a word as a global
+// flag (-v, -q, -c), so its answer must be the parser's own.
+TEST_CASE("value_is_next_word says which flags take the next word as their value", "[cli]") {
+  for (const char* word : {"--timeout", "-w", "-kw", "-knw", "--header", "-H", "-kH", "--root", "--max-clients"}) {
+    INFO(word);
+    CHECK(value_is_next_word(schema(), word));
+  }
+  for (const char* word : {"--timeout=5", "-w5", "-kw5", "-k", "-kn", "--keep-open", "--no-keep-open",
+                           "--keep-open=true", "-", "--", "", "9000", "--frobnicate", "-x", "-xw", "-v", "-q"}) {
+    INFO(word);
+    CHECK_FALSE(value_is_next_word(schema(), word));
+  }
+  // What the parser does with the same words: "-n" after a value flag is its value.
+  for (const char* word : {"-H", "--header", "-kH"}) {
+    INFO(word);
+    auto values = parse({word, "-n", "9000"});
+    CHECK(values.get_list("header") == Strings{"-n"});
+    CHECK_FALSE(values.get_bool("numeric"));
+  }
+  CHECK(parse({"-k", "-n", "9000"}).get_bool("numeric"));
+  CHECK(parse({"-H-x", "-n", "9000"}).get_bool("numeric"));
+}
+
 TEST_CASE("Unknown options are refused with a suggestion", "[cli]") {
   CHECK_THROWS_AS(parse({"--idle-timout", "5s"}), ConfigError);
   CHECK_THROWS_WITH(parse({"--idle-timout", "5s"}), Catch::Contains("unknown option --idle-timout") &&

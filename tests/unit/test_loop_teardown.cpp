@@ -218,6 +218,35 @@ TEST_CASE("Bridge: abort() ends it at once with the given code, and no handle is
   loop.finish();
 }
 
+// spawn_child_endpoint's callback may drop the endpoint, its last owner
+// while the session runs. The ChildProcess that calls it, and so the
+// callback itself, must outlive the call: the callback's own capture shows it
+// (a canary only the callback holds). Under ASan the old use after free shows too.
+TEST_CASE("ChildProcess: the exit callback may destroy its own --exec endpoint and no handle is left", "[loop][exec]") {
+  TestLoop loop;
+  {
+    struct State {
+      std::unique_ptr<Endpoint> child;
+      std::weak_ptr<int> canary;
+      int64_t status = -1;
+      bool callback_alive_after_drop = false;
+    } state;
+    auto canary = std::make_shared<int>(0);
+    state.canary = canary;
+    state.child = spawn_child_endpoint(loop.get(), "exit 3", true, [at = &state, canary = std::move(canary)](int64_t status) {
+      State* s = at;  // on the stack: nothing of the closure is read after the drop
+      s->status = status;
+      s->child.reset();
+      s->callback_alive_after_drop = !s->canary.expired();
+    });
+    loop.run_until([&] { return state.status != -1; });
+    CHECK(state.status == 3);
+    CHECK_FALSE(state.child);
+    CHECK(state.callback_alive_after_drop);
+  }
+  loop.finish();
+}
+
 TEST_CASE("TcpConnector: connects, or names the address it could not reach, and leaves no handle", "[loop][connect]") {
   TestLoop loop;
   {

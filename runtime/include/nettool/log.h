@@ -15,6 +15,10 @@ enum class LogFormat { Text, Json };
 
 // verbosity: -1 for -q, 0 default, 1 for -v, 2 for -vv.
 std::shared_ptr<spdlog::logger> make_logger(std::string_view name, int verbosity, LogFormat format);
+// A warning -q does not hide (-q keeps errors only): for what must be said on
+// every run, such as --tls-no-verify's. Written as a warning, in the
+// logger's format, to its sinks.
+void warn_even_if_quiet(spdlog::logger& log, std::string_view text);
 // Escapes control characters and non-UTF-8 bytes so untrusted text (paths,
 // names from the network) cannot forge log lines or terminal escapes.
 std::string escape_for_log(std::string_view text);

@@ -140,6 +140,13 @@ void apply_defaults(Schema schema, OptionValues& values);
 // bool shorts (-kn), --no-name for bools, "--" ends flags. Throws ConfigError.
 void apply_command_line(Schema schema, const std::vector<std::string>& args, OptionValues& values);
 
+// Whether apply_command_line takes the word after `arg` as arg's value: a
+// --name or -x of an option that is not a bool, without an attached value,
+// alone or at the end of a group of bool shorts (-kM). The front end asks
+// this before it reads a word as a global flag: the message of `-M -v` is
+// "-v", not verbose logging.
+bool value_is_next_word(Schema schema, std::string_view arg);
+
 // Checks that required positionals are present.
 void check_required(Schema schema, const OptionValues& values);
 

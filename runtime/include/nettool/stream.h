@@ -105,7 +105,8 @@ std::unique_ptr<Endpoint> make_tcp_endpoint(Handle<uv_tcp_t> socket, Counters* c
 std::unique_ptr<Endpoint> make_unix_endpoint(Handle<uv_pipe_t> socket, Counters* counters, std::string name);
 
 // A child process started with uv_spawn whose stdin/stdout are pipes to us
-// (stderr is inherited). `on_exit` gets the exit status (or 128+signal).
+// (stderr is inherited). `on_exit` gets the exit status (or 128+signal); it
+// may destroy the endpoint.
 // `command` runs through /bin/sh -c when `through_shell`, else is split on blanks.
 std::unique_ptr<Endpoint> spawn_child_endpoint(uv_loop_t* loop, const std::string& command, bool through_shell,
                                                std::function<void(int64_t exit_status)> on_exit);

@@ -58,14 +58,20 @@ class ChildProcess : public std::enable_shared_from_this<ChildProcess> {
 
  private:
   static void exited(uv_process_t* p, int64_t status, int signal) {
-    auto* self = static_cast<ChildProcess*>(p->data);
-    if (!self) return;
+    auto* raw = static_cast<ChildProcess*>(p->data);
+    if (!raw) return;
+    // on_exit_ may drop the endpoint, the owner while the session runs (the
+    // spawn_child_endpoint contract allows it): without this reference we,
+    // and on_exit_ itself while it still runs, would be freed under our feet.
+    std::shared_ptr<ChildProcess> self = raw->shared_from_this();
     self->exited_ = true;
     if (self->on_exit_) self->on_exit_(signal ? 128 + signal : status);
     self->grace_.close();
     self->process_.close();  // reaped: closing it now leaves nothing behind
+    self->keep_alive_.reset();
     // Let go of ourselves from the next loop turn, not inside our own callback.
-    if (self->keep_alive_) post(self->loop_, [keep = std::move(self->keep_alive_)] {});
+    uv_loop_t* loop = self->loop_;
+    post(loop, [keep = std::move(self)] {});
   }
 
   static void grace_over(uv_timer_t* t) {

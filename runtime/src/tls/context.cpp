@@ -20,6 +20,7 @@
 
 #include "nettool/abi.h"
 #include "nettool/error.h"
+#include "nettool/log.h"
 #include "tls_internal.h"
 
 namespace nettool {
@@ -155,6 +156,24 @@ void load_trust(SSL_CTX* ctx, const std::string& where, const char* option) {
   bool dir = std::filesystem::is_directory(where, ec);
   int ok = dir ? SSL_CTX_load_verify_dir(ctx, where.c_str()) : SSL_CTX_load_verify_file(ctx, where.c_str());
   if (ok != 1) throw ConfigError(std::string(option) + " " + where + ": cannot load CA certificates: " + openssl_errors());
+}
+
+// The subjects of the CAs in `where` (a file, or a directory of them) as
+// the names a server's certificate request lists: without them a client
+// holding several certificates (curl, openssl s_client) cannot tell which
+// one we accept, and may send none.
+void send_client_ca_names(SSL_CTX* ctx, const std::string& where) {
+  std::error_code ec;
+  X509NameStackPtr names;
+  if (std::filesystem::is_directory(where, ec)) {
+    names.reset(sk_X509_NAME_new_null());
+    if (names && SSL_add_dir_cert_subjects_to_stack(names.get(), where.c_str()) != 1) names.reset();
+  } else {
+    names.reset(SSL_load_client_CA_file(where.c_str()));  // null also when the file holds no certificate
+  }
+  if (!names)
+    throw ConfigError("--tls-client-ca " + where + ": cannot read the CA names to send to clients: " + openssl_errors());
+  SSL_CTX_set_client_CA_list(ctx, names.release());  // the context owns them from here
 }
 
 void load_certificate(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
@@ -332,8 +351,10 @@ std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog:
   if (options.pin && !options.ca.empty())
     throw ConfigError(flag + "-pin and " + flag + "-ca exclude each other (the pin replaces the CA check)");
   if (!options.verify) {
-    log.warn("tls: {}-no-verify: the peer is NOT verified; anyone in the path can read and change this connection",
-             flag);
+    // Loud by design (README, TLS): -q does not hide it.
+    warn_even_if_quiet(log, "tls: " + flag +
+                                "-no-verify: the peer is NOT verified; anyone in the path can read and change this "
+                                "connection");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   } else if (options.pin) {
     // The pin decides, after the handshake (endpoint.cpp): a chain no CA signed is fine.
@@ -380,6 +401,7 @@ std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog:
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (!options.client_ca.empty()) {
     load_trust(ctx, options.client_ca, "--tls-client-ca");
+    send_client_ca_names(ctx, options.client_ca);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     impl->client_certificates = true;
   }
