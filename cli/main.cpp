@@ -322,19 +322,36 @@ GlobalOptions read_command_line(const std::vector<std::string>& args, std::uniqu
   if (g.command == "plugins" || g.command == "completion" || g.command == "help") return g;
   // Before the first word of the plugin's nothing can be an option's value:
   // the -c and --plugin-dir given there choose the plugin, not what a later
-  // word that may be a value (`-c p.yaml -M -c`) seems to say.
+  // word that may be a value (`-M --plugin-dir=/tmp/x`, `-c p.yaml -M -c`)
+  // seems to say: a module is loaded (its constructors run) only from a
+  // directory the line really names. The later ones count once the plugin's
+  // schema confirms them, or when nothing else finds a plugin at all
+  // (`nettool HOST PORT -c p.yaml`).
+  const GlobalOptions guess = g;
   const GlobalOptions leading = parse_global({args.begin(), args.begin() + static_cast<ptrdiff_t>(g.first_plugin_word)}, nullptr);
-  if (leading.config) g.config = leading.config;
-  if (leading.plugin_dir) g.plugin_dir = leading.plugin_dir;
+  g.config = leading.config;
+  g.plugin_dir = leading.plugin_dir;
   std::optional<std::string> loaded_from;  // the plugin dir `module` was found with
+  // The plugin this reading runs, loaded into `module`; nullopt when none is named.
+  auto load = [&](const GlobalOptions& reading) -> std::optional<std::string> {
+    std::optional<std::string> name = plugin_to_load(reading, profile);
+    if (name && (!module || module->info().name != *name || loaded_from != reading.plugin_dir)) {
+      module = nettool::find_plugin(nettool::plugin_search_path(reading.plugin_dir), *name);
+      loaded_from = reading.plugin_dir;
+    }
+    return name;
+  };
   try {
     for (int reading = 1;; ++reading) {
-      std::optional<std::string> name = plugin_to_load(g, profile);
-      if (!name) return g;
-      if (!module || module->info().name != *name || loaded_from != g.plugin_dir) {
-        module = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), *name);
-        loaded_from = g.plugin_dir;
+      std::optional<std::string> name;
+      try {
+        name = load(g);
+      } catch (const std::exception&) {
+        if (reading != 1 || (guess.config == g.config && guess.plugin_dir == g.plugin_dir)) throw;
+        g = guess;
+        name = load(g);
       }
+      if (!name) return g;
       const nettool::Schema schema = module->info().schema();
       GlobalOptions again = parse_global(args, &schema);
       bool settled = again.command == g.command && again.config == g.config && again.plugin_dir == g.plugin_dir;

@@ -96,6 +96,28 @@ TEST_CASE("a value-taking option's argument is never read as a global flag: udp-
   }
 }
 
+TEST_CASE("an option value that looks like --plugin-dir never loads a module from that directory", "[cli][security]") {
+  // A script sending an untrusted message (udp-send -M "$msg") must not be
+  // made to load code: a module that is not a shared object shows whether
+  // the directory was tried (the load fails and says so).
+  TempDir dir;
+  write_file(dir / "nettool-udp-send.so", "not a shared object\n");
+  UdpSocket peer;
+  const std::string port = std::to_string(peer.port());
+  const std::string word = "--plugin-dir=" + dir.path().string();
+  auto r = run_nettool({"udp-send", "-M", word, "127.0.0.1", port});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find(dir.path().string()) == std::string::npos);
+  auto got = peer.recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == word);
+  // The same flag given as a flag, after the arguments, is used.
+  auto real = run_nettool({"udp-send", "-M", "x", "127.0.0.1", port, "--plugin-dir", dir.path().string()});
+  CHECK(real.exit_code != 0);
+  CHECK(real.err.find("nettool-udp-send.so") != std::string::npos);
+}
+
 TEST_CASE("global flags still work before the command and after its arguments while '--' still ends the flags",
           "[cli]") {
   UdpSocket peer;
