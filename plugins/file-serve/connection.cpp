@@ -348,6 +348,14 @@ void Connection::on_readable() {
     // at a time; what is left on the socket wakes the poll again.
     if (static_cast<size_t>(n) < sizeof buf && !(tls_ && tls_->buffered())) break;
   }
+  if (peer_done_ && state_ == State::Opening && digest_wait_) {
+    // Gone, or at least done asking, while its file waits to be hashed: it
+    // must not keep a large hash in the queue (a client can ask and hang up
+    // again and again). A half-closed client (`nc -N`) still gets its
+    // answer, without Repr-Digest.
+    auto wait = std::move(digest_wait_);
+    wait->finish("");
+  }
   if (state_ == State::ReadingHead) process_buffer();
   // Nothing (complete) to answer, unless the rest waits for the next loop turn (finish_response).
   if (peer_done_ && state_ == State::ReadingHead && !answer_posted_) abort();
@@ -699,7 +707,7 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
     if (!shared_.settings.digest || size == 0 || range.first != size) return respond_error(416, false, fields);
     std::weak_ptr<Connection> weak = weak_from_this();
     int raw_fd = fd->get();
-    shared_.digests->get(raw_fd, st, weak, [weak, fd = std::move(fd), fields = std::move(fields)](const std::string& digest) {
+    await_digest(raw_fd, st, [weak, fd = std::move(fd), fields = std::move(fields)](const std::string& digest) {
       auto self = weak.lock();
       if (!self || self->state_ != State::Opening) return;
       self->respond_error(416, false, digest.empty() ? fields : fields + "Repr-Digest: " + digest + "\r\n");
@@ -751,10 +759,21 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   // Hashing happens on the thread pool; the file waits in the callback.
   std::weak_ptr<Connection> weak = weak_from_this();
   int raw_fd = fd->get();
-  shared_.digests->get(raw_fd, st, weak, [weak, fd = std::move(fd), send_it = std::move(send_it)](const std::string& digest) {
+  await_digest(raw_fd, st, [weak, fd = std::move(fd), send_it = std::move(send_it)](const std::string& digest) {
     auto self = weak.lock();
     if (!self || self->state_ != State::Opening) return;
     send_it(fd, digest);
+  });
+}
+
+void Connection::await_digest(int fd, const struct stat& st, std::function<void(const std::string& digest)> resume) {
+  // A client that is done sending (gone, or `nc -N`) starts no hash: it
+  // gets what is already known.
+  if (peer_done_) return resume(shared_.digests->known(st).value_or(""));
+  auto wait = std::make_shared<DigestWait>(DigestWait{std::move(resume)});
+  digest_wait_ = wait;
+  shared_.digests->get(fd, st, wait, [weak = std::weak_ptr<DigestWait>(wait)](const std::string& digest) {
+    if (auto w = weak.lock()) w->finish(digest);
   });
 }
 

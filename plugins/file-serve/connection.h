@@ -158,6 +158,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool http1_0_ = false;  // the request being answered is HTTP/1.0
   bool body_unread_ = false;  // answered before its body came (Expect: 100-continue): close after
   bool peer_done_ = false;  // the client shut down its sending side
+  // The answer waiting for its Repr-Digest, while one is hashed. It is the
+  // Digester's "requester": dropping it (the client hung up) takes the file
+  // out of the hash queue, and the answer goes without the digest.
+  struct DigestWait {
+    std::function<void(const std::string& digest)> resume;
+    void finish(const std::string& digest) {
+      auto fn = std::move(resume);
+      resume = nullptr;
+      if (fn) fn(digest);
+    }
+  };
+  std::shared_ptr<DigestWait> digest_wait_;
+  void await_digest(int fd, const struct stat& st, std::function<void(const std::string& digest)> resume);
   bool tls_peeked_ = false;  // looked at the first byte for a plain HTTP request
   static constexpr int kMaxNesting = 16;  // responses ended inside one another (finish_response)
   int nesting_ = 0;

@@ -75,8 +75,12 @@ void Digester::get(int fd, const struct stat& st, std::weak_ptr<const void> requ
   waiters.push_back(Waiter{std::move(requester), std::move(done)});
   if (waiters.size() > 1) return;  // already hashing this file, or waiting to
   HashRequest request{key, UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0)), st.st_size};
-  if (st.st_size <= kSmallFileBytes) return start(std::move(request), false);
-  if (!hashing_) return start(std::move(request), true);
+  if (st.st_size <= kSmallFileBytes) {
+    if (small_hashing_ < kSmallAtOnce) return start(std::move(request), Lane::Small);
+    small_backlog_.push_back(std::move(request));
+    return;
+  }
+  if (!hashing_) return start(std::move(request), Lane::Large);
   if (backlog_.size() >= kMaxBacklog) {
     // Those whose requesters left make room first; if none did, this one
     // is answered without a digest rather than queued without bound.
@@ -101,15 +105,16 @@ bool Digester::anyone_waits_for(const DigestKey& key) {
   return !it->second.empty();
 }
 
-void Digester::start(HashRequest request, bool in_turn) {
+void Digester::start(HashRequest request, Lane lane) {
   auto job = std::make_unique<HashJob>();
   job->fd = std::move(request.fd);
   job->size = request.size;
   job->key = request.key;
   job->digester = alive_;
-  job->deliver = [this, key = request.key, in_turn](const std::string& value) { finished(key, value, in_turn); };
+  job->deliver = [this, key = request.key, lane](const std::string& value) { finished(key, value, lane); };
   job->req.data = job.get();
-  if (in_turn) hashing_ = true;
+  if (lane == Lane::Large) hashing_ = true;
+  else ++small_hashing_;
   int rc = uv_queue_work(
       loop_, &job->req,
       [](uv_work_t* w) {
@@ -136,33 +141,39 @@ void Digester::start(HashRequest request, bool in_turn) {
         if (digester && *digester) j->deliver(j->value);
       });
   if (rc < 0) {
-    finished(request.key, "", in_turn);
+    finished(request.key, "", lane);
     return;
   }
   job.release();  // owned by the work request until its after-work callback
 }
 
-void Digester::finished(const DigestKey& key, const std::string& value, bool in_turn) {
-  if (in_turn) hashing_ = false;
+void Digester::finished(const DigestKey& key, const std::string& value, Lane lane) {
+  if (lane == Lane::Large) hashing_ = false;
+  else --small_hashing_;
   if (!value.empty()) cache_.store(key, value);
   auto node = waiting_.extract(key);
   if (!node.empty())
     for (auto& waiter : node.mapped())
       if (!waiter.requester.expired()) waiter.done(value);  // may ask for another digest
-  start_next_in_turn();
+  start_next();
 }
 
-// The next large file whose requesters are still there.
-void Digester::start_next_in_turn() {
-  while (!hashing_ && !backlog_.empty()) {
-    HashRequest next = std::move(backlog_.front());
-    backlog_.pop_front();
-    if (!anyone_waits_for(next.key)) {
+// The next files in each lane whose requesters are still there.
+void Digester::start_next() {
+  auto next_of = [this](std::deque<HashRequest>& queue) -> std::optional<HashRequest> {
+    while (!queue.empty()) {
+      HashRequest next = std::move(queue.front());
+      queue.pop_front();
+      if (anyone_waits_for(next.key)) return next;
       waiting_.erase(next.key);
-      continue;
     }
-    start(std::move(next), true);
-  }
+    return std::nullopt;
+  };
+  while (small_hashing_ < kSmallAtOnce)
+    if (auto next = next_of(small_backlog_)) start(std::move(*next), Lane::Small);
+    else break;
+  if (!hashing_)
+    if (auto next = next_of(backlog_)) start(std::move(*next), Lane::Large);
 }
 
 }  // namespace file_serve

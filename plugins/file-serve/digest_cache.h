@@ -64,15 +64,17 @@ class DigestCache {
 // large file at a time; others wait their turn. libuv's thread pool (4
 // threads unless UV_THREADPOOL_SIZE says otherwise) also opens files and
 // reads directories, and a few large hashes must not leave every request
-// waiting behind them. A small file is hashed at once, beside the large one:
-// it takes a moment and must not wait seconds behind a queue of large ones.
+// waiting behind them. Small files have their own lane beside it, two at a
+// time: each takes a moment and must not wait seconds behind a queue of
+// large ones, and a burst of them must not fill the pool either.
 // The queue is bounded, and a turn whose requesters all left is skipped, so
 // clients that ask for many large files and hang up cannot make the worker
 // hash them all.
 class Digester {
  public:
-  // Files up to this size are hashed at once, not in turn.
+  // Files up to this size take the small lane.
   static constexpr off_t kSmallFileBytes = 1024 * 1024;
+  static constexpr int kSmallAtOnce = 2;
   // Large files waiting their turn, at most; past that a request gets no digest.
   static constexpr size_t kMaxBacklog = 64;
 
@@ -93,8 +95,9 @@ class Digester {
   // The value when it is known without hashing (cached, or an empty file); never starts a hash.
   std::optional<std::string> known(const struct stat& st);
 
-  bool hashing() const { return hashing_; }
-  size_t waiting_to_hash() const { return backlog_.size(); }
+  bool hashing() const { return hashing_; }  // a large file
+  size_t waiting_to_hash() const { return backlog_.size(); }  // large files
+  size_t small_waiting_to_hash() const { return small_backlog_.size(); }
 
  private:
   struct HashRequest {
@@ -106,17 +109,19 @@ class Digester {
     std::weak_ptr<const void> requester;
     Done done;
   };
-  // in_turn: the one large hash at a time (hashing_), else a small file's.
-  void start(HashRequest request, bool in_turn);
-  void finished(const DigestKey& key, const std::string& value, bool in_turn);
+  enum class Lane { Small, Large };
+  void start(HashRequest request, Lane lane);
+  void finished(const DigestKey& key, const std::string& value, Lane lane);
   bool anyone_waits_for(const DigestKey& key);
-  void start_next_in_turn();
+  void start_next();
 
   uv_loop_t* loop_;
   DigestCache& cache_;
   std::map<DigestKey, std::vector<Waiter>> waiting_;  // files being hashed, or waiting to be, for this loop
-  bool hashing_ = false;
+  bool hashing_ = false;  // a large file
   std::deque<HashRequest> backlog_;  // large files whose turn has not come
+  int small_hashing_ = 0;
+  std::deque<HashRequest> small_backlog_;  // at most one per connection: no bound of its own
   std::shared_ptr<Digester*> alive_;  // lets a finishing job see the digester is gone
 };
 

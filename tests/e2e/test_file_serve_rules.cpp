@@ -12,6 +12,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "file_test_util.h"
 #include "harness.h"
@@ -564,6 +565,46 @@ TEST_CASE("file-serve: every access-log line has the same fields, whatever the r
 }
 
 // ---------------------------------------------------------------- Repr-Digest
+
+TEST_CASE("file-serve: a client done sending starts no hash, and one that hangs up leaves the hash queue",
+          "[file][file-serve][digest]") {
+  // Otherwise a client could ask for large files and hang up, again and
+  // again, and the worker would hash them all for nobody.
+  TempDir dir;
+  for (const char* name : {"a.bin", "b.bin"}) {
+    write_file(dir / name, "");
+    fs::resize_file(dir / name, std::uintmax_t(1) << 30);  // 1 GiB, sparse: a hash that takes a while
+  }
+  auto srv = start_serve(dir.path());
+  auto last_bytes = [](const std::string& path) {  // a range to the end: worth a digest
+    return "GET " + path + " HTTP/1.1\r\nHost: x\r\nRange: bytes=-10\r\nConnection: close\r\n\r\n";
+  };
+  // A keeps the worker hashing a.bin; B's b.bin waits its turn, then B hangs up its sending side.
+  Socket a = connect_tcp(srv.port);
+  REQUIRE(a.send_all(last_bytes("/a.bin")));
+  Socket b = connect_tcp(srv.port);
+  REQUIRE(b.send_all(last_bytes("/b.bin")));
+  std::this_thread::sleep_for(Ms(200));  // so the request is read before the end of it (not asserted on)
+  b.shutdown_write();
+  ReadEnd end = ReadEnd::Timeout;
+  auto rb = parse_response_text(b.recv_all(kIoTimeout, &end), end);
+  CHECK(rb.status == 206);
+  CHECK_FALSE(rb.has_header("Repr-Digest"));  // answered without waiting for a hash
+  auto ra = parse_response_text(a.recv_all(kIoTimeout, &end), end);
+  CHECK(ra.status == 206);
+  CHECK(ra.has_header("Repr-Digest"));
+  // b.bin was never hashed: a HEAD, which only shows a known digest, has none.
+  CHECK_FALSE(http_get(srv.port, "/b.bin", "HEAD").has_header("Repr-Digest"));
+  // Half-closed from the start (`nc -N`): the answer, without a new hash.
+  Socket c = connect_tcp(srv.port);
+  REQUIRE(c.send_all(last_bytes("/b.bin")));
+  c.shutdown_write();
+  auto rc = parse_response_text(c.recv_all(kIoTimeout, &end), end);
+  CHECK(rc.status == 206);
+  CHECK(rc.body.size() == 10);
+  CHECK_FALSE(rc.has_header("Repr-Digest"));
+  CHECK_FALSE(http_get(srv.port, "/b.bin", "HEAD").has_header("Repr-Digest"));
+}
 
 TEST_CASE("file-serve: HEAD and short ranges send Repr-Digest only when already known, GET and ranges to the end hash",
           "[file][file-serve][digest]") {

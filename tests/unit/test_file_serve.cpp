@@ -146,13 +146,14 @@ TEST_CASE("Digester: hashes one large file at a time, the others in turn, and gi
   CHECK(got[3] == got[2]);
 }
 
-TEST_CASE("Digester: a small file is hashed at once and does not wait behind large ones", "[file-serve][digest]") {
+TEST_CASE("Digester: small files do not wait behind large ones, and two at a time fill no pool", "[file-serve][digest]") {
   DigesterFiles files;
   uv_loop_t loop;
   REQUIRE(uv_loop_init(&loop) == 0);
   DigestCache cache;
   std::optional<std::string> small;
   int large_done = 0;
+  std::vector<std::string> more_done;
   auto requester = std::make_shared<int>(0);
   {
     Digester digester(&loop, cache);
@@ -165,14 +166,24 @@ TEST_CASE("Digester: a small file is hashed at once and does not wait behind lar
     auto fd = files.add(100, st);
     digester.get(fd.get(), st, requester, [&small](const std::string& value) { small = value; });
     CHECK(digester.waiting_to_hash() == 2);  // the small one is not among them
+    CHECK(digester.small_waiting_to_hash() == 0);
+    // A burst of small ones: two hash at a time, the rest wait in their own lane.
+    for (int i = 0; i < 3; ++i) {
+      auto more = files.add(200 + i, st);
+      digester.get(more.get(), st, requester, [&more_done](const std::string& value) { more_done.push_back(value); });
+    }
+    CHECK(digester.small_waiting_to_hash() == 2);
     run_until(loop, [&] { return small.has_value(); });
-    run_until(loop, [&] { return large_done == 3; });
+    run_until(loop, [&] { return large_done == 3 && more_done.size() == 3; });
+    CHECK(digester.small_waiting_to_hash() == 0);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
   REQUIRE(small);
   CHECK(*small == files.digest_of(3));
   CHECK(large_done == 3);
+  REQUIRE(more_done.size() == 3);
+  for (const auto& value : more_done) CHECK_FALSE(value.empty());
 }
 
 TEST_CASE("Digester: a file whose requesters left is not hashed, and the queue of large files is bounded",
