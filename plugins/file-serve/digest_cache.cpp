@@ -84,11 +84,7 @@ void Digester::get(int fd, const struct stat& st, std::weak_ptr<const void> requ
   if (backlog_.size() >= kMaxBacklog) {
     // Those whose requesters left make room first; if none did, this one
     // is answered without a digest rather than queued without bound.
-    std::erase_if(backlog_, [this](const HashRequest& queued) {
-      if (anyone_waits_for(queued.key)) return false;
-      waiting_.erase(queued.key);
-      return true;
-    });
+    std::erase_if(backlog_, [this](const HashRequest& queued) { return abandoned(queued.key); });
     if (backlog_.size() >= kMaxBacklog) {
       auto node = waiting_.extract(key);
       node.mapped().front().done("");
@@ -98,11 +94,14 @@ void Digester::get(int fd, const struct stat& st, std::weak_ptr<const void> requ
   backlog_.push_back(std::move(request));
 }
 
-bool Digester::anyone_waits_for(const DigestKey& key) {
+// True (and the file forgotten) when every requester of a queued file has left.
+bool Digester::abandoned(const DigestKey& key) {
   auto it = waiting_.find(key);
-  if (it == waiting_.end()) return false;
+  if (it == waiting_.end()) return true;
   std::erase_if(it->second, [](const Waiter& w) { return w.requester.expired(); });
-  return !it->second.empty();
+  if (!it->second.empty()) return false;
+  waiting_.erase(it);
+  return true;
 }
 
 void Digester::start(HashRequest request, Lane lane) {
@@ -164,8 +163,7 @@ void Digester::start_next() {
     while (!queue.empty()) {
       HashRequest next = std::move(queue.front());
       queue.pop_front();
-      if (anyone_waits_for(next.key)) return next;
-      waiting_.erase(next.key);
+      if (!abandoned(next.key)) return next;
     }
     return std::nullopt;
   };

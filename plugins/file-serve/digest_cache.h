@@ -112,7 +112,7 @@ class Digester {
   enum class Lane { Small, Large };
   void start(HashRequest request, Lane lane);
   void finished(const DigestKey& key, const std::string& value, Lane lane);
-  bool anyone_waits_for(const DigestKey& key);
+  bool abandoned(const DigestKey& key);
   void start_next();
 
   uv_loop_t* loop_;
