@@ -82,6 +82,35 @@ struct GlobalOptions {
   size_t first_plugin_word = 0;  // index in the line of plugin_args' first word (the line's size: none)
 };
 
+// A cluster of short flags that mixes the plugin's with global ones, as nc
+// users type them (`tcp-connect -zv`, `tcp-listen -kv`): the global letters
+// are applied to `g` and the rest is returned for the plugin (empty when
+// nothing is left). A plugin letter wins over a global one, and a plugin
+// letter that takes a value takes the rest of the word too (`-vw5`), as
+// getopt reads it; a letter neither knows stays, for the plugin to refuse.
+std::string take_global_letters(const nettool::Schema& schema, const std::string& cluster, GlobalOptions& g) {
+  std::string rest = "-";
+  for (size_t j = 1; j < cluster.size(); ++j) {
+    const char c = cluster[j];
+    const auto spec = std::find_if(schema.begin(), schema.end(), [c](const auto& s) { return s.short_flag == c; });
+    if (spec != schema.end()) {
+      if (spec->type != nettool::OptionType::Bool) return rest + cluster.substr(j);
+      rest += c;
+    } else if (c == 'v') {
+      ++g.verbosity;
+    } else if (c == 'q') {
+      g.verbosity = -1;
+    } else if (c == 'h') {
+      g.help = true;
+    } else if (c == 'V') {
+      g.version = true;
+    } else {
+      rest += c;
+    }
+  }
+  return rest == "-" ? std::string() : rest;
+}
+
 // Pulls the global flags out of the whole command line; the first word that is
 // not a flag is the command, the rest belongs to the plugin. `schema` is the
 // command's options, once the command is known: a word one of them takes as
@@ -138,8 +167,13 @@ GlobalOptions parse_global(const std::vector<std::string>& args, const nettool::
       // `nettool -c p.yaml --listen 1.2.3.4:80`) a bare word is that option's value.
       g.command = a;
     } else {
-      g.plugin_args.push_back(a);
-      if (schema && i + 1 < args.size() && nettool::value_is_next_word(*schema, a)) g.plugin_args.push_back(args[++i]);
+      std::string word = a;
+      if (schema && word.size() > 2 && word[0] == '-' && word[1] != '-') {
+        word = take_global_letters(*schema, word, g);
+        if (word.empty()) continue;
+      }
+      g.plugin_args.push_back(word);
+      if (schema && i + 1 < args.size() && nettool::value_is_next_word(*schema, word)) g.plugin_args.push_back(args[++i]);
     }
   }
   if (g.plugin_args.empty()) g.first_plugin_word = args.size();

@@ -118,6 +118,44 @@ TEST_CASE("an option value that looks like --plugin-dir never loads a module fro
   CHECK(real.err.find("nettool-udp-send.so") != std::string::npos);
 }
 
+TEST_CASE("global letters mix with a command's short flags in one cluster as nc users type them: -zv -nzv -vM",
+          "[cli]") {
+  TcpServer open;
+  const std::string port = std::to_string(open.port());
+  for (const char* cluster : {"-zv", "-vz", "-nzv"}) {
+    INFO("cluster " << cluster);
+    auto r = run_nettool({"tcp-connect", cluster, "127.0.0.1", port});
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.err, Catch::Contains("port " + port + " open"));
+    CHECK_THAT(r.err, Catch::Contains("debug: "));  // -v took effect
+  }
+  auto quiet = run_nettool({"tcp-connect", "-zq", "127.0.0.1", port});
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.err.empty());
+  // A value-taking flag after a global letter still takes the next word
+  // (-vw 2), or the rest of the word (-vw2).
+  for (std::vector<std::string> line : {std::vector<std::string>{"tcp-connect", "-zvw", "2", "127.0.0.1", port},
+                                        std::vector<std::string>{"tcp-connect", "-zvw2", "127.0.0.1", port}}) {
+    auto r = run_nettool(line);
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.err, Catch::Contains("debug: "));
+  }
+  UdpSocket peer;
+  auto r = run_nettool({"udp-send", "-vM", "-q", "127.0.0.1", std::to_string(peer.port())});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("debug: 1 datagram(s) sent"));
+  auto got = peer.recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == "-q");  // the option's value, not the global -q
+  // A letter neither the command nor the front end knows is still refused.
+  auto bad = run_nettool({"tcp-connect", "-zvx", "127.0.0.1", port}, {}, kUsageTimeout);
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("unknown option -x"));
+}
+
 TEST_CASE("global flags still work before the command and after its arguments while '--' still ends the flags",
           "[cli]") {
   UdpSocket peer;
