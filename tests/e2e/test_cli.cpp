@@ -74,7 +74,7 @@ TEST_CASE("a value-taking option's argument is never read as a global flag: udp-
   write_file(dir / "udp-send.yaml", "command: udp-send\n");
   const std::vector<std::string> words{"-v",           "-vv",      "--verbose",    "-q",  "--quiet", "-h",
                                        "--help",       "-V",       "--version",    "-c",  "-cat",    "--config=x",
-                                       "--plugin-dir", "--log-format", "--log-format=xml", "--"};
+                                       "--plugin-dir", "--log-format", "--log-format=xml", "--",           "-vq"};
   for (const auto& word : words) {
     for (const std::vector<std::string>& line :
          {std::vector<std::string>{"udp-send", "-M", word, "127.0.0.1", port},
