@@ -1,5 +1,6 @@
 // Running one command: the loop, the signals, the grace period and the summary.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -34,10 +35,21 @@ class Runner {
     auto* self = static_cast<Runner*>(h->data);
     if (!self) return;
     if (!self->ctx_.shutting_down()) {
-      self->ctx_.log().info("{} received, finishing transfers in flight (up to {} ms; again to stop now)",
-                            signum == SIGINT ? "SIGINT" : "SIGTERM", self->grace_.count());
+      // Ctrl-C at a terminal is someone asking to stop, as it stops nc, curl
+      // and python's http.server: no grace. An interactive session never
+      // finishes on its own, so waiting for it only delays the prompt. What
+      // shutdown() ends cleanly at once (a listener, idle clients) still
+      // exits 0; whatever it would have waited for is cut (exit 1). SIGTERM,
+      // and a SIGINT a program sends, keep the grace.
+      self->at_terminal_ = signum == SIGINT && isatty(STDERR_FILENO) == 1;
+      const Duration grace = self->at_terminal_ ? Duration(0) : self->grace_;
+      if (self->at_terminal_)
+        self->ctx_.log().info("SIGINT received at the terminal: stopping now");
+      else
+        self->ctx_.log().info("{} received, finishing transfers in flight (up to {} ms; again to stop now)",
+                              signum == SIGINT ? "SIGINT" : "SIGTERM", grace.count());
       self->ctx_.mark_shutting_down();
-      uv_timer_start(self->grace_timer_.get(), &Runner::on_grace_over, static_cast<uint64_t>(self->grace_.count()), 0);
+      uv_timer_start(self->grace_timer_.get(), &Runner::on_grace_over, static_cast<uint64_t>(grace.count()), 0);
       self->command_.shutdown();
       return;
     }
@@ -48,7 +60,7 @@ class Runner {
   static void on_grace_over(uv_timer_t* t) {
     auto* self = static_cast<Runner*>(t->data);
     if (!self) return;
-    self->ctx_.log().warn("grace period over: closing remaining connections");
+    if (!self->at_terminal_) self->ctx_.log().warn("grace period over: closing remaining connections");
     self->ctx_.set_exit_code(kExitRuntime);
     self->command_.abort();
   }
@@ -56,6 +68,7 @@ class Runner {
   Context& ctx_;
   Command& command_;
   Duration grace_;
+  bool at_terminal_ = false;  // the first signal was Ctrl-C at a terminal
   std::vector<Handle<uv_signal_t>> signals_;
   Handle<uv_timer_t> grace_timer_;
 };

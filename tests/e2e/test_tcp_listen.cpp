@@ -318,6 +318,89 @@ TEST_CASE("SIGTERM: one-client tcp-listen exits 0 if the client finishes within 
   }
 }
 
+// Runs nettool (argv[2:]) on a pseudo-terminal, as someone at a shell does,
+// and copies what the terminal shows to stdout; once it has shown argv[1],
+// sends SIGINT (what Ctrl-C sends) and prints "\nready\nexit CODE\n", or
+// "still running" if nettool has not exited 20 s later (the tests give it a
+// 60 s grace), then the rest of the terminal's text.
+constexpr const char* kCtrlC = R"PY(
+import os, pty, select, signal, subprocess, sys, time
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=slave, stderr=slave)
+os.close(slave)
+want, seen, deadline = sys.argv[1].encode(), b"", time.time() + 20
+while want not in seen and time.time() < deadline:
+    if select.select([master], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        seen += chunk
+        sys.stdout.write(chunk.decode(errors="replace"))
+        sys.stdout.flush()
+print("\nready" if want in seen else "\nnever saw it", flush=True)
+p.send_signal(signal.SIGINT)
+try:
+    print("exit", p.wait(timeout=20), flush=True)
+except subprocess.TimeoutExpired:
+    p.kill()
+    p.wait()
+    print("still running", flush=True)
+while select.select([master], [], [], 0.2)[0]:  # what it said after the signal
+    try:
+        sys.stdout.write(os.read(master, 4096).decode(errors="replace"))
+    except OSError:
+        break
+)PY";
+
+TEST_CASE("Ctrl-C at a terminal stops at once: a session open to a peer is cut (1) and an idle -k listener exits 0",
+          "[signals]") {
+  TempDir dir;
+  write_file(dir / "ctrl_c.py", kCtrlC);
+  SECTION("tcp-connect with a peer that stays") {
+    TcpServer peer;
+    Process py({"python3", (dir / "ctrl_c.py").string(), "hello", nettool_path().string(), "tcp-connect", "127.0.0.1",
+                std::to_string(peer.port())});
+    Socket s = peer.accept();
+    REQUIRE(s.valid());
+    REQUIRE(s.send_all("hello\n"));
+    ReadEnd how;
+    s.recv_all(kIoTimeout, &how);  // our end closes: EOF or reset, not a timeout
+    CHECK(how != ReadEnd::Timeout);
+    CHECK(py.wait() == 0);
+    const std::string out = py.stdout_text();
+    INFO("driver: " << out << py.stderr_text());
+    CHECK(out.find("\nready\nexit 1\n") != std::string::npos);
+    CHECK(out.find("stopping now") != std::string::npos);
+    CHECK(out.find("grace") == std::string::npos);  // never waited for one
+  }
+  SECTION("one-client tcp-listen with a client that stays") {
+    Process py({"python3", (dir / "ctrl_c.py").string(), "hello", nettool_path().string(), "tcp-listen", "--grace",
+                "60s", "127.0.0.1", "0"});
+    const std::string marker = "listening on 127.0.0.1:";
+    REQUIRE(py.wait_stdout([&](const std::string& shown) {
+      const auto at = shown.find(marker);
+      return at != std::string::npos && shown.find('\n', at) != std::string::npos;  // the whole port
+    }));
+    const std::string shown = py.stdout_text();
+    Socket s = connect_tcp(static_cast<uint16_t>(std::stoul(shown.substr(shown.find(marker) + marker.size()))));
+    REQUIRE(s.send_all("hello\n"));
+    ReadEnd how;
+    s.recv_all(kIoTimeout, &how);
+    CHECK(how != ReadEnd::Timeout);
+    CHECK(py.wait() == 0);
+    INFO("driver: " << py.stdout_text() << py.stderr_text());
+    CHECK(py.stdout_text().find("\nready\nexit 1\n") != std::string::npos);
+  }
+  SECTION("tcp-listen -k with no client") {
+    Process py({"python3", (dir / "ctrl_c.py").string(), "listening on", nettool_path().string(), "tcp-listen", "-k",
+                "--grace", "60s", "127.0.0.1", "0"});
+    CHECK(py.wait() == 0);
+    INFO("driver: " << py.stdout_text() << py.stderr_text());
+    CHECK(py.stdout_text().find("\nready\nexit 0\n") != std::string::npos);
+  }
+}
+
 TEST_CASE("SIGTERM: a one-client tcp-listen lets an upload in flight finish within the grace period", "[signals]") {
   const std::string data = random_bytes(4 * 1024 * KiB, 41);
   const size_t first = 1024 * KiB;
