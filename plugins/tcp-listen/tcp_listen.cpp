@@ -29,7 +29,8 @@ namespace {
 using namespace nettool;
 
 constexpr OptionSpec kOwnOptions[] = {
-    {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
+    {"host", 's', OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4; -s as in nc -l -s)",
+     "HOST", 0, false},
     {"port", 'p', OptionType::String, "",
      "port to listen on (0 picks a free one, logged), or a Unix socket: unix:/PATH, unix:@NAME (abstract)", "PORT", 1,
      true},
@@ -48,7 +49,7 @@ constexpr OptionSpec kOwnOptions[] = {
 // --idle-timeout, --recv-only and --crlf apply too.
 constexpr auto kOptions =
     join_options(kOwnOptions, kUnixModeOptions, kAddressFamilyOptions, kListenOptions, kBridgeOptions,
-                 kTlsServerOptions, kTapOptions);
+                 kTlsServerOptions, kTapOptions, kNcListenLetter);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 

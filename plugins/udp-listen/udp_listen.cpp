@@ -20,7 +20,8 @@ namespace {
 using namespace nettool;
 
 constexpr OptionSpec kOwnOptions[] = {
-    {"host", 0, OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4)", "HOST", 0, false},
+    {"host", 's', OptionType::String, "", "address to listen on (default: all, IPv6 and IPv4; -s as in nc -l -s)",
+     "HOST", 0, false},
     {"port", 'p', OptionType::String, "",
      "port to listen on (0 picks a free one, logged), or a Unix datagram socket: unix:/PATH, unix:@NAME", "PORT", 1,
      true},
@@ -35,7 +36,8 @@ constexpr OptionSpec kOwnOptions[] = {
     {"reply-to-last", 0, OptionType::Bool, "",
      "send stdin to the last sender (each read as one datagram, cut to the largest one the address family carries)"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kUnixModeOptions, kAddressFamilyOptions, kTapOptions);
+constexpr auto kOptions =
+    join_options(kOwnOptions, kUnixModeOptions, kAddressFamilyOptions, kTapOptions, kNcListenLetter, kNcUdpLetter);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 

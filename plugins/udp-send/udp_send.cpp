@@ -32,7 +32,7 @@ constexpr OptionSpec kOwnOptions[] = {
     {"wait", 'W', OptionType::Duration, "", "after sending, print replies until this long passes with nothing new"},
     {.name = "ttl", .type = OptionType::Int, .help = "IP time to live (hop limit) of the datagrams", .min = 1, .max = 255},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions, kTapOptions);
+constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions, kTapOptions, kNcUdpLetter);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 

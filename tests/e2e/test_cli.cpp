@@ -156,6 +156,33 @@ TEST_CASE("global letters mix with a command's short flags in one cluster as nc 
   CHECK_THAT(bad.err, Catch::Contains("unknown option -x"));
 }
 
+TEST_CASE("nc's mode letters work as typed: tcp-listen -lvnp PORT and -l -s HOST -p PORT and udp-listen -lu and udp-send -u",
+          "[cli]") {
+  {
+    auto l = start_listener({"tcp-listen", "-lvnp", "0"}, ProcessOptions().stdin_pipe());
+    Socket s = connect_tcp(l.port);
+    REQUIRE(s.send_all("over tcp\n"));
+    CHECK(l.proc.wait_stdout_contains("over tcp\n"));
+  }
+  {
+    auto l = start_listener({"tcp-listen", "-l", "-s", "127.0.0.1", "-p", "0"}, ProcessOptions().stdin_pipe());
+    CHECK(l.address == "127.0.0.1");  // -s is the address to listen on, as in nc -l -s
+  }
+  {
+    auto l = start_listener({"udp-listen", "-lu", "-s", "127.0.0.1", "0"});
+    CHECK(l.address == "127.0.0.1");
+    UdpSocket sender;
+    REQUIRE(sender.send_to("127.0.0.1", l.port, "over udp\n"));
+    CHECK(l.proc.wait_stdout_contains("over udp\n"));
+  }
+  UdpSocket peer;
+  auto r = run_nettool({"udp-send", "-u", "-M", "hi", "127.0.0.1", std::to_string(peer.port())});
+  CHECK(r.exit_code == 0);
+  auto got = peer.recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == "hi");
+}
+
 TEST_CASE("global flags still work before the command and after its arguments while '--' still ends the flags",
           "[cli]") {
   UdpSocket peer;

@@ -40,6 +40,19 @@ constexpr auto join_options(const Parts&... parts) {
   return out;
 }
 
+// ---- -l, -u: nc's mode letters, where the command already is that mode
+// So that nc habits work as typed (`tcp-listen -lvnp 9000`, `udp-listen -lu
+// 9000`); they change nothing. Read by no one.
+
+inline constexpr OptionSpec kNcListenLetter[] = {
+    {.name = "listen", .short_flag = 'l', .type = OptionType::Bool,
+     .help = "accepted for nc's -l; this command always listens"},
+};
+inline constexpr OptionSpec kNcUdpLetter[] = {
+    {.name = "udp", .short_flag = 'u', .type = OptionType::Bool,
+     .help = "accepted for nc's -u; this command always speaks UDP"},
+};
+
 // ---- -4 -6 -n: which addresses a name may resolve to
 
 inline constexpr OptionSpec kAddressFamilyOptions[] = {
