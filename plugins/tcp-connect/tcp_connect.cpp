@@ -142,6 +142,7 @@ class TcpConnect final : public Command {
   void scanned(uint16_t port, const std::string& error) {
     if (error.empty()) {
       ++open_ports_;
+      ctx_.counters().connections++;  // the -v summary counts the open ports
       if (unix_) ctx_.log().info("{} open", where_);
       else ctx_.log().info("{} port {} open", host_, port);
     } else {

@@ -129,6 +129,7 @@ TEST_CASE("global letters mix with a command's short flags in one cluster as nc 
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.err, Catch::Contains("port " + port + " open"));
     CHECK_THAT(r.err, Catch::Contains("debug: "));  // -v took effect
+    CHECK_THAT(r.err, Catch::Contains(" 1 connection(s)"));  // the summary counts the open port
   }
   auto quiet = run_nettool({"tcp-connect", "-zq", "127.0.0.1", port});
   CHECK(quiet.exit_code == 0);
