@@ -1,5 +1,6 @@
 #include "nettool/bridge.h"
 
+#include <spdlog/logger.h>
 #include <unistd.h>
 
 #include "nettool/option_groups.h"
@@ -30,7 +31,16 @@ void Bridge::begin() {
     if (auto b = weak.lock()) b->abort(1, "sending to " + b->network_->describe() + ": " + uv_strerror(status));
   });
   local_->on_write_error([weak](int status) {
-    if (auto b = weak.lock()) b->abort(1, "writing to " + b->local_->describe() + ": " + uv_strerror(status));
+    auto b = weak.lock();
+    if (!b) return;
+    std::string reason = "writing to " + b->local_->describe() + ": " + uv_strerror(status);
+    // Our reader left (`nettool ... | head`): nothing to report, as nc dies of
+    // the SIGPIPE without a word. Still exit 1: the data did not all go out.
+    if (status == UV_EPIPE) {
+      if (b->policy_.log) b->policy_.log->debug("{}", reason);
+      reason.clear();
+    }
+    b->abort(1, reason);
   });
   if (policy_.idle_timeout.count() > 0) {
     idle_timer_ = make_timer(loop_, this);

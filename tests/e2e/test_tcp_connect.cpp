@@ -350,3 +350,20 @@ TEST_CASE("tcp-connect takes an address as it is, within -4/-6, and leaves other
     }
   }
 }
+
+TEST_CASE("tcp-connect into a reader that leaves early (| head) stops without an error line and exits 1 as nc does",
+          "[tcp-connect]") {
+  TcpServer srv;
+  std::jthread feeder([&] {
+    Socket s = srv.accept();
+    if (!s.valid()) return;
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 1024 && s.send_all(block); ++i) {  // up to 64 MiB, until tcp-connect is gone
+    }
+  });
+  Process sh({"sh", "-c", "{ \"$0\" tcp-connect 127.0.0.1 \"$1\" </dev/null; echo \"status $?\" >&2; } | head -c 5",
+              nettool_path().string(), std::to_string(srv.port())});
+  CHECK(sh.wait() == 0);
+  CHECK(sh.stdout_text() == "xxxxx");
+  CHECK(sh.stderr_text() == "status 1\n");  // no "broken pipe" error line
+}
