@@ -12,6 +12,21 @@ bool looks_like_url(std::string_view text) {
   return http::iequals(text.substr(0, 7), "http://") || http::iequals(text.substr(0, 8), "https://");
 }
 
+// `127.0.0.1:8000/a.txt`, `example.org/a.txt`: a URL without its scheme, which
+// curl and wget take as http://. Only with a host before the first slash that
+// looks like one (a dot, a port, [v6] or localhost), so that a lone file name
+// or dir/name still gets the usage message.
+bool looks_like_url_without_scheme(std::string_view text) {
+  if (text.find("://") != std::string_view::npos) return false;
+  const size_t slash = text.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return false;
+  const std::string_view host = text.substr(0, slash);
+  for (char c : host)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  return host.find_first_of(".:") != std::string_view::npos || host.front() == '[' ||
+         http::iequals(host.substr(0, host.find(':')), "localhost");
+}
+
 // The last segment of an HTTP path, percent-decoded ("" when it cannot be).
 std::string last_segment_of(const http::Url& url) {
   std::string path = url.path_and_query.substr(0, url.path_and_query.find('?'));
@@ -31,6 +46,9 @@ Target resolve_target(const TargetOptions& o) {
   std::optional<std::string> url_text;
   if (cli_positionals == 1 && from_cli(o.name) && looks_like_url(o.name->text)) {
     url_text = o.name->text;
+    if (from_cli(o.url)) throw ConfigError("give the URL once: as an argument or with --url");
+  } else if (cli_positionals == 1 && from_cli(o.name) && !o.raw && looks_like_url_without_scheme(o.name->text)) {
+    url_text = "http://" + o.name->text;
     if (from_cli(o.url)) throw ConfigError("give the URL once: as an argument or with --url");
   } else if (from_cli(o.url)) {
     if (cli_positionals > 0) throw ConfigError("give either --url or HOST PORT NAME, not both");

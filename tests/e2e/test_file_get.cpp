@@ -173,6 +173,12 @@ TEST_CASE("file-get: small, empty and 1-byte files from file-serve, HOST PORT NA
       CHECK(r.out.empty());  // data never goes to stdout with -o FILE
     }
   }
+  // As curl and wget do, a URL without its scheme is http://.
+  const auto bare = out_dir / "bare";
+  auto r = file_get({"-o", bare.string(), "127.0.0.1:" + std::to_string(srv.port) + "/docs/small.bin"});
+  INFO("file-get stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(sha256_file(bare) == sha256_file(root / "docs/small.bin"));
 }
 
 TEST_CASE("file-get: 200 MiB from file-serve arrive intact", "[file][file-get][big]") {

@@ -72,6 +72,31 @@ TEST_CASE("resolve_target: a lone URL, --url, or a url in the profile", "[file-g
   CHECK(resolve_target(from_profile).default_name == "g.bin");
 }
 
+TEST_CASE("resolve_target: a lone URL without a scheme is http:// as curl and wget take it", "[file-get][target]") {
+  for (const char* text : {"127.0.0.1:8000/dir/a.txt", "example.org/dir/a.txt", "[::1]:8000/dir/a.txt",
+                           "localhost:8000/dir/a.txt", "LOCALHOST/dir/a.txt"}) {
+    INFO(text);
+    TargetOptions o;
+    o.name = cli(text);
+    Target t = resolve_target(o);
+    CHECK_FALSE(t.url.tls);
+    CHECK(t.url.path_and_query == "/dir/a.txt");
+    CHECK(t.default_name == "a.txt");
+    CHECK(describe(t).rfind("http://", 0) == 0);
+  }
+  // A name, a relative path, an absolute path, another scheme: still the usage message.
+  for (const char* text : {"a.txt", "dir/a.txt", "/srv/a.txt", "ftp://h/a", "my host.org/a"}) {
+    INFO(text);
+    TargetOptions o;
+    o.name = cli(text);
+    CHECK(refusal(o) == "missing HOST, PORT: use file-get URL or file-get HOST PORT NAME");
+  }
+  TargetOptions raw;  // the bare-name protocol has no URLs at all
+  raw.raw = true;
+  raw.name = cli("127.0.0.1:8000/a.txt");
+  CHECK(refusal(raw) == "missing HOST, PORT: use file-get URL or file-get HOST PORT NAME");
+}
+
 TEST_CASE("resolve_target: HOST PORT NAME takes NAME literally and encodes it", "[file-get][target]") {
   TargetOptions o;
   o.host = cli("[::1]");
