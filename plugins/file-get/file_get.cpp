@@ -151,7 +151,9 @@ class FileGet final : public Command {
           ctx_.log().info("resuming {} from byte {}", escape_for_log(part_), size);
           writer_->hash_prefix(size);
         } else {
-          ctx_.log().debug("{} is empty or new: downloading from the start", escape_for_log(part_));
+          // Said, not debug: someone who asked to resume expects a resumption
+          // (wget -c would continue the final file; we only ever continue a .part).
+          ctx_.log().info("--resume: {} is empty or new: downloading from the start", escape_for_log(part_));
         }
         connect();
       });

@@ -546,6 +546,8 @@ TEST_CASE("file-get --resume: no .part, a complete or oversized .part, a server 
     auto r = file_get({"--resume", "-o", out.string(), url(c.port, "/f.bin")});
     INFO("file-get stderr: " << r.err);
     CHECK(r.code == c.code);
+    // Asked to resume and there is nothing to resume from: said, not silent.
+    CHECK((r.err.find("is empty or new: downloading from the start") != std::string::npos) == (!c.part || c.part->empty()));
     if (c.code == 0) {
       CHECK(file_exists(out));
       CHECK(read_file(out) == content);
