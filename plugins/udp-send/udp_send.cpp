@@ -31,7 +31,9 @@ constexpr OptionSpec kOwnOptions[] = {
     {.name = "count", .type = OptionType::Int, .default_value = "1", .help = "send the datagram(s) this many times",
      .min = 1},
     {"interval", 0, OptionType::Duration, "", "pause between datagrams"},
-    {"wait", 'W', OptionType::Duration, "", "after sending, print replies until this long passes with nothing new"},
+    // -w is nc's spelling; -W, the one documented first, keeps working.
+    {.name = "wait", .short_flag = 'w', .type = OptionType::Duration,
+     .help = "after sending, print replies until this long passes with nothing new", .short_alias = 'W'},
     {.name = "ttl", .type = OptionType::Int, .help = "IP time to live (hop limit) of the datagrams", .min = 1, .max = 255},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions, kTapOptions);

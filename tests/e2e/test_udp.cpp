@@ -465,6 +465,24 @@ TEST_CASE("udp-send --wait prints replies from a peer until the quiet period pas
   CHECK(took >= Ms(1000));  // 600 ms of replies, then 500 ms of quiet
 }
 
+// nc -u users type -w for "wait for replies"; -W, documented first, still works.
+TEST_CASE("udp-send -w (nc's spelling of --wait) and -W print the reply of a loopback echo peer", "[udp][cli]") {
+  const std::vector<std::vector<std::string>> spellings{{"-w", "1s"}, {"-w1s"}, {"-W", "1s"}, {"-vW1s"}, {"-vw", "1s"}};
+  auto l = start_listener({"udp-listen", "--echo", "--count", std::to_string(spellings.size()), "127.0.0.1", "0"});
+  for (const auto& wait : spellings) {
+    INFO("udp-send " << wait[0]);
+    std::vector<std::string> argv{"udp-send", "-M", "ping " + wait[0]};
+    argv.insert(argv.end(), wait.begin(), wait.end());
+    argv.insert(argv.end(), {"127.0.0.1", port_str(l.port)});
+    auto r = run_nettool(argv);
+    INFO("udp-send stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "ping " + wait[0]);  // the echo, printed because udp-send waited for it
+  }
+  INFO("udp-listen stderr: " << l.proc.stderr_text());
+  CHECK(l.proc.wait(kIoTimeout) == 0);
+}
+
 TEST_CASE("udp-send --wait to a closed port reports 'connection refused' and exits 1", "[udp]") {
   uint16_t port = free_udp_port();  // bound a moment ago, now nobody's: ICMP port unreachable
   auto r = run_nettool({"udp-send", "-M", "anyone?", "--wait", "300ms", "127.0.0.1", port_str(port)});
