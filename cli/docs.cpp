@@ -60,6 +60,23 @@ bool default_on(const OptionSpec& spec) {
   return spec.type == OptionType::Bool && !spec.default_value.empty() && parse_bool(spec.default_value);
 }
 
+// An option's short letters, its alias after its own flag ("wW" for udp-send's
+// --wait); empty when it has none.
+std::string short_letters(char short_flag, char short_alias = 0) {
+  std::string letters;
+  if (short_flag) letters += short_flag;
+  if (short_alias) letters += short_alias;
+  return letters;
+}
+std::string short_letters(const OptionSpec& spec) { return short_letters(spec.short_flag, spec.short_alias); }
+
+// The same as command-line words: {"-w", "-W"}.
+std::vector<std::string> short_words(std::string_view letters) {
+  std::vector<std::string> words;
+  for (char c : letters) words.push_back(std::string("-") + c);
+  return words;
+}
+
 std::vector<const OptionSpec*> positionals_of(Schema schema) {
   std::vector<const OptionSpec*> out;
   for (const auto& spec : schema)
@@ -148,9 +165,9 @@ std::string usage_roff(std::string_view usage) {
   return out;
 }
 
-std::string flag_roff(std::string_view name, char short_flag, std::string_view value) {
+std::string flag_roff(std::string_view name, std::string_view letters, std::string_view value) {
   std::string h;
-  if (short_flag) h += "\\fB\\-" + std::string(1, short_flag) + "\\fR, ";
+  for (char c : letters) h += "\\fB\\-" + std::string(1, c) + "\\fR, ";
   h += "\\fB\\-\\-" + lit(name) + "\\fR";
   if (!value.empty()) h += " " + ital(value);
   return h;
@@ -169,7 +186,7 @@ void global_options_section(std::ostringstream& out) {
   out << ".SH \"GLOBAL OPTIONS\"\n"
       << line("These are accepted anywhere on the command line, before or after the command.");
   for (const auto& g : kGlobalFlags) {
-    out << ".TP\n" << line(flag_roff(g.name, g.short_flag, g.value_name)) << line(text(g.help));
+    out << ".TP\n" << line(flag_roff(g.name, short_letters(g.short_flag), g.value_name)) << line(text(g.help));
   }
 }
 
@@ -375,7 +392,7 @@ std::string command_man_page(const PluginInfo& info, const ManContext& ctx) {
 
   out << ".SH OPTIONS\n";
   for (const auto& spec : schema) {
-    std::string head = flag_roff(spec.name, spec.short_flag, spec.type == OptionType::Bool ? "" : value_name(spec));
+    std::string head = flag_roff(spec.name, short_letters(spec), spec.type == OptionType::Bool ? "" : value_name(spec));
     if (spec.type == OptionType::Bool) head += ", \\fB\\-\\-no\\-" + lit(spec.name) + "\\fR";
     out << ".TP\n" << line(head) << line(text(spec.help) + ".");
     std::string facts = "Type: " + std::string(type_name(spec.type));
@@ -508,15 +525,15 @@ std::string bash_completion(const std::vector<const PluginInfo*>& plugins) {
     int host_at = -1;
     for (const auto& spec : info->schema()) {
       std::string lng = "--" + std::string(spec.name);
-      std::string shrt = spec.short_flag ? std::string("-") + spec.short_flag : "";
+      std::vector<std::string> shorts = short_words(short_letters(spec));
       flags.push_back(lng);
-      if (!shrt.empty()) flags.push_back(shrt);
+      flags.insert(flags.end(), shorts.begin(), shorts.end());
       if (default_on(spec)) flags.push_back("--no-" + std::string(spec.name));
       if (is_host(spec) && host_at < 0) host_at = spec.positional;
       if (spec.type == OptionType::Bool) continue;
       values.push_back(lng);
-      if (!shrt.empty()) values.push_back(shrt);
-      std::string pattern = shrt.empty() ? lng : shrt + "|" + lng;
+      values.insert(values.end(), shorts.begin(), shorts.end());
+      std::string pattern = shorts.empty() ? lng : join(shorts, "|") + "|" + lng;
       std::string action;
       if (wants_dir(spec)) action = "_nettool_files -d";
       else if (wants_file(spec)) action = "_nettool_files";
@@ -564,22 +581,25 @@ std::string bash_completion(const std::vector<const PluginInfo*>& plugins) {
 // ----------------------------------------------------------------------- zsh
 
 namespace {
-std::string zsh_spec(std::string_view name, char short_flag, bool takes_value, bool repeatable, std::string_view help,
-                     std::string_view message, std::string_view action, std::string_view also_excludes = {}) {
+std::string zsh_spec(std::string_view name, std::string_view letters, bool takes_value, bool repeatable,
+                     std::string_view help, std::string_view message, std::string_view action,
+                     std::string_view also_excludes = {}) {
   std::string lng = "--" + std::string(name);
-  std::string shrt = short_flag ? std::string("-") + short_flag : "";
+  std::vector<std::string> shorts = short_words(letters);
   std::string exclusion;
   if (!repeatable) {
-    exclusion = "(" + (shrt.empty() ? "" : shrt + " ") + lng + (also_excludes.empty() ? "" : " ") +
-                std::string(also_excludes) + ")";
+    exclusion = "(";
+    for (const auto& s : shorts) exclusion += s + " ";
+    exclusion += lng + (also_excludes.empty() ? "" : " ") + std::string(also_excludes) + ")";
   } else {
     exclusion = "*";
   }
   std::string desc = "[" + zsh_escape(help) + "]";
   std::string arg = takes_value ? ":" + zsh_message(message) + ":" + (action.empty() ? " " : std::string(action)) : "";
-  if (shrt.empty()) return sq(exclusion + lng + (takes_value ? "=" : "") + desc + arg);
-  return sq(exclusion) + "{" + shrt + (takes_value ? "+" : "") + "," + lng + (takes_value ? "=" : "") + "}" +
-         sq(desc + arg);
+  if (shorts.empty()) return sq(exclusion + lng + (takes_value ? "=" : "") + desc + arg);
+  std::string names;  // {-w+,-W+,--wait=}: every spelling, the same description
+  for (const auto& s : shorts) names += s + (takes_value ? "+" : "") + ",";
+  return sq(exclusion) + "{" + names + lng + (takes_value ? "=" : "") + "}" + sq(desc + arg);
 }
 }  // namespace
 
@@ -602,7 +622,9 @@ std::string zsh_completion(const std::vector<const PluginInfo*>& plugins) {
       case GlobalFlag::Values::None: break;
     }
     bool repeatable = g.name == "verbose";
-    out << "    " << zsh_spec(g.name, g.short_flag, !g.value_name.empty(), repeatable, g.help, g.value_name, action)
+    out << "    "
+        << zsh_spec(g.name, short_letters(g.short_flag), !g.value_name.empty(), repeatable, g.help, g.value_name,
+                    action)
         << "\n";
   }
   out << "  )\n\n"
@@ -654,13 +676,15 @@ std::string zsh_completion(const std::vector<const PluginInfo*>& plugins) {
       std::string help(spec.help);
       if (!spec.default_value.empty() && takes_value) help += " (default: " + std::string(spec.default_value) + ")";
       std::string no = default_on(spec) ? "--no-" + std::string(spec.name) : "";
+      std::vector<std::string> shorts = short_words(short_letters(spec));
       out << "            "
-          << zsh_spec(spec.name, spec.short_flag, takes_value, is_list(spec.type), help, value_name(spec), action, no)
+          << zsh_spec(spec.name, short_letters(spec), takes_value, is_list(spec.type), help, value_name(spec), action,
+                      no)
           << " \\\n";
       if (!no.empty()) {
         out << "            "
-            << sq("(" + no + " --" + std::string(spec.name) + (spec.short_flag ? std::string(" -") + spec.short_flag : "") +
-                  ")" + no + "[" + zsh_escape("turn off: " + std::string(spec.help)) + "]")
+            << sq("(" + no + " --" + std::string(spec.name) + (shorts.empty() ? "" : " " + join(shorts, " ")) + ")" +
+                  no + "[" + zsh_escape("turn off: " + std::string(spec.help)) + "]")
             << " \\\n";
       }
     }

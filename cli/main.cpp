@@ -92,8 +92,7 @@ std::string take_global_letters(const nettool::Schema& schema, const std::string
   std::string rest = "-";
   for (size_t j = 1; j < cluster.size(); ++j) {
     const char c = cluster[j];
-    const auto spec = std::find_if(schema.begin(), schema.end(), [c](const auto& s) { return s.short_flag == c; });
-    if (spec != schema.end()) {
+    if (const nettool::OptionSpec* spec = nettool::find_short_option(schema, c)) {
       if (spec->type != nettool::OptionType::Bool) return rest + cluster.substr(j);
       rest += c;
     } else if (c == 'v') {

@@ -35,7 +35,9 @@ constexpr OptionSpec kOptions[] = {
     {"loop", 0, OptionType::Bool, "", "multicast: also deliver to listeners on this host"},
     {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
     {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size instead of lines"},
-    {"keep-newline", 0, OptionType::Bool, "", "keep the newline at the end of each line's datagram"},
+    {.name = "keep-newline", .type = OptionType::Bool, .default_value = "true",
+     .help = "end each line's datagram with its line break as read (\\n or \\r\\n), as nc -u does; "
+             "--no-keep-newline strips it"},
     {.name = "count", .type = OptionType::Int, .default_value = "1", .help = "rounds to send (a beacon: with --interval)",
      .min = 1},
     {"interval", 0, OptionType::Duration, "", "pause between datagrams"},

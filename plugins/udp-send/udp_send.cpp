@@ -25,11 +25,15 @@ constexpr OptionSpec kOwnOptions[] = {
     {"port", 0, OptionType::Port, "", "destination port (none for a Unix socket)", "PORT", 1, false},
     {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
     {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size (binary-safe) instead of lines"},
-    {"keep-newline", 0, OptionType::Bool, "", "keep the newline at the end of each line's datagram"},
+    {.name = "keep-newline", .type = OptionType::Bool, .default_value = "true",
+     .help = "end each line's datagram with its line break as read (\\n or \\r\\n), as nc -u does; "
+             "--no-keep-newline strips it"},
     {.name = "count", .type = OptionType::Int, .default_value = "1", .help = "send the datagram(s) this many times",
      .min = 1},
     {"interval", 0, OptionType::Duration, "", "pause between datagrams"},
-    {"wait", 'W', OptionType::Duration, "", "after sending, print replies until this long passes with nothing new"},
+    // -w is nc's spelling; -W, the one documented first, keeps working.
+    {.name = "wait", .short_flag = 'w', .type = OptionType::Duration,
+     .help = "after sending, print replies until this long passes with nothing new", .short_alias = 'W'},
     {.name = "ttl", .type = OptionType::Int, .help = "IP time to live (hop limit) of the datagrams", .min = 1, .max = 255},
 };
 constexpr auto kOptions = join_options(kOwnOptions, kAddressFamilyOptions, kSourceOptions, kTapOptions, kNcUdpLetter);

@@ -168,6 +168,19 @@ std::string datagram_limits_error(std::optional<uint64_t> chunk, const std::vect
   return "";
 }
 
+namespace {
+
+// Where the datagram of the line whose '\n' is at `nl` ends: after the
+// newline when it is kept (the bytes as read, as nc sends them), else before
+// it and before a '\r' ahead of it, so that CRLF input does not leave a
+// stray '\r' at the end of each datagram.
+size_t line_payload_end(std::string_view text, size_t start, size_t nl, bool keep_newline) {
+  if (keep_newline) return nl + 1;
+  return nl > start && text[nl - 1] == '\r' ? nl - 1 : nl;
+}
+
+}  // namespace
+
 DatagramSource::DatagramSource(uv_loop_t* loop, Options options) : loop_(loop), options_(std::move(options)) {
   if (options_.count == 0) options_.count = 1;
   if (options_.interval.count() > 0) pace_ = make_timer(loop_, this);
@@ -212,11 +225,20 @@ void DatagramSource::start(DatagramFn on_datagram, EndFn on_end) {
 void DatagramSource::on_data(const ChunkPtr& chunk) {
   if (ended_) return;  // a read that was already under way
   if (oversize_ > 0) {
-    // Measuring a line too long to send, without keeping it, to name its size.
+    // Measuring a line too long to send, without keeping it, to name the
+    // size its datagram would have had.
     std::string_view data(chunk->data.get(), chunk->size);
     size_t nl = data.find('\n');
-    oversize_ += nl == std::string_view::npos ? data.size() : nl;
-    if (nl != std::string_view::npos) end_oversize();
+    if (nl == std::string_view::npos) {
+      oversize_ += data.size();
+      if (!data.empty()) oversize_ends_in_cr_ = data.back() == '\r';
+      return;
+    }
+    bool cr_before_nl = nl > 0 ? data[nl - 1] == '\r' : oversize_ends_in_cr_;
+    oversize_ += nl;
+    if (options_.keep_newline) oversize_ += 1;
+    else if (cr_before_nl) oversize_ -= 1;
+    end_oversize();
     return;
   }
   pending_.append(chunk->data.get(), chunk->size);
@@ -235,12 +257,15 @@ void DatagramSource::on_data(const ChunkPtr& chunk) {
     while (true) {
       size_t nl = pending_.find('\n', start);
       if (nl == std::string::npos) break;
-      queue(pending_.substr(start, nl - start + (options_.keep_newline ? 1 : 0)));
+      queue(pending_.substr(start, line_payload_end(pending_, start, nl, options_.keep_newline) - start));
       start = nl + 1;
     }
     pending_.erase(0, start);
-    if (pending_.size() > options_.max_size) {  // a line already too long for one datagram
+    // A line already too long for one datagram, whatever follows (stripping
+    // may still take a '\r' at its end off).
+    if (pending_.size() > options_.max_size + (options_.keep_newline ? 0 : 1)) {
       oversize_ = pending_.size();
+      oversize_ends_in_cr_ = pending_.back() == '\r';
       pending_.clear();
       deliver();  // what came before it still goes out
       return;

@@ -36,9 +36,10 @@ std::unique_ptr<PluginModule> PluginModule::load(const fs::path& file) {
   // Global flags belong to the front end; a plugin must not take their letters.
   static constexpr std::string_view kReservedShort = "cvqhV";
   for (const auto& spec : info->schema()) {
-    if (spec.short_flag && kReservedShort.find(spec.short_flag) != std::string_view::npos)
-      throw RuntimeError("plugin " + file.string() + ": option --" + std::string(spec.name) + " uses -" +
-                         spec.short_flag + ", which is a global flag");
+    for (char letter : {spec.short_flag, spec.short_alias})
+      if (letter && kReservedShort.find(letter) != std::string_view::npos)
+        throw RuntimeError("plugin " + file.string() + ": option --" + std::string(spec.name) + " uses -" + letter +
+                           ", which is a global flag");
   }
   module->info_ = info;
   return module;

@@ -295,6 +295,12 @@ const OptionSpec* find_option(Schema schema, std::string_view name) {
   return nullptr;
 }
 
+const OptionSpec* find_short_option(Schema schema, char letter) {
+  for (const auto& spec : schema)
+    if (has_short_flag(spec, letter)) return &spec;
+  return nullptr;
+}
+
 namespace {
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -406,9 +412,7 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
     // Short flags, possibly grouped: -kn, -w5, -w 5
     for (size_t j = 1; j < arg.size(); ++j) {
       char c = arg[j];
-      const OptionSpec* spec = nullptr;
-      for (const auto& s : schema)
-        if (s.short_flag == c) spec = &s;
+      const OptionSpec* spec = find_short_option(schema, c);
       if (!spec) throw ConfigError(std::string("unknown option -") + c);
       std::string flag = std::string("-") + c;
       if (spec->type == OptionType::Bool) {
@@ -460,9 +464,7 @@ bool value_is_next_word(Schema schema, std::string_view arg) {
     return spec && spec->type != OptionType::Bool;  // --no-NAME is a bool's
   }
   for (size_t j = 1; j < arg.size(); ++j) {
-    const OptionSpec* spec = nullptr;
-    for (const auto& s : schema)
-      if (s.short_flag == arg[j]) spec = &s;
+    const OptionSpec* spec = find_short_option(schema, arg[j]);
     if (!spec) return false;
     if (spec->type != OptionType::Bool) return j + 1 == arg.size();
   }
@@ -574,6 +576,7 @@ std::string format_help(std::string_view command, std::string_view summary, Sche
   for (const auto& spec : schema) {
     std::string left = "  ";
     left += spec.short_flag ? std::string("-") + spec.short_flag + ", " : "    ";
+    if (spec.short_alias) left += std::string("-") + spec.short_alias + ", ";
     left += "--" + std::string(spec.name);
     std::string_view vn = display_value_name(spec);
     if (spec.type != OptionType::Bool) left += " " + std::string(vn);

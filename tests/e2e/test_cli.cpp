@@ -2,6 +2,9 @@
 // the global flags end and a command's options begin.
 #include <catch2/catch.hpp>
 
+#include <regex>
+#include <sstream>
+
 #include "harness.h"
 #include "udp_test_util.h"
 
@@ -116,6 +119,41 @@ TEST_CASE("an option value that looks like --plugin-dir never loads a module fro
   auto real = run_nettool({"udp-send", "-M", "x", "127.0.0.1", port, "--plugin-dir", dir.path().string()});
   CHECK(real.exit_code != 0);
   CHECK(real.err.find("nettool-udp-send.so") != std::string::npos);
+}
+
+// The front end takes -c -v -q -h -V wherever they stand, and a cluster's
+// letter that is also a command's would be read two ways. The loader refuses
+// such a module; this reads what every built command's help lists, aliases
+// included, so a plugin that took one would fail here, loud, instead of at a
+// user's.
+TEST_CASE("no command's short flag or short alias is a global letter or another option's", "[cli][options]") {
+  const std::string global_letters = "cvqhV";
+  const std::regex short_flags_re(R"(^  ((?:-[^-], )+)--([a-z0-9-]+))");
+  for (const auto& command : built_commands()) {
+    INFO("command " << command);
+    auto r = run_nettool({"help", command});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    // Only the command's own options: the global ones are listed after them.
+    auto own = r.out.substr(0, r.out.find("Global options"));
+    std::string seen;
+    std::istringstream lines(own);
+    for (std::string text; std::getline(lines, text);) {
+      std::smatch m;
+      if (!std::regex_search(text, m, short_flags_re)) continue;
+      const std::string flags = m[1];
+      for (size_t i = 1; i < flags.size(); i += 4) {  // "-x, -y, ": a letter every 4 characters
+        const char letter = flags[i];
+        INFO("--" << m[2] << " -" << letter);
+        CHECK(global_letters.find(letter) == std::string::npos);
+        CHECK(seen.find(letter) == std::string::npos);
+        seen += letter;
+      }
+    }
+  }
+  // The one alias there is shows up, so the reading above sees aliases at all.
+  auto send = run_nettool({"help", "udp-send"});
+  CHECK_THAT(send.out, Catch::Contains("  -w, -W, --wait DURATION"));
 }
 
 TEST_CASE("global letters mix with a command's short flags in one cluster as nc users type them: -zv -nzv -vM",

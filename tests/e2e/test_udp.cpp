@@ -206,21 +206,23 @@ TEST_CASE("udp-send lines to udp-listen -S: one datagram per line, printed as 'A
   REQUIRE(l.proc.wait(kIoTimeout) == 0);  // --count 3: exits after three datagrams
   std::string out = l.proc.stdout_text();
   INFO("udp-listen stdout: " << out);
-  auto lines = split_lines(out);
-  REQUIRE(lines.size() == 3);
-  REQUIRE(out.back() == '\n');
-  std::regex line_re(R"(^127\.0\.0\.1:(\d+) (.*)$)");
+  // Each payload keeps its newline (udp-send's default), and -S ends each
+  // record with one of its own: "ADDR:PORT one\n\n".
+  std::regex record_re(R"(127\.0\.0\.1:(\d+) ([^\n]*\n)\n)");
   std::vector<std::string> payloads;
   std::string sender_port;
-  for (const auto& line : lines) {
-    std::smatch m;
-    REQUIRE(std::regex_match(line, m, line_re));
+  size_t matched = 0;
+  for (std::sregex_iterator it(out.begin(), out.end(), record_re), end; it != end; ++it) {
+    const std::smatch& m = *it;
+    CHECK(m.position(0) == static_cast<std::ptrdiff_t>(matched));  // nothing between records
+    matched += static_cast<size_t>(m.length(0));
     if (sender_port.empty()) sender_port = m[1];
     CHECK(m[1] == sender_port);  // all from udp-send's one socket
     CHECK(m[1] != "0");
     payloads.push_back(m[2]);
   }
-  CHECK(payloads == std::vector<std::string>{"one", "two words", "three"});  // newline stripped
+  CHECK(matched == out.size());
+  CHECK(payloads == std::vector<std::string>{"one\n", "two words\n", "three\n"});
 }
 
 TEST_CASE("udp-listen -S names the exact sender address and port of each datagram", "[udp]") {
@@ -234,19 +236,67 @@ TEST_CASE("udp-listen -S names the exact sender address and port of each datagra
                                     "127.0.0.1:" + port_str(b.port()) + " from b\n");
 }
 
-TEST_CASE("udp-send --keep-newline keeps each line's newline in its datagram", "[udp]") {
-  UdpSocket peer;
+// What nc -u does, and what a user piping lines from one nettool into another
+// expects: the lines come out of udp-listen as they went into udp-send.
+TEST_CASE("udp-send into udp-listen: nettool to nettool the lines arrive with their newlines", "[udp]") {
   TempDir dir;
-  write_file(dir / "in.txt", "a\nb\n");
-  auto r = run_nettool({"udp-send", "--keep-newline", "127.0.0.1", port_str(peer.port())},
-                       ProcessOptions().stdin_from(dir / "in.txt"));
+  auto l = start_listener({"udp-listen", "--count", "2", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "f"));
+  write_file(dir / "in.txt", "line1\nline2\n");
+  auto r = run_nettool({"udp-send", "127.0.0.1", port_str(l.port)}, ProcessOptions().stdin_from(dir / "in.txt"));
+  INFO("udp-send stderr: " << r.err);
+  INFO("udp-listen stderr: " << l.proc.stderr_text());
   REQUIRE(r.exit_code == 0);
-  auto d1 = peer.recv(kIoTimeout);
-  auto d2 = peer.recv(kIoTimeout);
-  REQUIRE(d1);
-  REQUIRE(d2);
-  CHECK(d1->payload == "a\n");
-  CHECK(d2->payload == "b\n");
+  REQUIRE(l.proc.wait(kIoTimeout) == 0);  // --count 2: one datagram per line
+  CHECK(read_file(dir / "f") == "line1\nline2\n");
+}
+
+// One datagram per line, each the line's bytes as read: LF and CRLF input
+// alike, and a last line without a terminator as it is. --no-keep-newline
+// strips the terminator whole (the LF and a CR before it), not just the LF.
+TEST_CASE("udp-send sends each line byte for byte with its terminator and --no-keep-newline strips LF and CRLF",
+          "[udp]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "w1\r\nw2\nw3\r\n\r\nlast\r");
+  auto received = [&](std::vector<std::string> flags) {
+    UdpSocket peer;
+    std::vector<std::string> argv{"udp-send"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {"127.0.0.1", port_str(peer.port())});
+    auto r = run_nettool(argv, ProcessOptions().stdin_from(dir / "in.txt"));
+    INFO("udp-send stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 5; ++i) {
+      auto d = peer.recv(kIoTimeout);
+      if (!d) break;
+      payloads.push_back(d->payload);
+    }
+    CHECK_FALSE(peer.recv(Ms(200)));
+    return payloads;
+  };
+  CHECK(received({}) == std::vector<std::string>{"w1\r\n", "w2\n", "w3\r\n", "\r\n", "last\r"});
+  CHECK(received({"--keep-newline"}) == std::vector<std::string>{"w1\r\n", "w2\n", "w3\r\n", "\r\n", "last\r"});
+  CHECK(received({"--no-keep-newline"}) == std::vector<std::string>{"w1", "w2", "w3", "", "last\r"});
+}
+
+TEST_CASE("udp-broadcast keeps each line's newline by default and --no-keep-newline strips it", "[udp]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "b1\nb2\r\n");
+  for (bool keep : {true, false}) {
+    UdpSocket peer;
+    // A unicast --address (with a warning) keeps the test's traffic on 127.0.0.1.
+    std::vector<std::string> argv{"udp-broadcast", "--address", "127.0.0.1", port_str(peer.port())};
+    if (!keep) argv.insert(argv.begin() + 1, "--no-keep-newline");
+    auto r = run_nettool(argv, ProcessOptions().stdin_from(dir / "in.txt"));
+    INFO("udp-broadcast stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    auto d1 = peer.recv(kIoTimeout);
+    auto d2 = peer.recv(kIoTimeout);
+    REQUIRE(d1);
+    REQUIRE(d2);
+    CHECK(d1->payload == (keep ? "b1\n" : "b1"));
+    CHECK(d2->payload == (keep ? "b2\r\n" : "b2"));
+  }
 }
 
 TEST_CASE("udp-send --chunk 1400: 1 MiB of random bytes arrive intact in udp-listen's output file", "[udp]") {
@@ -295,7 +345,7 @@ TEST_CASE("udp-send --count bursts: udp-listen receives every datagram exactly o
     write_file(dir / "in.txt", lines);
     auto l = start_listener({"udp-listen", "--count", "3000", "--idle-timeout", "10s", "127.0.0.1", "0"},
                             ProcessOptions().stdout_to(dir / "out.txt"));
-    auto r = run_nettool(paced({"udp-send", "--keep-newline", "--count", "3", "127.0.0.1", port_str(l.port)}),
+    auto r = run_nettool(paced({"udp-send", "--count", "3", "127.0.0.1", port_str(l.port)}),
                          ProcessOptions().stdin_from(dir / "in.txt"));
     INFO("udp-send stderr: " << r.err);
     REQUIRE(r.exit_code == 0);
@@ -384,9 +434,9 @@ TEST_CASE("udp-listen --echo round trip: udp-send --wait prints every echoed dat
   INFO("udp-send stderr: " << r.err);
   INFO("udp-listen stderr: " << l.proc.stderr_text());
   CHECK(r.exit_code == 0);
-  CHECK(r.out == "ping-1ping-2ping-3");
+  CHECK(r.out == "ping-1\nping-2\nping-3\n");
   CHECK(l.proc.wait(kIoTimeout) == 0);
-  CHECK(l.proc.stdout_text() == "ping-1ping-2ping-3");
+  CHECK(l.proc.stdout_text() == "ping-1\nping-2\nping-3\n");
 }
 
 TEST_CASE("udp-send --wait prints replies from a peer until the quiet period passes, restarting it on each reply", "[udp]") {
@@ -415,6 +465,24 @@ TEST_CASE("udp-send --wait prints replies from a peer until the quiet period pas
   CHECK(took >= Ms(1000));  // 600 ms of replies, then 500 ms of quiet
 }
 
+// nc -u users type -w for "wait for replies"; -W, documented first, still works.
+TEST_CASE("udp-send -w (nc's spelling of --wait) and -W print the reply of a loopback echo peer", "[udp][cli]") {
+  const std::vector<std::vector<std::string>> spellings{{"-w", "1s"}, {"-w1s"}, {"-W", "1s"}, {"-vW1s"}, {"-vw", "1s"}};
+  auto l = start_listener({"udp-listen", "--echo", "--count", std::to_string(spellings.size()), "127.0.0.1", "0"});
+  for (const auto& wait : spellings) {
+    INFO("udp-send " << wait[0]);
+    std::vector<std::string> argv{"udp-send", "-M", "ping " + wait[0]};
+    argv.insert(argv.end(), wait.begin(), wait.end());
+    argv.insert(argv.end(), {"127.0.0.1", port_str(l.port)});
+    auto r = run_nettool(argv);
+    INFO("udp-send stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "ping " + wait[0]);  // the echo, printed because udp-send waited for it
+  }
+  INFO("udp-listen stderr: " << l.proc.stderr_text());
+  CHECK(l.proc.wait(kIoTimeout) == 0);
+}
+
 TEST_CASE("udp-send --wait to a closed port reports 'connection refused' and exits 1", "[udp]") {
   uint16_t port = free_udp_port();  // bound a moment ago, now nobody's: ICMP port unreachable
   auto r = run_nettool({"udp-send", "-M", "anyone?", "--wait", "300ms", "127.0.0.1", port_str(port)});
@@ -433,7 +501,7 @@ TEST_CASE("udp-send exits 1 when a datagram is refused even though earlier ones 
   REQUIRE(p.write_stdin("one\n"));
   auto got = peer->recv(kIoTimeout);
   REQUIRE(got);
-  CHECK(got->payload == "one");
+  CHECK(got->payload == "one\n");
   REQUIRE(peer->reply(*got, "pong"));
   REQUIRE(p.wait_stdout_contains("pong", kIoTimeout));
   peer.reset();  // nothing listens there now: the next datagram draws an ICMP port unreachable
@@ -454,8 +522,13 @@ TEST_CASE("udp-send refuses a 70000-byte datagram, naming its size, and sends no
   auto r = run_nettool({"udp-send", "127.0.0.1", port_str(l.port)}, ProcessOptions().stdin_from(dir / "big.txt"));
   INFO("udp-send stderr: " << r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("70000") != std::string::npos);
+  CHECK(r.err.find("70001") != std::string::npos);  // the line and its newline, which the datagram would carry
   CHECK(r.err.find("65507") != std::string::npos);  // the limit it exceeds
+  auto stripped = run_nettool({"udp-send", "--no-keep-newline", "127.0.0.1", port_str(l.port)},
+                              ProcessOptions().stdin_from(dir / "big.txt"));
+  INFO("udp-send --no-keep-newline stderr: " << stripped.err);
+  CHECK(stripped.exit_code == 1);
+  CHECK(stripped.err.find("a datagram of 70000 bytes") != std::string::npos);
   // Same for -M.
   // A --message is an option, so one too large for the family is a usage error.
   auto m = run_nettool({"udp-send", "-M", std::string(65508, 'y'), "127.0.0.1", port_str(l.port)});
@@ -464,10 +537,12 @@ TEST_CASE("udp-send refuses a 70000-byte datagram, naming its size, and sends no
   CHECK(m.err.find("65508") != std::string::npos);
 
   // The listener got nothing: the first datagram it sees is the largest one
-  // that is allowed (65,507 bytes), sent afterwards, intact.
-  std::string largest = random_bytes(65507, 3);
+  // that is allowed (65,507 bytes: a line of 65,506 and its newline), sent
+  // afterwards, intact.
+  std::string largest = random_bytes(65506, 3);
   for (char& c : largest) c = c == '\n' ? 'n' : c;  // one line
-  write_file(dir / "largest.txt", largest + "\n");
+  largest += '\n';
+  write_file(dir / "largest.txt", largest);
   auto ok = run_nettool({"udp-send", "127.0.0.1", port_str(l.port)}, ProcessOptions().stdin_from(dir / "largest.txt"));
   INFO("udp-send (65507 bytes) stderr: " << ok.err);
   CHECK(ok.exit_code == 0);
@@ -750,8 +825,9 @@ TEST_CASE("udp interop: udp-send lines into nc -u -l", "[udp][interop]") {
   auto r = run_nettool({"udp-send", "127.0.0.1", port_str(port)}, ProcessOptions().stdin_from(dir / "in.txt"));
   INFO("udp-send stderr: " << r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(eventually([&] { return read_file(dir / "out.txt") == "alphabetagamma"; }, kIoTimeout));
-  CHECK(read_file(dir / "out.txt") == "alphabetagamma");
+  // The lines as they were: each datagram carries its newline, as nc -u's own do.
+  CHECK(eventually([&] { return read_file(dir / "out.txt") == "alpha\nbeta\ngamma\n"; }, kIoTimeout));
+  CHECK(read_file(dir / "out.txt") == "alpha\nbeta\ngamma\n");
 }
 
 TEST_CASE("udp interop: socat -b 1400 UDP-SENDTO into udp-listen, data intact", "[udp][interop]") {

@@ -218,6 +218,66 @@ TEST_CASE("value_is_next_word says which flags take the next word as their value
   CHECK(parse({"-H-x", "-n", "9000"}).get_bool("numeric"));
 }
 
+namespace {
+
+// An option with a second short letter, as udp-send's --wait has (-w, nc's
+// spelling, and -W): each letter alone, with its value attached or in the
+// next word, and in a cluster after bool letters, one of them an alias too.
+constexpr OptionSpec kAliasSchema[] = {
+    {.name = "keep-open", .short_flag = 'k', .type = OptionType::Bool},
+    {.name = "numeric", .short_flag = 'n', .type = OptionType::Bool, .short_alias = 'N'},
+    {.name = "wait", .short_flag = 'w', .type = OptionType::Duration, .help = "print replies", .short_alias = 'W'},
+    {.name = "host", .type = OptionType::String, .value_name = "HOST", .positional = 0},
+};
+
+OptionValues parse_aliased(const std::vector<std::string>& args) {
+  OptionValues values;
+  apply_defaults(kAliasSchema, values);
+  apply_command_line(kAliasSchema, args, values);
+  return values;
+}
+
+}  // namespace
+
+TEST_CASE("options: a short alias works as its short flag does: alone or attached or separate or in a cluster",
+          "[cli][options]") {
+  for (const Strings& args : {Strings{"-w1"}, Strings{"-w", "1"}, Strings{"-W1"}, Strings{"-W", "1"},
+                              Strings{"--wait", "1"}}) {
+    INFO(args[0]);
+    auto values = parse_aliased(args);
+    CHECK(values.get_duration("wait") == 1s);
+    CHECK(values.source("wait") == ValueSource::CommandLine);
+  }
+  auto cluster = parse_aliased({"-kNw1", "h"});
+  CHECK(cluster.get_bool("keep-open"));
+  CHECK(cluster.get_bool("numeric"));  // -N, numeric's alias
+  CHECK(cluster.get_duration("wait") == 1s);
+  CHECK(cluster.get_string("host") == "h");
+  auto separate = parse_aliased({"-kW", "250ms", "h"});
+  CHECK(separate.get_duration("wait") == 250ms);
+  CHECK(separate.get_string("host") == "h");
+
+  // The front end's question gets the parser's answer for the alias too.
+  for (const char* word : {"-w", "-W", "-kW", "-NW"}) {
+    INFO(word);
+    CHECK(value_is_next_word(kAliasSchema, word));
+  }
+  for (const char* word : {"-W1", "-kW1", "-N", "-kN"}) {
+    INFO(word);
+    CHECK_FALSE(value_is_next_word(kAliasSchema, word));
+  }
+  CHECK(find_short_option(kAliasSchema, 'W') == &kAliasSchema[2]);
+  CHECK(find_short_option(kAliasSchema, 'x') == nullptr);
+  CHECK(find_short_option(kAliasSchema, 0) == nullptr);  // "no letter" is nobody's letter
+
+  // Errors name the letter as typed; help lists both letters.
+  CHECK_THROWS_WITH(parse_aliased({"-W"}), Catch::Contains("-W needs a value"));
+  CHECK_THROWS_WITH(parse_aliased({"-W", "soon"}), Catch::StartsWith("-W: ") && Catch::Contains("'soon'"));
+  std::string help = format_help("test", "a test", kAliasSchema);
+  CHECK_THAT(help, Catch::Contains("  -w, -W, --wait DURATION") && Catch::Contains("  -n, -N, --numeric"));
+  CHECK_THAT(help, Catch::Contains("  -k, --keep-open"));
+}
+
 TEST_CASE("Unknown options are refused with a suggestion", "[cli]") {
   CHECK_THROWS_AS(parse({"--idle-timout", "5s"}), ConfigError);
   CHECK_THROWS_WITH(parse({"--idle-timout", "5s"}), Catch::Contains("unknown option --idle-timout") &&

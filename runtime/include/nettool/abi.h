@@ -4,4 +4,6 @@
 #pragma once
 
 // 4: TlsClientOptions gained flag_prefix (how messages name its options).
-#define NETTOOL_PLUGIN_ABI 4
+// 5: OptionSpec gained short_alias (a second short letter): a module built
+//    against ABI 4 has a shorter OptionSpec, so its option table would be misread.
+#define NETTOOL_PLUGIN_ABI 5

@@ -1,8 +1,11 @@
 // Where udp-send and udp-broadcast get their datagrams: --message texts, or
-// stdin cut into one datagram per line (newline stripped unless keep_newline)
-// or into fixed-size chunks (binary-safe), repeated `count` times with
-// `interval` between datagrams. With count > 1, stdin is read whole first
-// (up to 64 MiB) so it can be sent again.
+// stdin cut into one datagram per line or into fixed-size chunks
+// (binary-safe), repeated `count` times with `interval` between datagrams.
+// A line's datagram is its bytes as read, terminator included, as nc -u sends
+// them (so a receiver that prints payloads raw gets the lines back); without
+// keep_newline the '\n' and a '\r' before it are stripped, so LF and CRLF
+// input send the same. With count > 1, stdin is read whole first (up to
+// 64 MiB) so it can be sent again.
 #pragma once
 #include <uv.h>
 
@@ -90,7 +93,7 @@ class DatagramSource {
   struct Options {
     std::vector<std::string> messages;  // when non-empty, stdin is not read
     uint64_t chunk = 0;                 // >0: fixed-size chunks instead of lines
-    bool keep_newline = false;
+    bool keep_newline = true;           // a line's datagram ends with its \n (or \r\n) as read
     size_t max_size = 65507;            // a larger datagram is an error, never truncated
     uint64_t count = 1;                 // rounds over all the datagrams
     Duration interval{0};               // pause between datagrams
@@ -137,6 +140,7 @@ class DatagramSource {
   DatagramFn on_datagram_;
   EndFn on_end_;
   size_t oversize_ = 0;  // >0 while measuring an over-long line
+  bool oversize_ends_in_cr_ = false;  // its last byte so far is '\r' (stripped before a '\n')
   bool eof_ = false;
   bool paused_ = false;
   bool delivering_ = false;

@@ -45,7 +45,17 @@ struct OptionSpec {
   std::string_view excludes = {};  // names of options that cannot be given with this one, "sh-exec broker"
   int64_t min = std::numeric_limits<int64_t>::min();  // Int, Size (bytes), Duration (ms): the accepted range
   int64_t max = std::numeric_limits<int64_t>::max();
+  // A second letter for the same option, so that another tool's spelling
+  // works too without breaking the documented one (udp-send's -w, nc's, with
+  // its -W). Parsed, listed in help, man pages and completions like
+  // short_flag; 0 for none. Last, so existing positional tables stay valid.
+  char short_alias = 0;
 };
+
+// Whether `letter` is one of spec's short flags (short_flag or short_alias).
+constexpr bool has_short_flag(const OptionSpec& spec, char letter) {
+  return letter != 0 && (spec.short_flag == letter || spec.short_alias == letter);
+}
 
 using Schema = std::span<const OptionSpec>;
 
@@ -129,6 +139,8 @@ OptionValue parse_value(const OptionSpec& spec, std::string_view text, const Opt
 void append_to_list(const OptionSpec& spec, std::string_view text, OptionValue& list);
 
 const OptionSpec* find_option(Schema schema, std::string_view name);
+// The option whose short flag or alias is `letter`, or null.
+const OptionSpec* find_short_option(Schema schema, char letter);
 // The valid name closest to `name`, if any is close enough to be a likely typo.
 std::optional<std::string> closest_name(std::string_view name, const std::vector<std::string>& candidates);
 
