@@ -129,6 +129,8 @@ TEST_CASE("https: a plain HTTP request on the HTTPS port gets a plain 400 that s
   CHECK(plain.status == 400);
   CHECK(plain.body.find("this port speaks HTTPS") != std::string::npos);
   CHECK(plain.body.find("over tls") == std::string::npos);
+  // Answered before a byte of it is read: nothing for METHOD's PLAIN to add to.
+  CHECK(srv.proc.wait_stderr_contains(" PLAIN - 400 "));
   auto r = run_cmd({"curl", "-sS", "--cacert", pki.ca.string(), https_url(srv.port, "/f.txt")});
   CHECK(r.out == "over tls\n");
 }
