@@ -170,7 +170,9 @@ class FileGet final : public Command {
   void abort() override { interrupt(true); }
 
  private:
-  enum class Phase { Idle, Connecting, Head, Body, Finishing, Done };
+  // ErrorBody: an error status came, with a short text saying why; the
+  // download fails once that text is read.
+  enum class Phase { Idle, Connecting, Head, Body, ErrorBody, Finishing, Done };
   enum class Keep { Part, Remove };
 
   // ------------------------------------------------------------ configuration
@@ -426,14 +428,20 @@ class FileGet final : public Command {
         idle_timer_.get(),
         [](uv_timer_t* t) {
           auto* self = static_cast<FileGet*>(t->data);
-          if (self) self->fail("stalled: no data for " + seconds_text(self->idle_), Keep::Part);
+          if (!self) return;
+          if (self->phase_ == Phase::ErrorBody) self->fail(self->refusal_, Keep::Part);  // the reason, unquoted
+          else self->fail("stalled: no data for " + seconds_text(self->idle_), Keep::Part);
         },
         static_cast<uint64_t>(idle_.count()), 0);
   }
 
   void on_data(const ChunkPtr& chunk) {
-    if (phase_ != Phase::Head && phase_ != Phase::Body) return;
+    if (phase_ != Phase::Head && phase_ != Phase::Body && phase_ != Phase::ErrorBody) return;
     arm_idle();
+    if (phase_ == Phase::ErrorBody) {
+      read_error_body(std::string_view(chunk->data.get(), chunk->size));
+      return;
+    }
     if (phase_ == Phase::Head) {
       head_.append(chunk->data.get(), chunk->size);
       handle_head();
@@ -474,7 +482,10 @@ class FileGet final : public Command {
       head_.clear();
       head_.shrink_to_fit();
       response_ = std::move(r);
-      if (!accept_response()) return;
+      if (!accept_response()) {
+        if (phase_ == Phase::ErrorBody) read_error_body(rest);
+        return;
+      }
       phase_ = Phase::Body;
       if (body_.remaining() == 0) {  // Content-Length: 0
         complete();
@@ -498,7 +509,16 @@ class FileGet final : public Command {
     if (!plan.notes.empty()) progress_->clear();
     for (const std::string& n : plan.notes) ctx_.log().info("{}", n);
     switch (plan.action) {
-      case ResponsePlan::Action::Fail: fail(plan.error, Keep::Part); return false;
+      case ResponsePlan::Action::Fail:
+        if (plan.quote_body > 0) {
+          phase_ = Phase::ErrorBody;
+          refusal_ = plan.error;
+          error_body_.clear();
+          error_body_length_ = plan.quote_body;
+          return false;
+        }
+        fail(plan.error, Keep::Part);
+        return false;
       case ResponsePlan::Action::Redirect: {
         ++redirects_;
         std::string from = where();
@@ -557,6 +577,13 @@ class FileGet final : public Command {
     progress_->update(base_);
     progress_->start();
     return true;
+  }
+
+  // The body of an error response, which says why in words: quoted once
+  // whole (bytes past it are ignored).
+  void read_error_body(std::string_view data) {
+    error_body_.append(data.substr(0, error_body_length_ - error_body_.size()));
+    if (error_body_.size() == error_body_length_) fail(error_with_body(refusal_, response_, error_body_), Keep::Part);
   }
 
   void feed_body(std::string_view data, const ChunkPtr* whole) {
@@ -673,6 +700,10 @@ class FileGet final : public Command {
   }
 
   void on_end(int status) {
+    if (phase_ == Phase::ErrorBody) {
+      fail(refusal_, Keep::Part);  // the text cut short: the status says enough
+      return;
+    }
     if (phase_ != Phase::Head && phase_ != Phase::Body) return;
     if (status < 0) {
       std::string why = uv_strerror(status);
@@ -800,6 +831,9 @@ class FileGet final : public Command {
   // The current response.
   std::string head_;
   http::Response response_;
+  std::string refusal_;            // ErrorBody: the error, waiting for the body's text
+  std::string error_body_;         // ErrorBody: the text so far
+  size_t error_body_length_ = 0;   // ErrorBody: the text's Content-Length
   BodyReader body_;
   bool range_sent_ = false;
   uint64_t base_ = 0;        // bytes in the file before this response's body

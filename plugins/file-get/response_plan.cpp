@@ -56,6 +56,20 @@ bool read_repr_digest(const http::Response& response, ResponsePlan& plan) {
   return false;
 }
 
+// An error response's body is quoted when a person wrote it to be read as
+// it is: short plain text. Only with a Content-Length, so that the wait for
+// it has a known end.
+size_t quotable_body_length(const http::Response& response) {
+  const std::string* type = http::find_header(response.headers, "content-type");
+  if (!type) return 0;
+  std::string_view media = trim_front(std::string_view(*type).substr(0, type->find(';')));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  if (!http::iequals(media, "text/plain")) return 0;
+  http::BodyFraming framing = http::body_framing(response, false);
+  if (!framing.error.empty() || framing.kind != http::BodyFraming::Length || framing.length > kMaxQuotedBody) return 0;
+  return static_cast<size_t>(framing.length);
+}
+
 ResponsePlan plan_redirect(const http::Response& response, const http::Url& url, const Attempt& attempt) {
   const std::string* location = http::find_header(response.headers, "location");
   if (!location || location->empty())
@@ -114,6 +128,24 @@ std::string status_text(const http::Response& response) {
   return s;
 }
 
+std::string error_with_body(const std::string& error, const http::Response& response, std::string_view body) {
+  std::string text;
+  for (char c : body) {
+    bool space = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    if (!space) text += c;
+    else if (!text.empty() && text.back() != ' ') text += ' ';
+  }
+  if (!text.empty() && text.back() == ' ') text.pop_back();
+  std::string_view rest = text;
+  const std::string status_line = std::to_string(response.status) + " " + response.reason;
+  if (rest.size() >= status_line.size() && http::iequals(rest.substr(0, status_line.size()), status_line)) {
+    rest.remove_prefix(status_line.size());
+    while (!rest.empty() && (rest.front() == ':' || rest.front() == ' ')) rest.remove_prefix(1);
+  }
+  if (rest.empty() || http::iequals(rest, response.reason)) return error;
+  return error + ": " + escape_for_log(rest);
+}
+
 ResponsePlan plan_response(const http::Response& response, const http::Url& url, const Attempt& attempt) {
   int status = response.status;
   if (is_redirect(status)) return plan_redirect(response, url, attempt);
@@ -142,8 +174,11 @@ ResponsePlan plan_response(const http::Response& response, const http::Url& url,
       return plan;
     }
   }
-  if (status >= 400)
-    return failure("server answered " + status_text(response));
+  if (status >= 400) {
+    ResponsePlan plan = failure("server answered " + status_text(response));
+    plan.quote_body = quotable_body_length(response);
+    return plan;
+  }
   if (status != 200 && status != 203 && status != 206)
     return failure("unexpected response " + status_text(response));
 

@@ -39,6 +39,10 @@ struct ResponsePlan {
   };
   Action action = Action::Fail;
   std::string error;  // Fail
+  // Fail, for an error status whose body is a short plain text (file-serve's
+  // 400 to plain HTTP on its HTTPS port says to use https://): read this many
+  // bytes of the body and add them to `error` with error_with_body(). 0: none.
+  size_t quote_body = 0;
   http::Url next;     // Redirect
 
   // Save (and AlreadyComplete, for expected_size and expected_digest).
@@ -71,5 +75,13 @@ std::optional<uint64_t> parse_unsatisfied_range(std::string_view field);
 std::string validator_of(const http::Response& response);
 // "404 Not Found", the reason escaped for a log line.
 std::string status_text(const http::Response& response);
+// The most bytes of an error response's body worth quoting in the message.
+inline constexpr size_t kMaxQuotedBody = 200;
+// `error` with the text of an error response's body added: "server answered
+// 400 Bad Request: this port speaks HTTPS; use https://". The body goes on
+// one line (each run of white space, line breaks too, one space), control
+// characters escaped, without its own copy of the status line ("404 Not
+// Found" adds nothing); `error` alone when nothing else is left.
+std::string error_with_body(const std::string& error, const http::Response& response, std::string_view body);
 
 }  // namespace nettool::file_get

@@ -237,8 +237,9 @@ bool Connection::answer_plain_http() {
   keep_alive_ = false;
   state_ = State::ReadingHead;
   request_started_ = std::chrono::steady_clock::now();
-  log_method_ = "PLAIN";
-  log_path_ = "(an HTTP request on the HTTPS port)";
+  // Answered before any of it is read: no method or path to log.
+  begin_access_log("PLAIN", "");
+  shared_.log->debug("{}: refused: an HTTP request on the HTTPS port", peer_);
   respond(400, "", "400 Bad Request: this port speaks HTTPS; use https://\n", false);
   return true;
 }
@@ -414,7 +415,8 @@ void Connection::process_buffer() {
   limits.max_request_line = kMaxRequestLine;
   http::RequestParse parsed = http::parse_request(in_, limits);
   if (parsed.status == http::ParseStatus::Incomplete) return;
-  if (parsed.status == http::ParseStatus::Error) return refuse_request("-", parsed.error_status, parsed.error);
+  if (parsed.status == http::ParseStatus::Error)
+    return refuse_request(parsed.request, parsed.error_status, parsed.error);
   http1_0_ = parsed.request.version_minor == 0;
   body_unread_ = false;
   std::optional<size_t> body = request_body_size(parsed.request);
@@ -423,11 +425,12 @@ void Connection::process_buffer() {
   handle_http(std::move(parsed.request));
 }
 
-// A request that cannot be answered: the access log shows why in place of
-// the path, and the connection closes after the error response.
-void Connection::refuse_request(const std::string& method, int status, const std::string& why) {
-  log_method_ = method;
-  log_path_ = "(" + why + ")";
+// A request that cannot be answered: the access log shows as much of it as
+// was read (the method and target as sent), -v says why, and the connection
+// closes after the error response.
+void Connection::refuse_request(const http::Request& request, int status, const std::string& why) {
+  begin_access_log(request.method, request.target);
+  shared_.log->debug("{}: refused ({}): {}", peer_, status, nettool::escape_for_log(why));
   respond_error(status, true);
 }
 
@@ -438,7 +441,7 @@ void Connection::refuse_request(const std::string& method, int status, const std
 // is still arriving or the request has been refused.
 std::optional<size_t> Connection::request_body_size(const http::Request& request) {
   auto refuse = [this, &request](int status, const std::string& why) -> std::optional<size_t> {
-    refuse_request(request.method, status, why);
+    refuse_request(request, status, why);
     return std::nullopt;
   };
   http::RequestFraming framing = http::request_framing(request);
@@ -504,8 +507,7 @@ const std::string* single_header(const std::vector<http::Header>& headers, std::
 
 void Connection::handle_raw(const std::string& name) {
   keep_alive_ = false;
-  log_method_ = "RAW";
-  log_path_ = name;
+  begin_access_log("RAW", name);
   auto refuse = [this](int status) {
     log_status_ = status;
     log_access();
@@ -528,8 +530,7 @@ void Connection::handle_raw(const std::string& name) {
 // ---- HTTP ----
 
 void Connection::handle_http(http::Request request) {
-  log_method_ = request.method;
-  log_path_ = request.target;
+  begin_access_log(request.method, request.target);
   // HTTP/1.1 persists unless told to close; HTTP/1.0 only when asked to
   // keep alive, and "close" wins over it (RFC 9112 §9.3).
   bool wants_close = connection_has(request.headers, "close") ||
@@ -1007,8 +1008,17 @@ void Connection::linger() {
   restart_timer(kLingerTime);
 }
 
+// METHOD and PATH of the access-log line log_access() writes for the
+// request now being answered; either may be empty, which is written "-".
+void Connection::begin_access_log(std::string_view method, std::string_view path) {
+  log_method_.assign(method);  // assign: the strings keep their capacity from one request to the next
+  log_path_.assign(path);
+  log_pending_ = true;
+}
+
 void Connection::log_access() {
-  if (log_method_.empty()) return;
+  if (!log_pending_) return;
+  log_pending_ = false;
   ++shared_.requests;
   // Asked first: the fields are escaped before spdlog looks at the level, and
   // under -q that was a tenth of a small GET's instructions for no line.
@@ -1040,7 +1050,6 @@ void Connection::log_access() {
     line += "ms";
     shared_.log->info(std::string_view(line));
   }
-  log_method_.clear();
 }
 
 void Connection::shutdown() {

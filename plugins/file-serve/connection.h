@@ -135,11 +135,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
   std::optional<size_t> request_body_size(const nettool::http::Request& request);
-  void refuse_request(const std::string& method, int status, const std::string& why);
+  void refuse_request(const nettool::http::Request& request, int status, const std::string& why);
   const char* connection_field() const;
   void finish_response();
   void answer_what_arrived();
   void linger();
+  void begin_access_log(std::string_view method, std::string_view path);
   void log_access();
 
   ServerShared& shared_;
@@ -190,6 +191,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t head_bytes_ = 0;
 
   // For the access log.
+  bool log_pending_ = false;  // a request is being answered: log_access() has a line to write
   std::string log_method_, log_path_;
   int log_status_ = 0;
   std::chrono::steady_clock::time_point request_started_;

@@ -100,6 +100,33 @@ int parse_workers(const std::string& text) {
   return n;
 }
 
+// The --listen that applies, "" for PORT on every address. The command line
+// beats the profile, so a PORT typed there replaces the port of the
+// profile's listen: and keeps its address; a profile's Unix socket has no
+// port to replace, and gives way to PORT on every address, as `file-serve
+// PORT` alone listens. --listen and PORT from the same place contradict
+// each other (which port was meant?), so neither is guessed at.
+std::string listen_to_apply(const OptionValues& opts, spdlog::logger& log) {
+  if (!opts.has(opt("listen"))) return "";
+  const std::string& listen = opts.get_string(opt("listen"));
+  const ValueSource listen_from = opts.source(opt("listen")), port_from = opts.source(opt("port"));
+  if (listen_from == port_from) {
+    if (listen_from == ValueSource::CommandLine)
+      throw ConfigError("--listen and PORT (--port) exclude each other: give the port in --listen ADDR:PORT");
+    throw ConfigError("the profile's listen: and port: exclude each other: give the port in listen: ADDR:PORT");
+  }
+  if (port_from != ValueSource::CommandLine) return listen;  // no PORT, or the profile's, which --listen beats
+  // listen: from the profile, PORT from the command line.
+  const uint16_t port = opts.get_port(opt("port"));
+  const size_t colon = listen.rfind(':');
+  std::string applied;
+  if (!listen.starts_with("unix:") && colon != std::string::npos)
+    applied = listen.substr(0, colon + 1) + std::to_string(port);
+  log.info("PORT {} from the command line overrides the profile's listen: {}; {}", port, listen,
+           applied.empty() ? "every address instead" : "its address is kept");
+  return applied;
+}
+
 // The TLS context new connections start with. SIGHUP replaces it (a renewed
 // certificate); connections already open keep the one they started with.
 // Read by every worker at each accept, hence the mutex.
@@ -585,7 +612,7 @@ class FileServe final : public Command {
   // `count` listening sockets on the one address: the first that works of
   // the candidates, the others on the address (and port) it got.
   std::vector<UniqueFd> open_listeners(int count) {
-    std::string spec = opts_.has(opt("listen")) ? opts_.get_string(opt("listen")) : "";
+    std::string spec = listen_to_apply(opts_, ctx_.log());
     std::optional<UnixAddress> unix = parse_unix_address(spec);
     std::optional<mode_t> mode = unix_mode_option(opts_, unix);
     if (unix) {
@@ -593,7 +620,6 @@ class FileServe final : public Command {
       // watch it, and whichever accepts first serves the client.
       if (!listen_.allow.empty() || !listen_.deny.empty())
         throw ConfigError("--allow/--deny are for TCP, not " + unix->to_string());
-      if (opts_.given(opt("port"))) throw ConfigError(unix->to_string() + ": a Unix socket has no PORT");
       std::vector<UniqueFd> sockets;
       sockets.push_back(listen_unix(*unix, mode, listen_.backlog, ctx_.log(), unix_file_));
       for (int i = 1; i < count; ++i) {

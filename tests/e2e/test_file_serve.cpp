@@ -1355,6 +1355,64 @@ TEST_CASE("file-serve: configs/serve.yaml serves the checkout (with --listen ove
   CHECK(listing.body.find("serve.yaml") != std::string::npos);
 }
 
+// The command line beats the profile, a port included. The profile's port is
+// held busy here, so a server that still took it (the old bug) cannot start.
+TEST_CASE("file-serve: PORT or --port on the command line overrides the port of the profile's listen",
+          "[file][file-serve][config]") {
+  TempDir dir;
+  fs::create_directories(dir / "root");
+  write_file(dir / "root" / "a.txt", "hello\n");
+  TcpServer busy;
+  const auto profile = dir / "serve.yaml";
+  write_file(profile, "command: file-serve\nroot: root\nlisten: 127.0.0.1:" + std::to_string(busy.port()) + "\n");
+  for (const std::vector<std::string>& port_args : {std::vector<std::string>{"0"}, std::vector<std::string>{"--port", "0"}}) {
+    INFO("command line: -c serve.yaml " << port_args.back());
+    std::vector<std::string> args{"-c", profile.string()};
+    args.insert(args.end(), port_args.begin(), port_args.end());
+    auto srv = start_listener(args);
+    INFO("server: " << srv.proc.stderr_text());
+    CHECK(srv.address == "127.0.0.1");  // the profile's address is kept
+    CHECK(srv.port != busy.port());
+    CHECK(http_get(srv.port, "/a.txt").body == "hello\n");
+    CHECK(srv.proc.stderr_text().find("overrides the profile's listen: 127.0.0.1:") != std::string::npos);
+  }
+  SECTION("a profile's Unix socket gives way to the port on every address") {
+    const auto socket_path = dir / "files.sock";
+    write_file(profile, "command: file-serve\nroot: root\nlisten: unix:" + socket_path.string() + "\n");
+    auto srv = start_listener({"-c", profile.string(), "--port", "0", "--allow", "127.0.0.0/8"});
+    INFO("server: " << srv.proc.stderr_text());
+    CHECK(http_get(srv.port, "/a.txt").body == "hello\n");
+    CHECK_FALSE(fs::exists(fs::symlink_status(socket_path)));
+  }
+  SECTION("--listen on the command line beats the profile's port") {
+    write_file(profile, "command: file-serve\nroot: root\nport: " + std::to_string(busy.port()) + "\n");
+    auto srv = start_listener({"-c", profile.string(), "--listen", "127.0.0.1:0"});
+    INFO("server: " << srv.proc.stderr_text());
+    CHECK(srv.port != busy.port());
+    CHECK(http_get(srv.port, "/a.txt").body == "hello\n");
+  }
+}
+
+TEST_CASE("file-serve: --listen and PORT from the same place are a usage error (exit 2) naming both",
+          "[file][file-serve][config]") {
+  TempDir dir;
+  for (const std::vector<std::string>& port_args : {std::vector<std::string>{"45000"}, std::vector<std::string>{"--port", "45000"}}) {
+    INFO("--listen 127.0.0.1:0 " << port_args.front());
+    std::vector<std::string> args{"file-serve", "--root", dir.path().string(), "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), port_args.begin(), port_args.end());
+    auto r = run_nettool(args, {}, kUsageTimeout);
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--listen and PORT (--port) exclude each other") != std::string::npos);
+  }
+  const auto profile = dir / "serve.yaml";
+  write_file(profile, "command: file-serve\nroot: .\nlisten: 127.0.0.1:0\nport: 45000\n");
+  auto r = run_nettool({"-c", profile.string()}, {}, kUsageTimeout);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("listen: and port: exclude each other") != std::string::npos);
+}
+
 TEST_CASE("file-serve: SIGTERM with --grace 2s stops accepting, finishes the transfer in flight, then exits",
           "[file][file-serve][shutdown]") {
   TempDir dir;

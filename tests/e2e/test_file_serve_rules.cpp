@@ -564,6 +564,46 @@ TEST_CASE("file-serve: every access-log line has the same fields, whatever the r
   CHECK(words(lines[0]).size() == kFields);
 }
 
+TEST_CASE("file-serve: a refused request is logged with the method and target it sent and - for what it did not say",
+          "[file][file-serve]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "hello\n");
+  auto srv = start_serve(dir.path());
+  constexpr size_t kFields = 9;
+  struct Case {
+    std::string request;
+    std::string method, path, status;  // the fields as they must appear
+  };
+  const std::vector<Case> cases{
+      {"GET /a.txt HTTP/1.1\r\n\r\n", "GET", "/a.txt", "400"},  // no Host
+      {"GET /a%20b.txt HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "GET", "/a%20b.txt", "400"},
+      {"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "GET", "/a.txt", "400"},
+      {"GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\n\r\n", "GET", "/a.txt", "417"},
+      {"HEAD /a.txt HTTP/2.0\r\nHost: x\r\n\r\n", "HEAD", "/a.txt", "505"},
+      {"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(17000, 'a') + "\r\n\r\n", "GET", "/a.txt", "431"},
+      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "-", "414"},
+      {"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "-", "400"},  // which word is the target?
+      {" GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", "-", "-", "400"},
+      {"G\x01T /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", "G\\x01T", "/a.txt", "400"},
+      {"- /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "\\x2d", "/a.txt", "405"},  // a method sent as "-" is not absent
+  };
+  for (const auto& c : cases) {
+    INFO("request " << c.request.substr(0, 60));
+    Socket s = connect_tcp(srv.port);
+    uint16_t client = local_port(s);
+    REQUIRE(s.send_all(c.request));
+    s.recv_all();
+    auto lines = access_lines(srv.proc, client);
+    REQUIRE(lines.size() == 1);
+    INFO("log line: " << lines[0]);
+    auto fields = words(lines[0]);
+    REQUIRE(fields.size() == kFields);
+    CHECK(fields[4] == c.method);
+    CHECK(fields[5] == c.path);
+    CHECK(fields[6] == c.status);
+  }
+}
+
 // ---------------------------------------------------------------- Repr-Digest
 
 TEST_CASE("file-serve: a client done sending starts no hash, and one that hangs up leaves the hash queue",

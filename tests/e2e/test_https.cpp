@@ -129,8 +129,22 @@ TEST_CASE("https: a plain HTTP request on the HTTPS port gets a plain 400 that s
   CHECK(plain.status == 400);
   CHECK(plain.body.find("this port speaks HTTPS") != std::string::npos);
   CHECK(plain.body.find("over tls") == std::string::npos);
+  // Answered before a byte of it is read: nothing for METHOD's PLAIN to add to.
+  CHECK(srv.proc.wait_stderr_contains(" PLAIN - 400 "));
   auto r = run_cmd({"curl", "-sS", "--cacert", pki.ca.string(), https_url(srv.port, "/f.txt")});
   CHECK(r.out == "over tls\n");
+}
+
+TEST_CASE("https: file-get with http:// to the HTTPS port fails quoting the server's reason", "[https][file-serve][file-get]") {
+  TempDir dir;
+  fs::create_directory(dir / "root");
+  write_file(dir / "root" / "f.txt", "over tls\n");
+  auto srv = start_serve(dir / "root", {"--tls"});
+  auto r = file_get({url(srv.port, "/f.txt"), "-o", (dir / "f.txt").string()});
+  INFO("file-get: " << r.err << "\nserver: " << srv.proc.stderr_text());
+  CHECK(r.code == 1);
+  CHECK(r.err.find("server answered 400 Bad Request: this port speaks HTTPS; use https://\n") != std::string::npos);
+  CHECK_FALSE(file_exists(dir / "f.txt"));
 }
 
 TEST_CASE("https: garbage instead of a ClientHello, and a handshake that stalls, are dropped and the server goes on",

@@ -306,6 +306,41 @@ TEST_CASE("plan_response: errors, odd statuses and undecodable framing fail with
   CHECK(plan.error.rfind("invalid response: ", 0) == 0);
 }
 
+TEST_CASE("plan_response: an error's short plain-text body is read for the message and quoted on one line",
+          "[file-get]") {
+  using nettool::file_get::error_with_body;
+  // file-serve's answer to plain HTTP on its HTTPS port.
+  const std::string tls_port = "this port speaks HTTPS; use https://";
+  auto bad = head("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 55\r\n");
+  auto plan = plan_response(bad, here(), {});
+  CHECK(plan.action == Action::Fail);
+  CHECK(plan.quote_body == 55);
+  CHECK(error_with_body(plan.error, bad, "400 Bad Request: " + tls_port + "\n") ==
+        "server answered 400 Bad Request: " + tls_port);
+  // A body that only repeats the status adds nothing (file-serve's other errors).
+  auto missing = head("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n");
+  CHECK(error_with_body("server answered 404 Not Found", missing, "404 Not Found\n") == "server answered 404 Not Found");
+  CHECK(error_with_body("server answered 404 Not Found", missing, "Not Found") == "server answered 404 Not Found");
+  CHECK(error_with_body("server answered 404 Not Found", missing, " \r\n") == "server answered 404 Not Found");
+  // Line breaks become spaces; control characters cannot reach the terminal.
+  CHECK(error_with_body("e", missing, "no such\r\nfile\n\n") == "e: no such file");
+  CHECK(error_with_body("e", missing, "bad\x1b[31m\x07") == "e: bad\\x1b[31m\\x07");
+  CHECK(error_with_body("e", missing, "nul\0x"s) == "e: nul\\x00x");
+  // Only short plain text with a Content-Length is waited for.
+  CHECK(plan_response(head("HTTP/1.1 404 Not Found\r\nContent-Type: TEXT/PLAIN\r\nContent-Length: 200\r\n"), here(), {})
+            .quote_body == 200);
+  CHECK(plan_response(head("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 201\r\n"), here(), {})
+            .quote_body == 0);
+  CHECK(plan_response(head("HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 20\r\n"), here(), {})
+            .quote_body == 0);
+  CHECK(plan_response(head("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"),
+                      here(), {})
+            .quote_body == 0);
+  CHECK(plan_response(head("HTTP/1.1 404 Not Found\r\nContent-Length: 20\r\n"), here(), {}).quote_body == 0);
+  CHECK(plan_response(head("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n"), here(), {})
+            .quote_body == 0);
+}
+
 TEST_CASE("plan_response: a Repr-Digest is expected, a Content-Encoding is warned about", "[file-get]") {
   // sha-256 of the empty string.
   auto plan = plan_response(

@@ -194,6 +194,22 @@ TEST_CASE("parse_request: too large or too many header fields are 431", "[http][
   check_error("GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(17000, 'x') + "\r\n\r\n", 431);
 }
 
+TEST_CASE("parse_request: a refused request keeps the method and target its line gave, for the log", "[http][request]") {
+  auto words = [](const std::string& text) {
+    RequestParse p = parse(text);
+    CHECK(p.status == ParseStatus::Error);
+    return p.request.method + "|" + p.request.target;
+  };
+  CHECK(words("GET /a.txt HTTP/1.1\r\n\r\n") == "GET|/a.txt");  // no Host
+  CHECK(words("HEAD /a HTTP/2.0\r\nHost: h\r\n\r\n") == "HEAD|/a");
+  CHECK(words("G(T /a HTTP/1.1\r\nHost: h\r\n\r\n") == "G(T|/a");  // as sent, for the log to escape
+  CHECK(words("GET /a HTTP/1.1\r\nHost: h\r\nX: " + std::string(17000, 'x') + "\r\n\r\n") == "GET|/a");
+  // A line that is not three words, or not whole, has no target to tell.
+  CHECK(words("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n") == "GET|");
+  CHECK(words(" GET /a HTTP/1.1\r\nHost: h\r\n\r\n") == "|");
+  CHECK(words("GET /" + std::string(9000, 'a')) == "GET|");
+}
+
 TEST_CASE("parse_request: obsolete line folding is refused", "[http][request]") {
   check_error("GET / HTTP/1.1\r\nHost: h\r\nX-Long: a\r\n  continued\r\n\r\n", 400);
   check_error("GET / HTTP/1.1\r\nHost: h\r\nX-Long: a\r\n\tcontinued\r\n\r\n", 400);

@@ -43,6 +43,9 @@ struct RequestParse {
   ParseStatus status = ParseStatus::Incomplete;
   int error_status = 0;  // 400, 414, 431, 505 when status == Error
   std::string error;  // human-readable reason
+  // Complete: the request. Error: what its line gave before the error, for
+  // the log: the method once a space ended it, the target once the whole
+  // line split into three words; the rest empty.
   Request request;
 };
 

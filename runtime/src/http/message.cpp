@@ -190,23 +190,27 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
     result.error = std::move(why);
     return result;
   };
-  // The limits apply while the line or the head is still arriving, too.
+  // The method and target are kept before anything is checked, so that the
+  // log of a refused request still says what it asked for: the method once a
+  // space ends it, the target once the line is whole and has its three words.
   size_t first_nl = buffer.find('\n');
-  size_t line_length = first_nl == std::string_view::npos ? buffer.size() : first_nl;
-  if (line_length > limits.max_request_line) return fail(414, "request line too long");
+  std::string_view line = buffer.substr(0, first_nl);
+  size_t sp1 = line.find(' ');
+  if (sp1 != std::string_view::npos) result.request.method = std::string(line.substr(0, sp1));
+  // The limits apply while the line or the head is still arriving, too.
+  if (line.size() > limits.max_request_line) return fail(414, "request line too long");
   if (first_nl == std::string_view::npos) return result;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  bool three_words = sp2 != std::string_view::npos && line.find(' ', sp2 + 1) == std::string_view::npos;
+  if (three_words) result.request.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
   size_t end = find_head_end(buffer);
   size_t head_length = end == std::string_view::npos ? buffer.size() : end;
   if (head_length > limits.max_header_bytes) return fail(431, "request header too large");
   if (end == std::string_view::npos) return result;
-  std::string_view line = buffer.substr(0, first_nl);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  size_t sp1 = line.find(' ');
-  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
-    return fail(400, "malformed request line");
-  std::string_view method = line.substr(0, sp1);
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (!three_words) return fail(400, "malformed request line");
+  std::string_view method = result.request.method;
+  std::string_view target = result.request.target;
   std::string_view version = line.substr(sp2 + 1);
   if (method.empty() || !std::all_of(method.begin(), method.end(), is_tchar)) return fail(400, "malformed method");
   if (target.empty()) return fail(400, "empty request target");
@@ -216,8 +220,6 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
       version[6] != '.' || !std::isdigit(static_cast<unsigned char>(version[7])))
     return fail(400, "malformed HTTP version");
   if (version[5] != '1') return fail(505, "HTTP version not supported");
-  result.request.method = std::string(method);
-  result.request.target = std::string(target);
   result.request.version_minor = version[7] - '0';
   std::string error;
   HeaderProblem problem = parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), result.request.headers,
