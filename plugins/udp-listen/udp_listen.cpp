@@ -25,7 +25,7 @@ constexpr OptionSpec kOwnOptions[] = {
     {"port", 'p', OptionType::String, "",
      "port to listen on (0 picks a free one, logged), or a Unix datagram socket: unix:/PATH, unix:@NAME", "PORT", 1,
      true},
-    {"show-source", 'S', OptionType::Bool, "", "prefix each datagram with 'ADDR:PORT ' and end it with a newline"},
+    {"show-source", 'S', OptionType::Bool, "", "prefix each datagram with 'ADDR:PORT ' and end it with a newline (unless it ends with one)"},
     {"hex", 'x', OptionType::Bool, "", "print each datagram as a hex dump"},
     {"echo", 0, OptionType::Bool, "", "send each datagram back to its sender"},
     {"join", 'j', OptionType::StringList, "", "join this multicast group (repeatable)", "GROUP"},
@@ -231,7 +231,9 @@ class UdpListen final : public Command {
     } else {
       output_.append(data);
     }
-    if (show_source_ && !hex_) output_ += "\n";
+    // One line per datagram: a line's datagram (nc -u, udp-send) already ends
+    // with its newline, and another would print a blank line after each.
+    if (show_source_ && !hex_ && (data.empty() || data.back() != '\n')) output_ += "\n";
     if (echo_ && answerable) send_to(from, data, false);
     if (count_limit_ > 0 && received_ >= count_limit_) finish();
   }
