@@ -69,6 +69,16 @@ std::vector<std::string> access_lines(Process& server, uint16_t client_port) {
   return found;
 }
 
+// Sends `request` on a connection of its own and reads the answer to its
+// end; the access-log lines of that connection.
+std::vector<std::string> access_lines_for(Process& server, uint16_t port, const std::string& request) {
+  Socket s = connect_tcp(port);
+  uint16_t client = local_port(s);
+  if (!s.send_all(request)) return {};
+  s.recv_all();
+  return access_lines(server, client);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- framing, Host, connections
@@ -542,11 +552,7 @@ TEST_CASE("file-serve: every access-log line has the same fields, whatever the r
   };
   for (const auto& c : cases) {
     INFO("request " << c.request);
-    Socket s = connect_tcp(srv.port);
-    uint16_t client = local_port(s);
-    REQUIRE(s.send_all(c.request));
-    s.recv_all();
-    auto lines = access_lines(srv.proc, client);
+    auto lines = access_lines_for(srv.proc, srv.port, c.request);
     REQUIRE(lines.size() == 1);
     INFO("log line: " << lines[0]);
     auto fields = words(lines[0]);
@@ -555,11 +561,7 @@ TEST_CASE("file-serve: every access-log line has the same fields, whatever the r
     CHECK(lines[0].find("/forged 200") == std::string::npos);
   }
   // An empty bare name is a field too.
-  Socket s = connect_tcp(srv.port);
-  uint16_t client = local_port(s);
-  REQUIRE(s.send_all("\n"));
-  s.recv_all();
-  auto lines = access_lines(srv.proc, client);
+  auto lines = access_lines_for(srv.proc, srv.port, "\n");
   REQUIRE(lines.size() == 1);
   CHECK(words(lines[0]).size() == kFields);
 }
@@ -589,11 +591,7 @@ TEST_CASE("file-serve: a refused request is logged with the method and target it
   };
   for (const auto& c : cases) {
     INFO("request " << c.request.substr(0, 60));
-    Socket s = connect_tcp(srv.port);
-    uint16_t client = local_port(s);
-    REQUIRE(s.send_all(c.request));
-    s.recv_all();
-    auto lines = access_lines(srv.proc, client);
+    auto lines = access_lines_for(srv.proc, srv.port, c.request);
     REQUIRE(lines.size() == 1);
     INFO("log line: " << lines[0]);
     auto fields = words(lines[0]);
