@@ -34,9 +34,10 @@ void Bridge::begin() {
     auto b = weak.lock();
     if (!b) return;
     std::string reason = "writing to " + b->local_->describe() + ": " + uv_strerror(status);
-    // Our reader left (`nettool ... | head`): nothing to report, as nc dies of
-    // the SIGPIPE without a word. Still exit 1: the data did not all go out.
-    if (status == UV_EPIPE) {
+    // Our stdout's reader left (`nettool ... | head`): nothing to report, as
+    // nc dies of the SIGPIPE without a word. Still exit 1: the data did not
+    // all go out. A child or a forwarding target that goes away is an error.
+    if (status == UV_EPIPE && b->policy_.local_is_stdio) {
       if (b->policy_.log) b->policy_.log->debug("{}", reason);
       reason.clear();
     }

@@ -80,6 +80,7 @@ Bridge::Policy BridgeOptions::policy(spdlog::logger* log) const {
   p.send_only = send_only;
   p.recv_only = recv_only;
   p.wait_for_both = wait_stdin || exec.has_value();
+  p.local_is_stdio = !exec.has_value();  // see open_local
   p.idle_timeout = idle_timeout;
   if (crlf) p.to_network = make_crlf_transform();
   p.log = log;

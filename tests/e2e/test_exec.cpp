@@ -217,3 +217,19 @@ TEST_CASE("exec: --exec or --sh-exec without a command is a usage error", "[exec
     CHECK(r.exit_code == 2);
   }
 }
+
+TEST_CASE("exec: a child that stops reading its stdin is an error (exit 1 with the reason) unlike a stdout reader",
+          "[exec]") {
+  // Only our own stdout's reader may leave quietly (| head); a child that
+  // exits while the peer still sends has lost data, and says so.
+  PeerThread peer([](Socket& s) {
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 256 && s.send_all(block, 2s); ++i) {
+    }
+  });
+  auto r = run_nettool({"tcp-connect", "--sh-exec", "exit 0", "127.0.0.1", std::to_string(peer.port())});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("error: writing to"));
+  CHECK_THAT(r.err, Catch::Contains("broken pipe"));
+}

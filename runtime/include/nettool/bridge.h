@@ -25,6 +25,7 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
     bool send_only = false;      // finish once local EOF has been sent; ignore what arrives
     bool recv_only = false;      // never read the local side
     bool wait_for_both = false;  // exec, --wait-stdin: finish only when both directions ended
+    bool local_is_stdio = false; // our stdout's reader leaving (EPIPE) ends the session without an error line
     Duration idle_timeout{0};    // 0 = none
     Relay::Transform to_network; // e.g. --crlf
     spdlog::logger* log = nullptr; // debug lines: which path (splice or copying) each direction takes
