@@ -1,4 +1,5 @@
 // Running one command: the loop, the signals, the grace period and the summary.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -6,11 +7,23 @@
 #include <csignal>
 
 #include "nettool/error.h"
+#include "nettool/fd.h"
 #include "nettool/host.h"
 
 namespace nettool {
 
 namespace {
+
+// Long enough for what ends by itself at once (worker threads joining), too
+// short for anyone to wait on.
+constexpr Duration kCtrlCGrace{250};
+
+// Whether we are the foreground job of our controlling terminal: a SIGINT
+// then almost surely is Ctrl-C typed at it.
+bool foreground_of_a_terminal() {
+  UniqueFd tty(::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC));
+  return tty.get() >= 0 && tcgetpgrp(tty.get()) == getpgrp();
+}
 
 // Owns what the runner adds to the loop. Signal and grace handles are unref'd:
 // they never keep the loop alive on their own, so the loop ends when the
@@ -36,13 +49,14 @@ class Runner {
     if (!self) return;
     if (!self->ctx_.shutting_down()) {
       // Ctrl-C at a terminal is someone asking to stop, as it stops nc, curl
-      // and python's http.server: no grace. An interactive session never
+      // and python's http.server: no real grace. An interactive session never
       // finishes on its own, so waiting for it only delays the prompt. What
-      // shutdown() ends cleanly at once (a listener, idle clients) still
-      // exits 0; whatever it would have waited for is cut (exit 1). SIGTERM,
-      // and a SIGINT a program sends, keep the grace.
-      self->at_terminal_ = signum == SIGINT && isatty(STDERR_FILENO) == 1;
-      const Duration grace = self->at_terminal_ ? Duration(0) : self->grace_;
+      // shutdown() ends within a moment (a listener, idle clients, worker
+      // threads joining) still exits 0; whatever it would have waited for is
+      // cut (exit 1). SIGTERM, and a SIGINT sent to a job in the background
+      // or without a terminal, keep the grace.
+      self->at_terminal_ = signum == SIGINT && foreground_of_a_terminal();
+      const Duration grace = self->at_terminal_ ? kCtrlCGrace : self->grace_;
       if (self->at_terminal_)
         self->ctx_.log().info("SIGINT received at the terminal: stopping now");
       else

@@ -318,39 +318,47 @@ TEST_CASE("SIGTERM: one-client tcp-listen exits 0 if the client finishes within 
   }
 }
 
-// Runs nettool (argv[2:]) on a pseudo-terminal, as someone at a shell does,
-// and copies what the terminal shows to stdout; once it has shown argv[1],
-// sends SIGINT (what Ctrl-C sends) and prints "\nready\nexit CODE\n", or
-// "still running" if nettool has not exited 20 s later (the tests give it a
-// 60 s grace), then the rest of the terminal's text.
+// Runs nettool (argv[2:], an absolute path) on a pseudo-terminal that is its
+// controlling terminal, in the foreground, as someone at a shell does, and
+// copies what the terminal shows to stdout; once it has shown argv[1], sends
+// SIGINT (what Ctrl-C sends) and prints "\nready\nexit CODE\n", or "still
+// running" if nettool has not exited 20 s later (the tests give it a 60 s
+// grace), then what the terminal showed after the signal.
 constexpr const char* kCtrlC = R"PY(
-import os, pty, select, signal, subprocess, sys, time
-master, slave = pty.openpty()
-p = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=slave, stderr=slave)
-os.close(slave)
+import os, pty, select, signal, sys, time
+pid, master = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+def read_some(timeout):
+    if not select.select([master], [], [], timeout)[0]:
+        return b""
+    try:
+        return os.read(master, 4096)
+    except OSError:
+        return b""
 want, seen, deadline = sys.argv[1].encode(), b"", time.time() + 20
 while want not in seen and time.time() < deadline:
-    if select.select([master], [], [], 0.5)[0]:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        seen += chunk
-        sys.stdout.write(chunk.decode(errors="replace"))
-        sys.stdout.flush()
+    chunk = read_some(0.5)
+    seen += chunk
+    sys.stdout.write(chunk.decode(errors="replace"))
+    sys.stdout.flush()
 print("\nready" if want in seen else "\nnever saw it", flush=True)
-p.send_signal(signal.SIGINT)
-try:
-    print("exit", p.wait(timeout=20), flush=True)
-except subprocess.TimeoutExpired:
-    p.kill()
-    p.wait()
+os.kill(pid, signal.SIGINT)
+after, status, deadline = b"", None, time.time() + 20
+while status is None and time.time() < deadline:
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
+        status = st
+    else:
+        after += read_some(0.1)  # keeps the terminal drained
+if status is None:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
     print("still running", flush=True)
-while select.select([master], [], [], 0.2)[0]:  # what it said after the signal
-    try:
-        sys.stdout.write(os.read(master, 4096).decode(errors="replace"))
-    except OSError:
-        break
+else:
+    print("exit", os.waitstatus_to_exitcode(status), flush=True)
+after += read_some(0.2)
+sys.stdout.write(after.decode(errors="replace"))
 )PY";
 
 TEST_CASE("Ctrl-C at a terminal stops at once: a session open to a peer is cut (1) and an idle -k listener exits 0",
@@ -391,6 +399,25 @@ TEST_CASE("Ctrl-C at a terminal stops at once: a session open to a peer is cut (
     CHECK(py.wait() == 0);
     INFO("driver: " << py.stdout_text() << py.stderr_text());
     CHECK(py.stdout_text().find("\nready\nexit 1\n") != std::string::npos);
+  }
+  SECTION("file-serve with two idle workers") {
+    TempDir root;
+    Process py({"python3", (dir / "ctrl_c.py").string(), "serving", nettool_path().string(), "file-serve", "--workers",
+                "2", "--grace", "60s", "-r", root.path().string(), "-l", "127.0.0.1:0"});
+    CHECK(py.wait() == 0);
+    INFO("driver: " << py.stdout_text() << py.stderr_text());
+    CHECK(py.stdout_text().find("\nready\nexit 0\n") != std::string::npos);
+  }
+  SECTION("a SIGINT without a terminal keeps the grace") {
+    auto l = start_listener({"tcp-listen", "--grace", "1s", "127.0.0.1", "0"}, ProcessOptions().stdin_pipe());
+    Socket s = connect_tcp(l.port);
+    REQUIRE(s.send_all("connected\n"));
+    REQUIRE(l.proc.wait_stdout_contains("connected\n"));
+    l.proc.signal(SIGINT);
+    CHECK(l.proc.wait() == 1);
+    INFO("stderr: " << l.proc.stderr_text());
+    CHECK(l.proc.stderr_text().find("SIGINT received, finishing transfers in flight") != std::string::npos);
+    CHECK(l.proc.stderr_text().find("grace period over") != std::string::npos);
   }
   SECTION("tcp-listen -k with no client") {
     Process py({"python3", (dir / "ctrl_c.py").string(), "listening on", nettool_path().string(), "tcp-listen", "-k",
