@@ -118,12 +118,14 @@ std::string listen_to_apply(const OptionValues& opts, spdlog::logger& log) {
   if (port_from != ValueSource::CommandLine) return listen;  // no PORT, or the profile's, which --listen beats
   // listen: from the profile, PORT from the command line.
   const uint16_t port = opts.get_port(opt("port"));
+  // A profile that serves on a Unix socket (behind a proxy, say) must not be
+  // turned into a server on every network address by a PORT.
+  if (listen.starts_with("unix:"))
+    throw ConfigError("the profile listens on " + listen +
+                      ", which has no port: a PORT cannot change it (give --listen ADDR:PORT to serve on TCP)");
   const size_t colon = listen.rfind(':');
-  std::string applied;
-  if (!listen.starts_with("unix:") && colon != std::string::npos)
-    applied = listen.substr(0, colon + 1) + std::to_string(port);
-  log.info("PORT {} from the command line overrides the profile's listen: {}; {}", port, listen,
-           applied.empty() ? "every address instead" : "its address is kept");
+  std::string applied = colon == std::string::npos ? listen : listen.substr(0, colon + 1) + std::to_string(port);
+  log.info("PORT {} from the command line overrides the profile's listen: {}; its address is kept", port, listen);
   return applied;
 }
 

@@ -1376,12 +1376,13 @@ TEST_CASE("file-serve: PORT or --port on the command line overrides the port of 
     CHECK(http_get(srv.port, "/a.txt").body == "hello\n");
     CHECK(srv.proc.stderr_text().find("overrides the profile's listen: 127.0.0.1:") != std::string::npos);
   }
-  SECTION("a profile's Unix socket gives way to the port on every address") {
+  SECTION("a profile's Unix socket is not turned into a TCP port: usage error") {
     const auto socket_path = dir / "files.sock";
     write_file(profile, "command: file-serve\nroot: root\nlisten: unix:" + socket_path.string() + "\n");
-    auto srv = start_listener({"-c", profile.string(), "--port", "0", "--allow", "127.0.0.0/8"});
-    INFO("server: " << srv.proc.stderr_text());
-    CHECK(http_get(srv.port, "/a.txt").body == "hello\n");
+    auto r = run_nettool({"-c", profile.string(), "--port", "0"}, {}, kUsageTimeout);
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("has no port: a PORT cannot change it") != std::string::npos);
     CHECK_FALSE(fs::exists(fs::symlink_status(socket_path)));
   }
   SECTION("--listen on the command line beats the profile's port") {
