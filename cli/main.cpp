@@ -85,9 +85,10 @@ struct GlobalOptions {
 // A cluster of short flags that mixes the plugin's with global ones, as nc
 // users type them (`tcp-connect -zv`, `tcp-listen -kv`): the global letters
 // are applied to `g` and the rest is returned for the plugin (empty when
-// nothing is left). A plugin letter wins over a global one, and a plugin
-// letter that takes a value takes the rest of the word too (`-vw5`), as
-// getopt reads it; a letter neither knows stays, for the plugin to refuse.
+// nothing is left). The two sets never share a letter (the loader refuses a
+// plugin that uses one of `cvqhV`). A plugin letter that takes a value takes
+// the rest of the word too (`-vw5`), as getopt reads it; a letter neither
+// knows stays, for the plugin to refuse.
 std::string take_global_letters(const nettool::Schema& schema, const std::string& cluster, GlobalOptions& g) {
   std::string rest = "-";
   for (size_t j = 1; j < cluster.size(); ++j) {

@@ -208,6 +208,8 @@ TEST_CASE("parse_request: a refused request keeps the method and target its line
   CHECK(words("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n") == "GET|");
   CHECK(words(" GET /a HTTP/1.1\r\nHost: h\r\n\r\n") == "|");
   CHECK(words("GET /" + std::string(9000, 'a')) == "GET|");
+  // A 414 whose first word is thousands of bytes logs no method: it is junk, not one.
+  CHECK(words(std::string(9000, 'a') + " /b HTTP/1.1") == "|");
 }
 
 TEST_CASE("parse_request: obsolete line folding is refused", "[http][request]") {

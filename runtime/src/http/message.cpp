@@ -196,14 +196,19 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
   size_t first_nl = buffer.find('\n');
   std::string_view line = buffer.substr(0, first_nl);
   size_t sp1 = line.find(' ');
-  if (sp1 != std::string_view::npos) result.request.method = std::string(line.substr(0, sp1));
+  // A real method is a short word; 8 KiB of junk before a space (a 414) is not one to log.
+  constexpr size_t kMaxLoggedMethod = 32;
+  if (sp1 != std::string_view::npos && sp1 <= kMaxLoggedMethod) result.request.method = std::string(line.substr(0, sp1));
   // The limits apply while the line or the head is still arriving, too.
   if (line.size() > limits.max_request_line) return fail(414, "request line too long");
   if (first_nl == std::string_view::npos) return result;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   bool three_words = sp2 != std::string_view::npos && line.find(' ', sp2 + 1) == std::string_view::npos;
-  if (three_words) result.request.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  if (three_words) {
+    result.request.method = std::string(line.substr(0, sp1));  // whatever its length: the checks below judge it
+    result.request.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  }
   size_t end = find_head_end(buffer);
   size_t head_length = end == std::string_view::npos ? buffer.size() : end;
   if (head_length > limits.max_header_bytes) return fail(431, "request header too large");
