@@ -1,9 +1,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "nettool/error.h"
@@ -33,13 +35,20 @@ std::unique_ptr<PluginModule> PluginModule::load(const fs::path& file) {
                        ", this nettool needs " + std::to_string(NETTOOL_PLUGIN_ABI) + " (rebuild the plugin)");
   if (!info->name || !info->create || (info->option_count && !info->options))
     throw RuntimeError("plugin " + file.string() + ": incomplete descriptor");
-  // Global flags belong to the front end; a plugin must not take their letters.
+  // Global flags belong to the front end; a plugin must not take their
+  // letters, nor give one letter to two options (the parser would take the
+  // first, silently).
   static constexpr std::string_view kReservedShort = "cvqhV";
+  std::array<std::string_view, 256> owner{};
   for (const auto& spec : info->schema()) {
-    for (char letter : {spec.short_flag, spec.short_alias})
-      if (letter && kReservedShort.find(letter) != std::string_view::npos)
-        throw RuntimeError("plugin " + file.string() + ": option --" + std::string(spec.name) + " uses -" + letter +
-                           ", which is a global flag");
+    for (char letter : {spec.short_flag, spec.short_alias}) {
+      if (!letter) continue;
+      const std::string flag = "plugin " + file.string() + ": option --" + std::string(spec.name) + " uses -" + letter;
+      if (kReservedShort.find(letter) != std::string_view::npos) throw RuntimeError(flag + ", which is a global flag");
+      std::string_view& taken = owner[static_cast<unsigned char>(letter)];
+      if (!taken.empty() && taken != spec.name) throw RuntimeError(flag + ", which --" + std::string(taken) + " has");
+      taken = spec.name;
+    }
   }
   module->info_ = info;
   return module;

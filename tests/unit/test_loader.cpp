@@ -67,7 +67,7 @@ const PluginListing* find_listing(const std::vector<PluginListing>& list, const 
 }  // namespace
 
 TEST_CASE("The fixture modules were built", "[loader]") {
-  for (const char* name : {"nettool-good.so", "nettool-badabi.so", "nettool-noentry.so"}) {
+  for (const char* name : {"nettool-good.so", "nettool-badabi.so", "nettool-noentry.so", "nettool-dupletter.so"}) {
     INFO(name);
     CHECK(fs::is_regular_file(kFixtures / name));
   }
@@ -101,6 +101,13 @@ TEST_CASE("PluginModule::load refuses a module with another ABI version", "[load
   CHECK_THAT(msg, Contains(file.string()));
   CHECK_THAT(msg, Contains("ABI version 999"));
   CHECK_THAT(msg, Contains("needs " + std::to_string(NETTOOL_PLUGIN_ABI)));
+}
+
+TEST_CASE("PluginModule::load refuses a module that gives one short letter to two options", "[loader]") {
+  const fs::path file = kFixtures / "nettool-dupletter.so";
+  CHECK_THROWS_AS(PluginModule::load(file), RuntimeError);
+  std::string msg = load_error(file);
+  CHECK_THAT(msg, Contains("option --again uses -a, which --alpha has"));
 }
 
 TEST_CASE("PluginModule::load refuses a module without the entry symbol", "[loader]") {
@@ -137,7 +144,7 @@ TEST_CASE("list_plugins lists good modules plainly and broken ones with the reas
     std::ofstream(dir.path() / "nettool-readme.txt") << "ignored: wrong extension";
   }
   auto list = list_plugins({dir.path(), kFixtures, dir.path() / "does-not-exist"});
-  REQUIRE(list.size() == 4);  // garbage + the three fixtures
+  REQUIRE(list.size() == 5);  // garbage + the four fixtures
 
   const auto* good = find_listing(list, kFixtures / "nettool-good.so");
   REQUIRE(good);
