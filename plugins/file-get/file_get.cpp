@@ -60,6 +60,11 @@ constexpr size_t kResumeBelow = 256 * 1024;
 // a few splice steps, so splicing and hashing overlap.
 constexpr size_t kSpliceAhead = 16 * 1024 * 1024;
 constexpr size_t kMaxResponseHead = 64 * 1024;
+// How long the short text of an error response may take to arrive. The
+// download has already failed; the text only improves the message, so it
+// gets a wait of its own, whatever -i says (-i 0 would otherwise wait for
+// ever on a server that stalls in the middle of it).
+constexpr Duration kErrorBodyWait{1000};
 constexpr const char* kUserAgent = "nettool/0.1";
 
 constexpr OptionSpec kOwnOptions[] = {
@@ -337,9 +342,11 @@ class FileGet final : public Command {
       socket_fd_ = -1;  // the socket carries cipher text: never spliced into the file
       try {
         if (!tls_) tls_ = make_tls_client_context(tls_options_, ctx_.log());
+        if (!tls_log_) tls_log_ = ctx_.log().clone(ctx_.log().name());
+        tls_log_->set_level(ctx_.log().level());
         // A body that ends at close must end with close_notify: a bare FIN may be a truncation.
         const std::string& host = raw_ ? target_.raw_host : target_.url.host;
-        tcp = make_tls_endpoint(ctx_.loop(), std::move(tcp), *tls_, host, &ctx_.log(), true,
+        tcp = make_tls_endpoint(ctx_.loop(), std::move(tcp), *tls_, host, tls_log_.get(), true,
                                 [this](const std::string& error, const TlsSession& session) {
                                   if (!error.empty()) fail("tls: " + error, Keep::Part);
                                   else ctx_.log().debug("tls: {}", describe(session));
@@ -428,20 +435,31 @@ class FileGet final : public Command {
         idle_timer_.get(),
         [](uv_timer_t* t) {
           auto* self = static_cast<FileGet*>(t->data);
-          if (!self) return;
-          if (self->phase_ == Phase::ErrorBody) self->fail(self->refusal_, Keep::Part);  // the reason, unquoted
-          else self->fail("stalled: no data for " + seconds_text(self->idle_), Keep::Part);
+          if (self) self->fail("stalled: no data for " + seconds_text(self->idle_), Keep::Part);
         },
         static_cast<uint64_t>(idle_.count()), 0);
   }
 
+  // ErrorBody's deadline, on the idle timer (which it replaces): counted
+  // once from the head, not re-armed by data, so a server that trickles the
+  // text cannot stretch it either.
+  void arm_error_body_deadline() {
+    uv_timer_start(
+        idle_timer_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<FileGet*>(t->data);
+          if (self) self->fail(self->refusal_, Keep::Part);  // the status alone: the text was too slow
+        },
+        static_cast<uint64_t>(kErrorBodyWait.count()), 0);
+  }
+
   void on_data(const ChunkPtr& chunk) {
-    if (phase_ != Phase::Head && phase_ != Phase::Body && phase_ != Phase::ErrorBody) return;
-    arm_idle();
     if (phase_ == Phase::ErrorBody) {
       read_error_body(std::string_view(chunk->data.get(), chunk->size));
       return;
     }
+    if (phase_ != Phase::Head && phase_ != Phase::Body) return;
+    arm_idle();
     if (phase_ == Phase::Head) {
       head_.append(chunk->data.get(), chunk->size);
       handle_head();
@@ -515,6 +533,9 @@ class FileGet final : public Command {
           refusal_ = plan.error;
           error_body_.clear();
           error_body_length_ = plan.quote_body;
+          arm_error_body_deadline();
+          // How the text ends changes nothing now (-v still shows it).
+          if (tls_log_ && !ctx_.log().should_log(spdlog::level::debug)) tls_log_->set_level(spdlog::level::off);
           return false;
         }
         fail(plan.error, Keep::Part);
@@ -701,7 +722,9 @@ class FileGet final : public Command {
 
   void on_end(int status) {
     if (phase_ == Phase::ErrorBody) {
-      fail(refusal_, Keep::Part);  // the text cut short: the status says enough
+      // The text cut short (EOF, a reset, a TLS truncation or protocol
+      // error): the status says enough, and that failure was already decided.
+      fail(refusal_, Keep::Part);
       return;
     }
     if (phase_ != Phase::Head && phase_ != Phase::Body) return;
@@ -801,6 +824,12 @@ class FileGet final : public Command {
   TcpConnector::Options connect_opts_;
   TlsClientOptions tls_options_;
   std::shared_ptr<TlsContext> tls_;  // made at the first TLS connection (and kept across redirects)
+  // The TLS layer logs through this copy of our logger (the same sinks and
+  // level), so that ErrorBody can silence it: the download has failed with
+  // the status by then, and a "closed without close_notify" error about the
+  // text cut short would read as a second, different failure. Made once and
+  // kept: a retired connection's endpoint may still hold it.
+  std::shared_ptr<spdlog::logger> tls_log_;
 
   // The transfer.
   Phase phase_ = Phase::Idle;

@@ -1,5 +1,10 @@
 #include "target.h"
 
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <vector>
+
 #include "nettool/error.h"
 #include "nettool/log.h"
 #include "nettool/options.h"
@@ -12,19 +17,71 @@ bool looks_like_url(std::string_view text) {
   return http::iequals(text.substr(0, 7), "http://") || http::iequals(text.substr(0, 8), "https://");
 }
 
-// `127.0.0.1:8000/a.txt`, `example.org/a.txt`: a URL without its scheme, which
-// curl and wget take as http://. Only with a host before the first slash that
-// looks like one (a dot, a port, [v6] or localhost), so that a lone file name
-// or dir/name still gets the usage message.
+// One label of a host name: letters, digits and '-', not at either end.
+bool is_label(std::string_view s) {
+  if (s.empty() || s.front() == '-' || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool all_letters(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+}
+
+std::vector<std::string_view> split_dots(std::string_view s) {
+  std::vector<std::string_view> parts;
+  for (size_t dot; (dot = s.find('.')) != std::string_view::npos; s.remove_prefix(dot + 1)) parts.push_back(s.substr(0, dot));
+  parts.push_back(s);
+  return parts;
+}
+
+// `127.0.0.1:8000/a.txt`, `files.example.org/a.txt`: a URL without its
+// scheme, which curl and wget take as http://. curl takes anything there, but
+// a relative path (`./a.txt`, `.cache/a.txt`, `build.d/out.bin`) would then go
+// to DNS as a host name; so the part before the first '/' must be clearly a
+// host, or it is a path and gets the usage message:
+//   - an IPv4 literal (`10.0.0.2`) or an IPv6 one in brackets (`[::1]`),
+//   - `localhost`,
+//   - any host name followed by `:PORT` (`fileserver:8000`, `example.org:80`),
+//   - a host name of three labels or more whose last one is letters only
+//     (`www.example.org`, `files.lan.example`): one dot is as common in
+//     directory names (`build.d`, `src.old`) as in host names, two are not.
+// A host name's labels are letters, digits and '-', not at either end, so
+// `.`, `..` and `.cache` never qualify.
 bool looks_like_url_without_scheme(std::string_view text) {
   if (text.find("://") != std::string_view::npos) return false;
   const size_t slash = text.find('/');
   if (slash == 0 || slash == std::string_view::npos) return false;
-  const std::string_view host = text.substr(0, slash);
-  for (char c : host)
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
-  return host.find_first_of(".:") != std::string_view::npos || host.front() == '[' ||
-         http::iequals(host.substr(0, host.find(':')), "localhost");
+  std::string_view host = text.substr(0, slash);
+
+  // The port, after the last ':' (after the ']' of an IPv6 literal).
+  std::optional<std::string_view> port;
+  const size_t bracket = host.front() == '[' ? host.find(']') : std::string_view::npos;
+  const size_t colon = host.find(':', bracket == std::string_view::npos ? 0 : bracket);
+  if (host.front() == '[' && bracket == std::string_view::npos) return false;
+  if (colon != std::string_view::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+    if (!all_digits(*port) || port->size() > 5) return false;
+  }
+  if (host.empty()) return false;  // ":8000/a.txt"
+
+  if (host.front() == '[') {
+    std::string_view inside = host.substr(1, host.size() - 2);
+    return host.back() == ']' && inside.find(':') != std::string_view::npos &&
+           std::all_of(inside.begin(), inside.end(),
+                       [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.'; });
+  }
+  const std::vector<std::string_view> labels = split_dots(host);
+  if (!std::all_of(labels.begin(), labels.end(), is_label)) return false;
+  const bool ipv4 = labels.size() == 4 && std::all_of(labels.begin(), labels.end(), [](std::string_view l) {
+                      return all_digits(l) && l.size() <= 3 && std::stoi(std::string(l)) <= 255;
+                    });
+  if (ipv4 || http::iequals(host, "localhost") || port) return true;
+  return labels.size() >= 3 && all_letters(labels.back());
 }
 
 // The last segment of an HTTP path, percent-decoded ("" when it cannot be).

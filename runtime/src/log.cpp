@@ -49,6 +49,18 @@ size_t utf8_sequence(std::string_view s, char32_t& code_point) {
   return length;
 }
 
+// Characters a terminal does not show but that change how it shows the text
+// around them (Trojan Source, CVE-2021-42574): U+061C the Arabic letter mark,
+// U+200B-U+200F zero-width spaces, joiners and direction marks, U+2028-U+202E
+// line and paragraph separators, embeddings and overrides (U+202E RLO),
+// U+2060-U+2069 the word joiner, invisible operators and the isolates,
+// U+FEFF the zero-width no-break space (BOM).
+bool is_invisible_format(char32_t code_point) {
+  return code_point == 0x061c || (code_point >= 0x200b && code_point <= 0x200f) ||
+         (code_point >= 0x2028 && code_point <= 0x202e) || (code_point >= 0x2060 && code_point <= 0x2069) ||
+         code_point == 0xfeff;
+}
+
 }  // namespace
 
 std::string escape_for_log(std::string_view text) {
@@ -74,8 +86,10 @@ std::string escape_for_log(std::string_view text) {
     if (length == 0) {
       escape(c);  // not UTF-8: escape this byte, resynchronise on the next
       ++i;
-    } else if (code_point <= 0x9f) {
-      for (size_t j = 0; j < length; ++j) escape(static_cast<unsigned char>(text[i + j]));  // C1 control
+    } else if (code_point <= 0x9f || is_invisible_format(code_point)) {
+      // A C1 control or an invisible format character: its UTF-8 bytes, each
+      // \xHH, as every other escape (readers of the access log parse only that).
+      for (size_t j = 0; j < length; ++j) escape(static_cast<unsigned char>(text[i + j]));
       i += length;
     } else {
       out.append(text.substr(i, length));

@@ -28,12 +28,20 @@ using namespace filetest;
 
 namespace {
 
-// Answers connection N with responses[N] (raw bytes, then close) and keeps
+// What the scripted server does with a connection once its response is sent.
+enum class Then {
+  Close,  // FIN
+  Reset,  // RST (SO_LINGER 0)
+  Hold,   // keep it open, sending nothing, until the client closes (at most 20 s)
+};
+
+// Answers connection N with responses[N] (raw bytes, then `then`) and keeps
 // each request head. A connection beyond the script is closed unanswered, and
 // so is one whose response is "".
 class ScriptedHttp {
  public:
-  explicit ScriptedHttp(std::vector<std::string> responses) : responses_(std::move(responses)) {
+  explicit ScriptedHttp(std::vector<std::string> responses, Then then = Then::Close)
+      : responses_(std::move(responses)), then_(then) {
     thread_ = std::thread([this] { serve(); });
   }
   ~ScriptedHttp() {
@@ -64,6 +72,14 @@ class ScriptedHttp {
         requests_.push_back(head);
       }
       if (n < responses_.size()) s.send_all(with_port(responses_[n]), kIoTimeout);
+      if (then_ == Then::Reset) {
+        linger hard{1, 0};
+        ::setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+      } else if (then_ == Then::Hold) {
+        // In short slices, so that the destructor's stop_ ends the wait.
+        ReadEnd end = ReadEnd::Timeout;
+        for (int slices = 0; slices < 200 && !stop_ && end == ReadEnd::Timeout; ++slices) s.recv_some(Ms(100), &end);
+      }
     }
   }
 
@@ -75,6 +91,7 @@ class ScriptedHttp {
 
   TcpServer server_;
   std::vector<std::string> responses_;
+  Then then_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
@@ -525,4 +542,60 @@ TEST_CASE("file-get against hostile or unusual responses: the exit code and the 
     }
     if (!row.error_has.empty()) CHECK(r.err.find(row.error_has) != std::string::npos);
   }
+}
+
+// ---------------------------------------------------------------- an error status's text
+
+namespace {
+
+// A 403 whose text/plain body promises 100 bytes and sends 9 of them.
+const std::string kForbiddenCutShort =
+    "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nforbidden";
+// Bounds the runs below: the status has decided the failure, so file-get has
+// no reason to wait for the default -i (30 s), let alone for ever with -i 0.
+constexpr Ms kDecidedFailure = 10s;
+
+}  // namespace
+
+TEST_CASE("file-get: an error status whose text stalls fails with the status alone and does not wait for -i",
+          "[file][file-get][security]") {
+  for (std::string idle : {"30s", "0"}) {
+    INFO("-i " << idle);
+    TempDir dir;
+    ScriptedHttp server({kForbiddenCutShort}, Then::Hold);
+    auto r = file_get({"-i", idle, "-o", (dir / "out.txt").string(), server.url("/a.txt")}, kDecidedFailure);
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err.find("/a.txt: server answered 403 Forbidden\n") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out.txt"));
+  }
+}
+
+TEST_CASE("file-get: an error status whose text is cut short by EOF or a reset fails with the status alone",
+          "[file][file-get][security]") {
+  for (Then then : {Then::Close, Then::Reset}) {
+    INFO((then == Then::Close ? "EOF" : "reset"));
+    TempDir dir;
+    ScriptedHttp server({kForbiddenCutShort}, then);
+    auto r = file_get({"-o", (dir / "out.txt").string(), server.url("/a.txt")}, kDecidedFailure);
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err.find("/a.txt: server answered 403 Forbidden\n") != std::string::npos);
+    CHECK(r.err.find("connection failed") == std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out.txt"));
+  }
+}
+
+TEST_CASE("file-get: an error status's whole short text is quoted at once without waiting for the close",
+          "[file][file-get]") {
+  TempDir dir;
+  const std::string text = "forbidden: ask the admin\r\n";
+  ScriptedHttp server({"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: " +
+                       std::to_string(text.size()) + "\r\n\r\n" + text},
+                      Then::Hold);
+  auto r = file_get({"-i", "0", "-o", (dir / "out.txt").string(), server.url("/a.txt")}, kDecidedFailure);
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("/a.txt: server answered 403 Forbidden: forbidden: ask the admin\n") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "out.txt"));
 }

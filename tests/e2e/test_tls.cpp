@@ -203,11 +203,13 @@ TEST_CASE("tls: --tls-ca with --tls-pin is refused, not the CA silently ignored"
 namespace {
 
 // A one-shot HTTPS server in Python: answers any request with an HTTP/1.0
-// body that ends at close, then closes either cleanly (close_notify first)
-// or with a bare TCP FIN ("truncate"), as a cut-off connection looks.
+// body that ends at close (or with the head given as a fifth argument),
+// then closes either cleanly (close_notify first) or with a bare TCP FIN
+// ("truncate"), as a cut-off connection looks.
 constexpr const char* kOneShotHttps = R"PY(
 import socket, ssl, sys
 cert, key, how, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].encode()
+head = sys.argv[5].encode() if len(sys.argv) > 5 else b"HTTP/1.0 200 OK\r\n\r\n"
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 srv = socket.socket()
@@ -219,7 +221,7 @@ conn, _ = srv.accept()
 conn.settimeout(30)
 tls = ctx.wrap_socket(conn, server_side=True)
 tls.recv(65536)
-tls.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + body)
+tls.sendall(head + body)
 if how == "clean":
     try:
         tls.unwrap()
@@ -284,6 +286,31 @@ TEST_CASE("tls: file-get fails a body that ends with a TCP FIN but no close_noti
     }
     server.wait();
   }
+}
+
+TEST_CASE("tls: an error status whose text is cut short without close_notify fails with the status alone",
+          "[tls][file-get]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  write_file(dir / "server.py", kOneShotHttps);
+  Process server({"python3", (dir / "server.py").string(), pki.server_cert.string(), pki.server_key.string(),
+                  "truncate", "forbidden",
+                  "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"});
+  REQUIRE(server.wait_stderr_contains("listening on 127.0.0.1:"));
+  std::string announced = server.stderr_text();
+  const std::string port = std::to_string(std::stoi(announced.substr(announced.rfind(':') + 1)));
+  const auto out = dir / "out.txt";
+  auto r = run_nettool({"file-get", "--tls-ca", pki.ca.string(), "https://127.0.0.1:" + port + "/x", "-o",
+                        out.string()},
+                       {}, 10s);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  // The failure is the status's: the cut-off text only goes unquoted.
+  CHECK(r.err.find("/x: server answered 403 Forbidden\n") != std::string::npos);
+  CHECK(r.err.find("close_notify") == std::string::npos);
+  CHECK(r.err.find("connection failed") == std::string::npos);
+  CHECK_FALSE(fs::exists(out));
+  server.wait();
 }
 
 TEST_CASE("tls: file-get follows an https to http redirect with a warning, but never with --tls-pin",

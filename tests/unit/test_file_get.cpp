@@ -73,8 +73,11 @@ TEST_CASE("resolve_target: a lone URL, --url, or a url in the profile", "[file-g
 }
 
 TEST_CASE("resolve_target: a lone URL without a scheme is http:// as curl and wget take it", "[file-get][target]") {
-  for (const char* text : {"127.0.0.1:8000/dir/a.txt", "example.org/dir/a.txt", "[::1]:8000/dir/a.txt",
-                           "localhost:8000/dir/a.txt", "LOCALHOST/dir/a.txt"}) {
+  // Clearly a host: an IP literal, localhost, anything with :PORT, a name of three labels or more.
+  for (const char* text : {"127.0.0.1:8000/dir/a.txt", "10.0.0.2/dir/a.txt", "[::1]:8000/dir/a.txt",
+                           "[fe80::1]/dir/a.txt", "localhost:8000/dir/a.txt", "LOCALHOST/dir/a.txt",
+                           "fileserver:8000/dir/a.txt", "example.org:80/dir/a.txt", "build.d:8000/dir/a.txt",
+                           "www.example.org/dir/a.txt", "files.my-lan.example/dir/a.txt"}) {
     INFO(text);
     TargetOptions o;
     o.name = cli(text);
@@ -84,8 +87,14 @@ TEST_CASE("resolve_target: a lone URL without a scheme is http:// as curl and wg
     CHECK(t.default_name == "a.txt");
     CHECK(describe(t).rfind("http://", 0) == 0);
   }
-  // A name, a relative path, an absolute path, another scheme: still the usage message.
-  for (const char* text : {"a.txt", "dir/a.txt", "/srv/a.txt", "ftp://h/a", "my host.org/a"}) {
+  // A name, a relative path, an absolute path, another scheme: still the usage message. A
+  // directory name with dots is a path too, never a host name sent to DNS: one dot without a
+  // port (build.d, example.org), labels that are empty or end in '-', a numeric last label.
+  for (const char* text : {"a.txt", "dir/a.txt", "/srv/a.txt", "ftp://h/a", "my host.org/a", "./a.txt", "../a",
+                           "../dir/a.txt", ".cache/a.txt", "build.d/out.bin", "example.org/dir/a.txt",
+                           "v1.2.3/a.txt", "1.2.3/a.txt", "a..b.org/a", "-x.example.org/a", "x-.example.org/a",
+                           "www.example.org./a", "host:/a", "host:http/a", ":8000/a", "[::1/a", "[zz]/a",
+                           "a:b/c"}) {
     INFO(text);
     TargetOptions o;
     o.name = cli(text);

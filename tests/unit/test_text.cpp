@@ -72,6 +72,48 @@ TEST_CASE("escape_for_log escapes bytes that are not UTF-8 and C1 controls", "[t
   CHECK(escape_for_log("\xff\xc3\xa9") == "\\xff\xc3\xa9");
 }
 
+namespace {
+
+// The UTF-8 encoding of a code point from U+0080 to U+FFFF (two or three bytes).
+std::string utf8(char32_t code_point) {
+  if (code_point < 0x800)
+    return {static_cast<char>(0xc0 | (code_point >> 6)), static_cast<char>(0x80 | (code_point & 0x3f))};
+  return {static_cast<char>(0xe0 | (code_point >> 12)), static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)),
+          static_cast<char>(0x80 | (code_point & 0x3f))};
+}
+
+// What escape_for_log makes of each byte of `bytes`: \xHH.
+std::string hex_escaped(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) out += std::string("\\x") + kHex[c >> 4] + kHex[c & 15];
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("escape_for_log escapes bidi and zero-width characters and keeps their neighbours", "[text][log]") {
+  // Trojan Source: U+202E (right-to-left override) makes a terminal show "txt.exe" as "exe.txt".
+  CHECK(escape_for_log("a\xe2\x80\xaetxt.exe") == "a\\xe2\\x80\\xaetxt.exe");
+  // Each range's first and last code point is escaped, the code points just outside are not.
+  const std::vector<std::pair<char32_t, char32_t>> ranges{
+      {0x061c, 0x061c}, {0x200b, 0x200f}, {0x2028, 0x202e}, {0x2060, 0x2069}, {0xfeff, 0xfeff}};
+  for (auto [first, last] : ranges) {
+    for (char32_t inside : {first, last}) {
+      INFO("U+" << std::hex << static_cast<uint32_t>(inside));
+      CHECK(escape_for_log("<" + utf8(inside) + ">") == "<" + hex_escaped(utf8(inside)) + ">");
+    }
+    for (char32_t outside : {first - 1, last + 1}) {
+      INFO("U+" << std::hex << static_cast<uint32_t>(outside));
+      CHECK(escape_for_log("<" + utf8(outside) + ">") == "<" + utf8(outside) + ">");
+    }
+  }
+  // Ordinary UTF-8 passes through: é, 日本, NBSP, the euro sign.
+  CHECK(escape_for_log("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(escape_for_log("\xe6\x97\xa5\xe6\x9c\xac") == "\xe6\x97\xa5\xe6\x9c\xac");
+  CHECK(escape_for_log("\xc2\xa0\xe2\x82\xac") == "\xc2\xa0\xe2\x82\xac");
+}
+
 TEST_CASE("crlf transform turns bare LF into CRLF and leaves CRLF alone", "[text][stream]") {
   CHECK(crlf("a\nb\r\n") == "a\r\nb\r\n");
   CHECK(crlf("") == "");
