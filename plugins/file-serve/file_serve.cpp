@@ -59,6 +59,12 @@ constexpr OptionSpec kOwnOptions[] = {
      "address and port to listen on: ADDR:PORT, [V6]:PORT or :PORT; or a Unix socket: unix:/PATH, unix:@NAME",
      "ADDR:PORT"},
     {"root", 'r', OptionType::Path, ".", "directory to serve (from a profile: relative to the profile's folder)", "DIR"},
+    // python3 -m http.server's spellings, so its users' lines work as typed.
+    {.name = "directory", .short_flag = 'd', .type = OptionType::Path,
+     .help = "the same as --root (python3 -m http.server's -d)", .value_name = "DIR"},
+    {.name = "bind", .short_flag = 'b', .type = OptionType::String,
+     .help = "address to listen on, with the port from PORT (python3 -m http.server's -b): 127.0.0.1, ::1 or a name",
+     .value_name = "ADDR"},
     {"workers", 0, OptionType::String, "1",
      "threads serving connections, each with its own listening socket (SO_REUSEPORT) and event loop: 1 to 64, or "
      "auto (one per CPU this process may run on)",
@@ -100,6 +106,36 @@ int parse_workers(const std::string& text) {
   return n;
 }
 
+// Which of two options that name the same thing applies: `alias`
+// (python3 -m http.server's spelling) when given, unless `option` comes from
+// a later place (the command line beats the profile). Both from one place
+// contradict each other.
+bool alias_applies(const OptionValues& opts, std::string_view alias, std::string_view option) {
+  if (!opts.given(alias)) return false;
+  if (!opts.given(option)) return true;
+  if (opts.source(alias) == opts.source(option))
+    throw ConfigError("--" + std::string(alias) + " and --" + std::string(option) + " exclude each other");
+  return opts.source(alias) == ValueSource::CommandLine;
+}
+
+// The directory to serve: --root, or -d/--directory.
+std::string root_to_serve(const OptionValues& opts) {
+  return opts.get_string(alias_applies(opts, opt("directory"), opt("root")) ? opt("directory") : opt("root"));
+}
+
+// -b ADDR as a --listen ADDR:PORT with the port from PORT (or --port, or
+// 8000), when it applies (see alias_applies).
+std::optional<std::string> bind_to_apply(const OptionValues& opts) {
+  if (!alias_applies(opts, opt("bind"), opt("listen"))) return std::nullopt;
+  std::string host = opts.get_string(opt("bind"));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host.starts_with("unix:") || host.find_first_of("[]/") != std::string::npos)
+    throw ConfigError("--bind: expected an address or host name, got '" + host +
+                      "' (for a Unix socket: --listen unix:/PATH)");
+  const std::string port = std::to_string(opts.get_port(opt("port")));
+  return host.find(':') == std::string::npos ? host + ":" + port : "[" + host + "]:" + port;
+}
+
 // The --listen that applies, "" for PORT on every address. The command line
 // beats the profile, so a PORT typed there replaces the port of the
 // profile's listen: and keeps its address; a profile's Unix socket has no
@@ -107,6 +143,7 @@ int parse_workers(const std::string& text) {
 // PORT` alone listens. --listen and PORT from the same place contradict
 // each other (which port was meant?), so neither is guessed at.
 std::string listen_to_apply(const OptionValues& opts, spdlog::logger& log) {
+  if (std::optional<std::string> bind = bind_to_apply(opts)) return *bind;
   if (!opts.has(opt("listen"))) return "";
   const std::string& listen = opts.get_string(opt("listen"));
   const ValueSource listen_from = opts.source(opt("listen")), port_from = opts.source(opt("port"));
@@ -516,7 +553,7 @@ class FileServe final : public Command {
     std::string digest = opts_.get_string(opt("digest"));
     listen_ = listen_options(opts_);
 
-    const std::string& root = opts_.get_string(opt("root"));
+    const std::string root = root_to_serve(opts_);
     root_.reset(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_.valid()) throw RuntimeError("--root " + root + ": " + std::strerror(errno));
     if (std::string problem = file_serve::proc_self_fd_problem(root_.get()); !problem.empty())

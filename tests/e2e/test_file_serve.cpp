@@ -1414,6 +1414,52 @@ TEST_CASE("file-serve: --listen and PORT from the same place are a usage error (
   CHECK(r.err.find("listen: and port: exclude each other") != std::string::npos);
 }
 
+// python3 -m http.server -b ADDR -d DIR PORT, typed to file-serve.
+TEST_CASE("file-serve: python3 -m http.server's -b ADDR and -d DIR work as typed", "[file][file-serve][config]") {
+  TempDir dir;
+  fs::create_directories(dir / "www");
+  fs::create_directories(dir / "other");
+  write_file(dir / "www" / "a.txt", "from www\n");
+  write_file(dir / "other" / "a.txt", "from other\n");
+  SECTION("-b 127.0.0.1 -d DIR PORT") {
+    auto srv = start_listener({"file-serve", "-b", "127.0.0.1", "-d", (dir / "www").string(), "0"});
+    INFO("server: " << srv.proc.stderr_text());
+    CHECK(srv.address == "127.0.0.1");
+    CHECK(http_get(srv.port, "/a.txt").body == "from www\n");
+  }
+  SECTION("--bind ::1 --directory DIR --port 0") {
+    if (!ipv6_loopback_available()) {
+      WARN("no IPv6 loopback here: --bind ::1 not tried");
+      return;
+    }
+    auto srv = start_listener({"file-serve", "--bind", "::1", "--directory", (dir / "www").string(), "--port", "0"});
+    INFO("server: " << srv.proc.stderr_text());
+    CHECK(srv.address == "[::1]");
+  }
+  SECTION("on the command line they beat the profile's listen: and root:") {
+    TcpServer busy;  // the profile's port: a server that still took it could not start
+    const auto profile = dir / "serve.yaml";
+    write_file(profile, "command: file-serve\nroot: other\nlisten: 127.0.0.1:" + std::to_string(busy.port()) + "\n");
+    auto srv = start_listener({"-c", profile.string(), "-b", "127.0.0.1", "-d", (dir / "www").string(), "0"});
+    INFO("server: " << srv.proc.stderr_text());
+    CHECK(srv.port != busy.port());
+    CHECK(http_get(srv.port, "/a.txt").body == "from www\n");
+  }
+  SECTION("with their long spellings from the same place, or a Unix socket, they are a usage error") {
+    const std::string root = (dir / "www").string();
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"file-serve", "-d", root, "-r", root, "0"},
+          std::vector<std::string>{"file-serve", "-b", "127.0.0.1", "--listen", "127.0.0.1:0"},
+          std::vector<std::string>{"file-serve", "-b", "unix:" + (dir / "s.sock").string(), "0"}}) {
+      auto r = run_nettool(args, {}, kUsageTimeout);
+      INFO("nettool " << args[1] << " " << args[2] << ": " << r.err);
+      CHECK(r.exit_code == 2);
+      CHECK((r.err.find("exclude each other") != std::string::npos ||
+             r.err.find("for a Unix socket: --listen unix:/PATH") != std::string::npos));
+    }
+  }
+}
+
 TEST_CASE("file-serve: SIGTERM with --grace 2s stops accepting, finishes the transfer in flight, then exits",
           "[file][file-serve][shutdown]") {
   TempDir dir;
