@@ -60,7 +60,7 @@ RedirectServer start_redirect_server() {
 
 }  // namespace
 
-TEST_CASE("file-get -fsSL downloads and prints nothing; without -s the same run says something",
+TEST_CASE("file-get -fsSL downloads and prints nothing where a run without -s says something",
           "[file][file-get][curl]") {
   TempDir dir;
   const auto root = dir / "root";
@@ -162,7 +162,7 @@ TEST_CASE("file-get -s still prints the error of a 404 and exits 1", "[file][fil
   }
 }
 
-TEST_CASE("file-get: the source address is --source only; -s ADDR gets a hint; tcp-connect keeps -s",
+TEST_CASE("file-get: the source address is --source only and -s ADDR gets a hint (tcp-connect keeps -s)",
           "[file][file-get][curl]") {
   TempDir dir;
   const auto root = dir / "root";
