@@ -98,7 +98,27 @@ constexpr OptionSpec kOwnOptions[] = {
              "and port, which still name the server in the request (curl --unix-socket)",
      .value_name = "PATH", .excludes = "proxy"},
 };
-constexpr auto kOptions = join_options(kOwnOptions, kConnectOptions, kProxyOptions, kTlsClientOptions);
+// curl's letters, so that what curl users type by habit works as typed
+// (`file-get -fsSL URL`, `-LO`, `-sS`). All but -s state what file-get does
+// anyway and are read only to refuse their --no- forms (and -O, -s for the
+// hint after wget's -O FILE or nc's -s ADDR, target.h). -s is curl's
+// --silent here, so the source address keeps only its long name.
+constexpr OptionSpec kCurlLetters[] = {
+    {.name = "silent", .short_flag = 's', .type = OptionType::Bool,
+     .help = "print errors only, like the global -q (curl -s; but errors are always printed, as with curl -sS; "
+             "-v still adds its lines)"},
+    {.name = "fail", .short_flag = 'f', .type = OptionType::Bool,
+     .help = "accepted for curl's -f: file-get always fails on an HTTP error (exit 1, no file saved)"},
+    {.name = "show-error", .short_flag = 'S', .type = OptionType::Bool,
+     .help = "accepted for curl's -S: file-get always prints errors, also with -s"},
+    {.name = "location", .short_flag = 'L', .type = OptionType::Bool,
+     .help = "accepted for curl's -L: file-get always follows redirects (up to --max-redirects)"},
+    {.name = "remote-name", .short_flag = 'O', .type = OptionType::Bool,
+     .help = "accepted for curl's -O: without -o, file-get always saves under the remote name (-O takes no value; "
+             "-o FILE names the output)"},
+};
+constexpr auto kOptions = join_options(kOwnOptions, kCurlLetters, without_letters(kConnectOptions, "source"),
+                                       kProxyOptions, kTlsClientOptions);
 // Every option read below goes through opt(): a name not in kOptions does not compile.
 consteval std::string_view opt(std::string_view name) { return checked_option<kOptions>(name); }
 
@@ -123,8 +143,9 @@ class FileGet final : public Command {
   }
 
   void start() override {
+    be_silent_if_asked();
     configure();
-    bool quiet = ctx_.log().level() >= spdlog::level::err;
+    bool quiet = silent_ || ctx_.log().level() >= spdlog::level::err;
     const std::string& when = opts_.get_string(opt("progress"));
     bool tty = isatty(STDERR_FILENO) == 1;
     // auto: not when the data itself goes to the terminal (-o - unredirected),
@@ -182,7 +203,33 @@ class FileGet final : public Command {
 
   // ------------------------------------------------------------ configuration
 
+  // -s: what the global -q does (make_logger), for this run's logger: errors
+  // only, which also hides the progress bar (start). A -v given with it
+  // still shows its lines, as curl -sv does; the bar stays hidden.
+  void be_silent_if_asked() {
+    if (!opts_.get_bool(opt("silent"))) return;
+    silent_ = true;
+    if (ctx_.log().level() == spdlog::level::info) ctx_.log().set_level(spdlog::level::err);
+  }
+
+  // curl's -f -S -L -O name what file-get always does; their --no- forms
+  // (or `fail: false` in a profile) would ask for something it does not do.
+  void refuse_curl_negations() const {
+    static constexpr std::pair<std::string_view, std::string_view> kWhy[] = {
+        {opt("fail"), "file-get always fails on an HTTP error"},
+        {opt("show-error"), "file-get always prints errors"},
+        {opt("location"), "file-get always follows redirects; --max-redirects 0 refuses them"},
+        {opt("remote-name"), "without -o, file-get always saves under the remote name; -o FILE names another"},
+    };
+    for (auto [name, why] : kWhy)
+      if (opts_.source(name) != ValueSource::Default && !opts_.get_bool(name))
+        throw ConfigError((opts_.source(name) == ValueSource::CommandLine ? "--no-" + std::string(name)
+                                                                          : std::string(name) + ": false") +
+                          ": " + std::string(why));
+  }
+
   void configure() {
+    refuse_curl_negations();
     max_redirects_ = opts_.get_int(opt("max-redirects"));
     if (opts_.has(opt("idle-timeout"))) idle_ = opts_.get_duration(opt("idle-timeout"));
     raw_ = opts_.get_bool(opt("raw"));
@@ -247,6 +294,11 @@ class FileGet final : public Command {
   std::string choose_target() {
     TargetOptions o;
     o.raw = raw_;
+    auto on_command_line = [this](std::string_view name) {
+      return opts_.source(name) == ValueSource::CommandLine && opts_.get_bool(name);
+    };
+    o.remote_name_letter = on_command_line(opt("remote-name"));
+    o.silent_letter = on_command_line(opt("silent"));
     for (auto [name, slot] : {std::pair{opt("host"), &o.host}, {opt("port"), &o.port}, {opt("name"), &o.name}, {opt("url"), &o.url}})
       if (opts_.has(name)) *slot = TargetOptions::Value{opts_.get_string(name), opts_.source(name) == ValueSource::CommandLine};
     target_ = resolve_target(o);
@@ -814,6 +866,7 @@ class FileGet final : public Command {
   // Configuration.
   bool raw_ = false;
   bool resume_ = false;
+  bool silent_ = false;  // -s
   bool to_stdout_ = false;
   bool stream_target_ = false;  // -o names a FIFO or a character device: written into, never replaced
   Target target_;  // what to fetch; its url follows redirects

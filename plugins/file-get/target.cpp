@@ -1,5 +1,7 @@
 #include "target.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <optional>
@@ -84,6 +86,14 @@ bool looks_like_url_without_scheme(std::string_view text) {
   return labels.size() >= 3 && all_letters(labels.back());
 }
 
+// 10.0.0.2, ::1, [::1]: what -s ADDR would have meant as nc's source address.
+bool is_address_literal(std::string_view text) {
+  if (text.size() > 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+  std::string s(text);
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
 // The last segment of an HTTP path, percent-decoded ("" when it cannot be).
 std::string last_segment_of(const http::Url& url) {
   std::string path = url.path_and_query.substr(0, url.path_and_query.find('?'));
@@ -127,8 +137,21 @@ Target resolve_target(const TargetOptions& o) {
   }
 
   // HOST PORT NAME, any of them possibly from the profile.
-  if (cli_positionals == 2 && !from_profile(o.host))
+  if (cli_positionals == 2 && !from_profile(o.host)) {
+    // Two arguments fill PORT and NAME. One a URL and the other not: maybe a
+    // value meant for -O or -s.
+    auto is_url = [&](const std::string& s) { return looks_like_url(s) || looks_like_url_without_scheme(s); };
+    if (is_url(o.port->text) != is_url(o.name->text)) {
+      const std::string& word = is_url(o.port->text) ? o.name->text : o.port->text;
+      if (o.silent_letter && is_address_literal(word))
+        throw ConfigError("two arguments given: did you mean --source " + escape_for_log(word) +
+                          "? (-s is --silent in file-get, as in curl)");
+      if (o.remote_name_letter)
+        throw ConfigError("two arguments given: did you mean -o " + escape_for_log(word) +
+                          "? (curl's -O takes no value: it saves under the remote name, which file-get does anyway)");
+    }
     throw ConfigError("two arguments given: use file-get URL or file-get HOST PORT NAME");
+  }
   if (!o.host || !o.port || !o.name) {
     std::string missing;
     for (auto [given, label] : {std::pair{o.host.has_value(), "HOST"}, {o.port.has_value(), "PORT"}, {o.name.has_value(), "NAME"}})

@@ -19,6 +19,11 @@ struct TargetOptions {
   };
   std::optional<Value> host, port, name, url;
   bool raw = false;  // --raw: the bare-name protocol
+  // -O or -s given on the command line. Both are curl's and take no value,
+  // so a word typed after one as its value by another habit (wget's -O FILE,
+  // nc's -s ADDR) is read as an argument; the usage message then says so.
+  bool remote_name_letter = false;
+  bool silent_letter = false;
 };
 
 struct Target {

@@ -160,6 +160,37 @@ TEST_CASE("resolve_target: every mix-up gets a message saying what to type", "[f
   CHECK(describe(t) == "https://h/a");
 }
 
+TEST_CASE("resolve_target: a value typed after curl's -O or -s gets a hint", "[file-get][target]") {
+  // `file-get -O out.txt URL` (wget's -O FILE) and `file-get -s ADDR URL`
+  // (nc's -s): the letter takes no value, so two arguments arrive.
+  auto two = [](std::string first, std::string second, bool remote_name, bool silent) {
+    TargetOptions o;
+    o.port = cli(std::move(first));
+    o.name = cli(std::move(second));
+    o.remote_name_letter = remote_name;
+    o.silent_letter = silent;
+    return refusal(o);
+  };
+  const std::string o_hint =
+      "two arguments given: did you mean -o out.txt? (curl's -O takes no value: it saves under the remote name, "
+      "which file-get does anyway)";
+  CHECK(two("out.txt", "http://h/a.txt", true, false) == o_hint);
+  CHECK(two("http://h/a.txt", "out.txt", true, false) == o_hint);
+  CHECK(two("out.txt", "h:80/a.txt", true, false) == o_hint);  // a URL without its scheme
+  CHECK(two("10.0.0.2", "http://h/a", false, true) ==
+        "two arguments given: did you mean --source 10.0.0.2? (-s is --silent in file-get, as in curl)");
+  CHECK(two("[::1]", "http://h/a", true, true) ==
+        "two arguments given: did you mean --source [::1]? (-s is --silent in file-get, as in curl)");
+  // -s before a word that is no address: the -O hint if -O was given, else the plain message.
+  CHECK(two("out.txt", "http://h/a.txt", true, true) == o_hint);
+  const std::string plain = "two arguments given: use file-get URL or file-get HOST PORT NAME";
+  CHECK(two("out.txt", "http://h/a.txt", false, true) == plain);
+  CHECK(two("out.txt", "http://h/a.txt", false, false) == plain);
+  // Two URLs or none: no guess.
+  CHECK(two("http://h/b", "http://h/a", true, true) == plain);
+  CHECK(two("h", "80", true, true) == plain);
+}
+
 // ---- plan_response: what a response head means
 
 #include "body_reader.h"

@@ -105,6 +105,27 @@ TEST_CASE("the connect group reads -4 -6 -n -w -s -p into TcpConnector options",
   CHECK_FALSE(source_options(parse({"h", "-s", ""})).host);  // an empty source is no source
 }
 
+TEST_CASE("without_letters: a group minus one option's letter, still read by the group's reader",
+          "[options][groups]") {
+  // file-get's -s is curl's --silent: it takes the connect group without -s.
+  static constexpr OptionSpec kSilent[] = {{.name = "silent", .short_flag = 's', .type = OptionType::Bool, .help = "s"}};
+  static constexpr auto kNoS = join_options(kSilent, without_letters(kConnectOptions, "source"));
+  static_assert(kNoS.size() == 1 + kConnectOptions.size());
+  CHECK(find_short_option(kNoS, 's')->name == "silent");
+  CHECK(find_short_option(kNoS, 'p')->name == "source-port");  // the group's other letters stay
+  CHECK(find_short_option(kNoS, 'w')->name == "timeout");
+  // The original group is untouched.
+  CHECK(find_short_option(kConnectOptions, 's')->name == "source");
+
+  OptionValues values;
+  apply_defaults(kNoS, values);
+  apply_command_line(kNoS, {"--source", "::1", "-sp", "4000"}, values);
+  TcpConnector::Options o = connect_options(values);
+  CHECK(o.source_host == "::1");
+  CHECK(o.source_port == 4000);
+  CHECK(values.get_bool("silent"));
+}
+
 TEST_CASE("the bridge group: policy per option, and a child always waits for both sides", "[options][groups]") {
   BridgeOptions plain = bridge_options(parse({"h", "--no-half-close", "--no-wait-stdin", "-d", "-i", "3s"}));
   Bridge::Policy p = plain.policy(nullptr);

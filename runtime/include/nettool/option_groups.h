@@ -8,11 +8,13 @@
 // so every plugin gets the same flags, help, checks and meaning. TLS will be
 // one more group.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "nettool/bridge.h"
@@ -37,6 +39,29 @@ constexpr auto join_options(const Parts&... parts) {
   std::array<OptionSpec, (option_count<Parts> + ...)> out{};
   size_t at = 0;
   ((std::copy(std::begin(parts), std::end(parts), out.begin() + at), at += option_count<Parts>), ...);
+  return out;
+}
+
+// A group with one option's letters (short_flag and short_alias) taken away,
+// for a plugin where that letter means something else: file-get's -s is
+// curl's --silent, so it includes
+//
+//   without_letters(kConnectOptions, "source")   // --source ADDR, no -s
+//
+// The option keeps its name, so the group's reader reads it as before. A
+// name the group lacks does not compile.
+template <class Group>
+consteval auto without_letters(const Group& group, std::string_view name) {
+  std::array<OptionSpec, option_count<Group>> out{};
+  std::copy(std::begin(group), std::end(group), out.begin());
+  bool found = false;
+  for (OptionSpec& spec : out)
+    if (spec.name == name) {
+      spec.short_flag = 0;
+      spec.short_alias = 0;
+      found = true;
+    }
+  if (!found) throw "option name not declared in the group";  // reached: a compile error
   return out;
 }
 
