@@ -68,16 +68,36 @@ TEST_CASE("parse_port accepts 0..65535 and nothing else", "[values][port]") {
   }
 }
 
-TEST_CASE("parse_port_range accepts a port or an ordered range", "[values][port]") {
-  CHECK(parse_port_range("20-30") == PortRange{20, 30});
-  CHECK(parse_port_range("80") == PortRange{80, 80});
-  CHECK(parse_port_range("5-5") == PortRange{5, 5});
-  CHECK(parse_port_range("0-65535") == PortRange{0, 65535});
-  CHECK_THROWS_WITH(parse_port_range("30-20"), Catch::Contains("'30-20'") && Catch::Contains("reversed"));
+TEST_CASE("parse_port_list accepts a port or an ordered range", "[values][port]") {
+  CHECK(parse_port_list("20-30") == PortList{{20, 30}});
+  CHECK(parse_port_list("80") == PortList{{80, 80}});
+  CHECK(parse_port_list("5-5") == PortList{{5, 5}});
+  CHECK(parse_port_list("0-65535") == PortList{{0, 65535}});
+  CHECK_THROWS_WITH(parse_port_list("30-20"), Catch::Contains("'30-20'") && Catch::Contains("reversed"));
   for (const char* bad : {"", "-", "20-", "-30", "20-30-40", "a-b", "1-65536"}) {
     INFO("input: '" << bad << "'");
-    CHECK_THROWS_AS(parse_port_range(bad), ConfigError);
+    CHECK_THROWS_AS(parse_port_list(bad), ConfigError);
   }
+}
+
+TEST_CASE("parse_port_list takes comma-separated ports and ranges in the order given, each port once",
+          "[values][port]") {
+  CHECK(parse_port_list("22,80,443") == PortList{{22, 22}, {80, 80}, {443, 443}});
+  CHECK(parse_port_list("20-22,80") == PortList{{20, 22}, {80, 80}});
+  CHECK(parse_port_list("443,22, 80-81 ") == PortList{{443, 443}, {22, 22}, {80, 81}});  // not sorted
+  CHECK(port_count(parse_port_list("20-22,80")) == 4);
+  CHECK(port_count(parse_port_list("0-65535")) == 65536);
+  CHECK(format_ports(parse_port_list("443, 20-22,80")) == "443,20-22,80");
+  // A port named twice is refused, which also keeps a list at 65536 ports at most.
+  CHECK_THROWS_WITH(parse_port_list("22,80,22"), Catch::Contains("port 22 is given twice") && Catch::Contains("'22,80,22'"));
+  CHECK_THROWS_WITH(parse_port_list("20-25,22"), Catch::Contains("port 22 is given twice"));
+  CHECK_THROWS_WITH(parse_port_list("0-65535,1"), Catch::Contains("port 1 is given twice"));
+  for (const char* bad : {"22,", ",22", "22,,80", ",", " , "}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_WITH(parse_port_list(bad), Catch::Contains("empty port"));
+  }
+  CHECK_THROWS_WITH(parse_port_list("22,x"), Catch::Contains("invalid port 'x'"));
+  CHECK_THROWS_WITH(parse_port_list("22,30-20"), Catch::Contains("'30-20'") && Catch::Contains("reversed"));
 }
 
 TEST_CASE("parse_bool accepts the usual spellings", "[values][bool]") {

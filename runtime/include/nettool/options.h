@@ -20,7 +20,7 @@ enum class OptionType {
   String,
   Int,
   Port,        // 0..65535
-  PortRange,   // "80" or "20-30"
+  PortList,    // "80", "20-30", "22,80,443", "20-22,80": ports in the order given, each once
   Bool,
   Duration,    // "250ms", "30s", "5m", "1h"; a bare number is seconds (nc -w 5)
   Size,        // "64KiB", "1MiB", "10k"; a bare number is bytes
@@ -78,9 +78,13 @@ struct PortRange {
   bool operator==(const PortRange&) const = default;
 };
 
+// A PortList option's value: its ranges in the order given (a lone port is a
+// range of one). No port is in two of them, so a list names at most 65536 ports.
+using PortList = std::vector<PortRange>;
+
 using Duration = std::chrono::milliseconds;
 
-using OptionValue = std::variant<std::monostate, bool, int64_t, uint16_t, PortRange, Duration,
+using OptionValue = std::variant<std::monostate, bool, int64_t, uint16_t, PortList, Duration,
                                  uint64_t, std::string, std::vector<Cidr>, std::vector<std::string>>;
 
 enum class ValueSource { Default, Profile, CommandLine };
@@ -100,7 +104,7 @@ class OptionValues {
   const std::string& get_string(std::string_view name) const;
   int64_t get_int(std::string_view name) const;
   uint16_t get_port(std::string_view name) const;
-  PortRange get_port_range(std::string_view name) const;
+  const PortList& get_port_list(std::string_view name) const;
   bool get_bool(std::string_view name) const;
   Duration get_duration(std::string_view name) const;
   uint64_t get_size(std::string_view name) const;
@@ -123,7 +127,11 @@ Duration parse_duration(std::string_view text);
 uint64_t parse_size(std::string_view text);
 int64_t parse_int(std::string_view text);
 uint16_t parse_port(std::string_view text);
-PortRange parse_port_range(std::string_view text);
+// PORT, PORT-PORT, or a comma-separated list of them.
+PortList parse_port_list(std::string_view text);
+// How many ports a list names, and the list written back: "20-22,80".
+size_t port_count(const PortList& list);
+std::string format_ports(const PortList& list);
 bool parse_bool(std::string_view text);
 std::string_view type_name(OptionType type);
 std::string_view default_value_name(OptionType type);
