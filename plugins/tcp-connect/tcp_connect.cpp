@@ -1,9 +1,10 @@
 // tcp-connect HOST PORT: nc HOST PORT. Resolve, try each address, then bridge
 // stdin/stdout (or a child process with --exec) to the connection, in TLS
-// with --tls. -z only tests whether the port accepts, or each of several
-// (20-30, 22,80,443) in the order given; -z --tls completes a handshake and
-// prints what it found (inspect()). HOST may instead be a Unix domain socket,
-// unix:/PATH or unix:@NAME (or a bare path with -U, nc -U).
+// with --tls. PORT is a number or a service name (nc HOST http). -z only
+// tests whether the port accepts, or each of several (20-30, 22,80,443) in
+// the order given; -z --tls completes a handshake and prints what it found
+// (inspect()). HOST may instead be a Unix domain socket, unix:/PATH or
+// unix:@NAME (or a bare path with -U, nc -U).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -27,9 +28,10 @@ constexpr OptionSpec kOwnOptions[] = {
      "host name or address to connect to, or a Unix socket: unix:/PATH, unix:@NAME (abstract)", "HOST", 0, true},
     {.name = "port",
      .type = OptionType::PortList,
-     .help = "port; several with --zero: 20-30, 22,80,443; none for a Unix socket",
+     .help = "port number or service name (http); several with --zero: 20-30, 22,80,443; none for a Unix socket",
      .value_name = "PORT",
-     .positional = 1},
+     .positional = 1,
+     .service_protocol = "tcp"},
     {.name = "unix", .short_flag = 'U', .type = OptionType::Bool,
      .help = "HOST is the path of a Unix domain socket (nc -U; @NAME is abstract)"},
     {"zero", 'z', OptionType::Bool, "", "only test whether the port(s) accept connections; report the open ones"},

@@ -3,6 +3,9 @@
 // pipeline (text -> typed value -> checked set) that reads best in order.
 #include "nettool/options.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -134,8 +137,30 @@ int64_t parse_int(std::string_view text) {
   return value;
 }
 
-uint16_t parse_port(std::string_view text) {
+namespace {
+
+// `name`'s port in /etc/services (through NSS, as nc's getservbyname), for
+// `protocol`. getservbyname_r: the reentrant one, no static buffer shared.
+uint16_t service_port(std::string_view name, std::string_view protocol) {
+  const std::string word(name), proto(protocol);
+  servent entry{};
+  servent* found = nullptr;
+  char buffer[1024];
+  if (word.find('\0') == std::string::npos &&
+      getservbyname_r(word.c_str(), proto.c_str(), &entry, buffer, sizeof buffer, &found) == 0 && found)
+    return ntohs(static_cast<uint16_t>(found->s_port));
+  throw ConfigError("unknown service " + quoted(name) + " (expected a port number 0-65535 or a " + proto +
+                    " service name from /etc/services)");
+}
+
+}  // namespace
+
+uint16_t parse_port(std::string_view text, std::string_view service_protocol) {
   text = trim(text);
+  // Service names begin with a letter (RFC 6335 5.1), so numbers never wait
+  // on NSS, and "-1" or "8O" stay invalid ports.
+  if (!service_protocol.empty() && !text.empty() && std::isalpha(static_cast<unsigned char>(text.front())))
+    return service_port(text, service_protocol);
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
@@ -144,7 +169,7 @@ uint16_t parse_port(std::string_view text) {
   return static_cast<uint16_t>(value);
 }
 
-PortList parse_port_list(std::string_view text) {
+PortList parse_port_list(std::string_view text, std::string_view service_protocol) {
   text = trim(text);
   PortList list;
   std::vector<bool> seen(65536);  // a port named twice is a mistake, and this bounds the list at 65536 ports
@@ -154,13 +179,14 @@ PortList parse_port_list(std::string_view text) {
     const std::string_view item = trim(rest.substr(0, comma));
     if (item.empty())
       throw ConfigError("empty port in " + quoted(text) + " (expected PORT, PORT-PORT or a comma-separated list of them)");
+    // "20-30" is a range, of numbers only; "http-alt" (a word with a dash) is a name.
     const size_t dash = item.find('-');
     PortRange range;
-    if (dash != std::string_view::npos) {
+    if (dash != std::string_view::npos && std::isdigit(static_cast<unsigned char>(item.front()))) {
       range = {parse_port(item.substr(0, dash)), parse_port(item.substr(dash + 1))};
       if (range.first > range.last) throw ConfigError("port range " + quoted(item) + " is reversed");
     } else {
-      const uint16_t port = parse_port(item);
+      const uint16_t port = parse_port(item, service_protocol);
       range = {port, port};
     }
     for (uint32_t p = range.first; p <= range.last; ++p) {
@@ -225,8 +251,8 @@ OptionValue parse_value(const OptionSpec& spec, std::string_view text, const Opt
       if (text.find('\0') != std::string_view::npos) throw ConfigError("path contains a NUL byte");
       return std::string(text);
     case OptionType::Int: return parse_int(text);
-    case OptionType::Port: return parse_port(text);
-    case OptionType::PortList: return parse_port_list(text);
+    case OptionType::Port: return parse_port(text, spec.service_protocol);
+    case OptionType::PortList: return parse_port_list(text, spec.service_protocol);
     case OptionType::Bool: return parse_bool(text);
     case OptionType::Duration: return parse_duration(text);
     case OptionType::Size: return parse_size(text);

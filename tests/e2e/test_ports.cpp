@@ -1,16 +1,49 @@
-// PORT as nc users type it: for tcp-connect -z, a comma-separated list of
-// ports and ranges checked in the order given.
+// PORT as nc users type it: a service name from /etc/services (tcp-connect's
+// for TCP, udp-send's for UDP) and, for tcp-connect -z, a comma-separated list
+// of ports and ranges checked in the order given.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cctype>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "harness.h"
+#include "udp_test_util.h"
 
 using namespace e2e;
 
 namespace {
+
+struct Service {
+  std::string name;
+  uint16_t port = 0;
+};
+
+// The services of `protocol` in the services database on ports of 1024 or
+// more, which a test can bind without privileges; empty when there is no
+// database (a minimal system), and then the tests that need one say so.
+// Only names that getservbyname gives back the same port for.
+std::vector<Service> unprivileged_services(const char* protocol) {
+  std::vector<Service> out;
+  setservent(0);
+  while (const servent* s = getservent()) {
+    const uint16_t port = ntohs(static_cast<uint16_t>(s->s_port));
+    if (std::string(s->s_proto) == protocol && port >= 1024 && std::isalpha(static_cast<unsigned char>(s->s_name[0])))
+      out.push_back({s->s_name, port});
+  }
+  endservent();
+  std::erase_if(out, [protocol](const Service& s) {
+    const servent* again = getservbyname(s.name.c_str(), protocol);
+    return !again || ntohs(static_cast<uint16_t>(again->s_port)) != s.port;
+  });
+  return out;
+}
 
 // A port nothing listens on, held (bound, not listening) for the test's lifetime.
 void hold_some_closed_port(ClosedPort& out) {
@@ -20,6 +53,89 @@ void hold_some_closed_port(ClosedPort& out) {
 }
 
 }  // namespace
+
+// ---- service names
+
+TEST_CASE("tcp-connect takes a TCP service name for PORT as nc does and checks that service's port",
+          "[tcp-connect][ports]") {
+  // Listen on the port of a named service ourselves (one of 1024 or more:
+  // no privileges needed; the first such port that is free).
+  ClosedPort held;
+  std::optional<Service> service;
+  for (const Service& s : unprivileged_services("tcp"))
+    if (hold_closed_port(s.port, held)) {
+      service = s;
+      break;
+    }
+  if (!service) {
+    WARN("no free TCP service port of 1024 or more in the services database; not checked");
+    return;
+  }
+  REQUIRE(::listen(held.fd, 8) == 0);
+  const std::string port = std::to_string(service->port);
+  INFO("service " << service->name << " = port " << port);
+
+  auto r = run_nettool({"tcp-connect", "-z", "-n", "127.0.0.1", service->name});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("127.0.0.1 port " + port + " open"));
+
+  // Names and numbers mix in a -z list.
+  ClosedPort closed;
+  hold_some_closed_port(closed);
+  auto list = run_nettool({"tcp-connect", "-z", "-n", "127.0.0.1", std::to_string(closed.port) + "," + service->name});
+  INFO("stderr: " << list.err);
+  CHECK(list.exit_code == 0);
+  CHECK_THAT(list.err, Catch::Contains("port " + port + " open"));
+  CHECK_THAT(list.err, !Catch::Contains("port " + std::to_string(closed.port) + " open"));
+}
+
+TEST_CASE("an unknown service name for PORT is a usage error naming the word and the protocol", "[tcp-connect][ports]") {
+  auto r = run_nettool({"tcp-connect", "127.0.0.1", "no-such-service-nettool"}, {}, kUsageTimeout);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.empty());
+  CHECK_THAT(r.err, Catch::Contains("PORT: unknown service 'no-such-service-nettool'") &&
+                        Catch::Contains("tcp service name from /etc/services"));
+
+  auto udp = run_nettool({"udp-send", "-M", "x", "127.0.0.1", "no-such-service-nettool"}, {}, kUsageTimeout);
+  INFO("stderr: " << udp.err);
+  CHECK(udp.exit_code == 2);
+  CHECK_THAT(udp.err, Catch::Contains("unknown service 'no-such-service-nettool'") && Catch::Contains("udp service"));
+
+  // A name that is TCP's only (where the database says so) is not a UDP port.
+  if (getservbyname("smtp", "tcp") && !getservbyname("smtp", "udp")) {
+    auto smtp = run_nettool({"udp-send", "-M", "x", "127.0.0.1", "smtp"}, {}, kUsageTimeout);
+    INFO("stderr: " << smtp.err);
+    CHECK(smtp.exit_code == 2);
+    CHECK_THAT(smtp.err, Catch::Contains("unknown service 'smtp'") && Catch::Contains("udp service"));
+  }
+}
+
+TEST_CASE("udp-send takes a UDP service name for PORT as nc -u does", "[udp][ports]") {
+  std::unique_ptr<UdpSocket> peer;
+  std::optional<Service> service;
+  for (const Service& s : unprivileged_services("udp")) {
+    try {
+      peer = std::make_unique<UdpSocket>("127.0.0.1", s.port);
+    } catch (const std::runtime_error&) {
+      continue;  // in use
+    }
+    service = s;
+    break;
+  }
+  if (!service) {
+    WARN("no free UDP service port of 1024 or more in the services database; not checked");
+    return;
+  }
+  INFO("service " << service->name << " = port " << service->port);
+  auto r = run_nettool({"udp-send", "-M", "hello by name", "127.0.0.1", service->name});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  auto got = peer->recv(kIoTimeout);
+  REQUIRE(got);
+  CHECK(got->payload == "hello by name");
+}
 
 // ---- port lists with -z
 
