@@ -333,6 +333,10 @@ std::string main_man_page(const std::vector<const PluginInfo*>& plugins, const M
   values_paragraph(out);
   out << ".PP\n"
       << line("Standard output carries data only; every log line, progress bar and summary goes to standard error.");
+  out << ".PP\n"
+      << line("An nc command line given to nettool itself (" + bold("nettool -zv 127.0.0.1 80") + ", " +
+              bold("nettool 127.0.0.1 80") + ") is a usage error whose message names the command to type instead (" +
+              bold("nettool tcp-connect -zv 127.0.0.1 80") + "); nothing is run.");
   out << ".SH COMMANDS\n";
   std::vector<std::string> pages;
   for (const PluginInfo* info : plugins) {
