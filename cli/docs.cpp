@@ -195,7 +195,9 @@ void values_paragraph(std::ostringstream& out) {
               " (a bare number is seconds); sizes like " + bold("512") + ", " + bold("64KiB") + ", " + bold("1MiB") +
               ", " + bold("10kB") + "; booleans " + bold("true") + " or " + bold("false") + " (" +
               bold("--no-") + ital("NAME") + " on the command line); address lists as YAML lists or comma-separated "
-              "CIDRs (" + bold("10.0.0.0/8,::1") + ").");
+              "CIDRs (" + bold("10.0.0.0/8,::1") + "); ports as numbers or, where the option says so, service names "
+              "from /etc/services (" + bold("http") + "); port lists, where taken, as ranges and comma-separated "
+              "ports (" + bold("20-22,80") + ").");
 }
 
 void exit_status_section(std::ostringstream& out) {
@@ -331,6 +333,10 @@ std::string main_man_page(const std::vector<const PluginInfo*>& plugins, const M
   values_paragraph(out);
   out << ".PP\n"
       << line("Standard output carries data only; every log line, progress bar and summary goes to standard error.");
+  out << ".PP\n"
+      << line("An nc command line given to nettool itself (" + bold("nettool -zv 127.0.0.1 80") + ", " +
+              bold("nettool 127.0.0.1 80") + ") is a usage error whose message names the command to type instead (" +
+              bold("nettool tcp-connect -zv 127.0.0.1 80") + "); nothing is run.");
   out << ".SH COMMANDS\n";
   std::vector<std::string> pages;
   for (const PluginInfo* info : plugins) {
@@ -396,6 +402,8 @@ std::string command_man_page(const PluginInfo& info, const ManContext& ctx) {
     if (spec.type == OptionType::Bool) head += ", \\fB\\-\\-no\\-" + lit(spec.name) + "\\fR";
     out << ".TP\n" << line(head) << line(text(spec.help) + ".");
     std::string facts = "Type: " + std::string(type_name(spec.type));
+    if (!spec.service_protocol.empty())
+      facts += " (a number, or a " + std::string(spec.service_protocol) + " service name from /etc/services)";
     if (spec.type == OptionType::Bool) {
       facts += "; default: " + std::string(default_on(spec) ? "on" : "off");
     } else if (!spec.default_value.empty()) {

@@ -3,6 +3,9 @@
 // libnettool-cli.so, which the nettool executable (launcher.cpp) loads and runs.
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -189,6 +192,138 @@ bool is_installed_command(const GlobalOptions& g, const std::string& command) {
   return false;
 }
 
+// ---- nc's habits at the top level: `nettool -zv HOST PORT`, `nettool HOST PORT`
+
+// The command an nc line means, from nc's -l and -u among the line's short
+// clusters: -l tcp-listen, -u udp-send, both udp-listen, else tcp-connect;
+// with what the hint says it does and the protocol of its port names.
+struct NcCommand {
+  const char* name;
+  const char* as_nc;  // "to connect as nc does"
+  const char* protocol;
+};
+
+NcCommand nc_command_of(const std::vector<std::string>& args) {
+  bool listen = false, udp = false;
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (a.size() < 2 || a[0] != '-' || a[1] == '-') continue;
+    listen = listen || a.find('l') != std::string::npos;
+    udp = udp || a.find('u') != std::string::npos;
+  }
+  if (listen && udp) return {"udp-listen", "to listen as nc -lu does", "udp"};
+  if (listen) return {"tcp-listen", "to listen as nc -l does", "tcp"};
+  if (udp) return {"udp-send", "to send as nc -u does", "udp"};
+  return {"tcp-connect", "to connect as nc does", "tcp"};
+}
+
+// The line as a shell would read it back: words with anything but the safe
+// characters in single quotes.
+std::string shell_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) {
+    if (!out.empty()) out += ' ';
+    bool safe = !w.empty() && std::all_of(w.begin(), w.end(), [](unsigned char c) {
+      return std::isalnum(c) || std::string_view("_@%+=:,./-").find(static_cast<char>(c)) != std::string_view::npos;
+    });
+    if (safe) {
+      out += w;
+      continue;
+    }
+    out += '\'';
+    for (char c : w) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
+
+// The commands the search path has (module file names), for telling a
+// mistyped command from a host name.
+std::vector<std::string> installed_commands(const GlobalOptions& g) {
+  std::vector<std::string> names;
+  for (const auto& b : nettool::docs::builtins()) names.emplace_back(b.name);
+  for (const auto& dir : nettool::plugin_search_path(g.plugin_dir)) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string file = entry.path().filename().string();
+      if (file.rfind("nettool-", 0) == 0 && file.size() > 11 && file.ends_with(".so"))
+        names.push_back(file.substr(8, file.size() - 11));
+    }
+  }
+  return names;
+}
+
+bool is_address_literal(std::string word) {
+  if (word.size() > 2 && word.front() == '[' && word.back() == ']') word = word.substr(1, word.size() - 2);
+  unsigned char buffer[sizeof(in6_addr)];
+  return inet_pton(AF_INET, word.c_str(), buffer) == 1 || inet_pton(AF_INET6, word.c_str(), buffer) == 1;
+}
+
+// `word`, which names no command, is the HOST of `nettool HOST PORT`: a Unix
+// socket, or an address or host name followed by a PORT. A bare name close
+// to a command's (`tcp-conect 80`) is a typo, left to the loader's
+// "did you mean".
+bool is_nc_target(const GlobalOptions& g, const std::string& word, const NcCommand& nc) {
+  if (word.rfind("unix:", 0) == 0) return true;
+  auto port = std::find_if(g.plugin_args.begin(), g.plugin_args.end(),
+                           [](const std::string& a) { return a.empty() || a[0] != '-'; });
+  if (port == g.plugin_args.end()) return false;
+  try {
+    (void)nettool::parse_port_list(*port, nc.protocol);
+  } catch (const ConfigError&) {
+    return false;
+  }
+  if (is_address_literal(word) || word.find('.') != std::string::npos || word == "localhost") return true;
+  return !nettool::closest_name(word, installed_commands(g));
+}
+
+// The option of `schema` the line's first word is (`-z` of `-zv`, `--zero`),
+// or "" when the word is not wholly its options and the global letters.
+std::string option_named_by(const nettool::Schema& schema, const std::string& word) {
+  if (word.rfind("--", 0) == 0) {
+    std::string name = word.substr(2, word.find('=') - 2);
+    if (name.rfind("no-", 0) == 0 && !nettool::find_option(schema, name)) name = name.substr(3);
+    return nettool::find_option(schema, name) ? "--" + name : "";
+  }
+  std::string named;
+  for (size_t j = 1; j < word.size(); ++j) {
+    const char c = word[j];
+    if (std::string_view("vqhV").find(c) != std::string_view::npos) continue;
+    const nettool::OptionSpec* spec = nettool::find_short_option(schema, c);
+    if (!spec) return "";
+    if (named.empty()) named = std::string("-") + c;
+    if (spec->type != nettool::OptionType::Bool) break;  // the rest of the word is its value
+  }
+  return named;
+}
+
+// What to type instead of an nc command line given to nettool itself, or
+// nullopt when the line does not look like one. Only a suggestion: nothing
+// is run on the user's behalf. Asked only once the line has failed (no
+// command, or one that is not installed), so a good line pays nothing.
+std::optional<std::string> nc_habit_hint(const std::vector<std::string>& args, const GlobalOptions& g) {
+  const NcCommand nc = nc_command_of(args);
+  if (!is_installed_command(g, nc.name)) return std::nullopt;
+  const std::string instead = std::string("nettool ") + nc.name + " " + shell_words(args);
+  if (g.command) {  // `nettool 127.0.0.1 80`
+    if (is_installed_command(g, *g.command) || !is_nc_target(g, *g.command, nc)) return std::nullopt;
+    return "'" + *g.command + "' is not a command; " + nc.as_nc + ": " + instead;
+  }
+  // `nettool -zv 127.0.0.1 80`: the line starts with the command's options.
+  if (g.plugin_args.empty() || g.plugin_args.front().size() < 2 || g.plugin_args.front()[0] != '-' ||
+      g.plugin_args.front() == "--")
+    return std::nullopt;
+  std::unique_ptr<nettool::PluginModule> module;
+  try {
+    module = nettool::find_plugin(nettool::plugin_search_path(g.plugin_dir), nc.name);
+  } catch (const std::exception&) {
+    return std::nullopt;  // a broken module: the usual message says more
+  }
+  const std::string option = option_named_by(module->info().schema(), g.plugin_args.front());
+  if (option.empty()) return std::nullopt;
+  return option + " is an option of " + nc.name + ": " + instead;
+}
+
 // A profile read once, by file name.
 struct LoadedProfile {
   std::string file;
@@ -370,7 +505,15 @@ GlobalOptions read_command_line(const std::vector<std::string>& args, std::uniqu
   auto load = [&](const GlobalOptions& reading) -> std::optional<std::string> {
     std::optional<std::string> name = plugin_to_load(reading, profile);
     if (name && (!module || module->info().name != *name || loaded_from != reading.plugin_dir)) {
-      module = nettool::find_plugin(nettool::plugin_search_path(reading.plugin_dir), *name);
+      try {
+        module = nettool::find_plugin(nettool::plugin_search_path(reading.plugin_dir), *name);
+      } catch (const ConfigError&) {
+        // `nettool 127.0.0.1 80`: nc's line, not an unknown command (the
+        // word itself failed, not a profile's command:).
+        if (name == reading.command)
+          if (std::optional<std::string> hint = nc_habit_hint(args, reading)) throw ConfigError(*hint);
+        throw;
+      }
       loaded_from = reading.plugin_dir;
     }
     return name;
@@ -435,6 +578,9 @@ int run(int argc, char** argv) {
       std::fputs(usage_with_commands(g.plugin_dir).c_str(), stdout);
       return 0;
     }
+    // `nettool -zv 127.0.0.1 80`: one line saying where -z belongs beats the usage.
+    if (!g.config)
+      if (std::optional<std::string> hint = nc_habit_hint(args, g)) throw ConfigError(*hint);
     std::fputs(usage_with_commands(g.plugin_dir).c_str(), stderr);
     throw ConfigError(g.config ? *g.config + ": no command given and the profile has no 'command:' key"
                                : "no command given");

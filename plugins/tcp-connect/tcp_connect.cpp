@@ -1,11 +1,15 @@
 // tcp-connect HOST PORT: nc HOST PORT. Resolve, try each address, then bridge
 // stdin/stdout (or a child process with --exec) to the connection, in TLS
-// with --tls. -z only tests whether the port accepts; -z --tls completes a
-// handshake and prints what it found (inspect()). HOST may instead be a Unix
-// domain socket, unix:/PATH or unix:@NAME (or a bare path with -U, nc -U).
+// with --tls. PORT is a number or a service name (nc HOST http). -z only
+// tests whether the port accepts, or each of several (20-30, 22,80,443) in
+// the order given; -z --tls completes a handshake and prints what it found
+// (inspect()). HOST may instead be a Unix domain socket, unix:/PATH or
+// unix:@NAME (or a bare path with -U, nc -U).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
@@ -22,8 +26,12 @@ using namespace nettool;
 constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "",
      "host name or address to connect to, or a Unix socket: unix:/PATH, unix:@NAME (abstract)", "HOST", 0, true},
-    {"port", 0, OptionType::PortRange, "", "port (a range like 20-30 with --zero); none for a Unix socket", "PORT", 1,
-     false},
+    {.name = "port",
+     .type = OptionType::PortList,
+     .help = "port number or service name (http); several with --zero: 20-30, 22,80,443; none for a Unix socket",
+     .value_name = "PORT",
+     .positional = 1,
+     .service_protocol = "tcp"},
     {.name = "unix", .short_flag = 'U', .type = OptionType::Bool,
      .help = "HOST is the path of a Unix domain socket (nc -U; @NAME is abstract)"},
     {"zero", 'z', OptionType::Bool, "", "only test whether the port(s) accept connections; report the open ones"},
@@ -48,13 +56,16 @@ class TcpConnect final : public Command {
       where_ = unix_->to_string();
     } else {
       if (!opts_.has(opt("port"))) throw ConfigError("PORT is missing (HOST PORT, or unix:/PATH for a Unix socket)");
-      range_ = opts_.get_port_range(opt("port"));
-      if (range_.first != range_.last && !opts_.get_bool(opt("zero")))
-        throw ConfigError("a port range (" + std::to_string(range_.first) + "-" + std::to_string(range_.last) +
-                          ") needs --zero");
-      if (range_.first == 0) throw ConfigError("cannot connect to port 0");
+      const PortList& list = opts_.get_port_list(opt("port"));
+      ports_text_ = format_ports(list);
+      if (port_count(list) > 1 && !opts_.get_bool(opt("zero")))
+        throw ConfigError("several ports (" + ports_text_ + ") need --zero");
+      // The parser keeps each port once, so this is at most 65536 ports.
+      for (const PortRange& r : list)
+        for (uint32_t p = r.first; p <= r.last; ++p) ports_.push_back(static_cast<uint16_t>(p));
+      if (std::find(ports_.begin(), ports_.end(), 0) != ports_.end()) throw ConfigError("cannot connect to port 0");
       if (strip_brackets(host_).empty()) throw ConfigError("HOST is empty (a host name or an address)");
-      where_ = host_ + " port " + std::to_string(range_.first);
+      where_ = host_ + " port " + std::to_string(ports_.front());
     }
     zero_ = opts_.get_bool(opt("zero"));
     nodelay_ = opts_.get_bool(opt("nodelay"));
@@ -67,13 +78,12 @@ class TcpConnect final : public Command {
     bridge_options_ = bridge_options(opts_);
     TlsClientOptions tls = tls_client_options(opts_);
     if (tls.enabled) {
-      if (zero_ && range_.first != range_.last)
-        throw ConfigError("-z --tls inspects one port's TLS service; give one port, not a range");
+      if (zero_ && ports_.size() > 1)
+        throw ConfigError("-z --tls inspects one port's TLS service; give one port, not " + ports_text_);
       tls.inspect = zero_;
       tls_ = make_tls_client_context(tls, ctx_.log());
     }
     if (!zero_) tap_ = traffic_tap(ctx_, opts_);
-    next_port_ = range_.first;
     connect_next();
   }
 
@@ -107,7 +117,7 @@ class TcpConnect final : public Command {
       post(ctx_.loop(), [this] { connect_unix_now(); });  // from the loop, as a TCP connection's result comes
       return;
     }
-    uint16_t port = next_port_;
+    const uint16_t port = ports_[next_];
     auto done = [this, port](Handle<uv_tcp_t> socket, const std::string& error) {
       tcp_connected(port, std::move(socket), error);
     };
@@ -148,15 +158,16 @@ class TcpConnect final : public Command {
     } else {
       ctx_.log().debug("{}", error);
     }
-    if (port < range_.last && !ctx_.shutting_down()) {
-      next_port_ = static_cast<uint16_t>(port + 1);
+    // In the order given, one at a time (a Unix socket is one "port").
+    if (!unix_ && next_ + 1 < ports_.size() && !ctx_.shutting_down()) {
+      ++next_;
       post(ctx_.loop(), [this] { connect_next(); });
       return;
     }
     connector_.reset();
     if (open_ports_ == 0) {
-      if (range_.first == range_.last) ctx_.log().error("{}", error);
-      else ctx_.log().error("no open port in {}-{} on {}", range_.first, range_.last, host_);
+      if (unix_ || ports_.size() == 1) ctx_.log().error("{}", error);
+      else ctx_.log().error("no open port in {} on {}", ports_text_, host_);
       ctx_.set_exit_code(kExitRuntime);
     }
   }
@@ -303,8 +314,9 @@ class TcpConnect final : public Command {
   std::optional<Duration> keepalive_;
   TcpConnector::Options connect_;
   BridgeOptions bridge_options_;
-  PortRange range_;
-  uint16_t next_port_ = 0;
+  std::vector<uint16_t> ports_;  // in the order given; one unless -z
+  std::string ports_text_;       // the list written back, "20-22,80", for messages
+  size_t next_ = 0;              // index in ports_ of the port being tried
   int open_ports_ = 0;
   std::shared_ptr<TcpConnector> connector_;
   std::optional<ProxySpec> proxy_;                  // --proxy

@@ -22,7 +22,12 @@ using namespace nettool;
 constexpr OptionSpec kOwnOptions[] = {
     {"host", 0, OptionType::String, "",
      "host name or address to send to, or a Unix datagram socket: unix:/PATH, unix:@NAME", "HOST", 0, true},
-    {"port", 0, OptionType::Port, "", "destination port (none for a Unix socket)", "PORT", 1, false},
+    {.name = "port",
+     .type = OptionType::Port,
+     .help = "destination port number or UDP service name (domain); none for a Unix socket",
+     .value_name = "PORT",
+     .positional = 1,
+     .service_protocol = "udp"},
     {"message", 'M', OptionType::StringList, "", "send TEXT as one datagram instead of reading stdin", "TEXT"},
     {"chunk", 0, OptionType::Size, "", "cut stdin into datagrams of this size (binary-safe) instead of lines"},
     {.name = "keep-newline", .type = OptionType::Bool, .default_value = "true",

@@ -3,6 +3,9 @@
 // pipeline (text -> typed value -> checked set) that reads best in order.
 #include "nettool/options.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -49,7 +52,7 @@ std::string_view type_name(OptionType type) {
     case OptionType::String: return "string";
     case OptionType::Int: return "integer";
     case OptionType::Port: return "port";
-    case OptionType::PortRange: return "port or port range";
+    case OptionType::PortList: return "port, port range or list of them";
     case OptionType::Bool: return "boolean";
     case OptionType::Duration: return "duration";
     case OptionType::Size: return "size";
@@ -65,7 +68,7 @@ std::string_view default_value_name(OptionType type) {
     case OptionType::String: return "TEXT";
     case OptionType::Int: return "N";
     case OptionType::Port: return "PORT";
-    case OptionType::PortRange: return "PORT[-PORT]";
+    case OptionType::PortList: return "PORT[-PORT][,...]";
     case OptionType::Bool: return "";
     case OptionType::Duration: return "DURATION";
     case OptionType::Size: return "SIZE";
@@ -134,8 +137,30 @@ int64_t parse_int(std::string_view text) {
   return value;
 }
 
-uint16_t parse_port(std::string_view text) {
+namespace {
+
+// `name`'s port in /etc/services (through NSS, as nc's getservbyname), for
+// `protocol`. getservbyname_r: the reentrant one, no static buffer shared.
+uint16_t service_port(std::string_view name, std::string_view protocol) {
+  const std::string word(name), proto(protocol);
+  servent entry{};
+  servent* found = nullptr;
+  char buffer[1024];
+  if (word.find('\0') == std::string::npos &&
+      getservbyname_r(word.c_str(), proto.c_str(), &entry, buffer, sizeof buffer, &found) == 0 && found)
+    return ntohs(static_cast<uint16_t>(found->s_port));
+  throw ConfigError("unknown service " + quoted(name) + " (expected a port number 0-65535 or a " + proto +
+                    " service name from /etc/services)");
+}
+
+}  // namespace
+
+uint16_t parse_port(std::string_view text, std::string_view service_protocol) {
   text = trim(text);
+  // Service names begin with a letter (RFC 6335 5.1), so numbers never wait
+  // on NSS, and "-1" or "8O" stay invalid ports.
+  if (!service_protocol.empty() && !text.empty() && std::isalpha(static_cast<unsigned char>(text.front())))
+    return service_port(text, service_protocol);
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
@@ -144,16 +169,54 @@ uint16_t parse_port(std::string_view text) {
   return static_cast<uint16_t>(value);
 }
 
-PortRange parse_port_range(std::string_view text) {
+PortList parse_port_list(std::string_view text, std::string_view service_protocol) {
   text = trim(text);
-  auto dash = text.find('-');
-  if (dash == std::string_view::npos) {
-    uint16_t p = parse_port(text);
-    return {p, p};
+  PortList list;
+  std::vector<bool> seen(65536);  // a port named twice is a mistake, and this bounds the list at 65536 ports
+  std::string_view rest = text;
+  while (true) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = trim(rest.substr(0, comma));
+    if (item.empty())
+      throw ConfigError("empty port in " + quoted(text) + " (expected PORT, PORT-PORT or a comma-separated list of them)");
+    // "20-30" is a range, of numbers only; "http-alt" (a word with a dash) is a name.
+    const size_t dash = item.find('-');
+    PortRange range;
+    if (dash != std::string_view::npos && std::isdigit(static_cast<unsigned char>(item.front()))) {
+      range = {parse_port(item.substr(0, dash)), parse_port(item.substr(dash + 1))};
+      if (range.first > range.last) throw ConfigError("port range " + quoted(item) + " is reversed");
+    } else {
+      const uint16_t port = parse_port(item, service_protocol);
+      range = {port, port};
+    }
+    for (uint32_t p = range.first; p <= range.last; ++p) {
+      if (seen[p]) throw ConfigError("port " + std::to_string(p) + " is given twice in " + quoted(text));
+      seen[p] = true;
+    }
+    list.push_back(range);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
   }
-  PortRange range{parse_port(text.substr(0, dash)), parse_port(text.substr(dash + 1))};
-  if (range.first > range.last) throw ConfigError("port range " + quoted(text) + " is reversed");
-  return range;
+  return list;
+}
+
+size_t port_count(const PortList& list) {
+  size_t n = 0;
+  for (const PortRange& r : list) n += size_t{r.last} - r.first + 1;
+  return n;
+}
+
+std::string format_ports(const PortList& list) {
+  std::string out;
+  for (const PortRange& r : list) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(r.first);
+    if (r.last != r.first) {
+      out += '-';
+      out += std::to_string(r.last);
+    }
+  }
+  return out;
 }
 
 bool parse_bool(std::string_view text) {
@@ -188,8 +251,8 @@ OptionValue parse_value(const OptionSpec& spec, std::string_view text, const Opt
       if (text.find('\0') != std::string_view::npos) throw ConfigError("path contains a NUL byte");
       return std::string(text);
     case OptionType::Int: return parse_int(text);
-    case OptionType::Port: return parse_port(text);
-    case OptionType::PortRange: return parse_port_range(text);
+    case OptionType::Port: return parse_port(text, spec.service_protocol);
+    case OptionType::PortList: return parse_port_list(text, spec.service_protocol);
     case OptionType::Bool: return parse_bool(text);
     case OptionType::Duration: return parse_duration(text);
     case OptionType::Size: return parse_size(text);
@@ -269,7 +332,7 @@ const T& get_as(const OptionValues::Entry* e, std::string_view name) {
 const std::string& OptionValues::get_string(std::string_view n) const { return get_as<std::string>(find(n), n); }
 int64_t OptionValues::get_int(std::string_view n) const { return get_as<int64_t>(find(n), n); }
 uint16_t OptionValues::get_port(std::string_view n) const { return get_as<uint16_t>(find(n), n); }
-PortRange OptionValues::get_port_range(std::string_view n) const { return get_as<PortRange>(find(n), n); }
+const PortList& OptionValues::get_port_list(std::string_view n) const { return get_as<PortList>(find(n), n); }
 bool OptionValues::get_bool(std::string_view n) const {
   const Entry* e = find(n);
   return e ? get_as<bool>(e, n) : false;

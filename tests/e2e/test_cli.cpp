@@ -57,6 +57,63 @@ TEST_CASE("nettool with no command lists the commands on stderr and exits 2", "[
   CHECK_THAT(r.err, Catch::Contains("no command given"));
 }
 
+TEST_CASE("an nc command line typed to nettool itself says in one line what to type instead with exit 2 and runs nothing",
+          "[cli][nc]") {
+  // An open port: had anything connected, its backlog would hold the connection.
+  TcpServer server;
+  const std::string port = std::to_string(server.port());
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"-zv", "127.0.0.1", port}, "-z is an option of tcp-connect: nettool tcp-connect -zv 127.0.0.1 " + port},
+      {{"-v", "-n", "127.0.0.1", port}, "-n is an option of tcp-connect: nettool tcp-connect -v -n 127.0.0.1 " + port},
+      {{"--zero", "127.0.0.1", port}, "--zero is an option of tcp-connect: nettool tcp-connect --zero 127.0.0.1 " + port},
+      {{"127.0.0.1", port},
+       "'127.0.0.1' is not a command; to connect as nc does: nettool tcp-connect 127.0.0.1 " + port},
+      {{"-v", "localhost", port, "-z"},
+       "'localhost' is not a command; to connect as nc does: nettool tcp-connect -v localhost " + port + " -z"},
+      {{"::1", port}, "'::1' is not a command; to connect as nc does: nettool tcp-connect ::1 " + port},
+      {{"-z", "[::1]", port}, "nettool tcp-connect -z '[::1]' " + port},  // quoted for the shell
+      {{"-l", port}, "-l is an option of tcp-listen: nettool tcp-listen -l " + port},
+      {{"-u", "127.0.0.1", port}, "-u is an option of udp-send: nettool udp-send -u 127.0.0.1 " + port},
+      {{"-lu", port}, "-l is an option of udp-listen: nettool udp-listen -lu " + port},
+      {{"127.0.0.1", port, "-u"}, "to send as nc -u does: nettool udp-send 127.0.0.1 " + port + " -u"},
+  };
+  for (const Case& c : cases) {
+    auto r = run_nettool(c.args, {}, kUsageTimeout);
+    INFO("args: " << c.args[0] << " ... stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(split_lines(r.err).size() == 1);  // no usage text
+    CHECK_THAT(r.err, Catch::StartsWith("nettool: ") && Catch::Contains(c.says));
+  }
+  CHECK_FALSE(server.accept(200ms).valid());
+}
+
+TEST_CASE("what is not an nc line keeps its message: a mistyped command an unknown letter a bare nettool", "[cli][nc]") {
+  // A typo of a command is answered with the command it is close to.
+  auto typo = run_nettool({"tcp-conect", "127.0.0.1", "80"}, {}, kUsageTimeout);
+  CHECK(typo.exit_code == 2);
+  CHECK_THAT(typo.err, Catch::Contains("unknown command 'tcp-conect' (did you mean 'tcp-connect'?)"));
+  auto lisen = run_nettool({"tcp-lisen", "9000"}, {}, kUsageTimeout);
+  CHECK(lisen.exit_code == 2);
+  CHECK_THAT(lisen.err, Catch::Contains("did you mean 'tcp-listen'") && !Catch::Contains("is not a command"));
+  // A letter tcp-connect does not have: no guess, the usage as before.
+  auto letter = run_nettool({"-Y", "127.0.0.1", "80"}, {}, kUsageTimeout);
+  CHECK(letter.exit_code == 2);
+  CHECK_THAT(letter.err, Catch::Contains("Usage: nettool") && Catch::Contains("no command given"));
+  // A host without a port is not read as one.
+  auto alone = run_nettool({"example.org"}, {}, kUsageTimeout);
+  CHECK(alone.exit_code == 2);
+  CHECK_THAT(alone.err, Catch::Contains("unknown command 'example.org'"));
+  // --version is still answered.
+  auto version = run_nettool({"127.0.0.1", "80", "--version"}, {}, kUsageTimeout);
+  CHECK(version.exit_code == 0);
+  CHECK_THAT(version.out, Catch::StartsWith("nettool "));
+}
+
 TEST_CASE("help --man promises comma-separated lists only for address lists", "[cli]") {
   auto send = run_nettool({"help", "--man", "udp-send"});
   REQUIRE(send.exit_code == 0);

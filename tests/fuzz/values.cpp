@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (d.count() < 0) __builtin_trap();
   });
   guarded([&] { (void)nettool::parse_size(text); });
-  guarded([&] { (void)nettool::parse_port_range(text); });
+  guarded([&] { (void)nettool::parse_port_list(text); });
   guarded([&] { (void)nettool::parse_bool(text); });
   guarded([&] {
     auto c = nettool::Cidr::parse(text);

@@ -52,7 +52,7 @@ TEST_CASE("Long flags take a separate or an attached value", "[cli]") {
   CHECK(values.get_int("max-clients") == 20);
   CHECK(values.get_string("root") == "/srv/files");
   CHECK(values.get_size("chunk") == 1024u * 1024);
-  CHECK(values.get_port_range("ports") == PortRange{20, 30});
+  CHECK(values.get_port_list("ports") == PortList{{20, 30}});
   CHECK(values.get_port("port") == 9000);
   CHECK(values.source("timeout") == ValueSource::CommandLine);
   CHECK(values.source("max-clients") == ValueSource::CommandLine);

@@ -70,7 +70,7 @@ TEST_CASE("A profile sets values of every type", "[profile]") {
   CHECK(values.get_duration("idle-timeout") == 5min);
   CHECK(values.get_int("max-clients") == -1);
   CHECK(values.get_size("chunk") == 1024u * 1024);
-  CHECK(values.get_port_range("ports") == PortRange{20, 30});
+  CHECK(values.get_port_list("ports") == PortList{{20, 30}});
   CHECK(values.get_string("root") == "/srv/files");
   CHECK(cidr_strings(values.get_cidrs("allow")) == Strings{"10.0.0.0/8", "::1/128"});
   CHECK(cidr_strings(values.get_cidrs("deny")) == Strings{"10.0.0.66/32", "10.0.0.67/32"});

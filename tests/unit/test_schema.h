@@ -18,7 +18,7 @@ inline constexpr OptionSpec kSchema[] = {
     {"idle-timeout", 'i', OptionType::Duration, "30s", "close idle connections"},
     {"max-clients", 'm', OptionType::Int, "10", "at most this many clients"},
     {"chunk", 0, OptionType::Size, "64KiB", "read size"},
-    {"ports", 0, OptionType::PortRange, "", "port range"},
+    {"ports", 0, OptionType::PortList, "", "port list"},
     {"root", 'r', OptionType::Path, "", "directory", "DIR"},
     {"allow", 0, OptionType::AddressList, "", "allowed peers"},
     {"deny", 0, OptionType::AddressList, "192.0.2.0/24", "denied peers"},

@@ -1,6 +1,11 @@
 // Value parsers of the option schema: every type, good and bad input.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <optional>
+
 #include "nettool/error.h"
 #include "nettool/options.h"
 
@@ -68,16 +73,80 @@ TEST_CASE("parse_port accepts 0..65535 and nothing else", "[values][port]") {
   }
 }
 
-TEST_CASE("parse_port_range accepts a port or an ordered range", "[values][port]") {
-  CHECK(parse_port_range("20-30") == PortRange{20, 30});
-  CHECK(parse_port_range("80") == PortRange{80, 80});
-  CHECK(parse_port_range("5-5") == PortRange{5, 5});
-  CHECK(parse_port_range("0-65535") == PortRange{0, 65535});
-  CHECK_THROWS_WITH(parse_port_range("30-20"), Catch::Contains("'30-20'") && Catch::Contains("reversed"));
+TEST_CASE("parse_port_list accepts a port or an ordered range", "[values][port]") {
+  CHECK(parse_port_list("20-30") == PortList{{20, 30}});
+  CHECK(parse_port_list("80") == PortList{{80, 80}});
+  CHECK(parse_port_list("5-5") == PortList{{5, 5}});
+  CHECK(parse_port_list("0-65535") == PortList{{0, 65535}});
+  CHECK_THROWS_WITH(parse_port_list("30-20"), Catch::Contains("'30-20'") && Catch::Contains("reversed"));
   for (const char* bad : {"", "-", "20-", "-30", "20-30-40", "a-b", "1-65536"}) {
     INFO("input: '" << bad << "'");
-    CHECK_THROWS_AS(parse_port_range(bad), ConfigError);
+    CHECK_THROWS_AS(parse_port_list(bad), ConfigError);
   }
+}
+
+TEST_CASE("parse_port_list takes comma-separated ports and ranges in the order given, each port once",
+          "[values][port]") {
+  CHECK(parse_port_list("22,80,443") == PortList{{22, 22}, {80, 80}, {443, 443}});
+  CHECK(parse_port_list("20-22,80") == PortList{{20, 22}, {80, 80}});
+  CHECK(parse_port_list("443,22, 80-81 ") == PortList{{443, 443}, {22, 22}, {80, 81}});  // not sorted
+  CHECK(port_count(parse_port_list("20-22,80")) == 4);
+  CHECK(port_count(parse_port_list("0-65535")) == 65536);
+  CHECK(format_ports(parse_port_list("443, 20-22,80")) == "443,20-22,80");
+  // A port named twice is refused, which also keeps a list at 65536 ports at most.
+  CHECK_THROWS_WITH(parse_port_list("22,80,22"), Catch::Contains("port 22 is given twice") && Catch::Contains("'22,80,22'"));
+  CHECK_THROWS_WITH(parse_port_list("20-25,22"), Catch::Contains("port 22 is given twice"));
+  CHECK_THROWS_WITH(parse_port_list("0-65535,1"), Catch::Contains("port 1 is given twice"));
+  for (const char* bad : {"22,", ",22", "22,,80", ",", " , "}) {
+    INFO("input: '" << bad << "'");
+    CHECK_THROWS_WITH(parse_port_list(bad), Catch::Contains("empty port"));
+  }
+  CHECK_THROWS_WITH(parse_port_list("22,x"), Catch::Contains("invalid port 'x'"));
+  CHECK_THROWS_WITH(parse_port_list("22,30-20"), Catch::Contains("'30-20'") && Catch::Contains("reversed"));
+}
+
+namespace {
+// The port /etc/services (NSS) gives `name` for `protocol`, if it knows it.
+std::optional<uint16_t> known_service(const char* name, const char* protocol) {
+  const servent* s = getservbyname(name, protocol);
+  if (!s) return std::nullopt;
+  return ntohs(static_cast<uint16_t>(s->s_port));
+}
+}  // namespace
+
+TEST_CASE("a port may be a service name of the protocol asked for, numbers stay numbers", "[values][port]") {
+  // Without a protocol, a name is not a port.
+  CHECK_THROWS_WITH(parse_port("http"), Catch::Contains("invalid port 'http'"));
+  CHECK_THROWS_WITH(parse_port_list("http"), Catch::Contains("invalid port 'http'"));
+  // Numbers are read as before, never looked up.
+  CHECK(parse_port("80", "tcp") == 80);
+  CHECK_THROWS_WITH(parse_port("65536", "tcp"), Catch::Contains("out of range"));
+  // An unknown name: a usage error naming the word and the protocol.
+  CHECK_THROWS_WITH(parse_port("no-such-service-here", "tcp"),
+                    Catch::Contains("unknown service 'no-such-service-here'") && Catch::Contains("tcp service"));
+  CHECK_THROWS_WITH(parse_port_list("22,no-such-service-here", "udp"),
+                    Catch::Contains("unknown service 'no-such-service-here'") && Catch::Contains("udp service"));
+  // A range takes numbers only; a name with a dash is still a name.
+  CHECK_THROWS_WITH(parse_port_list("80-http", "tcp"), Catch::Contains("invalid port 'http'"));
+  CHECK_THROWS_WITH(parse_port_list("http-no-such", "tcp"), Catch::Contains("unknown service 'http-no-such'"));
+  // A name begins with a letter: anything else is a bad number, as without a protocol.
+  CHECK_THROWS_WITH(parse_port("-1", "tcp"), Catch::Contains("invalid port '-1'"));
+  CHECK_THROWS_WITH(parse_port("8O", "tcp"), Catch::Contains("invalid port '8O'"));
+
+  // What the machine's services database says (a minimal system may have none).
+  const auto http = known_service("http", "tcp");
+  const auto ssh = known_service("ssh", "tcp");
+  if (!http || !ssh) {
+    WARN("no http/ssh in the services database; name lookups not checked");
+    return;
+  }
+  CHECK(parse_port("http", "tcp") == *http);
+  CHECK(parse_port(" http ", "tcp") == *http);
+  CHECK(parse_port_list("ssh,http", "tcp") == PortList{{*ssh, *ssh}, {*http, *http}});
+  CHECK_THROWS_WITH(parse_port_list("http,80", "tcp"), Catch::Contains("given twice"));
+  // A name of another protocol only: smtp is TCP's (where the database agrees).
+  if (known_service("smtp", "tcp") && !known_service("smtp", "udp"))
+    CHECK_THROWS_WITH(parse_port("smtp", "udp"), Catch::Contains("unknown service 'smtp'") && Catch::Contains("udp"));
 }
 
 TEST_CASE("parse_bool accepts the usual spellings", "[values][bool]") {

@@ -6,4 +6,6 @@
 // 4: TlsClientOptions gained flag_prefix (how messages name its options).
 // 5: OptionSpec gained short_alias (a second short letter): a module built
 //    against ABI 4 has a shorter OptionSpec, so its option table would be misread.
-#define NETTOOL_PLUGIN_ABI 5
+// 6: OptionSpec gained service_protocol (service names as ports), and
+//    OptionType::PortRange became PortList, whose value is a list of ranges.
+#define NETTOOL_PLUGIN_ABI 6

@@ -19,8 +19,8 @@ namespace nettool {
 enum class OptionType {
   String,
   Int,
-  Port,        // 0..65535
-  PortRange,   // "80" or "20-30"
+  Port,        // 0..65535, or a service name when the spec says of which protocol
+  PortList,    // "80", "20-30", "22,80,443", "20-22,80": ports in the order given, each once
   Bool,
   Duration,    // "250ms", "30s", "5m", "1h"; a bare number is seconds (nc -w 5)
   Size,        // "64KiB", "1MiB", "10k"; a bare number is bytes
@@ -50,6 +50,11 @@ struct OptionSpec {
   // its -W). Parsed, listed in help, man pages and completions like
   // short_flag; 0 for none. Last, so existing positional tables stay valid.
   char short_alias = 0;
+  // Port, PortList: the protocol ("tcp", "udp", as getservbyname(3) takes
+  // it) whose service names from /etc/services are accepted besides numbers,
+  // as nc accepts `nc HOST http`; empty: numbers only. A name is looked up
+  // only when the word begins with a letter, so numbers never touch NSS.
+  std::string_view service_protocol = {};
 };
 
 // Whether `letter` is one of spec's short flags (short_flag or short_alias).
@@ -78,9 +83,13 @@ struct PortRange {
   bool operator==(const PortRange&) const = default;
 };
 
+// A PortList option's value: its ranges in the order given (a lone port is a
+// range of one). No port is in two of them, so a list names at most 65536 ports.
+using PortList = std::vector<PortRange>;
+
 using Duration = std::chrono::milliseconds;
 
-using OptionValue = std::variant<std::monostate, bool, int64_t, uint16_t, PortRange, Duration,
+using OptionValue = std::variant<std::monostate, bool, int64_t, uint16_t, PortList, Duration,
                                  uint64_t, std::string, std::vector<Cidr>, std::vector<std::string>>;
 
 enum class ValueSource { Default, Profile, CommandLine };
@@ -100,7 +109,7 @@ class OptionValues {
   const std::string& get_string(std::string_view name) const;
   int64_t get_int(std::string_view name) const;
   uint16_t get_port(std::string_view name) const;
-  PortRange get_port_range(std::string_view name) const;
+  const PortList& get_port_list(std::string_view name) const;
   bool get_bool(std::string_view name) const;
   Duration get_duration(std::string_view name) const;
   uint64_t get_size(std::string_view name) const;
@@ -122,8 +131,14 @@ class OptionValues {
 Duration parse_duration(std::string_view text);
 uint64_t parse_size(std::string_view text);
 int64_t parse_int(std::string_view text);
-uint16_t parse_port(std::string_view text);
-PortRange parse_port_range(std::string_view text);
+// A number 0-65535, or with `service_protocol` ("tcp", "udp") also a service
+// name of that protocol from /etc/services ("http").
+uint16_t parse_port(std::string_view text, std::string_view service_protocol = {});
+// PORT, PORT-PORT, or a comma-separated list of them; a range takes numbers only.
+PortList parse_port_list(std::string_view text, std::string_view service_protocol = {});
+// How many ports a list names, and the list written back: "20-22,80".
+size_t port_count(const PortList& list);
+std::string format_ports(const PortList& list);
 bool parse_bool(std::string_view text);
 std::string_view type_name(OptionType type);
 std::string_view default_value_name(OptionType type);
