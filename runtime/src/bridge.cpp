@@ -8,6 +8,12 @@
 
 namespace nettool {
 
+namespace {
+// How long a session whose local side stopped taking data keeps reading the
+// peer after its own side is done (see check_both_done()), in ms.
+constexpr uint64_t kLinger = 1000;
+}  // namespace
+
 std::shared_ptr<Bridge> Bridge::start(uv_loop_t* loop, std::unique_ptr<Endpoint> network,
                                       std::unique_ptr<Endpoint> local, Policy policy, Done done) {
   auto bridge = std::make_shared<Bridge>(loop, std::move(network), std::move(local), std::move(policy), std::move(done));
@@ -40,6 +46,9 @@ void Bridge::begin() {
     if (status == UV_EPIPE && b->policy_.local_is_stdio) {
       if (b->policy_.log) b->policy_.log->debug("{}", reason);
       reason.clear();
+    } else if (status == UV_EPIPE) {
+      b->local_stopped_taking(std::move(reason));
+      return;
     }
     b->abort(1, reason);
   });
@@ -146,7 +155,44 @@ void Bridge::on_network_end(int status) {
 }
 
 void Bridge::check_both_done() {
-  if (up_flushed_ && down_flushed_) report(0, "");
+  if (!up_flushed_) return;
+  if (down_flushed_) {
+    report(failed_after_.empty() ? 0 : 1, failed_after_);
+    return;
+  }
+  if (failed_after_.empty() || linger_timer_.is_open()) return;
+  // Our side is done, the peer may still be sending what nobody will read:
+  // read it a moment longer (a lingering close, as web servers do), so that
+  // closing with it unread does not reset the connection under the bytes the
+  // peer has yet to read.
+  linger_timer_ = make_timer(loop_, this);
+  uv_timer_start(
+      linger_timer_.get(),
+      [](uv_timer_t* t) {
+        if (auto* self = static_cast<Bridge*>(t->data)) self->report(1, self->failed_after_);
+      },
+      kLinger, 0);
+}
+
+// The local side (a child that exited or closed its stdin, a forwarding
+// target that closed) takes no more of the peer's data. What it already
+// said still goes to the peer, as `sh -c 'printf RESPONSE'` behind
+// tcp-listen -k --sh-exec expects whether or not the request came first;
+// the peer's data is read and dropped until its end, and the session then
+// fails with `reason`: what the peer sent was not all taken.
+void Bridge::local_stopped_taking(std::string reason) {
+  if (finished_ || !failed_after_.empty()) return;
+  failed_after_ = std::move(reason);
+  if (down_) down_->stop();
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  down_ = Relay::start(*network_, {}, false, [weak](int) {
+    auto b = weak.lock();
+    if (!b || b->finished_) return;
+    b->down_flushed_ = true;  // the peer's end, or an error: the session fails either way
+    b->check_both_done();
+  });
+  down_->on_chunk([this](size_t) { touch(); });
+  check_both_done();
 }
 
 void Bridge::shutdown() {
@@ -164,6 +210,7 @@ void Bridge::report(int exit_code, const std::string& reason) {
   if (up_) up_->stop();
   if (down_) down_->stop();
   idle_timer_.close();
+  linger_timer_.close();
   // Report from a fresh loop iteration, so the owner may destroy us in `done`.
   std::weak_ptr<Bridge> weak = shared_from_this();
   post(loop_, [weak, exit_code, reason] {

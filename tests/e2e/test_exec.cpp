@@ -218,6 +218,25 @@ TEST_CASE("exec: --exec or --sh-exec without a command is a usage error", "[exec
   }
 }
 
+// `tcp-listen -k --sh-exec "printf 'HTTP/1.1 200 OK...'"`, the quick fake
+// server: the child answers without reading the request. Here it closes its
+// stdin and says so ("ready") before the request is sent, and answers after,
+// so the request meets a closed pipe first every time; the answer must
+// still reach the client.
+TEST_CASE("exec: a child that stops reading still gets its answer to the client and the session then fails with "
+          "the reason",
+          "[exec]") {
+  auto l = start_listener(
+      {"tcp-listen", "--sh-exec", "exec 0<&-; printf 'ready '; sleep 0.3; printf answer", "127.0.0.1", "0"});
+  Socket s = connect_tcp(l.port);
+  REQUIRE(s.recv_exact(6, 5s) == "ready ");
+  REQUIRE(s.send_all("request\n"));
+  CHECK(s.recv_all(5s) == "answer");
+  s.close();
+  CHECK(l.proc.wait() == 1);  // the request was never read
+  CHECK_THAT(l.proc.stderr_text(), Catch::Contains("broken pipe"));
+}
+
 TEST_CASE("exec: a child that stops reading its stdin is an error (exit 1 with the reason) unlike a stdout reader",
           "[exec]") {
   // Only our own stdout's reader may leave quietly (| head); a child that

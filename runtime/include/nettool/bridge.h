@@ -51,6 +51,7 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   void on_network_end(int status);
   void end_network();
   void check_both_done();
+  void local_stopped_taking(std::string reason);
   void report(int exit_code, const std::string& reason);
   void touch();
 
@@ -62,6 +63,8 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   std::shared_ptr<Relay> up_;    // local -> network
   std::shared_ptr<Relay> down_;  // network -> local
   Handle<uv_timer_t> idle_timer_;
+  Handle<uv_timer_t> linger_timer_;  // see local_stopped_taking()
+  std::string failed_after_;         // the session fails with this once it has ended (local_stopped_taking)
   bool network_end_requested_ = false;
   bool nothing_goes_up_ = false;  // recv_only, or no local input at all
   bool up_flushed_ = false;
