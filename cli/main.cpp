@@ -507,11 +507,13 @@ GlobalOptions read_command_line(const std::vector<std::string>& args, std::uniqu
     if (name && (!module || module->info().name != *name || loaded_from != reading.plugin_dir)) {
       try {
         module = nettool::find_plugin(nettool::plugin_search_path(reading.plugin_dir), *name);
-      } catch (const ConfigError&) {
+      } catch (const ConfigError& e) {
         // `nettool 127.0.0.1 80`: nc's line, not an unknown command (the
         // word itself failed, not a profile's command:).
         if (name == reading.command)
           if (std::optional<std::string> hint = nc_habit_hint(args, reading)) throw ConfigError(*hint);
+        // A profile's command: that names no command: say which file.
+        if (name != reading.command && reading.config) throw ConfigError(*reading.config + ": command: " + e.what());
         throw;
       }
       loaded_from = reading.plugin_dir;

@@ -585,28 +585,32 @@ std::string limit_text(const OptionSpec& spec, int64_t n) {
 
 }  // namespace
 
-void check_constraints(Schema schema, const OptionValues& values) {
+std::string constraint_problem(const OptionSpec& spec, const OptionValues& values) {
   constexpr int64_t kLowest = std::numeric_limits<int64_t>::min(), kHighest = std::numeric_limits<int64_t>::max();
+  if (!values.has(spec.name)) return "";
+  if (!spec.choices.empty() && spec.type == OptionType::String) {
+    auto words = choices_of(spec);
+    const std::string& value = values.get_string(spec.name);
+    if (std::find(words.begin(), words.end(), value) == words.end()) {
+      std::string list;
+      for (size_t i = 0; i < words.size(); ++i)
+        list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + std::string(words[i]);
+      return "expected " + list + ", got " + quoted(value);
+    }
+  }
+  if (auto n = number_of(spec, values)) {
+    if (*n < spec.min && spec.max == kHighest) return "must be at least " + limit_text(spec, spec.min);
+    if (*n > spec.max && spec.min == kLowest) return "must be at most " + limit_text(spec, spec.max);
+    if (*n < spec.min || *n > spec.max) return "must be " + limit_text(spec, spec.min) + " to " + limit_text(spec, spec.max);
+  }
+  return "";
+}
+
+void check_constraints(Schema schema, const OptionValues& values) {
   for (const auto& spec : schema) {
-    if (!values.has(spec.name)) continue;
-    if (!spec.choices.empty() && spec.type == OptionType::String) {
-      auto words = choices_of(spec);
-      const std::string& value = values.get_string(spec.name);
-      if (std::find(words.begin(), words.end(), value) == words.end()) {
-        std::string list;
-        for (size_t i = 0; i < words.size(); ++i)
-          list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + std::string(words[i]);
-        throw ConfigError(flag_of(spec) + ": expected " + list + ", got " + quoted(value));
-      }
-    }
-    if (auto n = number_of(spec, values)) {
-      if (*n < spec.min && spec.max == kHighest)
-        throw ConfigError(flag_of(spec) + " must be at least " + limit_text(spec, spec.min));
-      if (*n > spec.max && spec.min == kLowest)
-        throw ConfigError(flag_of(spec) + " must be at most " + limit_text(spec, spec.max));
-      if (*n < spec.min || *n > spec.max)
-        throw ConfigError(flag_of(spec) + " must be " + limit_text(spec, spec.min) + " to " + limit_text(spec, spec.max));
-    }
+    std::string problem = constraint_problem(spec, values);
+    // "--digest: expected ...", "--count must be at least 1"
+    if (!problem.empty()) throw ConfigError(flag_of(spec) + (problem.starts_with("must") ? " " : ": ") + problem);
   }
   for (const auto& spec : schema) {
     std::string_view rest = spec.excludes;

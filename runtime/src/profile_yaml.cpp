@@ -153,6 +153,7 @@ void YamlProfile::apply(Schema schema, OptionValues& values) const {
           if (!dir.empty()) text = (dir / text).lexically_normal().string();
         }
         values.set(spec->name, parse_value(*spec, text, nullptr), ValueSource::Profile);
+        if (std::string problem = constraint_problem(*spec, values); !problem.empty()) fail(value.Mark(), problem);
       } else {
         fail(value.Mark(), "expected a " + std::string(type_name(spec->type)) + ", not a mapping");
       }

@@ -57,6 +57,23 @@ TEST_CASE("nettool with no command lists the commands on stderr and exits 2", "[
   CHECK_THAT(r.err, Catch::Contains("no command given"));
 }
 
+TEST_CASE("a profile's mistakes name the profile: a command: that is no command and a value out of range at its line",
+          "[cli][profiles]") {
+  TempDir dir;
+  const auto typo = dir / "typo.yaml";
+  write_file(typo, "command: tcp-foward\nport: 0\n");
+  auto r = run_nettool({"-c", typo.string()}, {}, kUsageTimeout);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains(typo.string() + ": command: unknown command 'tcp-foward' (did you mean 'tcp-forward'?)"));
+  const auto range = dir / "range.yaml";
+  write_file(range, "command: tcp-forward\nport: 0\ntarget-host: 127.0.0.1\ntarget-port: 9\nmax-clients: 0\n");
+  r = run_nettool({"-c", range.string()}, {}, kUsageTimeout);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains(range.string() + ":5:14: 'max-clients': must be at least 1"));
+}
+
 TEST_CASE("an nc command line typed to nettool itself says in one line what to type instead with exit 2 and runs nothing",
           "[cli][nc]") {
   // An open port: had anything connected, its backlog would hold the connection.

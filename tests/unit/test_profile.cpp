@@ -254,3 +254,23 @@ TEST_CASE("Profile::load reads a file and names it in errors", "[profile][errors
   CHECK_THROWS_WITH(Profile::load(missing), StartsWith(missing + ": ") && Contains("cannot read profile"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("Profile: a value out of its range or choices names the line of the value", "[profile][errors]") {
+  static constexpr OptionSpec kBounded[] = {
+      {.name = "count", .type = OptionType::Int, .help = "how many", .min = 1},
+      {.name = "format", .type = OptionType::String, .help = "how", .choices = "text|json"},
+  };
+  auto error_of = [](const std::string& text) -> std::string {
+    OptionValues values;
+    apply_defaults(Schema(kBounded), values);
+    try {
+      Profile::parse(text, "test.yaml").apply(Schema(kBounded), values);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(error_of("format: json\ncount: 0\n") == "test.yaml:2:8: 'count': must be at least 1");
+  CHECK(error_of("format: xml\n") == "test.yaml:1:9: 'format': expected text or json, got 'xml'");
+  CHECK(error_of("count: 3\nformat: text\n").empty());
+}

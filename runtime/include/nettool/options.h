@@ -180,6 +180,11 @@ void check_required(Schema schema, const OptionValues& values);
 // Checks every value against its spec's choices and min/max, and that no two
 // options that exclude each other are given. Throws ConfigError naming the flags.
 void check_constraints(Schema schema, const OptionValues& values);
+// What is wrong with one option's value against its choices and min/max,
+// worded to follow the option's name ("must be at least 1", "expected text or
+// json, got 'xml'"); empty when nothing is. The profile reader asks it for
+// each value, so its message can point at the value's line.
+std::string constraint_problem(const OptionSpec& spec, const OptionValues& values);
 
 // The words of spec.choices ("auto|always|never"), empty when there are none.
 std::vector<std::string_view> choices_of(const OptionSpec& spec);
