@@ -625,6 +625,22 @@ TEST_CASE("tls: SSLKEYLOGFILE gets the session secrets, as curl writes them", "[
   std::string keys = read_file(dir / "keys.log");
   CHECK(keys.find("CLIENT_HANDSHAKE_TRAFFIC_SECRET ") != std::string::npos);
   CHECK(keys.find("CLIENT_TRAFFIC_SECRET_0 ") != std::string::npos);
+  CHECK_THAT(r.err, Catch::Contains("SSLKEYLOGFILE: writing the session secrets to"));
+  // The secrets are the owner's alone, whatever the umask.
+  CHECK((fs::status(dir / "keys.log").permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+
+  SECTION("a symlink at the path is not followed, and an unwritable path is said, not ignored") {
+    write_file(dir / "victim.txt", "untouched\n");
+    fs::create_symlink(dir / "victim.txt", dir / "link.log");
+    for (const fs::path& bad : {dir / "link.log", dir / "no-such-dir" / "keys.log"}) {
+      auto b = run_nettool({"tcp-connect", "--tls-no-verify", "127.0.0.1", std::to_string(srv.port)},
+                           ProcessOptions().stdin_from(dir / "in.txt").setenv("SSLKEYLOGFILE", bad.string()));
+      INFO("SSLKEYLOGFILE=" << bad << ": " << b.err);
+      CHECK(b.exit_code == 0);
+      CHECK_THAT(b.err, Catch::Contains("not writing the session secrets there"));
+    }
+    CHECK(read_file(dir / "victim.txt") == "untouched\n");
+  }
 }
 
 TEST_CASE("tls: every TLS option is a profile key like any other", "[tls][profile]") {

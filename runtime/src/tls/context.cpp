@@ -4,17 +4,21 @@
 // what the endpoint and the socket both do with an SSL (name checks, the pin,
 // the session summary).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 
@@ -129,16 +133,24 @@ TlsSession::Certificate describe_certificate(X509* certificate) {
 namespace {
 
 // SSLKEYLOGFILE: one line per secret, as NSS writes them, for Wireshark.
+// The secrets decrypt the session, so a file we create is its owner's alone
+// (0600, whatever the umask), and a symlink planted at the path is not
+// followed (nothing is appended to the file it points to).
+int open_key_log(const std::string& path) {
+  return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+}
+
 void write_key_log(const SSL* ssl, const char* line) {
   auto* impl = static_cast<OpenSslContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   if (!impl || impl->keylog_path.empty()) return;
-  if (FILE* f = std::fopen(impl->keylog_path.c_str(), "a")) {
-    std::fprintf(f, "%s\n", line);
-    std::fclose(f);
-  }
+  int fd = open_key_log(impl->keylog_path);
+  if (fd < 0) return;  // said once at start (common_setup); a file removed since stays unwritten
+  const std::string text = std::string(line) + "\n";
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
 }
 
-void common_setup(OpenSslContext& impl, bool tls13_only) {
+void common_setup(OpenSslContext& impl, bool tls13_only, spdlog::logger& log) {
   SSL_CTX_set_min_proto_version(impl.ctx.get(), tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
   // TLS 1.2 renegotiation: never needed here, and a known source of trouble.
   SSL_CTX_set_options(impl.ctx.get(), SSL_OP_NO_RENEGOTIATION);
@@ -146,6 +158,16 @@ void common_setup(OpenSslContext& impl, bool tls13_only) {
   SSL_CTX_set_mode(impl.ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_app_data(impl.ctx.get(), &impl);
   if (const char* path = std::getenv("SSLKEYLOGFILE"); path && *path) {
+    int fd = open_key_log(path);
+    if (fd < 0) {
+      log.warn("tls: SSLKEYLOGFILE={}: not writing the session secrets there: {}", escape_for_log(path),
+               errno == ELOOP ? "it is a symbolic link" : std::strerror(errno));
+      return;
+    }
+    ::close(fd);
+    // Said at every start: a variable left set in a shell's profile would
+    // otherwise hand every session's keys to that file without a word.
+    log.info("tls: SSLKEYLOGFILE: writing the session secrets to {}", escape_for_log(path));
     impl.keylog_path = path;
     SSL_CTX_set_keylog_callback(impl.ctx.get(), &write_key_log);
   }
@@ -339,7 +361,7 @@ std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog:
   auto impl = std::make_shared<OpenSslContext>();
   impl->ctx.reset(SSL_CTX_new(TLS_client_method()));
   if (!impl->ctx) throw RuntimeError("tls: " + openssl_errors());
-  common_setup(*impl, options.tls13_only);
+  common_setup(*impl, options.tls13_only, log);
   SSL_CTX* ctx = impl->ctx.get();
   impl->verify = options.verify && !options.pin;
   impl->pin = options.pin;
@@ -381,7 +403,7 @@ std::shared_ptr<TlsContext> make_server(const TlsServerOptions& options, spdlog:
   impl->handshake_timeout = options.handshake_timeout;
   impl->ctx.reset(SSL_CTX_new(TLS_server_method()));
   if (!impl->ctx) throw RuntimeError("tls: " + openssl_errors());
-  common_setup(*impl, options.tls13_only);
+  common_setup(*impl, options.tls13_only, log);
   SSL_CTX* ctx = impl->ctx.get();
   if (options.cert.empty()) use_self_signed(ctx);
   else load_certificate(ctx, options.cert, options.key);
