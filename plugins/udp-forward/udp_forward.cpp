@@ -308,8 +308,8 @@ class UdpForward final : public Command {
     std::unique_ptr<Session> s = std::move(it->second);
     sessions_.erase(it);
     s->upstream.close();
-    ctx_.log().info("{} -> {}: {} datagrams ({} B) up, {} ({} B) down, {}, {}", s->client, target_text_,
-                    s->up_datagrams, s->up_bytes, s->down_datagrams, s->down_bytes,
+    ctx_.log().info("{} -> {}: {} datagram{} ({} B) up, {} ({} B) down, {}, {}", s->client, target_text_,
+                    s->up_datagrams, s->up_datagrams == 1 ? "" : "s", s->up_bytes, s->down_datagrams, s->down_bytes,
                     log_duration(std::chrono::steady_clock::now() - s->started), how);
     warned_full_ = false;
   }

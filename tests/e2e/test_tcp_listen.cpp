@@ -416,7 +416,7 @@ TEST_CASE("Ctrl-C at a terminal stops at once: a session open to a peer is cut (
     l.proc.signal(SIGINT);
     CHECK(l.proc.wait() == 1);
     INFO("stderr: " << l.proc.stderr_text());
-    CHECK(l.proc.stderr_text().find("SIGINT received, finishing transfers in flight") != std::string::npos);
+    CHECK(l.proc.stderr_text().find("SIGINT received, finishing transfers in flight (up to 1s;") != std::string::npos);
     CHECK(l.proc.stderr_text().find("grace period over") != std::string::npos);
   }
   SECTION("tcp-listen -k with no client") {

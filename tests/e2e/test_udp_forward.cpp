@@ -66,7 +66,7 @@ TEST_CASE("udp-forward: a session ends after --idle-timeout with a log line, and
   UdpSocket a;
   REQUIRE(ask(a, fwd.port, "hello") == "hello");
   INFO("forwarder stderr: " << fwd.proc.stderr_text());
-  REQUIRE(fwd.proc.wait_stderr_contains("1 datagrams (5 B) up, 1 (5 B) down", Ms(5000)));
+  REQUIRE(fwd.proc.wait_stderr_contains("1 datagram (5 B) up, 1 (5 B) down", Ms(5000)));
   CHECK(fwd.proc.stderr_text().find(", idle") != std::string::npos);
   CHECK(ask(a, fwd.port, "again") == "again");
   CHECK(count_occurrences(fwd.proc.stderr_text(), "new session") == 2);
@@ -117,7 +117,7 @@ TEST_CASE("udp-forward: SIGTERM ends every session with its log line and exits 0
   fwd.proc.signal(SIGTERM);
   CHECK(fwd.proc.wait() == 0);
   INFO("forwarder stderr: " << fwd.proc.stderr_text());
-  CHECK(fwd.proc.stderr_text().find("1 datagrams (1 B) up, 1 (1 B) down") != std::string::npos);
+  CHECK(fwd.proc.stderr_text().find("1 datagram (1 B) up, 1 (1 B) down") != std::string::npos);
   CHECK(fwd.proc.stderr_text().find(", stopped") != std::string::npos);
 }
 
