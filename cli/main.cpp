@@ -583,8 +583,10 @@ int run(int argc, char** argv) {
     // `nettool -zv 127.0.0.1 80`: one line saying where -z belongs beats the usage.
     if (!g.config)
       if (std::optional<std::string> hint = nc_habit_hint(args, g)) throw ConfigError(*hint);
-    std::fputs(usage_with_commands(g.plugin_dir).c_str(), stderr);
-    throw ConfigError(g.config ? *g.config + ": no command given and the profile has no 'command:' key"
+    // A profile without command: needs one line, not the whole usage.
+    if (!g.config) std::fputs(usage_with_commands(g.plugin_dir).c_str(), stderr);
+    throw ConfigError(g.config ? *g.config + ": no command given and the profile has no 'command:' key (add one, e.g. "
+                                             "'command: tcp-listen', or name it: nettool COMMAND -c " + *g.config + ")"
                                : "no command given");
   }
   if (profile && profile->command() && *profile->command() != *g.command) {

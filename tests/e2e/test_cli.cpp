@@ -57,7 +57,7 @@ TEST_CASE("nettool with no command lists the commands on stderr and exits 2", "[
   CHECK_THAT(r.err, Catch::Contains("no command given"));
 }
 
-TEST_CASE("a profile's mistakes name the profile: a command: that is no command and a value out of range at its line",
+TEST_CASE("a profile's mistakes name the profile in one line: a command: that is no command or none and a value out of range at its line",
           "[cli][profiles]") {
   TempDir dir;
   const auto typo = dir / "typo.yaml";
@@ -72,6 +72,13 @@ TEST_CASE("a profile's mistakes name the profile: a command: that is no command 
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::Contains(range.string() + ":5:14: 'max-clients': must be at least 1"));
+  const auto bare = dir / "bare.yaml";
+  write_file(bare, "port: 0\n");
+  r = run_nettool({"-c", bare.string()}, {}, kUsageTimeout);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "nettool: " + bare.string() + ": no command given and the profile has no 'command:' key (add one, e.g. "
+                 "'command: tcp-listen', or name it: nettool COMMAND -c " + bare.string() + ")\n");  // one line, no usage
 }
 
 TEST_CASE("an nc command line typed to nettool itself says in one line what to type instead with exit 2 and runs nothing",
