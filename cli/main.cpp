@@ -613,6 +613,7 @@ int run(int argc, char** argv) {
   if (profile) profile->apply(info.schema(), values);
   try {
     nettool::apply_command_line(info.schema(), g.plugin_args, values);
+    nettool::give_way_to_command_line(info.schema(), values);
     nettool::check_required(info.schema(), values);
     nettool::check_constraints(info.schema(), values);
   } catch (const ConfigError& e) {

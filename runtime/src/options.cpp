@@ -544,6 +544,25 @@ void check_required(Schema schema, const OptionValues& values) {
   }
 }
 
+void give_way_to_command_line(Schema schema, OptionValues& values) {
+  for (const auto& spec : schema) {
+    std::string_view rest = spec.excludes;
+    while (!rest.empty()) {
+      size_t space = rest.find(' ');
+      const OptionSpec* other = find_option(schema, rest.substr(0, space));
+      if (other && values.given(spec.name) && values.given(other->name) &&
+          values.source(spec.name) != values.source(other->name)) {
+        const OptionSpec& dropped = values.source(spec.name) == ValueSource::Profile ? spec : *other;
+        values.set(dropped.name,
+                   dropped.default_value.empty() ? OptionValue{} : parse_value(dropped, dropped.default_value, nullptr),
+                   ValueSource::Default);
+      }
+      if (space == std::string_view::npos) break;
+      rest.remove_prefix(space + 1);
+    }
+  }
+}
+
 std::vector<std::string_view> choices_of(const OptionSpec& spec) {
   std::vector<std::string_view> out;
   std::string_view rest = spec.choices;

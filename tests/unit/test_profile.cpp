@@ -274,3 +274,34 @@ TEST_CASE("Profile: a value out of its range or choices names the line of the va
   CHECK(error_of("format: xml\n") == "test.yaml:1:9: 'format': expected text or json, got 'xml'");
   CHECK(error_of("count: 3\nformat: text\n").empty());
 }
+
+TEST_CASE("Profile: an option on the command line replaces the profile's option that excludes it", "[profile]") {
+  static constexpr OptionSpec kEither[] = {
+      {.name = "ca", .type = OptionType::String, .help = "trust these", .excludes = "pin"},
+      {.name = "pin", .type = OptionType::String, .help = "or this key"},
+      {.name = "mode", .type = OptionType::String, .default_value = "auto", .help = "how", .excludes = "raw"},
+      {.name = "raw", .type = OptionType::Bool, .help = "no mode"},
+  };
+  const Schema schema(kEither);
+  auto resolve = [&](const std::string& profile, std::vector<std::string> args) {
+    OptionValues values;
+    apply_defaults(schema, values);
+    Profile::parse(profile, "test.yaml").apply(schema, values);
+    apply_command_line(schema, args, values);
+    give_way_to_command_line(schema, values);
+    check_constraints(schema, values);
+    return values;
+  };
+  auto v = resolve("ca: /etc/ca.pem\n", {"--pin", "sha256//x"});
+  CHECK_FALSE(v.has("ca"));
+  CHECK(v.get_string("pin") == "sha256//x");
+  v = resolve("pin: sha256//x\n", {"--ca", "ca.pem"});
+  CHECK_FALSE(v.has("pin"));
+  CHECK(v.get_string("ca") == "ca.pem");
+  v = resolve("mode: fast\n", {"--raw"});
+  CHECK(v.get_string("mode") == "auto");  // back to its default, which is not "given"
+  CHECK(v.get_bool("raw"));
+  // From one place they still exclude each other.
+  CHECK_THROWS_WITH(resolve("ca: a\npin: b\n", {}), "--ca and --pin exclude each other");
+  CHECK_THROWS_WITH(resolve("", {"--ca", "a", "--pin", "b"}), "--ca and --pin exclude each other");
+}

@@ -186,6 +186,13 @@ void check_constraints(Schema schema, const OptionValues& values);
 // each value, so its message can point at the value's line.
 std::string constraint_problem(const OptionSpec& spec, const OptionValues& values);
 
+// The command line beats the profile for options that exclude each other
+// too: where one is given in the profile and the other on the command line,
+// the profile's is dropped (back to its default), so `-c prof.yaml --tls-pin
+// PIN` works with a profile that sets tls-ca. Both from one place stay an
+// error (check_constraints).
+void give_way_to_command_line(Schema schema, OptionValues& values);
+
 // The words of spec.choices ("auto|always|never"), empty when there are none.
 std::vector<std::string_view> choices_of(const OptionSpec& spec);
 
