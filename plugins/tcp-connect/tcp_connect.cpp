@@ -13,6 +13,7 @@
 
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
+#include "nettool/counting.h"
 #include "nettool/error.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
@@ -133,7 +134,7 @@ class TcpConnect final : public Command {
     if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
     if (keepalive_)
       uv_tcp_keepalive(socket.get(), 1, static_cast<unsigned>(std::max<int64_t>(1, keepalive_->count() / 1000)));
-    auto network = make_tcp_endpoint(std::move(socket), &ctx_.counters());
+    auto network = make_tcp_endpoint(std::move(socket), socket_counters());
     if (zero_) inspect(std::move(network));
     else connected(std::move(network));
   }
@@ -144,7 +145,7 @@ class TcpConnect final : public Command {
     if (zero_ && !tls_) return scanned(0, error);
     if (failed_to_connect(error)) return;
     ctx_.log().debug("{}: the listener is {}", where_, unix_peer_credentials(socket.get()));
-    auto network = make_unix_endpoint(std::move(socket), &ctx_.counters(), where_);
+    auto network = make_unix_endpoint(std::move(socket), socket_counters(), where_);
     if (zero_) inspect(std::move(network));
     else connected(std::move(network));
   }
@@ -187,6 +188,9 @@ class TcpConnect final : public Command {
     return true;
   }
 
+  // With --tls the TLS endpoint's bytes are counted (the data), not the socket's (its records).
+  Counters* socket_counters() { return tls_ ? nullptr : &ctx_.counters(); }
+
   // The name the certificate must carry: "[::1]" is the address ::1 (and
   // an address is never sent as SNI).
   std::string tls_peer_host() const { return strip_brackets(host_); }
@@ -208,6 +212,7 @@ class TcpConnect final : public Command {
       start_handshake_timer([this] {
         if (bridge_) bridge_->abort(kExitRuntime, "");
       });
+      network = make_counting_endpoint(std::move(network), &ctx_.counters());
     }
 
     network = make_tap_endpoint(std::move(network), tap_, 0);  // the decrypted bytes, with --tls

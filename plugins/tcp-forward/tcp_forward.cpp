@@ -20,6 +20,7 @@
 
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
+#include "nettool/counting.h"
 #include "nettool/error.h"
 #include "nettool/listener.h"
 #include "nettool/log.h"
@@ -269,7 +270,8 @@ class TcpForward final : public Command {
     }
     ctx_.counters().connections++;
     f->id = next_id_++;
-    f->client_end = endpoint_of(&f->client_bytes);
+    // With TLS on the client's side, its decrypted bytes are counted, not the records.
+    f->client_end = endpoint_of(server_tls_ ? nullptr : &f->client_bytes);
     if (server_tls_) {
       std::string who = f->client;
       f->client_end = make_tls_endpoint(ctx_.loop(), std::move(f->client_end), *server_tls_, "", &ctx_.log(), false,
@@ -277,6 +279,7 @@ class TcpForward final : public Command {
                                           if (error.empty()) ctx_.log().debug("{}: tls: {}", who, describe(session));
                                           else ctx_.log().warn("{}: tls: {}", who, error);
                                         });
+      f->client_end = make_counting_endpoint(std::move(f->client_end), &f->client_bytes);
     }
     f->client_end = make_tap_endpoint(std::move(f->client_end), tap_, f->id);
     sessions_[f->id] = f;

@@ -16,6 +16,7 @@
 
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
+#include "nettool/counting.h"
 #include "nettool/error.h"
 #include "nettool/listener.h"
 #include "nettool/net.h"
@@ -146,7 +147,7 @@ class TcpListen final : public Command {
   void accepted_unix(Handle<uv_pipe_t> socket) {
     std::string who = unix_->to_string() + " client";
     if (std::string creds = unix_peer_credentials(socket.get()); !creds.empty()) who += " (" + creds + ")";
-    admit(make_unix_endpoint(std::move(socket), &ctx_.counters(), who), who);
+    admit(make_unix_endpoint(std::move(socket), tls_ ? nullptr : &ctx_.counters(), who), who);
   }
 
   void accepted(Handle<uv_tcp_t> socket) {
@@ -160,7 +161,8 @@ class TcpListen final : public Command {
       return;  // the socket closes as `socket` goes out of scope
     }
     if (nodelay_) uv_tcp_nodelay(socket.get(), 1);
-    admit(make_tcp_endpoint(std::move(socket), &ctx_.counters()), who);
+    // With --tls the decrypted bytes are counted (in admit), not the records.
+    admit(make_tcp_endpoint(std::move(socket), tls_ ? nullptr : &ctx_.counters()), who);
   }
 
   // Every mode from here on works on an Endpoint, whatever the socket is.
@@ -188,6 +190,7 @@ class TcpListen final : public Command {
                                 if (await_handshake)
                                   post(ctx_.loop(), [this, id, ok = error.empty()] { handshake_done(id, ok); });
                               });
+      net = make_counting_endpoint(std::move(net), &ctx_.counters());
     }
     net = make_tap_endpoint(std::move(net), tap_, ctx_.counters().connections);  // decrypted, with --tls
 

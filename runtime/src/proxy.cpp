@@ -436,16 +436,39 @@ struct ProxyConnector::Impl {
     uv_poll_start(poll.get(), events, [](uv_poll_t* p, int status, int ev) {
       auto* self = static_cast<Impl*>(p->data);
       if (!self) return;
-      if (status < 0) return self->fail(uv_strerror(status));
+      if (status < 0) return self->on_poll_error(status);
       if (ev & UV_WRITABLE) self->on_writable();
       else if (ev & UV_READABLE) self->on_readable();
     });
   }
 
+  // What a failed socket call or the socket's pending error means, in words
+  // that say what the proxy did.
+  void fail_with(int err, const char* doing) {
+    if (err == ECONNRESET) return fail("connection reset by peer during the handshake");
+    // EPIPE: it closed, then our bytes met its closed socket (the reset after a FIN).
+    if (err == EPIPE) return fail(closed_message());
+    return fail(std::string(doing) + ": " + uv_strerror(uv_translate_sys_error(err)));
+  }
+  std::string closed_message() const {
+    return proxy.kind == ProxySpec::Kind::Http ? "closed the connection before answering CONNECT"
+                                               : "closed the connection during the handshake";
+  }
+
+  // libuv reports a POLLERR (a reset, say) as UV_EBADF, though the descriptor
+  // is fine: the socket's pending error is what happened.
+  void on_poll_error(int status) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0) return fail_with(err, to_send.empty() ? "reading its answer" : "sending to it");
+    fail(uv_strerror(status));
+  }
+
   void on_writable() {
     ssize_t n = ::send(fd.get(), to_send.data(), to_send.size(), MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n < 0) return fail(std::string("sending to it: ") + std::strerror(errno));
+    if (n < 0) return fail_with(errno, "sending to it");
     to_send.erase(0, static_cast<size_t>(n));
     if (to_send.empty()) watch();
   }
@@ -456,8 +479,8 @@ struct ProxyConnector::Impl {
     size_t want = std::min(need - buffer.size(), sizeof chunk);
     ssize_t n = ::recv(fd.get(), chunk, want, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n < 0) return fail(std::string("reading its answer: ") + std::strerror(errno));
-    if (n == 0) return fail("closed the connection during the handshake");
+    if (n < 0) return fail_with(errno, "reading its answer");
+    if (n == 0) return fail(closed_message());
     buffer.append(chunk, static_cast<size_t>(n));
     if (buffer.size() < need) return;
     proxy_protocol::Step step = proxy.kind == ProxySpec::Kind::Socks4a
@@ -476,8 +499,8 @@ struct ProxyConnector::Impl {
     char peek[kMaxHttpHead];
     ssize_t n = ::recv(fd.get(), peek, sizeof peek, MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n < 0) return fail(std::string("reading its answer: ") + std::strerror(errno));
-    if (n == 0) return fail("closed the connection before answering CONNECT");
+    if (n < 0) return fail_with(errno, "reading its answer");
+    if (n == 0) return fail(closed_message());
     std::string_view seen(peek, static_cast<size_t>(n));
     auto end = seen.find("\r\n\r\n");
     if (end == std::string_view::npos) {

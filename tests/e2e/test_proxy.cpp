@@ -253,6 +253,100 @@ TEST_CASE("proxy: tcp-forward --proxy reaches its target through a SOCKS5 proxy"
   CHECK(proxy.proc.stderr_text().find("asked 127.0.0.1 " + std::to_string(echo.port)) != std::string::npos);
 }
 
+// ---- proxies that hang up during the handshake
+
+namespace {
+
+// A "proxy" that answers nothing: MODE is reset (after 300 ms, an RST: SO_LINGER
+// 0), close-at-once (a FIN as soon as accepted) or read-then-close (takes what
+// it was sent, then a FIN). One connection after another, at most 8.
+const char* kHangupStub = R"PY(
+import socket, struct, sys, time
+mode = sys.argv[1]
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(16); srv.settimeout(60)
+print("listening on 127.0.0.1:%d" % srv.getsockname()[1], file=sys.stderr, flush=True)
+for _ in range(8):
+    try:
+        c, _ = srv.accept()
+    except socket.timeout:
+        break
+    if mode == "reset":
+        time.sleep(0.3)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    elif mode == "read-then-close":
+        c.settimeout(5)
+        try: c.recv(65536)
+        except OSError: pass
+    c.close()
+)PY";
+
+Proxy start_hangup_proxy(const std::string& mode) {
+  Process p({"python3", "-c", kHangupStub, mode});
+  if (!p.wait_stderr_contains("listening on 127.0.0.1:"))
+    throw std::runtime_error("hang-up stub did not start: " + p.stderr_text());
+  std::smatch m;
+  std::string err = p.stderr_text();
+  std::regex_search(err, m, std::regex(R"(127\.0\.0\.1:(\d+))"));
+  return {std::move(p), static_cast<uint16_t>(std::stoul(m[1].str()))};
+}
+
+}  // namespace
+
+TEST_CASE("proxy: a proxy that resets or closes during the handshake is named with what it did and exit 1",
+          "[proxy]") {
+  for (const char* scheme : {"socks5", "socks4a", "http"}) {
+    const std::string name = std::string(scheme) == "socks5"    ? "SOCKS5 proxy 127.0.0.1:"
+                             : std::string(scheme) == "socks4a" ? "SOCKS4a proxy 127.0.0.1:"
+                                                                : "HTTP proxy 127.0.0.1:";
+    const std::string closed = std::string(scheme) == "http" ? "closed the connection before answering CONNECT"
+                                                             : "closed the connection during the handshake";
+    const std::string reset = "connection reset by peer during the handshake";
+    {
+      auto proxy = start_hangup_proxy("reset");
+      auto r = ask_through(std::string(scheme) + "://127.0.0.1:" + std::to_string(proxy.port), "127.0.0.1", 9, "x");
+      INFO(scheme << " reset: " << r.err);
+      CHECK(r.exit_code == 1);
+      CHECK(r.err.find(name + std::to_string(proxy.port) + ": " + reset) != std::string::npos);
+      CHECK(r.err.find("bad file descriptor") == std::string::npos);
+    }
+    {
+      auto proxy = start_hangup_proxy("read-then-close");
+      auto r = ask_through(std::string(scheme) + "://127.0.0.1:" + std::to_string(proxy.port), "127.0.0.1", 9, "x");
+      INFO(scheme << " read-then-close: " << r.err);
+      CHECK(r.exit_code == 1);
+      CHECK(r.err.find(name + std::to_string(proxy.port) + ": " + closed) != std::string::npos);
+    }
+    {
+      // Its FIN and the reset our request then meets race with our reading:
+      // either is said as such, never as a descriptor error.
+      auto proxy = start_hangup_proxy("close-at-once");
+      for (int i = 0; i < 3; ++i) {
+        auto r = ask_through(std::string(scheme) + "://127.0.0.1:" + std::to_string(proxy.port), "127.0.0.1", 9, "x");
+        INFO(scheme << " close-at-once: " << r.err);
+        CHECK(r.exit_code == 1);
+        CHECK((r.err.find(name + std::to_string(proxy.port) + ": " + closed) != std::string::npos ||
+               r.err.find(name + std::to_string(proxy.port) + ": " + reset) != std::string::npos));
+        CHECK(r.err.find("bad file descriptor") == std::string::npos);
+      }
+    }
+  }
+}
+
+TEST_CASE("proxy: tcp-forward logs a proxy's reset during the handshake as such and goes on", "[proxy][tcp-forward]") {
+  auto proxy = start_hangup_proxy("reset");
+  auto fwd = start_listener({"tcp-forward", "--proxy", "socks5://127.0.0.1:" + std::to_string(proxy.port),
+                             "127.0.0.1", "0", "127.0.0.1", "9"});
+  Socket client = connect_tcp(fwd.port);
+  ReadEnd how{};
+  client.recv_all(10s, &how);
+  CHECK(how != ReadEnd::Timeout);
+  INFO("forwarder: " << fwd.proc.stderr_text());
+  CHECK(fwd.proc.wait_stderr_contains("target unreachable: SOCKS5 proxy 127.0.0.1:" + std::to_string(proxy.port) +
+                                      ": connection reset by peer during the handshake"));
+  CHECK(fwd.proc.stderr_text().find("bad file descriptor") == std::string::npos);
+  CHECK(fwd.proc.running());
+}
+
 // ---- file-get through proxies
 
 namespace {

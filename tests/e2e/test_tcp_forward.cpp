@@ -189,6 +189,36 @@ TEST_CASE("tcp-forward: --tls terminates TLS from clients, --target-tls originat
   }
 }
 
+TEST_CASE("tcp-forward: the per-connection line counts the data whichever side speaks TLS", "[tcp-forward][tls]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  write_file(dir / "in.txt", "abc");
+  {
+    // A TLS client, through the forwarder, to a plain echo server: 3 bytes each way, not the records.
+    auto echo = start_listener({"tcp-listen", "-k", "--echo", "127.0.0.1", "0"});
+    auto fwd = start_forward(echo.port, {"--tls-cert", pki.server_cert.string(), "--tls-key", pki.server_key.string()});
+    auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-i", "2s", "127.0.0.1",
+                          std::to_string(fwd.port)},
+                         ProcessOptions().stdin_from(dir / "in.txt"));
+    CHECK(r.out == "abc");
+    REQUIRE(fwd.proc.wait_stderr_contains(" B down"));
+    INFO("tcp-connect: " << r.err << "\nforwarder: " << fwd.proc.stderr_text());
+    CHECK(fwd.proc.stderr_text().find(": 3 B up, 3 B down,") != std::string::npos);
+  }
+  {
+    // A plain client to a TLS echo server: the same count.
+    auto echo = start_listener({"tcp-listen", "-k", "--echo", "--tls-cert", pki.server_cert.string(), "--tls-key",
+                                pki.server_key.string(), "127.0.0.1", "0"});
+    auto fwd = start_forward(echo.port, {"--target-tls-ca", pki.ca.string()});
+    auto r = run_nettool({"tcp-connect", "-i", "2s", "127.0.0.1", std::to_string(fwd.port)},
+                         ProcessOptions().stdin_from(dir / "in.txt"));
+    CHECK(r.out == "abc");
+    REQUIRE(fwd.proc.wait_stderr_contains(" B down"));
+    INFO("tcp-connect: " << r.err << "\nforwarder: " << fwd.proc.stderr_text());
+    CHECK(fwd.proc.stderr_text().find(": 3 B up, 3 B down,") != std::string::npos);
+  }
+}
+
 TEST_CASE("tcp-forward: --proxy-protocol v1 and v2 tell the target who the client is", "[tcp-forward]") {
   for (std::string version : {"v1", "v2"}) {
     INFO(version);

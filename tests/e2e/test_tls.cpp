@@ -66,6 +66,30 @@ TEST_CASE("tls: the server's answer comes back through TLS after the client's ha
   CHECK(r.out == "HELLO OVER TLS\n");
 }
 
+TEST_CASE("tls: -v counts the data each end sent and received: not the TLS records", "[tls][tcp-connect][tcp-listen]") {
+  TempDir dir;
+  const std::string request = "goodcert\n";
+  const std::string answer = "an answer of some length from the server\n";
+  write_file(dir / "req.txt", request);
+  write_file(dir / "answer.txt", answer);
+  auto srv = start_listener({"-v", "tcp-listen", "--tls", "127.0.0.1", "0"},
+                            ProcessOptions().stdin_from(dir / "answer.txt"));
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  auto r = run_nettool({"-v", "tcp-connect", "--tls-pin", pin, "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "req.txt"));
+  CHECK(srv.proc.wait() == 0);
+  INFO("client stderr: " << r.err << "\nserver stderr: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == answer);
+  auto summary = [](const std::string& sent, const std::string& received) {
+    return "(" + sent + " bytes), received " + received + " B (" + received + " bytes)";
+  };
+  const std::string req_n = std::to_string(request.size()), ans_n = std::to_string(answer.size());
+  CHECK(r.err.find("sent " + req_n + " B " + summary(req_n, ans_n)) != std::string::npos);
+  CHECK(srv.proc.stderr_text().find("sent " + ans_n + " B " + summary(ans_n, req_n)) != std::string::npos);
+}
+
 TEST_CASE("tls: verification is on by default: a self-signed server is refused, and so is a wrong pin",
           "[tls][tcp-connect]") {
   TempDir dir;

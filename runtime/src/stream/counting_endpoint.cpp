@@ -1,0 +1,66 @@
+// An endpoint whose bytes are counted as they pass through it: received =
+// what it delivers to the reader, sent = what is written to it. A TLS
+// endpoint is wrapped in one so that -v counts the application's bytes, not
+// the records on the wire (its socket is then made without counters). Like the
+// tap, it is no HalvesEndpoint: a relay through it copies.
+#include <memory>
+
+#include "nettool/plugin.h"
+#include "nettool/counting.h"
+
+namespace nettool {
+
+namespace {
+
+class CountingEndpoint final : public Endpoint {
+ public:
+  CountingEndpoint(std::unique_ptr<Endpoint> inner, Counters* counters)
+      : inner_(std::move(inner)), counters_(counters) {
+    inner_->on_write_error([this](int status) { notify_write_error(status); });
+  }
+
+  std::string describe() const override { return inner_->describe(); }
+
+  bool readable() const override { return inner_->readable(); }
+  void read_start(DataFn on_data, EndFn on_end) override {
+    inner_->read_start(
+        [this, on_data = std::move(on_data)](const ChunkPtr& chunk) {
+          counters_->bytes_received += chunk->size;
+          on_data(chunk);
+        },
+        std::move(on_end));
+  }
+  void read_pause() override { inner_->read_pause(); }
+  void read_resume() override { inner_->read_resume(); }
+
+  bool writable() const override { return inner_->writable(); }
+  void write(const ChunkPtr& chunk) override {
+    counters_->bytes_sent += chunk->size;
+    inner_->write(chunk);
+    // Our drain waiters hear of the inner queue's draining (one wait at a time).
+    if (!waiting_for_drain_ && inner_->queued_bytes() >= kLowWatermark) {
+      waiting_for_drain_ = true;
+      inner_->when_drained(alive_, [this] {
+        waiting_for_drain_ = false;
+        notify_drained_if_low();
+      });
+    }
+  }
+  size_t queued_bytes() const override { return inner_->queued_bytes(); }
+  void end(DoneFn done) override { inner_->end(std::move(done)); }
+
+ private:
+  std::unique_ptr<Endpoint> inner_;
+  Counters* counters_;
+  bool waiting_for_drain_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards the drain wait
+};
+
+}  // namespace
+
+std::unique_ptr<Endpoint> make_counting_endpoint(std::unique_ptr<Endpoint> inner, Counters* counters) {
+  if (!counters) return inner;
+  return std::make_unique<CountingEndpoint>(std::move(inner), counters);
+}
+
+}  // namespace nettool
