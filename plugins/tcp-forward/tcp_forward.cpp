@@ -13,6 +13,7 @@
 // how it went.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@
 
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
+#include "nettool/datagram.h"
 #include "nettool/error.h"
 #include "nettool/listener.h"
 #include "nettool/log.h"
@@ -221,12 +223,58 @@ class TcpForward final : public Command {
       unix_listener_ = std::make_unique<UnixListener>(
           ctx_.loop(), *listen_unix_, mode_, listen_.backlog, ctx_.log(),
           [this](Handle<uv_pipe_t> client) { accepted_unix(std::move(client)); });
+      refuse_own_address();
       ctx_.log().info("listening on {}, forwarding to {}", unix_listener_->address(), target_name_);
       return;
     }
     listener_ = std::make_unique<TcpListener>(ctx_.loop(), host_, port_, connect_.resolve, listen_.backlog, ctx_.log(),
                                               [this](Handle<uv_tcp_t> client) { accepted(std::move(client)); });
+    refuse_own_address();
     ctx_.log().info("listening on {}, forwarding to {}", listener_->address(), target_name_);
+  }
+
+  // A target that is our own listening socket would have each client's
+  // connection accepted as a new client, forwarded to us again, and so on
+  // up to --max-clients (udp-forward refuses the same). Checked after the
+  // bind: PORT 0 is known only then, and a listener on all addresses (no
+  // HOST) is reached through any local one (127.0.0.0/8, ::1, the
+  // interfaces'). A target name is resolved now for this only, unless -n;
+  // if that fails, the clients' own connections will say so. Through
+  // --proxy the proxy connects, wherever it is: not checked.
+  void refuse_own_address() {
+    const std::string refused = "TARGET " + target_name_ + " is this forwarder's own listening address";
+    if (listen_unix_ || target_unix_) {
+      if (!listen_unix_ || !target_unix_ || listen_unix_->abstract != target_unix_->abstract) return;
+      if (listen_unix_->abstract) {
+        if (listen_unix_->path == target_unix_->path) throw ConfigError(refused);
+        return;
+      }
+      // The same file, however the two paths are spelt.
+      struct stat ours {}, theirs {};
+      if (::stat(listen_unix_->path.c_str(), &ours) == 0 && ::stat(target_unix_->path.c_str(), &theirs) == 0 &&
+          ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino)
+        throw ConfigError(refused);
+      return;
+    }
+    if (target_proxy_) return;
+    sockaddr_storage bound = listener_->bound();
+    SelfAddresses self(reinterpret_cast<const sockaddr*>(&bound));
+    std::vector<sockaddr_storage> addresses(1);
+    const std::string host = strip_brackets(target_host_);
+    const int family = connect_.resolve.family;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(addresses.data());
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(addresses.data());
+    // An address literal (the usual case) needs no resolver.
+    if ((family == AF_INET6 || uv_ip4_addr(host.c_str(), target_port_, v4) != 0) &&
+        (family == AF_INET || uv_ip6_addr(host.c_str(), target_port_, v6) != 0)) {
+      try {
+        addresses = resolve_now(host, target_port_, connect_.resolve);
+      } catch (const RuntimeError&) {
+        return;
+      }
+    }
+    for (const sockaddr_storage& a : addresses)
+      if (self.is_self(reinterpret_cast<const sockaddr*>(&a))) throw ConfigError(refused);
   }
 
   void stop_listening() {

@@ -4,6 +4,7 @@
 // the log line each connection leaves. Everything on 127.0.0.1.
 #include <catch2/catch.hpp>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -400,4 +401,56 @@ TEST_CASE("tcp-forward: --target-tls-* mistakes are named as such", "[tcp-forwar
   // The warning names the option that was given.
   auto fwd = start_forward(9, {"--target-tls-no-verify"});
   CHECK(fwd.proc.wait_stderr_contains("tls: --target-tls-no-verify: the peer is NOT verified"));
+}
+
+TEST_CASE("tcp-forward: a target that is its own listening address is refused at start with exit 2",
+          "[tcp-forward][options]") {
+  const std::string own = "is this forwarder's own listening address";
+  // PORT must be free for the bind to reach the check: retried when another test took it meanwhile.
+  auto refused = [&](const std::function<std::vector<std::string>(const std::string&)>& args_for) {
+    RunResult r;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      r = run_nettool(args_for(std::to_string(pick_free_port())), {}, 5s);
+      if (r.err.find("cannot listen") == std::string::npos) break;
+    }
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(own) != std::string::npos);
+  };
+  SECTION("the same address and port") {
+    refused([](const std::string& p) {
+      return std::vector<std::string>{"tcp-forward", "-m", "50", "127.0.0.1", p, "127.0.0.1", p};
+    });
+  }
+  SECTION("a listener on all addresses and a loopback target") {
+    refused([](const std::string& p) { return std::vector<std::string>{"tcp-forward", "-m", "50", p, "127.0.0.1", p}; });
+    refused([](const std::string& p) { return std::vector<std::string>{"tcp-forward", "-m", "50", p, "127.0.0.2", p}; });
+    if (ipv6_loopback_available())
+      refused([](const std::string& p) { return std::vector<std::string>{"tcp-forward", "-m", "50", p, "::1", p}; });
+  }
+  SECTION("a target name that resolves to it") {
+    refused([](const std::string& p) {
+      return std::vector<std::string>{"tcp-forward", "-m", "50", "127.0.0.1", p, "localhost", p};
+    });
+  }
+  SECTION("the same Unix socket however it is spelt and the same abstract name") {
+    TempDir dir;
+    const std::string file = (dir / "fwd.sock").string();
+    auto r = run_nettool({"tcp-forward", "unix:" + file, "unix:" + (dir / "." / "fwd.sock").string()}, {}, 5s);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(own) != std::string::npos);
+    CHECK(!fs::exists(file));  // and its socket file is gone
+    const std::string name = "unix:@nettool-fwd-self-" + std::to_string(getpid());
+    r = run_nettool({"tcp-forward", name, name}, {}, 5s);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(own) != std::string::npos);
+  }
+  SECTION("another address with the same port and PORT 0 start as usual") {
+    uint16_t p = pick_free_port();
+    auto fwd = start_listener({"tcp-forward", "127.0.0.1", std::to_string(p), "127.0.0.2", std::to_string(p)});
+    CHECK(fwd.proc.running());
+    auto any = start_listener({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", std::to_string(p)});
+    CHECK(any.proc.running());
+  }
 }
