@@ -7,8 +7,9 @@
 // both directions have, on an error either way, or after --idle-timeout.
 //
 // Either side may speak TLS: --tls (and the other --tls-* server options)
-// terminates it from the clients, --target-tls originates it to the target,
-// verified as tcp-connect --tls does. --proxy-protocol sends HAProxy's header
+// terminates it from the clients (the target is connected to only after a
+// client's handshake has succeeded), --target-tls originates it to the
+// target, verified as tcp-connect --tls does. --proxy-protocol sends HAProxy's header
 // first, so the target sees the real client. One log line per connection says
 // how it went.
 #include <spdlog/spdlog.h>
@@ -109,7 +110,7 @@ struct Forwarded {
   std::shared_ptr<Bridge> bridge;
   Counters client_bytes;  // received = from the client ("up"), sent = to it ("down")
   Counters target_bytes;
-  std::string tls_failure;  // why a TLS handshake (either side) failed, for the log line
+  std::string tls_failure;  // why the target's TLS handshake failed, for the log line
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
@@ -319,16 +320,31 @@ class TcpForward final : public Command {
     f->id = next_id_++;
     f->client_end = endpoint_of(&f->client_bytes);
     if (server_tls_) {
-      std::string who = f->client;
+      // The target is connected to only once the client's handshake has
+      // succeeded (with --tls-client-ca: its certificate too), as stunnel
+      // does: a port scan, a plain-text client, a client without the
+      // certificate or a failed handshake never reaches the target, nor
+      // makes it read a PROXY header.
+      uint64_t id = f->id;
       f->client_end = make_tls_endpoint(ctx_.loop(), std::move(f->client_end), *server_tls_, "", &ctx_.log(), false,
-                                        [this, who](const std::string& error, const TlsSession& session) {
-                                          if (error.empty()) ctx_.log().debug("{}: tls: {}", who, describe(session));
-                                          else ctx_.log().warn("{}: tls: {}", who, error);
+                                        [this, id](const std::string& error, const TlsSession& session) {
+                                          auto it = sessions_.find(id);
+                                          if (it == sessions_.end()) return;
+                                          if (!error.empty()) return finish(*it->second, "tls: " + error);
+                                          ctx_.log().debug("{}: tls: {}", it->second->client, describe(session));
+                                          connect_target(it->second);
                                         });
     }
     f->client_end = make_tap_endpoint(std::move(f->client_end), tap_, f->id);
     sessions_[f->id] = f;
-    // The client's bytes wait in the kernel until the target answers.
+    // In the clear, at once: nothing to wait for.
+    if (!server_tls_) connect_target(f);
+  }
+
+  // Starts this client's connection to the target; target_connected() goes on.
+  void connect_target(const std::shared_ptr<Forwarded>& f) {
+    // The client's bytes wait until the target answers: in the kernel, or
+    // with --tls in the TLS endpoint, which reads on.
     std::weak_ptr<Forwarded> weak = f;
     if (target_unix_) {
       // connect(2) on a Unix socket answers at once; the result is taken

@@ -403,6 +403,79 @@ TEST_CASE("tcp-forward: --target-tls-* mistakes are named as such", "[tcp-forwar
   CHECK(fwd.proc.wait_stderr_contains("tls: --target-tls-no-verify: the peer is NOT verified"));
 }
 
+namespace {
+
+// Every connection waiting at `target` (each given `wait` to arrive), with
+// what it sent before closing.
+std::vector<std::string> connections_at(TcpServer& target, Ms wait) {
+  std::vector<std::string> got;
+  for (Socket s = target.accept(wait); s.valid(); s = target.accept(wait)) got.push_back(s.recv_all(2s));
+  return got;
+}
+
+// True once the forwarder has logged `n` finished connections.
+bool sessions_logged(Process& fwd, size_t n) {
+  return eventually([&] { return log_lines_with(fwd.stderr_text(), " B down").size() >= n; });
+}
+
+}  // namespace
+
+TEST_CASE("tcp-forward: with --tls-client-ca the target sees only clients whose handshake succeeded",
+          "[tcp-forward][tls]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [client_cert, client_key] = pki.issue("client");
+  TcpServer target;  // records every connection the forwarder makes
+  auto fwd = start_forward(target.port(), {"--proxy-protocol", "v1", "--tls-cert", pki.server_cert.string(),
+                                           "--tls-key", pki.server_key.string(), "--tls-client-ca", pki.ca.string()});
+  const std::string port = std::to_string(fwd.port);
+  write_file(dir / "in.txt", "hello\n");
+
+  // A port probe: connect, close.
+  { Socket probe = connect_tcp(fwd.port); }
+  REQUIRE(sessions_logged(fwd.proc, 1));
+  // A plain-text client.
+  {
+    Socket plain = connect_tcp(fwd.port);
+    plain.send_all("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    ReadEnd how{};
+    plain.recv_all(10s, &how);
+    CHECK(how != ReadEnd::Timeout);
+  }
+  REQUIRE(sessions_logged(fwd.proc, 2));
+  // A TLS client without a certificate.
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-i", "2s", "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  CHECK(r.exit_code != 0);
+  REQUIRE(sessions_logged(fwd.proc, 3));
+  {
+    auto seen = connections_at(target, 300ms);
+    std::string what;
+    for (const auto& bytes : seen) what += "[" + bytes + "] ";
+    INFO("forwarder: " << fwd.proc.stderr_text() << "\nthe target got: " << what);
+    CHECK(seen.empty());
+    CHECK(log_lines_with(fwd.proc.stderr_text(), ", tls: ").size() == 3);
+  }
+
+  // A client with the certificate: one connection, the PROXY header, its bytes.
+  Process good(nettool_argv({"tcp-connect", "--tls-ca", pki.ca.string(), "--tls-cert", client_cert.string(),
+                             "--tls-key", client_key.string(), "-i", "5s", "127.0.0.1", port}),
+               ProcessOptions().stdin_from(dir / "in.txt"));
+  Socket s = target.accept(10s);
+  REQUIRE(s.valid());
+  std::string header;
+  CHECK(s.recv_until(header, "hello\n", 10s));
+  s.send_all("ok\n");
+  s.close();
+  good.wait(10s);
+  INFO("forwarder: " << fwd.proc.stderr_text() << "\nclient: " << good.stderr_text());
+  CHECK(good.stdout_text() == "ok\n");
+  CHECK(header.starts_with("PROXY TCP4 127.0.0.1 127.0.0.1 "));
+  CHECK(header.ends_with(" " + port + "\r\nhello\n"));
+  CHECK(connections_at(target, 300ms).empty());
+  CHECK(sessions_logged(fwd.proc, 4));
+}
+
 TEST_CASE("tcp-forward: a target that is its own listening address is refused at start with exit 2",
           "[tcp-forward][options]") {
   const std::string own = "is this forwarder's own listening address";
