@@ -7,12 +7,14 @@
 // both directions have, on an error either way, or after --idle-timeout.
 //
 // Either side may speak TLS: --tls (and the other --tls-* server options)
-// terminates it from the clients, --target-tls originates it to the target,
-// verified as tcp-connect --tls does. --proxy-protocol sends HAProxy's header
+// terminates it from the clients (the target is connected to only after a
+// client's handshake has succeeded), --target-tls originates it to the
+// target, verified as tcp-connect --tls does. --proxy-protocol sends HAProxy's header
 // first, so the target sees the real client. One log line per connection says
 // how it went.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include "nettool/bridge.h"
 #include "nettool/connect.h"
 #include "nettool/counting.h"
+#include "nettool/datagram.h"
 #include "nettool/error.h"
 #include "nettool/listener.h"
 #include "nettool/log.h"
@@ -108,7 +111,7 @@ struct Forwarded {
   std::shared_ptr<Bridge> bridge;
   Counters client_bytes;  // received = from the client ("up"), sent = to it ("down")
   Counters target_bytes;
-  std::string tls_failure;  // why a TLS handshake (either side) failed, for the log line
+  std::string tls_failure;  // why the target's TLS handshake failed, for the log line
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
@@ -222,12 +225,58 @@ class TcpForward final : public Command {
       unix_listener_ = std::make_unique<UnixListener>(
           ctx_.loop(), *listen_unix_, mode_, listen_.backlog, ctx_.log(),
           [this](Handle<uv_pipe_t> client) { accepted_unix(std::move(client)); });
+      refuse_own_address();
       ctx_.log().info("listening on {}, forwarding to {}", unix_listener_->address(), target_name_);
       return;
     }
     listener_ = std::make_unique<TcpListener>(ctx_.loop(), host_, port_, connect_.resolve, listen_.backlog, ctx_.log(),
                                               [this](Handle<uv_tcp_t> client) { accepted(std::move(client)); });
+    refuse_own_address();
     ctx_.log().info("listening on {}, forwarding to {}", listener_->address(), target_name_);
+  }
+
+  // A target that is our own listening socket would have each client's
+  // connection accepted as a new client, forwarded to us again, and so on
+  // up to --max-clients (udp-forward refuses the same). Checked after the
+  // bind: PORT 0 is known only then, and a listener on all addresses (no
+  // HOST) is reached through any local one (127.0.0.0/8, ::1, the
+  // interfaces'). A target name is resolved now for this only, unless -n;
+  // if that fails, the clients' own connections will say so. Through
+  // --proxy the proxy connects, wherever it is: not checked.
+  void refuse_own_address() {
+    const std::string refused = "TARGET " + target_name_ + " is this forwarder's own listening address";
+    if (listen_unix_ || target_unix_) {
+      if (!listen_unix_ || !target_unix_ || listen_unix_->abstract != target_unix_->abstract) return;
+      if (listen_unix_->abstract) {
+        if (listen_unix_->path == target_unix_->path) throw ConfigError(refused);
+        return;
+      }
+      // The same file, however the two paths are spelt.
+      struct stat ours {}, theirs {};
+      if (::stat(listen_unix_->path.c_str(), &ours) == 0 && ::stat(target_unix_->path.c_str(), &theirs) == 0 &&
+          ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino)
+        throw ConfigError(refused);
+      return;
+    }
+    if (target_proxy_) return;
+    sockaddr_storage bound = listener_->bound();
+    SelfAddresses self(reinterpret_cast<const sockaddr*>(&bound));
+    std::vector<sockaddr_storage> addresses(1);
+    const std::string host = strip_brackets(target_host_);
+    const int family = connect_.resolve.family;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(addresses.data());
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(addresses.data());
+    // An address literal (the usual case) needs no resolver.
+    if ((family == AF_INET6 || uv_ip4_addr(host.c_str(), target_port_, v4) != 0) &&
+        (family == AF_INET || uv_ip6_addr(host.c_str(), target_port_, v6) != 0)) {
+      try {
+        addresses = resolve_now(host, target_port_, connect_.resolve);
+      } catch (const RuntimeError&) {
+        return;
+      }
+    }
+    for (const sockaddr_storage& a : addresses)
+      if (self.is_self(reinterpret_cast<const sockaddr*>(&a))) throw ConfigError(refused);
   }
 
   void stop_listening() {
@@ -273,17 +322,32 @@ class TcpForward final : public Command {
     // With TLS on the client's side, its decrypted bytes are counted, not the records.
     f->client_end = endpoint_of(server_tls_ ? nullptr : &f->client_bytes);
     if (server_tls_) {
-      std::string who = f->client;
+      // The target is connected to only once the client's handshake has
+      // succeeded (with --tls-client-ca: its certificate too), as stunnel
+      // does: a port scan, a plain-text client, a client without the
+      // certificate or a failed handshake never reaches the target, nor
+      // makes it read a PROXY header.
+      uint64_t id = f->id;
       f->client_end = make_tls_endpoint(ctx_.loop(), std::move(f->client_end), *server_tls_, "", &ctx_.log(), false,
-                                        [this, who](const std::string& error, const TlsSession& session) {
-                                          if (error.empty()) ctx_.log().debug("{}: tls: {}", who, describe(session));
-                                          else ctx_.log().warn("{}: tls: {}", who, error);
+                                        [this, id](const std::string& error, const TlsSession& session) {
+                                          auto it = sessions_.find(id);
+                                          if (it == sessions_.end()) return;
+                                          if (!error.empty()) return finish(*it->second, "tls: " + error);
+                                          ctx_.log().debug("{}: tls: {}", it->second->client, describe(session));
+                                          connect_target(it->second);
                                         });
       f->client_end = make_counting_endpoint(std::move(f->client_end), &f->client_bytes);
     }
     f->client_end = make_tap_endpoint(std::move(f->client_end), tap_, f->id);
     sessions_[f->id] = f;
-    // The client's bytes wait in the kernel until the target answers.
+    // In the clear, at once: nothing to wait for.
+    if (!server_tls_) connect_target(f);
+  }
+
+  // Starts this client's connection to the target; target_connected() goes on.
+  void connect_target(const std::shared_ptr<Forwarded>& f) {
+    // The client's bytes wait until the target answers: in the kernel, or
+    // with --tls in the TLS endpoint, which reads on.
     std::weak_ptr<Forwarded> weak = f;
     if (target_unix_) {
       // connect(2) on a Unix socket answers at once; the result is taken

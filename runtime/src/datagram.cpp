@@ -106,8 +106,12 @@ SelfAddresses::SelfAddresses(const uv_udp_t* socket) {
   sockaddr_storage bound{};
   int len = sizeof bound;
   if (uv_udp_getsockname(socket, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return;
+  *this = SelfAddresses(reinterpret_cast<const sockaddr*>(&bound));
+}
+
+SelfAddresses::SelfAddresses(const sockaddr* bound) {
   Ip ip{};
-  if (!ip_of(reinterpret_cast<const sockaddr*>(&bound), ip, port_)) return;
+  if (!ip_of(bound, ip, port_)) return;
   wildcard_ = is_unspecified(ip);
   if (!wildcard_) {
     addresses_.push_back(ip);

@@ -48,6 +48,13 @@ TcpListener::TcpListener(uv_loop_t* loop, const std::string& host, uint16_t port
   throw RuntimeError("cannot listen: " + errors);
 }
 
+sockaddr_storage TcpListener::bound() const {
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  if (socket_.is_open()) uv_tcp_getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  return bound;
+}
+
 void TcpListener::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<TcpListener*>(server->data);
   if (!self) return;

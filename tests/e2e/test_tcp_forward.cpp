@@ -4,6 +4,7 @@
 // the log line each connection leaves. Everything on 127.0.0.1.
 #include <catch2/catch.hpp>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -430,4 +431,129 @@ TEST_CASE("tcp-forward: --target-tls-* mistakes are named as such", "[tcp-forwar
   // The warning names the option that was given.
   auto fwd = start_forward(9, {"--target-tls-no-verify"});
   CHECK(fwd.proc.wait_stderr_contains("tls: --target-tls-no-verify: the peer is NOT verified"));
+}
+
+namespace {
+
+// Every connection waiting at `target` (each given `wait` to arrive), with
+// what it sent before closing.
+std::vector<std::string> connections_at(TcpServer& target, Ms wait) {
+  std::vector<std::string> got;
+  for (Socket s = target.accept(wait); s.valid(); s = target.accept(wait)) got.push_back(s.recv_all(2s));
+  return got;
+}
+
+// True once the forwarder has logged `n` finished connections.
+bool sessions_logged(Process& fwd, size_t n) {
+  return eventually([&] { return log_lines_with(fwd.stderr_text(), " B down").size() >= n; });
+}
+
+}  // namespace
+
+TEST_CASE("tcp-forward: with --tls-client-ca the target sees only clients whose handshake succeeded",
+          "[tcp-forward][tls]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [client_cert, client_key] = pki.issue("client");
+  TcpServer target;  // records every connection the forwarder makes
+  auto fwd = start_forward(target.port(), {"--proxy-protocol", "v1", "--tls-cert", pki.server_cert.string(),
+                                           "--tls-key", pki.server_key.string(), "--tls-client-ca", pki.ca.string()});
+  const std::string port = std::to_string(fwd.port);
+  write_file(dir / "in.txt", "hello\n");
+
+  // A port probe: connect, close.
+  { Socket probe = connect_tcp(fwd.port); }
+  REQUIRE(sessions_logged(fwd.proc, 1));
+  // A plain-text client.
+  {
+    Socket plain = connect_tcp(fwd.port);
+    plain.send_all("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    ReadEnd how{};
+    plain.recv_all(10s, &how);
+    CHECK(how != ReadEnd::Timeout);
+  }
+  REQUIRE(sessions_logged(fwd.proc, 2));
+  // A TLS client without a certificate.
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-i", "2s", "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  CHECK(r.exit_code != 0);
+  REQUIRE(sessions_logged(fwd.proc, 3));
+  {
+    auto seen = connections_at(target, 300ms);
+    std::string what;
+    for (const auto& bytes : seen) what += "[" + bytes + "] ";
+    INFO("forwarder: " << fwd.proc.stderr_text() << "\nthe target got: " << what);
+    CHECK(seen.empty());
+    CHECK(log_lines_with(fwd.proc.stderr_text(), ", tls: ").size() == 3);
+  }
+
+  // A client with the certificate: one connection, the PROXY header, its bytes.
+  Process good(nettool_argv({"tcp-connect", "--tls-ca", pki.ca.string(), "--tls-cert", client_cert.string(),
+                             "--tls-key", client_key.string(), "-i", "5s", "127.0.0.1", port}),
+               ProcessOptions().stdin_from(dir / "in.txt"));
+  Socket s = target.accept(10s);
+  REQUIRE(s.valid());
+  std::string header;
+  CHECK(s.recv_until(header, "hello\n", 10s));
+  s.send_all("ok\n");
+  s.close();
+  good.wait(10s);
+  INFO("forwarder: " << fwd.proc.stderr_text() << "\nclient: " << good.stderr_text());
+  CHECK(good.stdout_text() == "ok\n");
+  CHECK(header.starts_with("PROXY TCP4 127.0.0.1 127.0.0.1 "));
+  CHECK(header.ends_with(" " + port + "\r\nhello\n"));
+  CHECK(connections_at(target, 300ms).empty());
+  CHECK(sessions_logged(fwd.proc, 4));
+}
+
+TEST_CASE("tcp-forward: a target that is its own listening address is refused at start with exit 2",
+          "[tcp-forward][options]") {
+  const std::string own = "is this forwarder's own listening address";
+  // PORT must be free for the bind to reach the check: retried when another test took it meanwhile.
+  auto refused = [&](const std::function<std::vector<std::string>(const std::string&)>& args_for) {
+    RunResult r;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      r = run_nettool(args_for(std::to_string(pick_free_port())), {}, 5s);
+      if (r.err.find("cannot listen") == std::string::npos) break;
+    }
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(own) != std::string::npos);
+  };
+  SECTION("the same address and port") {
+    refused([](const std::string& p) {
+      return std::vector<std::string>{"tcp-forward", "-m", "50", "127.0.0.1", p, "127.0.0.1", p};
+    });
+  }
+  SECTION("a listener on all addresses and a loopback target") {
+    refused([](const std::string& p) { return std::vector<std::string>{"tcp-forward", "-m", "50", p, "127.0.0.1", p}; });
+    refused([](const std::string& p) { return std::vector<std::string>{"tcp-forward", "-m", "50", p, "127.0.0.2", p}; });
+    if (ipv6_loopback_available())
+      refused([](const std::string& p) { return std::vector<std::string>{"tcp-forward", "-m", "50", p, "::1", p}; });
+  }
+  SECTION("a target name that resolves to it") {
+    refused([](const std::string& p) {
+      return std::vector<std::string>{"tcp-forward", "-m", "50", "127.0.0.1", p, "localhost", p};
+    });
+  }
+  SECTION("the same Unix socket however it is spelt and the same abstract name") {
+    TempDir dir;
+    const std::string file = (dir / "fwd.sock").string();
+    auto r = run_nettool({"tcp-forward", "unix:" + file, "unix:" + (dir / "." / "fwd.sock").string()}, {}, 5s);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(own) != std::string::npos);
+    CHECK(!fs::exists(file));  // and its socket file is gone
+    const std::string name = "unix:@nettool-fwd-self-" + std::to_string(getpid());
+    r = run_nettool({"tcp-forward", name, name}, {}, 5s);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(own) != std::string::npos);
+  }
+  SECTION("another address with the same port and PORT 0 start as usual") {
+    uint16_t p = pick_free_port();
+    auto fwd = start_listener({"tcp-forward", "127.0.0.1", std::to_string(p), "127.0.0.2", std::to_string(p)});
+    CHECK(fwd.proc.running());
+    auto any = start_listener({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", std::to_string(p)});
+    CHECK(any.proc.running());
+  }
 }

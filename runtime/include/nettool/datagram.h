@@ -37,11 +37,13 @@ size_t max_datagram_to(const sockaddr* to);
 // multicast: a reply to 0.0.0.0 or to a group we joined comes back to us).
 // Built from the socket's bound address; for a wildcard bind (0.0.0.0, ::)
 // every local address counts: all of 127.0.0.0/8, ::1 and the interfaces'
-// addresses at start (uv_interface_addresses).
+// addresses at start (uv_interface_addresses). tcp-forward uses it too, with
+// its listening socket's address, to refuse a target that is itself.
 class SelfAddresses {
  public:
   SelfAddresses() = default;
   explicit SelfAddresses(const uv_udp_t* socket);
+  explicit SelfAddresses(const sockaddr* bound);  // a socket's bound address (getsockname)
   // True when a datagram from `from` must not be answered (udp-listen still
   // prints it; udp-forward opens no session for it).
   bool is_self_or_bogus(const sockaddr* from) const;

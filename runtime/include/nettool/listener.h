@@ -34,6 +34,8 @@ class TcpListener {
 
   // "ADDR:PORT" as bound (port 0 resolved to the one the kernel picked).
   const std::string& address() const { return address_; }
+  // The same as a socket address (getsockname).
+  sockaddr_storage bound() const;
   bool is_open() const { return socket_.is_open(); }
   // Stops accepting; clients already accepted are not affected.
   void close() { socket_.close(); }
