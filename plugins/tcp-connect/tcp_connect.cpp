@@ -276,6 +276,10 @@ class TcpConnect final : public Command {
         static_cast<uint64_t>(connect_.timeout.count()), 0);
   }
 
+  static std::string days_left_text(int64_t days) {
+    return days < 0 ? "expired " + std::to_string(-days) + " days ago" : std::to_string(days) + " days left";
+  }
+
   void report(const std::string& failure, const TlsSession& s) {
     if (!failure.empty()) {
       ctx_.log().error("tls: {}: {}", where_, failure);
@@ -298,7 +302,7 @@ class TcpConnect final : public Command {
       line(n + " issuer", c.issuer);
       line(n + " names", c.names.empty() ? "-" : c.names);
       line(n + " not before", c.not_before);
-      line(n + " not after", c.not_after + " (" + std::to_string(c.days_left) + " days left)");
+      line(n + " not after", c.not_after + " (" + days_left_text(c.days_left) + ")");
       line(n + " key", c.key);
     }
     std::fwrite(out.data(), 1, out.size(), stdout);

@@ -5,7 +5,9 @@
 #include <catch2/catch.hpp>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <csignal>
+#include <regex>
 
 #include "harness.h"
 #include "tls_test_util.h"
@@ -101,7 +103,11 @@ TEST_CASE("tls: verification is on by default: a self-signed server is refused, 
   auto r = run_nettool({"tcp-connect", "--tls", "127.0.0.1", port}, ProcessOptions().stdin_from(dir / "in.txt"));
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("certificate verification failed: self-signed certificate") != std::string::npos);
+  // The CA hint, and the peer's pin, to pin it.
+  CHECK(r.err.find("certificate verification failed: self-signed certificate (--tls-ca FILE to trust another CA, or "
+                   "--tls-pin " +
+                   logged_pin(srv.proc.stderr_text()) + " to pin this key)\n") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 
   std::string wrong = "sha256//" + std::string(43, 'A') + "=";
   r = run_nettool({"tcp-connect", "--tls-pin", wrong, "127.0.0.1", port}, ProcessOptions().stdin_from(dir / "in.txt"));
@@ -131,8 +137,32 @@ TEST_CASE("tls: --tls-ca trusts a CA of our own, and the host name must match th
                   ProcessOptions().stdin_from(dir / "in.txt"));
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("certificate verification failed") != std::string::npos);
-  CHECK(r.err.find("mismatch") != std::string::npos);
+  // The names the certificate is for, and how to use one: no CA hint (the CA is right).
+  CHECK(r.err.find("certificate verification failed: hostname mismatch: the certificate is for localhost, 127.0.0.1, "
+                   "not other.example (connect by one of those names, or --tls-servername NAME)\n") != std::string::npos);
+  CHECK(r.err.find("--tls-ca") == std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+TEST_CASE("tls: a certificate for other names lists a few of them in the refusal", "[tls][tcp-connect]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [cert, key] = pki.issue("others", false, "DNS:a.example,DNS:b.example,DNS:c.example,DNS:d.example,DNS:e.example");
+  auto srv = start_listener({"tcp-listen", "-k", "--tls-cert", cert.string(), "--tls-key", key.string(), "127.0.0.1",
+                             "0"});
+  auto r = run_nettool({"tcp-connect", "-w", "5s", "--tls-ca", pki.ca.string(), "localhost", std::to_string(srv.port)},
+                       ProcessOptions().stdin_null());
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("hostname mismatch: the certificate is for a.example, b.example, c.example, d.example and 1 more, "
+                   "not localhost (connect by one of those names, or --tls-servername NAME)\n") != std::string::npos);
+  // An address is checked against the certificate's addresses, and it has none.
+  r = run_nettool({"tcp-connect", "-w", "5s", "--tls-ca", pki.ca.string(), "127.0.0.1", std::to_string(srv.port)},
+                  ProcessOptions().stdin_null());
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("IP address mismatch: the certificate is for a.example, b.example, c.example, d.example and 1 more, "
+                   "not 127.0.0.1 (") != std::string::npos);
 }
 
 TEST_CASE("tls: tcp-connect -z --tls prints the session and the chain, exit 0 only when verified",
@@ -158,8 +188,62 @@ TEST_CASE("tls: tcp-connect -z --tls prints the session and the chain, exit 0 on
   r = run_nettool({"tcp-connect", "-z", "--tls", "127.0.0.1", port});
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.out.find("verification: FAILED: unable to verify the first certificate\n") != std::string::npos);
+  CHECK(r.out.find("verification: FAILED: unable to verify the first certificate (--tls-ca FILE to trust another CA, "
+                   "or --tls-pin to pin the key)\n") != std::string::npos);
   CHECK(r.out.find("certificate 0 subject: CN = localhost\n") != std::string::npos);
+}
+
+TEST_CASE("tls: tcp-connect -z --tls-pin with the wrong pin still prints the full report", "[tls][tcp-connect][zero]") {
+  TempDir dir;
+  auto srv = start_listener({"tcp-listen", "-k", "--tls", "127.0.0.1", "0"});
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  const std::string pin = logged_pin(srv.proc.stderr_text());
+  const std::string port = std::to_string(srv.port);
+  const std::string wrong = "sha256//" + std::string(43, 'A') + "=";
+
+  auto r = run_nettool({"tcp-connect", "-z", "--tls-pin", wrong, "127.0.0.1", port});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("protocol: TLSv1.3\n") != std::string::npos);
+  CHECK(r.out.find("verification: FAILED: pin mismatch (expected " + wrong + ", the peer's is " + pin + ")\n") !=
+        std::string::npos);
+  CHECK(r.out.find("pin: " + pin + "\n") != std::string::npos);
+  CHECK(r.out.find("certificate 0 subject: CN = nettool self-signed\n") != std::string::npos);
+  CHECK(r.err.find("FAILED: pin mismatch") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+
+  r = run_nettool({"tcp-connect", "-z", "--tls-pin", pin, "127.0.0.1", port});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("verification: pinned\n") != std::string::npos);
+}
+
+TEST_CASE("tls: tcp-connect -z --tls reports an expired certificate as expired N days ago", "[tls][tcp-connect][zero]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [cert, key] = pki.issue("expired", true);
+  auto srv = start_listener({"tcp-listen", "-k", "--tls-cert", cert.string(), "--tls-key", key.string(), "127.0.0.1",
+                             "0"});
+  auto r = run_nettool({"tcp-connect", "-z", "--tls-ca", pki.ca.string(), "127.0.0.1", std::to_string(srv.port)});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  static const std::regex kExpired(
+      "certificate 0 not after: 2020-01-02 00:00:00 UTC \\(expired [0-9]+ days ago\\)\n");
+  CHECK(std::regex_search(r.out, kExpired));
+  CHECK(r.out.find("days left") == std::string::npos);
+  CHECK(r.out.find("verification: FAILED: the certificate expired ") != std::string::npos);
+}
+
+TEST_CASE("tls: tcp-connect -z --tls prints an IPv6 address of the certificate as ::1", "[tls][tcp-connect][zero]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [cert, key] = pki.issue("v6names", false, "DNS:localhost,IP:127.0.0.1,IP:::1");
+  auto srv = start_listener({"tcp-listen", "-k", "--tls-cert", cert.string(), "--tls-key", key.string(), "127.0.0.1",
+                             "0"});
+  auto r = run_nettool({"tcp-connect", "-z", "--tls-ca", pki.ca.string(), "127.0.0.1", std::to_string(srv.port)});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("certificate 0 names: DNS:localhost, IP:127.0.0.1, IP:::1\n") != std::string::npos);
 }
 
 TEST_CASE("tls: --tls-no-verify connects to anything and warns every time", "[tls][tcp-connect]") {
@@ -393,7 +477,9 @@ TEST_CASE("tls: a plain TCP peer fails the handshake with one line, and sees not
   peer.join();
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("tls: 127.0.0.1 port " + std::to_string(peer.port()) + ": handshake failed") != std::string::npos);
+  CHECK(r.err.find("tls: 127.0.0.1 port " + std::to_string(peer.port()) +
+                   ": the peer does not speak TLS (it answered in plain text: \"HTTP/1.0 200 OK\")\n") !=
+        std::string::npos);
   CHECK(count_occurrences(r.err, "error:") == 1);
   CHECK(got.find("SECRET-STDIN") == std::string::npos);
 }
@@ -602,12 +688,46 @@ TEST_CASE("tls: --tls-client-ca requires a client certificate from that CA", "[t
   CHECK(r.exit_code == 0);
   CHECK(r.out == "with a certificate\n");
 
+  // Without one: one line that says what to give (not a broken pipe, nor a
+  // TLS alert and a protocol error).
   r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", port},
                   ProcessOptions().stdin_from(dir / "in.txt"));
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 1);
   CHECK(r.out.empty());
+  CHECK(r.err.find("tls: 127.0.0.1 port " + port +
+                   ": the server requires a client certificate: give --tls-cert FILE --tls-key FILE\n") !=
+        std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   CHECK(srv.proc.wait_stderr_contains("peer did not return a certificate"));
+  // With nothing to send: the same.
+  r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", port}, ProcessOptions().stdin_null());
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find(": the server requires a client certificate: give --tls-cert FILE --tls-key FILE\n") !=
+        std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+TEST_CASE("tls: a TLS 1.2 server that requires a client certificate is named as such", "[tls][tcp-connect][interop]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  Process server({"openssl", "s_server", "-naccept", "1", "-tls1_2", "-Verify", "1", "-CAfile", pki.ca.string(), "-cert",
+                  pki.server_cert.string(), "-key", pki.server_key.string(), "-accept", "127.0.0.1:0"},
+                 ProcessOptions().stdin_pipe().stdout_to(dir / "got.txt"));
+  std::string port = s_server_port(server);
+  REQUIRE(!port.empty());
+  write_file(dir / "secret.txt", "not without a certificate\n");
+  auto r = run_nettool({"tcp-connect", "--tls-ca", pki.ca.string(), "-w", "5s", "127.0.0.1", port},
+                       ProcessOptions().stdin_from(dir / "secret.txt"));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("tls: 127.0.0.1 port " + port +
+                   ": the server requires a client certificate: give --tls-cert FILE --tls-key FILE\n") !=
+        std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  server.wait();
+  CHECK(read_file(dir / "got.txt").find("not without a certificate") == std::string::npos);
 }
 
 TEST_CASE("tls: --tls-client-ca names its CAs in the certificate request (openssl s_client lists them)",
@@ -694,13 +814,34 @@ TEST_CASE("tls: an expired certificate is refused, and the peer gets none of std
                        ProcessOptions().stdin_from(dir / "secret.txt"));
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("certificate has expired") != std::string::npos);
+  // When, and no CA hint: the CA is right, the certificate is old.
+  static const std::regex kExpired(
+      "certificate verification failed: the certificate expired [0-9]+ days ago \\(notAfter 2020-01-02 00:00:00 "
+      "UTC\\)\n");
+  CHECK(std::regex_search(r.err, kExpired));
+  CHECK(r.err.find("--tls-ca") == std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   // The server logs the failed handshake and waits for a client that completes one.
   CHECK(srv.proc.wait_stderr_contains(": tls: "));
   CHECK(srv.proc.running());
   srv.proc.signal(SIGTERM);
   CHECK(srv.proc.wait() == 0);
   CHECK(read_file(dir / "got.txt").empty());
+}
+
+TEST_CASE("tls: a certificate not valid yet is refused with the date it becomes valid", "[tls][tcp-connect]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  auto [cert, key] = pki.issue_dated("future", "20990101000000Z", "20990102000000Z");
+  auto srv = start_listener({"tcp-listen", "-k", "--tls-cert", cert.string(), "--tls-key", key.string(), "127.0.0.1",
+                             "0"});
+  auto r = run_nettool({"tcp-connect", "-w", "5s", "--tls-ca", pki.ca.string(), "127.0.0.1", std::to_string(srv.port)},
+                       ProcessOptions().stdin_null());
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("certificate verification failed: the certificate is not valid until 2099-01-01 00:00:00 UTC\n") !=
+        std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
 TEST_CASE("tls: a TLS 1.0-only peer is refused (TLS 1.2 at least), and gets none of stdin", "[tls][tcp-connect]") {

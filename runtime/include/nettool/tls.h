@@ -131,7 +131,12 @@ struct TlsSession {
   std::vector<Certificate> chain;  // the peer's, leaf first
 };
 
-// Called once: `error` empty when the handshake succeeded.
+// Called once: `error` empty when the handshake succeeded. One exception: a
+// TLS 1.3 client the server asked for a certificate it had none to give
+// learns the server's verdict only after its handshake is done; when the
+// connection then fails before the server has sent anything, this is called
+// once more, with that refusal, before the failure reaches reader or writer.
+// (-z, `inspect`, is never called twice.)
 using TlsHandshakeFn = std::function<void(const std::string& error, const TlsSession& session)>;
 
 // ---- a TLS session on a socket the caller watches

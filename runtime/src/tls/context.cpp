@@ -21,6 +21,8 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <string_view>
+#include <vector>
 
 #include "nettool/abi.h"
 #include "nettool/error.h"
@@ -91,12 +93,15 @@ std::string san_text(X509* certificate) {
       one = "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
                                  static_cast<size_t>(ASN1_STRING_length(n->d.dNSName)));
     } else if (n->type == GEN_IPADD) {
-      BioPtr bio(BIO_new(BIO_s_mem()));
-      GENERAL_NAME_print(bio.get(), const_cast<GENERAL_NAME*>(n));
-      char* data = nullptr;
-      long len = BIO_get_mem_data(bio.get(), &data);
-      one = std::string(data, static_cast<size_t>(len));
-      if (one.rfind("IP Address:", 0) == 0) one = "IP:" + one.substr(11);
+      // As addresses are written (::1), not OpenSSL's 0:0:0:0:0:0:0:1.
+      const unsigned char* bytes = ASN1_STRING_get0_data(n->d.iPAddress);
+      int len = ASN1_STRING_length(n->d.iPAddress);
+      char text[INET6_ADDRSTRLEN] = "";
+      if ((len == 4 && inet_ntop(AF_INET, bytes, text, sizeof text)) ||
+          (len == 16 && inet_ntop(AF_INET6, bytes, text, sizeof text)))
+        one = std::string("IP:") + text;
+      else
+        one = "IP:?";
     }
     if (one.empty()) continue;
     if (!out.empty()) out += ", ";
@@ -113,7 +118,134 @@ std::string key_text(X509* certificate) {
   return type + " " + std::to_string(EVP_PKEY_get_bits(key)) + " bits";
 }
 
+// A few of the names a certificate carries, for a hint: its SANs without
+// "DNS:" and "IP:", else its CN.
+std::string names_for_hint(X509* certificate) {
+  constexpr size_t kShown = 4;
+  std::vector<std::string> names;
+  const std::string all = san_text(certificate);  // "DNS:localhost, IP:::1"
+  for (size_t pos = 0; pos < all.size();) {
+    size_t end = all.find(", ", pos);
+    std::string one = all.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    names.push_back(one.substr(one.find(':') + 1));
+    pos = end == std::string::npos ? all.size() : end + 2;
+  }
+  if (names.empty()) {
+    char cn[256];
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, cn, sizeof cn) > 0)
+      names.emplace_back(cn);
+  }
+  if (names.empty()) return "no name at all";
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < kShown; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > kShown) out += " and " + std::to_string(names.size() - kShown) + " more";
+  return out;
+}
+
+std::string days_text(int days) { return std::to_string(days) + (days == 1 ? " day" : " days"); }  // refusals
+
 }  // namespace
+
+namespace {
+ClientNotes* notes_of(SSL* ssl) { return ssl ? static_cast<ClientNotes*>(SSL_get_app_data(ssl)) : nullptr; }
+
+// The client's verify callback (with what it returns): notes the leaf and
+// the certificate that failed, which OpenSSL forgets when it refuses the peer.
+int note_verification(int ok, X509_STORE_CTX* store) {
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  ClientNotes* notes = notes_of(ssl);
+  if (!notes) return ok;
+  if (X509* leaf = X509_STORE_CTX_get0_cert(store); leaf && !notes->leaf && X509_up_ref(leaf) == 1)
+    notes->leaf.reset(leaf);
+  if (X509* current = X509_STORE_CTX_get_current_cert(store); !ok && current && X509_up_ref(current) == 1) {
+    notes->failed.reset(current);
+    notes->failed_depth = X509_STORE_CTX_get_error_depth(store);
+  }
+  return ok;
+}
+}  // namespace
+
+std::string verify_failure(SSL* ssl, const OpenSslContext& impl, long result) {
+  std::string reason = X509_verify_cert_error_string(result);
+  ClientNotes* notes = notes_of(ssl);
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (!peer && notes) peer = notes->leaf.get();
+  if (impl.server || !peer) return reason;
+  const std::string& flag = impl.flag_prefix;
+  switch (result) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH: {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      std::string asked;
+      if (const char* host = X509_VERIFY_PARAM_get0_host(param, 0)) {
+        asked = host;
+      } else if (char* ip = X509_VERIFY_PARAM_get1_ip_asc(param)) {
+        asked = ip;
+        OPENSSL_free(ip);
+      }
+      return reason + ": the certificate is for " + names_for_hint(peer) + (asked.empty() ? "" : ", not " + asked) +
+             " (connect by one of those names, or " + flag + "-servername NAME)";
+    }
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID: {
+      // The leaf, unless verification failed further up the chain.
+      X509* c = notes && notes->failed ? notes->failed.get() : peer;
+      int depth = notes && notes->failed ? notes->failed_depth : 0;
+      std::string who = depth == 0 ? "the certificate"
+                                   : "certificate " + std::to_string(depth) + " of the chain (" +
+                                         name_text(X509_get_subject_name(c)) + ")";
+      if (result == X509_V_ERR_CERT_HAS_EXPIRED && X509_cmp_current_time(X509_get0_notAfter(c)) < 0) {
+        int days = 0, seconds = 0;
+        ASN1_TIME_diff(&days, &seconds, X509_get0_notAfter(c), nullptr);
+        return who + " expired " + (days > 0 ? days_text(days) + " ago" : "less than a day ago") + " (notAfter " +
+               time_text(X509_get0_notAfter(c)) + ")";
+      }
+      if (result == X509_V_ERR_CERT_NOT_YET_VALID && X509_cmp_current_time(X509_get0_notBefore(c)) > 0)
+        return who + " is not valid until " + time_text(X509_get0_notBefore(c));
+      return reason;
+    }
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      return reason + " (" + flag + "-ca FILE to trust another CA, or " + flag + "-pin " +
+             format_tls_pin(key_pin(peer)) + " to pin this key)";
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+      return reason + " (" + flag + "-ca FILE to trust another CA, or " + flag + "-pin to pin the key)";
+    default:
+      return reason;
+  }
+}
+
+bool asked_for_missing_certificate(SSL* ssl) {
+  const ClientNotes* notes = notes_of(ssl);
+  return notes && notes->asked_for_missing_certificate;
+}
+
+std::string missing_certificate_refusal(const OpenSslContext& impl) {
+  return "the server requires a client certificate: give " + impl.flag_prefix + "-cert FILE " + impl.flag_prefix +
+         "-key FILE";
+}
+
+std::string not_tls_refusal(std::string_view first_bytes) {
+  if (first_bytes.empty()) return "";
+  // A record starts with its content type (20 to 24) and the major version 3.
+  auto type = static_cast<unsigned char>(first_bytes[0]);
+  if (type >= 20 && type <= 24 && (first_bytes.size() < 2 || first_bytes[1] == 3)) return "";
+  std::string line;
+  for (char c : first_bytes) {
+    if (c == '\r' || c == '\n') break;
+    if (c < 0x20 || c > 0x7e) return "the peer does not speak TLS (its answer is not a TLS record)";
+    if (line.size() == 40) {
+      line += "...";
+      break;
+    }
+    line += c;
+  }
+  if (line.empty()) return "the peer does not speak TLS (its answer is not a TLS record)";
+  return "the peer does not speak TLS (it answered in plain text: \"" + line + "\")";
+}
 
 TlsSession::Certificate describe_certificate(X509* certificate) {
   TlsSession::Certificate c;
@@ -306,14 +438,14 @@ void prepare_session(SSL* ssl, const OpenSslContext& impl, const std::string& pe
   }
 }
 
-std::string handshake_error(SSL* ssl, const OpenSslContext& impl, int err) {
+std::string handshake_error(SSL* ssl, const OpenSslContext& impl, int err, std::string_view first_bytes) {
   long verify = SSL_get_verify_result(ssl);
   std::string why = openssl_errors();
-  if (verify != X509_V_OK && impl.verify)
-    return "certificate verification failed: " + std::string(X509_verify_cert_error_string(verify)) +
-           (impl.server ? ""
-                        : " (" + impl.flag_prefix + "-ca FILE to trust another CA, or " + impl.flag_prefix +
-                              "-pin to pin the key)");
+  if (verify != X509_V_OK && impl.verify) return "certificate verification failed: " + verify_failure(ssl, impl, verify);
+  if (!impl.server) {
+    if (std::string plain = not_tls_refusal(first_bytes); !plain.empty()) return plain;
+    if (asked_for_missing_certificate(ssl)) return missing_certificate_refusal(impl);
+  }
   if (err == SSL_ERROR_SYSCALL && why.empty()) return "the connection closed during the handshake";
   return "handshake failed: " + (why.empty() ? "error " + std::to_string(err) : why);
 }
@@ -344,15 +476,18 @@ TlsSession session_of(SSL* ssl, const OpenSslContext& impl) {
     s.verified = impl.client_certificates;
     s.verification = impl.client_certificates ? "client certificate verified" : "no client certificate asked for";
   } else if (impl.pin) {
-    s.verified = true;  // handshake_done() refuses a peer that does not match
-    s.verification = "pinned";
+    // Outside -z, handshake_done() has refused a peer that does not match.
+    s.verified = !s.peer_pin.empty() && s.peer_pin == format_tls_pin(*impl.pin);
+    s.verification = s.verified ? "pinned"
+                                : "FAILED: pin mismatch (expected " + format_tls_pin(*impl.pin) + ", the peer's is " +
+                                      (s.peer_pin.empty() ? "none: no certificate" : s.peer_pin) + ")";
   } else if (!impl.verify) {
     s.verification = "NOT verified (" + impl.flag_prefix + "-no-verify)";
   } else if (result == X509_V_OK) {
     s.verified = true;
     s.verification = "verified";
   } else {
-    s.verification = "FAILED: " + std::string(X509_verify_cert_error_string(result));
+    s.verification = "FAILED: " + verify_failure(ssl, impl, result);
   }
   return s;
 }
@@ -383,13 +518,27 @@ std::shared_ptr<TlsContext> make_client(const TlsClientOptions& options, spdlog:
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
   } else {
     // Inspecting, a failed check is reported after the handshake (endpoint.cpp), not fatal in it.
-    if (options.inspect) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
-    else SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    if (options.inspect)
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int ok, X509_STORE_CTX* store) {
+        note_verification(ok, store);
+        return 1;
+      });
+    else
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int ok, X509_STORE_CTX* store) { return note_verification(ok, store); });
     if (!options.ca.empty()) load_trust(ctx, options.ca, (flag + "-ca").c_str());
     else if (SSL_CTX_set_default_verify_paths(ctx) != 1)
       throw RuntimeError("tls: cannot load the system's trust store: " + openssl_errors());
   }
-  if (!options.cert.empty()) load_certificate(ctx, options.cert, options.key);
+  if (!options.cert.empty()) {
+    load_certificate(ctx, options.cert, options.key);
+  } else {
+    // Asked for a certificate with none to give: noted (ClientNotes), so
+    // that the refusal can say what to give.
+    SSL_CTX_set_client_cert_cb(ctx, [](SSL* ssl, X509**, EVP_PKEY**) {
+      if (ClientNotes* notes = notes_of(ssl)) notes->asked_for_missing_certificate = true;
+      return 0;  // send none
+    });
+  }
   if (!options.alpn.empty()) {
     std::string wire = alpn_wire(options.alpn);
     SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));

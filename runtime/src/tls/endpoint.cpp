@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "nettool/error.h"
@@ -40,7 +41,11 @@ class TlsEndpoint final : public Endpoint {
     BIO_up_ref(bio_.bio());  // SSL_set_bio takes over one reference; bio_ keeps its own
     SSL_set_bio(ssl_.get(), bio_.bio(), bio_.bio());
     prepare_session(ssl_.get(), impl, peer_host);
-    inner_->on_write_error([this](int status) { notify_write_error(status); });
+    if (!impl.server) SSL_set_app_data(ssl_.get(), &notes_);
+    inner_->on_write_error([this](int status) {
+      if (!refused_late()) return;
+      notify_write_error(status);
+    });
     inner_->read_start([this](const ChunkPtr& chunk) { on_cipher(chunk); }, [this](int status) { on_inner_end(status); });
     if (!impl.server) advance();  // the ClientHello
     if (impl.server && loop && impl.handshake_timeout.count() > 0) {
@@ -112,6 +117,9 @@ class TlsEndpoint final : public Endpoint {
   // ---- the handshake and reading
 
   void on_cipher(const ChunkPtr& chunk) {
+    // The start of the peer's answer, to tell a peer that does not speak TLS.
+    if (!established_ && first_bytes_.size() < kFirstBytes)
+      first_bytes_.append(chunk->data.get(), std::min(chunk->size, kFirstBytes - first_bytes_.size()));
     bio_.receive(chunk);
     advance();
   }
@@ -127,7 +135,7 @@ class TlsEndpoint final : public Endpoint {
       if (rc != 1) {
         int err = SSL_get_error(ssl_.get(), rc);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
-        handshake_failed(handshake_error(ssl_.get(), *context_, err));
+        handshake_failed(handshake_error(ssl_.get(), *context_, err, first_bytes_));
         return;
       }
       if (!handshake_done() || !*alive) return;
@@ -139,12 +147,17 @@ class TlsEndpoint final : public Endpoint {
   // data written meanwhile. False when the peer is refused.
   bool handshake_done() {
     TlsSession s = session_of(ssl_.get(), *context_);
-    if (std::string refused = check_pin(ssl_.get(), *context_); !refused.empty()) {
+    // -z reports a wrong pin with the rest (session_of), not instead of it.
+    if (std::string refused = check_pin(ssl_.get(), *context_); !refused.empty() && !context_->inspect) {
       handshake_failed(refused);
       return false;
     }
     established_ = true;
     handshake_timer_.close();
+    // TLS 1.3: the server checks our (missing) certificate after our
+    // Finished, so its refusal can only come now: kept for refused_late().
+    if (notes_.asked_for_missing_certificate && !context_->inspect && SSL_version(ssl_.get()) == TLS1_3_VERSION)
+      late_refusal_ = on_handshake_;
     if (on_handshake_) {
       auto fn = std::move(on_handshake_);
       auto alive = alive_;
@@ -197,6 +210,7 @@ class TlsEndpoint final : public Endpoint {
       flush();  // a TLS 1.3 key update or session ticket may have answers to send
       if (!*alive) return;
       if (chunk->size > 0) {
+        late_refusal_ = nullptr;  // the server talks to us: it did not refuse
         on_data_(right_size(std::move(chunk)));
         if (!*alive) return;
       }
@@ -210,7 +224,11 @@ class TlsEndpoint final : public Endpoint {
         return;
       }
       std::string why = openssl_errors();
-      if (log_) log_->error("tls: reading from {}: {}", inner_->describe(), why.empty() ? "protocol error" : why);
+      if (late_refusal_) {
+        if (!refused_late()) return;
+      } else if (log_) {
+        log_->error("tls: reading from {}: {}", inner_->describe(), why.empty() ? "protocol error" : why);
+      }
       finish_reading(UV_EPROTO);
       return;
     }
@@ -221,12 +239,18 @@ class TlsEndpoint final : public Endpoint {
     if (!established_) {
       // A reset is a failed handshake like any other: one reason, reported
       // through on_handshake (a TLS 1.0-only OpenSSL server resets).
-      if (!failed_)
+      if (failed_) return;
+      if (std::string plain = context_->server ? "" : not_tls_refusal(first_bytes_); !plain.empty())
+        handshake_failed(plain);
+      else if (notes_.asked_for_missing_certificate)
+        handshake_failed(missing_certificate_refusal(*context_));
+      else
         handshake_failed(status < 0 ? std::string("the connection failed during the handshake: ") + uv_strerror(status)
                                     : "the peer closed the connection during the handshake");
       return;
     }
     if (status < 0) {
+      if (!refused_late()) return;
       finish_reading(status);
       return;
     }
@@ -244,6 +268,19 @@ class TlsEndpoint final : public Endpoint {
     }
     if (log_) log_->warn("tls: {} closed the connection without close_notify: the data may be truncated", describe());
     finish_reading(0);
+  }
+
+  // After a TLS 1.3 handshake in which the server asked for a certificate
+  // we had none to give, a connection that fails before the server has sent
+  // anything was refused for want of one: on_handshake hears that (once
+  // more) before the failure goes on. False when that destroyed us.
+  bool refused_late() {
+    if (!late_refusal_) return true;
+    auto fn = std::move(late_refusal_);
+    late_refusal_ = nullptr;
+    auto alive = alive_;
+    fn(missing_certificate_refusal(*context_), TlsSession{});
+    return *alive;
   }
 
   void finish_reading(int status) {
@@ -282,7 +319,10 @@ class TlsEndpoint final : public Endpoint {
     ERR_clear_error();
     SSL_shutdown(ssl_.get());  // sends close_notify; the peer's comes as our end of stream
     flush();
-    inner_->end(std::move(end_done_));
+    inner_->end([this, alive = alive_, done = std::move(end_done_)](int status) {
+      if (status < 0 && *alive && !refused_late()) return;
+      if (done) done(status);
+    });
   }
 
   // Writes whatever OpenSSL produced to the inner endpoint.
@@ -314,6 +354,10 @@ class TlsEndpoint final : public Endpoint {
   bool inner_eof_ = false;
   bool ended_ = false;  // the reading side has ended (on_end called or pending)
   std::optional<int> early_end_;  // the end, when it came before read_start()
+  static constexpr size_t kFirstBytes = 64;
+  std::string first_bytes_;  // the start of what the peer sent, while in the handshake
+  ClientNotes notes_;  // a client's SSL app data
+  TlsHandshakeFn late_refusal_;  // see refused_late()
   ChunkPool read_pool_;
   std::deque<ChunkPtr> pending_plain_;  // written before the handshake ended
   size_t pending_plain_bytes_ = 0;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "nettool/tls.h"
 #include "openssl_ptr.h"
@@ -54,8 +55,27 @@ TlsSession::Certificate describe_certificate(X509* certificate);
 // name is to be checked and there is none.
 void prepare_session(SSL* ssl, const OpenSslContext& context, const std::string& peer_host);
 // Why a handshake failed, from SSL_get_error's `err`, the verification
-// result and OpenSSL's error queue (which it empties).
-std::string handshake_error(SSL* ssl, const OpenSslContext& context, int err);
+// result and OpenSSL's error queue (which it empties); for a client, also
+// from `first_bytes`, the start of what the peer sent (not TLS at all?), and
+// whether the server asked for a certificate it did not get.
+std::string handshake_error(SSL* ssl, const OpenSslContext& context, int err, std::string_view first_bytes = {});
+// A failed verification `result` (X509_V_ERR_*) in one line, with what to do
+// about it: the names a certificate is for, when it expired, the pin of a
+// self-signed peer.
+std::string verify_failure(SSL* ssl, const OpenSslContext& context, long result);
+// A client's SSL app data (its endpoint owns it): what the handshake's
+// callbacks noticed, for the refusal's words.
+struct ClientNotes {
+  bool asked_for_missing_certificate = false;  // the server asked for a certificate and we had none
+  // OpenSSL keeps no certificate of a peer it refused: the leaf as
+  // verification saw it, and the certificate it last failed on, at that depth.
+  X509Ptr leaf, failed;
+  int failed_depth = 0;
+};
+bool asked_for_missing_certificate(SSL* ssl);
+std::string missing_certificate_refusal(const OpenSslContext& context);
+// "" when `first_bytes` may be TLS, else the refusal of a peer that is not.
+std::string not_tls_refusal(std::string_view first_bytes);
 // After a handshake: "" when --tls-pin is unset or matches, else the refusal.
 std::string check_pin(SSL* ssl, const OpenSslContext& context);
 // What the handshake agreed on, and how the peer was checked.
