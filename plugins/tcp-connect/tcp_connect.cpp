@@ -15,6 +15,7 @@
 #include "nettool/connect.h"
 #include "nettool/counting.h"
 #include "nettool/error.h"
+#include "nettool/net.h"
 #include "nettool/option_groups.h"
 #include "nettool/plugin.h"
 #include "nettool/tls.h"
@@ -56,7 +57,8 @@ class TcpConnect final : public Command {
       check_unix_options();
       where_ = unix_->to_string();
     } else {
-      if (!opts_.has(opt("port"))) throw ConfigError("PORT is missing (HOST PORT, or unix:/PATH for a Unix socket)");
+      if (!opts_.has(opt("port")))
+        throw ConfigError(missing_port_message("PORT", host_, "HOST PORT, or unix:/PATH for a Unix socket"));
       const PortList& list = opts_.get_port_list(opt("port"));
       ports_text_ = format_ports(list);
       if (port_count(list) > 1 && !opts_.get_bool(opt("zero")))

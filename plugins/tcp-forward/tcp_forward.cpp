@@ -181,7 +181,8 @@ class TcpForward final : public Command {
       target_name_ = target_unix_->to_string();
       return;
     }
-    if (!target_port) throw ConfigError("TARGET_PORT is missing (TARGET_HOST TARGET_PORT, or unix:/PATH)");
+    if (!target_port)
+      throw ConfigError(missing_port_message("TARGET_PORT", target, "TARGET_HOST TARGET_PORT, or unix:/PATH"));
     if (strip_brackets(target).empty()) throw ConfigError("TARGET_HOST is empty (a host name or an address)");
     target_host_ = target;
     target_port_ = parse_port(*target_port);

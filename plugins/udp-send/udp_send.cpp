@@ -56,7 +56,8 @@ class UdpSend final : public Command {
     local_ = source_options(opts_);
     tap_ = traffic_tap(ctx_, opts_);
     if (auto unix = parse_unix_address(opts_.get_string(opt("host")))) return start_unix(*unix);
-    if (!opts_.has(opt("port"))) throw ConfigError("PORT is missing (HOST PORT, or unix:/PATH for a Unix socket)");
+    if (!opts_.has(opt("port")))
+      throw ConfigError(missing_port_message("PORT", opts_.get_string(opt("host")), "HOST PORT, or unix:/PATH for a Unix socket"));
     // As the other UDP senders: nothing can be sent to port 0.
     if (opts_.get_port(opt("port")) == 0) throw ConfigError("PORT: 0 is not a port to send to");
     // The resolver would take "" for the loopback address.

@@ -111,4 +111,18 @@ std::string format_address(const sockaddr* addr) {
   return host + ":" + std::to_string(address_port(addr));
 }
 
+std::string missing_port_message(std::string_view port_name, std::string_view host, std::string_view usage) {
+  const std::string plain = std::string(port_name) + " is missing (" + std::string(usage) + ")";
+  const size_t colon = host.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == host.size() || colon + 6 < host.size()) return plain;
+  const std::string_view name = host.substr(0, colon), port = host.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string_view::npos) return plain;
+  // "::1" is an address, not "::" and port 1: a bare IPv6 address has colons
+  // before its last one; "[::1]:443" has its address in brackets.
+  const bool bracketed = name.size() > 2 && name.front() == '[' && name.back() == ']';
+  if (!bracketed && name.find(':') != std::string_view::npos) return plain;
+  return std::string(port_name) + " is missing: the host and the port are two words here: " + std::string(name) + " " +
+         std::string(port) + " (not " + std::string(host) + ")";
+}
+
 }  // namespace nettool

@@ -206,3 +206,14 @@ TEST_CASE("a port list that cannot be meant is a usage error: without -z a repea
     CHECK_THAT(r.err, Catch::Contains(c.says));
   }
 }
+
+TEST_CASE("HOST:PORT in one word gets a usage error saying to give them as two words", "[ports][cli]") {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"tcp-connect", "127.0.0.1:9"}, std::vector<std::string>{"udp-send", "127.0.0.1:9"},
+        std::vector<std::string>{"tcp-forward", "0", "127.0.0.1:9"}}) {
+    auto r = run_nettool(args, {}, kUsageTimeout);
+    INFO(args[0] << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("the host and the port are two words here: 127.0.0.1 9 (not 127.0.0.1:9)"));
+  }
+}

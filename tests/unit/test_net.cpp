@@ -143,3 +143,15 @@ TEST_CASE("format_address prints IPv4 and bracketed IPv6 with the port", "[net]"
   CHECK(address_port(sa(v6("::1", 443))) == 443);
   CHECK(address_port(sa(v4("192.0.2.3", 8080))) == 8080);
 }
+
+TEST_CASE("A missing port says how to type HOST:PORT as two words, and only for what is HOST:PORT", "[net]") {
+  const std::string usage = "HOST PORT";
+  CHECK(missing_port_message("PORT", "127.0.0.1:443", usage) ==
+        "PORT is missing: the host and the port are two words here: 127.0.0.1 443 (not 127.0.0.1:443)");
+  CHECK(missing_port_message("TARGET_PORT", "[::1]:80", usage) ==
+        "TARGET_PORT is missing: the host and the port are two words here: [::1] 80 (not [::1]:80)");
+  CHECK(missing_port_message("PORT", "example.org:8443", usage).find("example.org 8443") != std::string::npos);
+  // An IPv6 address, a name alone, a port that is not a number or is too long: the plain message.
+  for (const char* host : {"::1", "fe80::1", "localhost", "host:http", "host:", ":80", "host:1234567"})
+    CHECK(missing_port_message("PORT", host, usage) == "PORT is missing (HOST PORT)");
+}

@@ -35,4 +35,9 @@ std::string format_address(const sockaddr* addr);
 std::string format_host(const sockaddr* addr);  // without the port
 uint16_t address_port(const sockaddr* addr);
 
+// "PORT is missing (USAGE)"; or, when `host` is HOST:PORT in one word (as
+// s_client, socat and many URLs write it), what to type instead:
+// "PORT is missing: the host and the port are two words: 127.0.0.1 443".
+std::string missing_port_message(std::string_view port_name, std::string_view host, std::string_view usage);
+
 }  // namespace nettool
