@@ -192,6 +192,9 @@ void Bridge::local_stopped_taking(std::string reason) {
     b->check_both_done();
   });
   down_->on_chunk([this](size_t) { touch(); });
+  // With nothing going up (-d), nothing else would end our side: end it now,
+  // and the linger bounds the rest.
+  if (nothing_goes_up_) end_network();
   check_both_done();
 }
 

@@ -237,6 +237,23 @@ TEST_CASE("exec: a child that stops reading still gets its answer to the client 
   CHECK_THAT(l.proc.stderr_text(), Catch::Contains("broken pipe"));
 }
 
+// With -d nothing goes to the client, so nothing but the broken pipe can end
+// the session: it must end (the client sees our EOF), and fail.
+TEST_CASE("exec: with -d a child that stops reading ends the session with the reason", "[exec]") {
+  auto l = start_listener({"tcp-listen", "-d", "--sh-exec", "exec 0<&-; sleep 3", "127.0.0.1", "0"});
+  Socket s = connect_tcp(l.port);
+  // More than any pipe holds: some of it meets the closed pipe.
+  const std::string block(64 * 1024, 'x');
+  for (int i = 0; i < 64 && s.send_all(block, 2s); ++i) {
+  }
+  s.shutdown_write();
+  ReadEnd end = ReadEnd::Timeout;
+  CHECK(s.recv_all(5s, &end).empty());
+  CHECK(end != ReadEnd::Timeout);  // the session ended: our FIN (or a reset), not the wait's limit
+  CHECK(l.proc.wait() == 1);
+  CHECK_THAT(l.proc.stderr_text(), Catch::Contains("broken pipe"));
+}
+
 TEST_CASE("exec: a child that stops reading its stdin is an error (exit 1 with the reason) unlike a stdout reader",
           "[exec]") {
   // Only our own stdout's reader may leave quietly (| head); a child that
