@@ -220,9 +220,15 @@ class TlsEndpoint final : public Endpoint {
       // read_resume(), where SSL_read reports it again.
       if (ended_ || paused_) return;
       if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify: its end of stream
+        late_refusal_ = nullptr;             // a clean close is no refusal
         finish_reading(0);
         return;
       }
+      // Another alert than the missing certificate's is not that refusal
+      // (a server that only asked for a certificate, as nginx's optional).
+      if (late_refusal_ && ERR_GET_REASON(ERR_peek_error()) != SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED &&
+          ERR_GET_REASON(ERR_peek_error()) != SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE && ERR_peek_error() != 0)
+        late_refusal_ = nullptr;
       std::string why = openssl_errors();
       if (late_refusal_) {
         if (!refused_late()) return;
