@@ -112,6 +112,7 @@ SelfAddresses::SelfAddresses(const uv_udp_t* socket) {
 SelfAddresses::SelfAddresses(const sockaddr* bound) {
   Ip ip{};
   if (!ip_of(bound, ip, port_)) return;
+  ipv4_only_ = bound->sa_family == AF_INET;
   wildcard_ = is_unspecified(ip);
   if (!wildcard_) {
     addresses_.push_back(ip);
@@ -131,6 +132,8 @@ bool SelfAddresses::is_self(const sockaddr* addr) const {
   Ip ip{};
   uint16_t port = 0;
   if (port_ == 0 || !ip_of(addr, ip, port) || port != port_) return false;
+  // 0.0.0.0 takes no IPv6 (::1 is another service); :: takes both (dual stack).
+  if (ipv4_only_ && !is_v4(ip)) return false;
   // Sending to 0.0.0.0 or :: reaches this host (Linux routes it to loopback).
   if (is_unspecified(ip)) return true;
   if (wildcard_ && is_loopback(ip)) return true;

@@ -556,4 +556,13 @@ TEST_CASE("tcp-forward: a target that is its own listening address is refused at
     auto any = start_listener({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", std::to_string(p)});
     CHECK(any.proc.running());
   }
+  SECTION("an IPv4 listener on all addresses with the IPv6 loopback as target starts: ::1 is another service") {
+    if (!ipv6_loopback_available()) {
+      WARN("no IPv6 loopback here: not tried");
+      return;
+    }
+    uint16_t p = pick_free_port();
+    auto fwd = start_listener({"tcp-forward", "0.0.0.0", std::to_string(p), "::1", std::to_string(p)});
+    CHECK(fwd.proc.running());
+  }
 }

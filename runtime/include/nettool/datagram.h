@@ -55,6 +55,7 @@ class SelfAddresses {
   using Ip = std::array<unsigned char, 16>;  // IPv4 as ::ffff:a.b.c.d
   uint16_t port_ = 0;                        // host order; 0 until built
   bool wildcard_ = false;
+  bool ipv4_only_ = false;  // bound to an IPv4 address: IPv6 destinations never reach it
   std::vector<Ip> addresses_;
 };
 
