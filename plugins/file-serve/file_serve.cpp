@@ -132,7 +132,15 @@ std::optional<std::string> bind_to_apply(const OptionValues& opts) {
   if (host.empty() || host.starts_with("unix:") || host.find_first_of("[]/") != std::string::npos)
     throw ConfigError("--bind: expected an address or host name, got '" + host +
                       "' (for a Unix socket: --listen unix:/PATH)");
-  const std::string port = std::to_string(opts.get_port(opt("port")));
+  uint16_t number = opts.get_port(opt("port"));
+  // -b replaces an address: a profile's listen: ADDR:PORT keeps its port
+  // unless PORT comes from the command line too.
+  if (opts.source(opt("port")) != ValueSource::CommandLine && opts.source(opt("listen")) == ValueSource::Profile) {
+    const std::string& listen = opts.get_string(opt("listen"));
+    if (size_t colon = listen.rfind(':'); !listen.starts_with("unix:") && colon != std::string::npos)
+      number = parse_port(listen.substr(colon + 1));
+  }
+  const std::string port = std::to_string(number);
   return host.find(':') == std::string::npos ? host + ":" + port : "[" + host + "]:" + port;
 }
 

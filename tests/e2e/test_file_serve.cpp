@@ -1445,6 +1445,16 @@ TEST_CASE("file-serve: python3 -m http.server's -b ADDR and -d DIR work as typed
     CHECK(srv.port != busy.port());
     CHECK(http_get(srv.port, "/a.txt").body == "from www\n");
   }
+  SECTION("-b alone replaces the address of the profile's listen: and keeps its port") {
+    const uint16_t port = pick_free_port();
+    const auto profile = dir / "serve.yaml";
+    write_file(profile, "command: file-serve\nroot: www\nlisten: 0.0.0.0:" + std::to_string(port) + "\n");
+    auto srv = start_listener({"-c", profile.string(), "-b", "127.0.0.1"});
+    INFO("server: " << srv.proc.stderr_text());
+    CHECK(srv.address == "127.0.0.1");
+    CHECK(srv.port == port);
+    CHECK(http_get(srv.port, "/a.txt").body == "from www\n");
+  }
   SECTION("with their long spellings from the same place, or a Unix socket, they are a usage error") {
     const std::string root = (dir / "www").string();
     for (const std::vector<std::string>& args :
