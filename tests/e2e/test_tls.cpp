@@ -3,6 +3,7 @@
 // inspection, and the option errors. Certificates are made by the openssl
 // command in the test's temporary directory; traffic stays on 127.0.0.1.
 #include <catch2/catch.hpp>
+#include <thread>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -943,4 +944,24 @@ TEST_CASE("tls: tcp-connect --tls talks to ncat --ssl -l, verified against its c
   }
   INFO("stderr: " << err);
   CHECK(got == "to ncat\n");
+}
+
+TEST_CASE("tls: -v counts nothing sent when the handshake fails with stdin already read", "[tls][tcp-connect]") {
+  TempDir dir;
+  write_file(dir / "in.txt", "SECRET-STDIN\n");
+  PeerThread peer([&](Socket& s) {
+    (void)s.recv_some(3000ms);  // the ClientHello; stdin is read meanwhile
+    // Time for stdin to be read and held for the handshake, so a count of
+    // what was written (the old bug) would show it; the right count is 0 either way.
+    std::this_thread::sleep_for(300ms);
+    s.send_all("HTTP/1.0 200 OK\r\n\r\nplain text, not TLS\n");
+    (void)s.recv_all(3000ms);
+  });
+  auto r = run_nettool({"tcp-connect", "-v", "--tls", "127.0.0.1", std::to_string(peer.port())},
+                       ProcessOptions().stdin_from(dir / "in.txt"));
+  peer.join();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("does not speak TLS"));
+  CHECK_THAT(r.err, Catch::Contains("sent 0 B (0 bytes)"));
 }

@@ -35,21 +35,43 @@ class CountingEndpoint final : public Endpoint {
 
   bool writable() const override { return inner_->writable(); }
   void write(const ChunkPtr& chunk) override {
-    counters_->bytes_sent += chunk->size;
+    accepted_ += chunk->size;
     inner_->write(chunk);
+    count_sent();
     // Our drain waiters hear of the inner queue's draining (one wait at a time).
     if (!waiting_for_drain_ && inner_->queued_bytes() >= kLowWatermark) {
       waiting_for_drain_ = true;
       inner_->when_drained(alive_, [this] {
         waiting_for_drain_ = false;
+        count_sent();
         notify_drained_if_low();
       });
     }
   }
   size_t queued_bytes() const override { return inner_->queued_bytes(); }
-  void end(DoneFn done) override { inner_->end(std::move(done)); }
+  void end(DoneFn done) override {
+    std::weak_ptr<bool> alive = alive_;
+    inner_->end([this, alive, done = std::move(done)](int status) {
+      if (alive.lock()) count_sent();
+      if (done) done(status);
+    });
+  }
 
  private:
+  // Sent = written to us and no longer queued below: data held back by a
+  // handshake that then failed, or still queued when a session dies, never
+  // went out and is not counted. (The queue below holds records, a little
+  // larger than the data, so the count may lag until it drains.)
+  void count_sent() {
+    const uint64_t queued = inner_->queued_bytes();
+    const uint64_t gone = accepted_ > queued ? accepted_ - queued : 0;
+    if (gone <= counted_) return;
+    counters_->bytes_sent += gone - counted_;
+    counted_ = gone;
+  }
+
+  uint64_t accepted_ = 0;  // written to us
+  uint64_t counted_ = 0;   // of which added to counters_
   std::unique_ptr<Endpoint> inner_;
   Counters* counters_;
   bool waiting_for_drain_ = false;
