@@ -25,9 +25,6 @@ bool foreground_of_a_terminal() {
   return tty.get() >= 0 && tcgetpgrp(tty.get()) == getpgrp();
 }
 
-// Owns what the runner adds to the loop. Signal and grace handles are unref'd:
-// they never keep the loop alive on their own, so the loop ends when the
-// command has nothing left to do.
 // 5s, 1.5s, 250ms: as --grace is written.
 std::string duration_text(Duration d) {
   const auto ms = d.count();
@@ -35,6 +32,9 @@ std::string duration_text(Duration d) {
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : fmt::format("{:.1f}s", static_cast<double>(ms) / 1000);
 }
 
+// Owns what the runner adds to the loop. Signal and grace handles are unref'd:
+// they never keep the loop alive on their own, so the loop ends when the
+// command has nothing left to do.
 class Runner {
  public:
   Runner(uv_loop_t* loop, Context& ctx, Command& command, Duration grace)

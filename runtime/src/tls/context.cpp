@@ -276,7 +276,7 @@ void write_key_log(const SSL* ssl, const char* line) {
   auto* impl = static_cast<OpenSslContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   if (!impl || impl->keylog_path.empty()) return;
   int fd = open_key_log(impl->keylog_path);
-  if (fd < 0) return;  // said once at start (common_setup); a file removed since stays unwritten
+  if (fd < 0) return;  // said once at start (common_setup); a symlink planted since is still refused
   const std::string text = std::string(line) + "\n";
   (void)!::write(fd, text.data(), text.size());
   ::close(fd);
@@ -292,8 +292,9 @@ void common_setup(OpenSslContext& impl, bool tls13_only, spdlog::logger& log) {
   if (const char* path = std::getenv("SSLKEYLOGFILE"); path && *path) {
     int fd = open_key_log(path);
     if (fd < 0) {
+      const int err = errno;  // before anything else can change it
       log.warn("tls: SSLKEYLOGFILE={}: not writing the session secrets there: {}", escape_for_log(path),
-               errno == ELOOP ? "it is a symbolic link" : std::strerror(errno));
+               err == ELOOP ? "it is a symbolic link" : std::strerror(err));
       return;
     }
     ::close(fd);
