@@ -252,6 +252,23 @@ inline uint16_t local_port(const Socket& s) {
   return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
+// A test server in Python (`python3 -c SCRIPT ARGS...`) that prints its port
+// on the first line of stdout, up and listening.
+struct PythonServer {
+  std::optional<Process> proc;
+  uint16_t port = 0;
+};
+inline PythonServer start_python_server(const char* script, std::vector<std::string> args = {}) {
+  args.insert(args.begin(), {"python3", "-c", script});
+  Process p(std::move(args));
+  bool up = p.wait_stdout([](const std::string& s) { return s.find('\n') != std::string::npos; }, kStartTimeout);
+  if (!up) throw std::runtime_error("python test server did not start: " + p.stderr_text());
+  PythonServer out;
+  out.port = static_cast<uint16_t>(std::stoul(p.stdout_text()));
+  out.proc.emplace(std::move(p));
+  return out;
+}
+
 // nettool file-get ARGS..., run to completion.
 inline CmdResult file_get(std::vector<std::string> args, Ms timeout = kRunTimeout, ProcessOptions options = {}) {
   args.insert(args.begin(), "file-get");

@@ -127,20 +127,7 @@ print(srv.server_address[1], flush=True)
 srv.serve_forever()
 )PY";
 
-struct OddServer {
-  std::optional<Process> proc;
-  uint16_t port = 0;
-};
-
-OddServer start_odd_server(const fs::path& data_file) {
-  Process p({"python3", "-c", kOddServer, data_file.string()});
-  bool up = p.wait_stdout([](const std::string& s) { return s.find('\n') != std::string::npos; }, kStartTimeout);
-  if (!up) throw std::runtime_error("python test server did not start: " + p.stderr_text());
-  OddServer out;
-  out.port = static_cast<uint16_t>(std::stoul(p.stdout_text()));
-  out.proc.emplace(std::move(p));
-  return out;
-}
+PythonServer start_odd_server(const fs::path& data_file) { return start_python_server(kOddServer, {data_file.string()}); }
 
 }  // namespace
 

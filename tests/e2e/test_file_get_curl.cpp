@@ -43,20 +43,7 @@ print(srv.server_address[1], flush=True)
 srv.serve_forever()
 )PY";
 
-struct RedirectServer {
-  std::optional<Process> proc;
-  uint16_t port = 0;
-};
-
-RedirectServer start_redirect_server() {
-  Process p({"python3", "-c", kRedirectServer});
-  bool up = p.wait_stdout([](const std::string& s) { return s.find('\n') != std::string::npos; }, kStartTimeout);
-  if (!up) throw std::runtime_error("python redirect server did not start: " + p.stderr_text());
-  RedirectServer out;
-  out.port = static_cast<uint16_t>(std::stoul(p.stdout_text()));
-  out.proc.emplace(std::move(p));
-  return out;
-}
+PythonServer start_redirect_server() { return start_python_server(kRedirectServer); }
 
 }  // namespace
 

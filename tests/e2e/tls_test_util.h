@@ -41,27 +41,17 @@ struct TestPki {
   std::pair<fs::path, fs::path> issue(const std::string& name, bool expired = false,
                                       const std::string& san = "DNS:localhost,IP:127.0.0.1") {
     if (expired) return issue_dated(name, "20200101000000Z", "20200102000000Z", san);
-    const fs::path cert = dir / (name + ".pem"), key = dir / (name + ".key"), csr = dir / (name + ".csr"),
-                   ext = dir / "ext.cnf";
-    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key.string(), "-out",
-             csr.string(), "-subj", "/CN=localhost"},
+    const Request r = request(name, san);
+    openssl({"x509", "-req", "-in", r.csr.string(), "-CA", ca.string(), "-CAkey", ca_key.string(), "-CAcreateserial",
+             "-out", r.cert.string(), "-days", "2", "-extfile", r.ext.string()},
             dir);
-    write_file(ext, "subjectAltName=" + san + "\n");
-    openssl({"x509", "-req", "-in", csr.string(), "-CA", ca.string(), "-CAkey", ca_key.string(), "-CAcreateserial",
-             "-out", cert.string(), "-days", "2", "-extfile", ext.string()},
-            dir);
-    return {cert, key};
+    return {r.cert, r.key};
   }
 
   // A certificate valid only from `start` to `end` (YYYYMMDDHHMMSSZ), as issue().
   std::pair<fs::path, fs::path> issue_dated(const std::string& name, const std::string& start, const std::string& end,
                                             const std::string& san = "DNS:localhost,IP:127.0.0.1") {
-    const fs::path cert = dir / (name + ".pem"), key = dir / (name + ".key"), csr = dir / (name + ".csr"),
-                   ext = dir / "ext.cnf";
-    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key.string(), "-out",
-             csr.string(), "-subj", "/CN=localhost"},
-            dir);
-    write_file(ext, "subjectAltName=" + san + "\n");
+    const Request r = request(name, san);
     // `openssl x509` cannot date a certificate in the past; `openssl ca` can.
     const fs::path db = dir / (name + ".db"), conf = dir / (name + ".ca.cnf");
     write_file(db, "");
@@ -70,9 +60,25 @@ struct TestPki {
                          dir.string() + "\nserial = " + (dir / (name + ".serial")).string() +
                          "\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n");
     openssl({"ca", "-batch", "-notext", "-config", conf.string(), "-cert", ca.string(), "-keyfile", ca_key.string(),
-             "-in", csr.string(), "-out", cert.string(), "-startdate", start, "-enddate", end, "-extfile", ext.string()},
+             "-in", r.csr.string(), "-out", r.cert.string(), "-startdate", start, "-enddate", end, "-extfile",
+             r.ext.string()},
             dir);
-    return {cert, key};
+    return {r.cert, r.key};
+  }
+
+ private:
+  // NAME.key and a signing request for it (CN=localhost, `san`), and where
+  // NAME.pem is to go.
+  struct Request {
+    fs::path cert, key, csr, ext;
+  };
+  Request request(const std::string& name, const std::string& san) {
+    Request r{dir / (name + ".pem"), dir / (name + ".key"), dir / (name + ".csr"), dir / "ext.cnf"};
+    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", r.key.string(), "-out",
+             r.csr.string(), "-subj", "/CN=localhost"},
+            dir);
+    write_file(r.ext, "subjectAltName=" + san + "\n");
+    return r;
   }
 };
 
