@@ -544,23 +544,38 @@ void check_required(Schema schema, const OptionValues& values) {
   }
 }
 
-void give_way_to_command_line(Schema schema, OptionValues& values) {
+namespace {
+
+// Calls fn(spec, other) for every pair in which `spec` excludes `other`
+// (spec.excludes names them, space-separated).
+template <typename Fn>
+void for_each_exclusion(Schema schema, Fn fn) {
   for (const auto& spec : schema) {
     std::string_view rest = spec.excludes;
     while (!rest.empty()) {
-      size_t space = rest.find(' ');
-      const OptionSpec* other = find_option(schema, rest.substr(0, space));
-      if (other && values.given(spec.name) && values.given(other->name) &&
-          values.source(spec.name) != values.source(other->name)) {
-        const OptionSpec& dropped = values.source(spec.name) == ValueSource::Profile ? spec : *other;
-        values.set(dropped.name,
-                   dropped.default_value.empty() ? OptionValue{} : parse_value(dropped, dropped.default_value, nullptr),
-                   ValueSource::Default);
-      }
+      const size_t space = rest.find(' ');
+      const std::string_view name = rest.substr(0, space);
+      const OptionSpec* other = find_option(schema, name);
+      if (!other)
+        throw std::logic_error("option '" + std::string(spec.name) + "' excludes an undeclared '" + std::string(name) + "'");
+      fn(spec, *other);
       if (space == std::string_view::npos) break;
       rest.remove_prefix(space + 1);
     }
   }
+}
+
+}  // namespace
+
+void give_way_to_command_line(Schema schema, OptionValues& values) {
+  for_each_exclusion(schema, [&](const OptionSpec& spec, const OptionSpec& other) {
+    if (!values.given(spec.name) || !values.given(other.name) || values.source(spec.name) == values.source(other.name))
+      return;
+    const OptionSpec& dropped = values.source(spec.name) == ValueSource::Profile ? spec : other;
+    values.set(dropped.name,
+               dropped.default_value.empty() ? OptionValue{} : parse_value(dropped, dropped.default_value, nullptr),
+               ValueSource::Default);
+  });
 }
 
 std::vector<std::string_view> choices_of(const OptionSpec& spec) {
@@ -631,19 +646,10 @@ void check_constraints(Schema schema, const OptionValues& values) {
     // "--digest: expected ...", "--count must be at least 1"
     if (!problem.empty()) throw ConfigError(flag_of(spec) + (problem.starts_with("must") ? " " : ": ") + problem);
   }
-  for (const auto& spec : schema) {
-    std::string_view rest = spec.excludes;
-    while (!rest.empty()) {
-      size_t space = rest.find(' ');
-      std::string_view other = rest.substr(0, space);
-      const OptionSpec* o = find_option(schema, other);
-      if (!o) throw std::logic_error("option '" + std::string(spec.name) + "' excludes an undeclared '" + std::string(other) + "'");
-      if (values.given(spec.name) && values.given(other))
-        throw ConfigError(flag_of(spec) + " and " + flag_of(*o) + " exclude each other");
-      if (space == std::string_view::npos) break;
-      rest.remove_prefix(space + 1);
-    }
-  }
+  for_each_exclusion(schema, [&](const OptionSpec& spec, const OptionSpec& other) {
+    if (values.given(spec.name) && values.given(other.name))
+      throw ConfigError(flag_of(spec) + " and " + flag_of(other) + " exclude each other");
+  });
 }
 
 std::string format_help(std::string_view command, std::string_view summary, Schema schema) {
