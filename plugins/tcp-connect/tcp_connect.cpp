@@ -91,8 +91,15 @@ class TcpConnect final : public Command {
   }
 
   void shutdown() override {
-    if (bridge_) bridge_->shutdown();
-    else abort();
+    if (bridge_) return bridge_->shutdown();
+    // A signal before the peer answered: the connection was never made, or
+    // the port check never finished, so the run did not do what it was asked
+    // (a script's `tcp-connect -z` must not read an interrupted check as open).
+    if (!answered_) {
+      ctx_.log().error("interrupted before {} answered", unix_ ? where_ : host_ + " port " + std::to_string(ports_[next_]));
+      ctx_.set_exit_code(kExitRuntime);
+    }
+    abort();
   }
 
   void abort() override {
@@ -168,6 +175,7 @@ class TcpConnect final : public Command {
       return;
     }
     connector_.reset();
+    answered_ = true;
     if (open_ports_ == 0) {
       if (unix_ || ports_.size() == 1) ctx_.log().error("{}", error);
       else ctx_.log().error("no open port in {} on {}", ports_text_, host_);
@@ -181,6 +189,7 @@ class TcpConnect final : public Command {
       ctx_.counters().connections++;
       return false;
     }
+    answered_ = true;
     ctx_.log().error("{}", error);
     ctx_.set_exit_code(kExitRuntime);
     post(ctx_.loop(), [this] {
@@ -198,6 +207,7 @@ class TcpConnect final : public Command {
   std::string tls_peer_host() const { return strip_brackets(host_); }
 
   void connected(std::unique_ptr<Endpoint> network) {
+    answered_ = true;  // from here the session (or its TLS handshake, under -w) decides the exit code
     ctx_.log().debug("connected to {}", network->describe());
     if (tls_) {
       network = make_tls_endpoint(ctx_.loop(), std::move(network), *tls_, tls_peer_host(), &ctx_.log(), false,
@@ -283,6 +293,7 @@ class TcpConnect final : public Command {
   }
 
   void report(const std::string& failure, const TlsSession& s) {
+    answered_ = true;
     if (!failure.empty()) {
       ctx_.log().error("tls: {}: {}", where_, failure);
       ctx_.set_exit_code(kExitRuntime);
@@ -339,6 +350,7 @@ class TcpConnect final : public Command {
   Handle<uv_timer_t> handshake_timer_;  // -w for the handshake
   std::function<void()> give_up_;       // what the timer does when it fires
   std::unique_ptr<Endpoint> inspected_;  // -z --tls
+  bool answered_ = false;                 // the peer's answer is in: the check is done or the session began
 };
 
 std::unique_ptr<Command> create(Context& ctx) { return std::make_unique<TcpConnect>(ctx); }

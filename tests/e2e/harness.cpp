@@ -835,6 +835,20 @@ bool hold_closed_port(uint16_t port, ClosedPort& out) {
   return true;
 }
 
+StalledPort::StalledPort() {
+  // Linux queues backlog + 1 connections; a few more make sure it is full.
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    queued_.emplace_back(fd);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port());
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);  // EINPROGRESS, or queued at once
+  }
+}
+
 namespace {
 bool port_in_listen_table(const char* table, uint16_t port) {
   std::ifstream f(table);

@@ -291,6 +291,18 @@ struct ClosedPort {
 };
 // Binds 127.0.0.1:`port` (0: any) without listening; false if it is in use.
 bool hold_closed_port(uint16_t port, ClosedPort& out);
+// A port that never answers a connection attempt, as a filtered one: a
+// listener with a backlog of 0 whose accept queue is already full, so the
+// kernel drops every further SYN (loopback only).
+class StalledPort {
+ public:
+  StalledPort();
+  uint16_t port() const { return server_.port(); }
+
+ private:
+  TcpServer server_{"127.0.0.1", 0};
+  std::vector<Socket> queued_;  // the connections that fill the queue, never accepted
+};
 // True once something is LISTENing on 127.0.0.1/0.0.0.0/::1/:: `port`
 // (from /proc/net/tcp*, so it does not consume a connection).
 bool wait_port_listening(uint16_t port, Ms timeout = kStartTimeout);

@@ -3,10 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <netdb.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <sstream>
 
 #include "harness.h"
 
@@ -24,6 +29,29 @@ void hold_some_closed_port(ClosedPort& out) {
   for (int i = 0; i < 100; ++i)
     if (hold_closed_port(pick_free_port(), out)) return;
   throw std::runtime_error("could not reserve a closed port");
+}
+
+// Whether process `pid` has a socket sending a SYN to 127.0.0.1:`port` (state
+// SYN_SENT in /proc/net/tcp, matched by the socket's inode): it is connecting.
+bool connecting(pid_t pid, uint16_t port) {
+  std::set<std::string> inodes;
+  std::error_code ec;
+  for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::string target = fs::read_symlink(fd.path(), ec).string();
+    if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // header
+  char wanted[16];
+  std::snprintf(wanted, sizeof wanted, "0100007F:%04X", port);
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+    if (remote == wanted && state == "02" && inodes.count(inode)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -205,6 +233,37 @@ TEST_CASE("tcp-connect --zero reports the open port of a range and exits 0, exit
   CHECK(r2.err.find("port " + std::to_string(a.port) + " open") == std::string::npos);
   CHECK(r2.err.find("port " + std::to_string(b.port) + " open") == std::string::npos);
   CHECK(r2.err.find("no open port") != std::string::npos);
+}
+
+TEST_CASE("tcp-connect -w gives up on a port that never answers: exit 1 and how long it waited", "[tcp-connect][timeout]") {
+  StalledPort stalled;
+  const std::string port = std::to_string(stalled.port());
+  for (std::vector<std::string> line : {std::vector<std::string>{"tcp-connect", "-z", "-w", "300ms", "127.0.0.1", port},
+                                        std::vector<std::string>{"tcp-connect", "-w", "300ms", "127.0.0.1", port}}) {
+    auto r = run_nettool(line, ProcessOptions().stdin_pipe());
+    INFO(line[1] << " stderr: " << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("cannot connect to 127.0.0.1 port " + port + ": timed out after 300 ms") != std::string::npos);
+  }
+}
+
+TEST_CASE("tcp-connect interrupted before the peer answers exits 1 and says so, -z included", "[tcp-connect][signals]") {
+  // Before: a SIGTERM during the connection attempt exited 0, so a script's
+  // `until nettool tcp-connect -z ...` read an interrupted check as an open port.
+  StalledPort stalled;
+  const std::string port = std::to_string(stalled.port());
+  for (std::vector<std::string> line : {std::vector<std::string>{"tcp-connect", "-z", "127.0.0.1", port},
+                                        std::vector<std::string>{"tcp-connect", "-z", "127.0.0.1", "1," + port},
+                                        std::vector<std::string>{"tcp-connect", "127.0.0.1", port}}) {
+    Process nt(nettool_argv(line), ProcessOptions().stdin_pipe());
+    REQUIRE(eventually([&] { return connecting(nt.pid(), stalled.port()); }));  // connecting, past start-up
+    nt.signal(SIGTERM);
+    int code = nt.wait();
+    std::string err = nt.stderr_text();
+    INFO(line[1] << " " << line[line.size() - 1] << " stderr: " << err);
+    CHECK(code == 1);
+    CHECK(err.find("interrupted before 127.0.0.1 port " + port + " answered") != std::string::npos);
+  }
 }
 
 TEST_CASE("tcp-connect keeps sending stdin that is not a terminal after the peer half-closed first, as nc does",
