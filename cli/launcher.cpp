@@ -1,9 +1,10 @@
 // The nettool executable. It links nothing but libc so that `nettool --version`
 // costs what `nc -h` does (about 0.6 ms): mapping the front end's libraries
-// (libstdc++, libuv, spdlog, fmt, yaml-cpp, libnettool-runtime) and binding
-// their symbols takes about 1.5 ms more, nearly all of it in the dynamic
-// loader. Every other command line goes to the front end, libnettool-cli.so,
-// loaded here.
+// (libstdc++, libuv, spdlog, fmt, libnettool-runtime) and binding their
+// symbols takes several ms more, nearly all of it in the dynamic loader. For
+// the same reason `tcp-connect -z ADDRESS PORT` is answered here, by
+// quick_port_check.cpp, when every word of the line is one it knows. Every
+// other command line goes to the front end, libnettool-cli.so, loaded here.
 //
 // The library is found relative to this executable, as the plugins are
 // (runtime/src/loader.cpp): first in the installed layout (the configured path
@@ -19,6 +20,7 @@
 #include <cstring>
 
 #include "front_end.h"
+#include "quick_port_check.h"
 
 namespace {
 
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
     std::fputs(NETTOOL_VERSION_LINE, stdout);
     return 0;
   }
+  if (int code = nettool::launcher::quick_port_check(argc, argv); code != nettool::launcher::kNotQuick) return code;
   void* front_end = load_front_end();
   if (front_end == nullptr) return kExitRuntime;
   auto entry = reinterpret_cast<decltype(&nettool_cli_main)>(dlsym(front_end, NETTOOL_CLI_ENTRY));

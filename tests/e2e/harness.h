@@ -303,6 +303,10 @@ class StalledPort {
   TcpServer server_{"127.0.0.1", 0};
   std::vector<Socket> queued_;  // the connections that fill the queue, never accepted
 };
+// Whether process `pid` has a socket sending a SYN to 127.0.0.1:`port`
+// (SYN_SENT in /proc/net/tcp, matched by inode): it is past start-up and
+// connecting, e.g. to a StalledPort.
+bool is_connecting(pid_t pid, uint16_t port);
 // True once something is LISTENing on 127.0.0.1/0.0.0.0/::1/:: `port`
 // (from /proc/net/tcp*, so it does not consume a connection).
 bool wait_port_listening(uint16_t port, Ms timeout = kStartTimeout);

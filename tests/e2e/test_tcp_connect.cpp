@@ -7,11 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
-#include <fstream>
 #include <memory>
-#include <set>
-#include <sstream>
 
 #include "harness.h"
 
@@ -29,29 +25,6 @@ void hold_some_closed_port(ClosedPort& out) {
   for (int i = 0; i < 100; ++i)
     if (hold_closed_port(pick_free_port(), out)) return;
   throw std::runtime_error("could not reserve a closed port");
-}
-
-// Whether process `pid` has a socket sending a SYN to 127.0.0.1:`port` (state
-// SYN_SENT in /proc/net/tcp, matched by the socket's inode): it is connecting.
-bool connecting(pid_t pid, uint16_t port) {
-  std::set<std::string> inodes;
-  std::error_code ec;
-  for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
-    std::string target = fs::read_symlink(fd.path(), ec).string();
-    if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
-  }
-  std::ifstream table("/proc/net/tcp");
-  std::string line;
-  std::getline(table, line);  // header
-  char wanted[16];
-  std::snprintf(wanted, sizeof wanted, "0100007F:%04X", port);
-  while (std::getline(table, line)) {
-    std::istringstream fields(line);
-    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
-    if (remote == wanted && state == "02" && inodes.count(inode)) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -256,7 +229,7 @@ TEST_CASE("tcp-connect interrupted before the peer answers exits 1 and says so, 
                                         std::vector<std::string>{"tcp-connect", "-z", "127.0.0.1", "1," + port},
                                         std::vector<std::string>{"tcp-connect", "127.0.0.1", port}}) {
     Process nt(nettool_argv(line), ProcessOptions().stdin_pipe());
-    REQUIRE(eventually([&] { return connecting(nt.pid(), stalled.port()); }));  // connecting, past start-up
+    REQUIRE(eventually([&] { return is_connecting(nt.pid(), stalled.port()); }));  // connecting, past start-up
     nt.signal(SIGTERM);
     int code = nt.wait();
     std::string err = nt.stderr_text();
