@@ -13,6 +13,7 @@
 // it lies. Not through a RUNPATH: dlopen() searches its caller's, and under
 // AddressSanitizer the caller is libasan's interceptor, not this file.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,9 +58,18 @@ void* load_front_end() {
   return nullptr;
 }
 
+// A descriptor 0-2 that the caller closed (`nettool ... <&-`) is opened on
+// /dev/null. Otherwise the first socket would take its number: output meant
+// for stderr would go to the peer, and libuv, which never closes 0-2, aborts.
+void open_missing_stdio() {
+  for (int fd = 0; fd <= 2; ++fd)
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // the lowest free: fd
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  open_missing_stdio();
   // Only the exact line `nettool --version`: in any longer one a flag before
   // it may be invalid or take it as its value, which is the front end's call.
   if (argc == 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "-V") == 0)) {

@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,7 +40,7 @@ namespace nettool::launcher {
 namespace {
 
 constexpr int kExitRuntime = 1;
-constexpr long kZeroDefaultTimeoutMs = 5000;  // tcp-connect: `-z` without -w must not stall on a filtered port
+constexpr int64_t kZeroDefaultTimeoutMs = 5000;  // tcp-connect: `-z` without -w must not stall on a filtered port
 constexpr size_t kMaxPortItems = 64;          // a longer list is the front end's to read
 
 struct PortRange {
@@ -50,7 +51,7 @@ struct PortRange {
 struct Check {
   int verbosity = 0;  // as the front end counts it: each v adds one, q sets -1
   bool zero = false, numeric = false, ipv4 = false, ipv6 = false, timeout_given = false;
-  long timeout_ms = 0;
+  int64_t timeout_ms = 0;
   const char* host = nullptr;  // as typed: the messages show it so
   const char* ports = nullptr;
   PortRange ranges[kMaxPortItems];
@@ -110,10 +111,10 @@ bool parse_ports(const char* text, Check& c) {
 }
 
 // "5", "5s", "500ms": whole numbers in the units the option parser reads the same way.
-bool parse_timeout(const char* text, long& ms) {
+bool parse_timeout(const char* text, int64_t& ms) {
   size_t digits = std::strspn(text, "0123456789");
   if (digits == 0 || digits > 9) return false;
-  long value = std::strtol(text, nullptr, 10);
+  int64_t value = std::strtoll(text, nullptr, 10);
   const char* unit = text + digits;
   if (*unit == '\0' || std::strcmp(unit, "s") == 0) ms = value * 1000;
   else if (std::strcmp(unit, "ms") == 0) ms = value;
@@ -230,7 +231,7 @@ void log_line(const Check& c, Level level, const char* format, ...) {
   const int threshold = c.verbosity < 0 ? kError : c.verbosity == 0 ? kInfo : kDebug;
   if (level < threshold) return;
   static const char* const kNames[] = {"debug", "info", "error"};
-  char line[512];
+  char line[1024];  // the longest: "no open port in" 64 ranges (768 characters)
   int n = std::snprintf(line, sizeof line, "nettool tcp-connect: %s: ", kNames[level]);
   va_list args;
   va_start(args, format);
@@ -269,6 +270,37 @@ volatile sig_atomic_t g_signal = 0;  // set by the handler, read once the wait r
 
 void on_signal(int signum) { g_signal = signum; }
 
+// SIGINT and SIGTERM stay blocked except inside a probe's wait, so one that
+// comes while a port answers at once stays pending and is taken before the
+// next attempt (pending()). One the parent had blocked stays blocked, as the
+// front end (libuv) leaves it.
+class StopSignals {
+ public:
+  StopSignals() {
+    sigprocmask(SIG_SETMASK, nullptr, &wait_mask_);  // the mask we came with, restored inside waits
+    sigemptyset(&watched_);
+    const int stop_signals[] = {SIGINT, SIGTERM};
+    for (int signum : stop_signals) {
+      if (sigismember(&wait_mask_, signum)) continue;
+      sigaddset(&watched_, signum);
+      struct sigaction action {};
+      action.sa_handler = on_signal;
+      sigaction(signum, &action, nullptr);
+    }
+    sigprocmask(SIG_BLOCK, &watched_, nullptr);
+  }
+  const sigset_t& wait_mask() const { return wait_mask_; }
+  // A signal that came since the last look, taken (0: none).
+  int pending() const {
+    const timespec now{0, 0};
+    int signum = sigtimedwait(&watched_, nullptr, &now);
+    return signum > 0 ? signum : 0;
+  }
+
+ private:
+  sigset_t watched_{}, wait_mask_{};
+};
+
 bool foreground_of_a_terminal() {
   int tty = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
   if (tty < 0) return false;
@@ -287,7 +319,7 @@ enum class Probe { kOpen, kClosed, kInterrupted };
 
 // One connection attempt, as TcpConnector makes it: non-blocking connect,
 // then wait at most `timeout_ms` (signals unblocked only inside the wait).
-Probe probe(const Check& c, unsigned port, long timeout_ms, const sigset_t& wait_mask, char* why, size_t why_size) {
+Probe probe(const Check& c, unsigned port, int64_t timeout_ms, const sigset_t& wait_mask, char* why, size_t why_size) {
   sockaddr_storage to = c.address;
   if (to.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&to)->sin_port = htons(static_cast<uint16_t>(port));
   else reinterpret_cast<sockaddr_in6*>(&to)->sin6_port = htons(static_cast<uint16_t>(port));
@@ -303,16 +335,16 @@ Probe probe(const Check& c, unsigned port, long timeout_ms, const sigset_t& wait
     pollfd p{fd, POLLOUT, 0};
     timespec deadline{};
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
+    deadline.tv_sec += static_cast<time_t>(timeout_ms / 1000);
+    deadline.tv_nsec += static_cast<long>(timeout_ms % 1000) * 1000000;
     if (deadline.tv_nsec >= 1000000000) ++deadline.tv_sec, deadline.tv_nsec -= 1000000000;
     int rc;
     do {
       timespec now{};
       clock_gettime(CLOCK_MONOTONIC, &now);
-      long left_ns = (deadline.tv_sec - now.tv_sec) * 1000000000L + (deadline.tv_nsec - now.tv_nsec);
+      int64_t left_ns = int64_t{deadline.tv_sec - now.tv_sec} * 1000000000 + (deadline.tv_nsec - now.tv_nsec);
       if (left_ns < 0) left_ns = 0;
-      timespec left{left_ns / 1000000000L, left_ns % 1000000000L};
+      timespec left{static_cast<time_t>(left_ns / 1000000000), static_cast<long>(left_ns % 1000000000)};
       rc = ppoll(&p, 1, &left, &wait_mask);
     } while (rc < 0 && errno == EINTR && !g_signal);  // another signal's wake-up: wait out the rest
     if (rc < 0 && errno == EINTR) {
@@ -321,7 +353,7 @@ Probe probe(const Check& c, unsigned port, long timeout_ms, const sigset_t& wait
     }
     if (rc == 0) {
       ::close(fd);
-      std::snprintf(why, why_size, "timed out after %ld ms", timeout_ms);
+      std::snprintf(why, why_size, "timed out after %lld ms", static_cast<long long>(timeout_ms));
       return Probe::kClosed;
     }
     socklen_t len = sizeof err;
@@ -362,26 +394,18 @@ void summary(const Check& c, unsigned open_ports, const timespec& started) {
 int run(const Check& c) {
   timespec started{};
   clock_gettime(CLOCK_MONOTONIC, &started);
-  // SIGINT/SIGTERM stay blocked except inside the wait, so one that comes
-  // between two attempts is seen at the next wait, never lost.
-  sigset_t block{}, wait_mask{};
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
-  sigprocmask(SIG_BLOCK, &block, &wait_mask);
-  sigdelset(&wait_mask, SIGINT);
-  sigdelset(&wait_mask, SIGTERM);
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  const StopSignals signals;
+  // A reader of stderr that has gone (`2>&1 | grep -q open`) is no reason to
+  // die: the front end ignores SIGPIPE too, and the exit code still tells.
+  signal(SIGPIPE, SIG_IGN);
 
-  const long timeout_ms = c.timeout_ms > 0 ? c.timeout_ms : kZeroDefaultTimeoutMs;
+  const int64_t timeout_ms = c.timeout_ms > 0 ? c.timeout_ms : kZeroDefaultTimeoutMs;
   unsigned open_ports = 0, count = 0;
   char why[256] = "";
   for (size_t r = 0; r < c.range_count; ++r) {
     for (unsigned port = c.ranges[r].first; port <= c.ranges[r].last; ++port, ++count) {
-      Probe result = probe(c, port, timeout_ms, wait_mask, why, sizeof why);
+      if (int signum = signals.pending()) g_signal = signum;
+      Probe result = g_signal ? Probe::kInterrupted : probe(c, port, timeout_ms, signals.wait_mask(), why, sizeof why);
       if (result == Probe::kInterrupted) {
         const char* name = g_signal == SIGINT ? "SIGINT" : "SIGTERM";
         if (g_signal == SIGINT && foreground_of_a_terminal())

@@ -123,6 +123,7 @@ class TcpConnect final : public Command {
   }
 
   void connect_next() {
+    if (ctx_.shutting_down()) return;  // a -z scan's next port, posted before the signal came
     if (unix_) {
       post(ctx_.loop(), [this] { connect_unix_now(); });  // from the loop, as a TCP connection's result comes
       return;

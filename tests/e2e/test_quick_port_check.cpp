@@ -148,3 +148,54 @@ TEST_CASE("a signal during the launcher's -z ends it as the front end's run does
   CHECK(errs[0].find("interrupted before 127.0.0.1 port " + std::to_string(stalled.port()) + " answered") !=
         std::string::npos);
 }
+
+TEST_CASE("a signal during a -z scan of ports that refuse at once ends it too, either way, with one error line",
+          "[quick-check][signals]") {
+  // Refused connections never wait, so the signal can only be taken between
+  // two attempts: the launcher once kept scanning to the end and exited 0,
+  // and the front end tried one more port and printed a second error line.
+  // Ports below 20000: no test binds there (they use the kernel's ephemeral
+  // range), and a probe of anything else on loopback is a connect and a close.
+  const std::vector<std::string> line = {"-v", "tcp-connect", "-z", "127.0.0.1", "1-20000"};
+  static const std::regex port_number(R"(port \d+ answered)");
+  std::string errs[2];
+  for (int way = 0; way < 2; ++way) {
+    ProcessOptions options;
+    if (way == 1) options.setenv("NETTOOL_NO_QUICK_CHECK", "1");
+    Process nt(nettool_argv(line), options);
+    REQUIRE(nt.wait_stderr_contains("cannot connect to 127.0.0.1 port 1:"));
+    if (nt.stderr_text().find("port 20000") != std::string::npos) {
+      WARN("the scan was over before the signal could come; nothing to check");
+      return;
+    }
+    nt.signal(SIGTERM);
+    int code = nt.wait();
+    std::string err = nt.stderr_text();
+    INFO((way == 0 ? "quick" : "front end") << " stderr tail: " << err.substr(err.size() > 1500 ? err.size() - 1500 : 0));
+    CHECK(code == 1);
+    CHECK(err.find("interrupted before 127.0.0.1 port ") != std::string::npos);
+    CHECK(count_occurrences(err, ": error: ") == 1);
+    const size_t from = err.find(" received, ");  // the lines before it are the ports tried so far
+    errs[way] = std::regex_replace(from == std::string::npos ? err : err.substr(from), port_number, "port N answered");
+  }
+  CHECK(without_seconds(errs[0]) == without_seconds(errs[1]));
+}
+
+TEST_CASE("a closed stdin, stdout or stderr is /dev/null to nettool, not a crash", "[quick-check][stdio]") {
+  // Before: the first socket took descriptor 0 (or 1, 2), and libuv, which
+  // never closes those, aborted the front end (exit 134).
+  TcpServer open_server;
+  const std::string port = std::to_string(open_server.port());
+  for (std::string redirect : {"<&-", ">&-", "2>&-"}) {
+    for (bool quick : {true, false}) {
+      ProcessOptions options;
+      if (!quick) options.setenv("NETTOOL_NO_QUICK_CHECK", "1");
+      std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" " + redirect, nettool_path().string(),
+                                       "tcp-connect", "-z", "127.0.0.1", port};
+      Process nt(argv, options);
+      int code = nt.wait();
+      INFO(redirect << (quick ? " quick" : " front end") << " stderr: " << nt.stderr_text());
+      CHECK(code == 0);
+    }
+  }
+}
