@@ -872,6 +872,23 @@ bool is_connecting(pid_t pid, uint16_t port) {
   return false;
 }
 
+Socket StalledPort::let_next_through(Ms timeout) {
+  std::set<uint16_t> fillers;
+  for (const Socket& s : queued_) fillers.insert(bound_port(s.fd()));
+  queued_.clear();
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    Socket s = server_.accept(std::chrono::duration_cast<Ms>(deadline - Clock::now()));
+    if (!s.valid()) break;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(s.fd(), reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+        !fillers.count(ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port)))
+      return s;
+  }
+  return Socket();
+}
+
 namespace {
 bool port_in_listen_table(const char* table, uint16_t port) {
   std::ifstream f(table);

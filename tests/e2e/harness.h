@@ -298,6 +298,9 @@ class StalledPort {
  public:
   StalledPort();
   uint16_t port() const { return server_.port(); }
+  // Lets the client that waits through (the queue emptied, the fillers
+  // closed: its next SYN is answered) and returns its connection, accepted.
+  Socket let_next_through(Ms timeout = kIoTimeout);
 
  private:
   TcpServer server_{"127.0.0.1", 0};

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <fstream>
+#include <thread>
 
 #include "faults_load_util.h"
 #include "file_test_util.h"
@@ -504,6 +506,59 @@ TEST_CASE("tcp-forward: with --tls-client-ca the target sees only clients whose 
   CHECK(header.ends_with(" " + port + "\r\nhello\n"));
   CHECK(connections_at(target, 300ms).empty());
   CHECK(sessions_logged(fwd.proc, 4));
+}
+
+namespace {
+// What process `pid` has read so far through read(2) and the like (rchar).
+uint64_t bytes_read_by(pid_t pid) {
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  std::string key;
+  uint64_t value = 0;
+  while (io >> key >> value)
+    if (key == "rchar:") return value;
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("tcp-forward --tls holds a client's bytes in the kernel, not in memory, while the target connects",
+          "[tcp-forward][tls][memory]") {
+  // Before: after the client's handshake the TLS endpoint read on without a
+  // bound until the target answered, so a client could fill the forwarder's
+  // memory with as much as it liked while a slow target connected.
+  TempDir dir;
+  TestPki pki(dir.path());
+  StalledPort target;  // the connection to it never completes
+  auto fwd = start_forward(target.port(), {"--tls-cert", pki.server_cert.string(), "--tls-key",
+                                           pki.server_key.string()});
+  const long rss_before = vm_hwm_kib(fwd.proc.pid()).value_or(0);
+  write_file(dir / "big.bin", std::string(64 * 1024 * 1024, 'x'));
+  Process client(nettool_argv({"tcp-connect", "--tls-ca", pki.ca.string(), "127.0.0.1", std::to_string(fwd.port)}),
+                 ProcessOptions().stdin_from(dir / "big.bin"));
+  // Wait until the client can push no more (its reads of the file stop), at most 10 s.
+  uint64_t last = 0;
+  int still = 0;
+  for (int i = 0; i < 100 && still < 5; ++i) {
+    std::this_thread::sleep_for(100ms);
+    uint64_t now = bytes_read_by(client.pid());
+    still = now == last && now > 0 ? still + 1 : 0;
+    last = now;
+  }
+  const long rss_after = vm_hwm_kib(fwd.proc.pid()).value_or(0);
+  INFO("the client read " << last << " bytes; the forwarder's peak RSS went from " << rss_before << " to " << rss_after
+                          << " KiB\n" << fwd.proc.stderr_text());
+  CHECK(last < 32u * 1024 * 1024);              // held back by TCP, not taken in
+  CHECK(rss_after - rss_before < 16 * 1024);  // KiB
+
+  // The target answers at last (the forwarder's next SYN): every byte held
+  // back arrives, then the client's end.
+  Socket s = target.let_next_through(15s);
+  REQUIRE(s.valid());
+  ReadEnd how{};
+  std::string got = s.recv_all(30s, &how);
+  CHECK(how == ReadEnd::Eof);
+  CHECK(got.size() == 64u * 1024 * 1024);
+  s.close();
+  CHECK(client.wait(15s) == 0);
 }
 
 TEST_CASE("tcp-forward: a target that is its own listening address is refused at start with exit 2",

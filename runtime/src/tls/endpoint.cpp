@@ -83,7 +83,11 @@ class TlsEndpoint final : public Endpoint {
       fn(status);
       return;
     }
+    auto alive = alive_;
     deliver();
+    if (!*alive || !held_unread_) return;
+    held_unread_ = false;
+    if (!paused_ && !ended_) inner_->read_resume();
   }
   void read_pause() override {
     paused_ = true;
@@ -121,7 +125,16 @@ class TlsEndpoint final : public Endpoint {
     if (!established_ && first_bytes_.size() < kFirstBytes)
       first_bytes_.append(chunk->data.get(), std::min(chunk->size, kFirstBytes - first_bytes_.size()));
     bio_.receive(chunk);
+    auto alive = alive_;
     advance();
+    if (!*alive) return;
+    // Established, and nobody takes the plain text yet (tcp-forward's target
+    // still connecting, -z's report): past a bound the cipher text waits in
+    // the kernel, and TCP's window holds the peer, instead of our memory.
+    if (established_ && !reading_ && !held_unread_ && bio_.received_bytes() >= kUnreadLimit) {
+      held_unread_ = true;
+      inner_->read_pause();
+    }
   }
 
   // Moves the handshake on, or decrypts what has arrived.
@@ -359,6 +372,8 @@ class TlsEndpoint final : public Endpoint {
   bool failed_ = false;
   bool inner_eof_ = false;
   bool ended_ = false;  // the reading side has ended (on_end called or pending)
+  bool held_unread_ = false;  // inner reads paused until read_start(): kUnreadLimit waits unread
+  static constexpr size_t kUnreadLimit = 256 * 1024;
   std::optional<int> early_end_;  // the end, when it came before read_start()
   static constexpr size_t kFirstBytes = 64;
   std::string first_bytes_;  // the start of what the peer sent, while in the handshake
