@@ -71,6 +71,9 @@ std::string usage_with_commands(const std::optional<std::string>& plugin_dir) {
 
 struct GlobalOptions {
   std::optional<std::string> config;
+  // -c as typed when its value was attached (`-cFILE`), else empty: the
+  // word may be s_client's -connect or -cert, said once the profile fails.
+  std::string config_word;
   std::optional<std::string> plugin_dir;
   int verbosity = 0;
   nettool::LogFormat log_format = nettool::LogFormat::Text;
@@ -91,26 +94,39 @@ struct GlobalOptions {
 // nothing is left). The two sets never share a letter (the loader refuses a
 // plugin that uses one of `cvqhV`). A plugin letter that takes a value takes
 // the rest of the word too (`-vw5`), as getopt reads it; a letter neither
-// knows stays, for the plugin to refuse.
+// knows stays, for the plugin to refuse. So does the whole word, global
+// letters and all, when the plugin will refuse it and it is another tool's
+// spelling (s_client's -servername in file-get: -s, but no -e), so that its
+// message names the word and our equivalent.
 std::string take_global_letters(const nettool::Schema& schema, const std::string& cluster, GlobalOptions& g) {
+  // Applied to g only if the word is not left whole.
+  int verbosity = g.verbosity;
+  bool help = g.help, version = g.version;
   std::string rest = "-";
   for (size_t j = 1; j < cluster.size(); ++j) {
     const char c = cluster[j];
     if (const nettool::OptionSpec* spec = nettool::find_short_option(schema, c)) {
-      if (spec->type != nettool::OptionType::Bool) return rest + cluster.substr(j);
+      if (spec->type != nettool::OptionType::Bool) {
+        rest += cluster.substr(j);
+        break;
+      }
       rest += c;
     } else if (c == 'v') {
-      ++g.verbosity;
+      ++verbosity;
     } else if (c == 'q') {
-      g.verbosity = -1;
+      verbosity = -1;
     } else if (c == 'h') {
-      g.help = true;
+      help = true;
     } else if (c == 'V') {
-      g.version = true;
+      version = true;
     } else {
+      if (nettool::foreign_option_hint(schema, cluster)) return cluster;
       rest += c;
     }
   }
+  g.verbosity = verbosity;
+  g.help = help;
+  g.version = version;
   return rest == "-" ? std::string() : rest;
 }
 
@@ -147,7 +163,10 @@ GlobalOptions parse_global(const std::vector<std::string>& args, const nettool::
       g.plugin_args.push_back(a);
     } else if (a == "-c" || a == "--config" || a.rfind("--config=", 0) == 0 ||
                (a.size() > 2 && a[0] == '-' && a[1] == 'c')) {
-      if (auto v = value_of("--config")) g.config = *v;
+      if (auto v = value_of("--config")) {
+        g.config = *v;
+        g.config_word = a.size() > 2 && a[1] == 'c' ? a : std::string();
+      }
     } else if (a == "--plugin-dir" || a.rfind("--plugin-dir=", 0) == 0) {
       if (auto v = value_of("--plugin-dir")) g.plugin_dir = *v;
     } else if (a == "--log-format" || a.rfind("--log-format=", 0) == 0) {
@@ -573,7 +592,19 @@ int run(int argc, char** argv) {
     g.help = true;
   }
 
-  const nettool::Profile* profile = g.config ? &profile_of(*g.config, loaded_profile) : nullptr;
+  const nettool::Profile* profile = nullptr;
+  if (g.config) {
+    try {
+      profile = &profile_of(*g.config, loaded_profile);
+    } catch (const ConfigError& e) {
+      // `tcp-connect -connect HOST:443`: s_client's -connect, read as `-c onnect`.
+      if (module && module->info().name == g.command && !g.config_word.empty())
+        if (auto habit = nettool::foreign_option_hint(module->info().schema(), g.config_word))
+          throw ConfigError(std::string(e.what()) + "; " + g.config_word + " was read as -c " + *g.config + " (" +
+                            *habit + ")\n(see 'nettool help " + *g.command + "')");
+      throw;
+    }
+  }
   if (!g.command && profile && profile->command()) g.command = profile->command();
   if (!g.command) {
     if (g.help) {

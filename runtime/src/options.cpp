@@ -395,6 +395,153 @@ std::optional<std::string> closest_name(std::string_view name, const std::vector
   return best;
 }
 
+namespace {
+
+// ---- other tools' spellings: what a curl, ncat, openssl s_client or socat
+// user types by habit, and our equivalent, for the unknown-option message.
+// One table for every command (socat's xio option tables are the model): a
+// row speaks only for a command whose schema has `ours`, so a hint never
+// names an option the command lacks (tcp-listen has no --tls-ca: there
+// --cacert stays a plain unknown option), and the first such row wins (ncat's
+// -x is a hex dump, curl's a proxy: tcp-connect gets ncat's, file-get, which
+// has no --hex-dump, curl's).
+struct ForeignSpelling {
+  std::string_view spellings;   // "-k/--insecure": each one matches; all are shown
+  std::string_view habit;       // whose: curl, ncat, s_client, socat
+  std::string_view ours;        // our option's name, shown with its letter where the command has one
+  std::string_view value = {};  // the value `ours` takes for this spelling (--tlsv1.3: 1.3)
+  std::string_view note = {};   // added after "; "
+  // Instead of "--OURS VALUE here", when the equivalent is no one option.
+  // It may name only options that every command with `ours` has too.
+  std::string_view says = {};
+};
+
+// ncat's --ssl-verify and s_client's -verify_return_error ask for what our
+// TLS clients do anyway.
+constexpr std::string_view kVerifiedByDefault =
+    "the default here: TLS peers are verified unless --tls-no-verify is given";
+
+constexpr ForeignSpelling kForeignSpellings[] = {
+    // curl
+    {"--cacert", "curl", "tls-ca"},
+    {"--capath", "curl", "tls-ca"},
+    {"-k/--insecure", "curl", "tls-no-verify", {}, "it warns on every run"},
+    {"-E/--cert", "curl", "tls-cert"},
+    {"--key", "curl", "tls-key"},
+    {"--pinnedpubkey", "curl", "tls-pin", {}, "the same sha256//BASE64 form"},
+    {"--tlsv1.2", "curl", "tls-min-version", "1.2", "that is the default"},
+    {"--tlsv1.3", "curl", "tls-min-version", "1.3"},
+    {"--connect-timeout", "curl", "timeout", {}, "it applies per address tried"},
+    {"-C/--continue-at", "curl", "resume", {}, "it continues FILE.part"},
+    {"--abstract-unix-socket", "curl", "unix-socket", {}, {}, "--unix-socket @NAME here"},
+    // ncat
+    {"--ssl", "ncat", "tls"},
+    {"--ssl-cert", "ncat", "tls-cert"},
+    {"--ssl-key", "ncat", "tls-key"},
+    {"--ssl-trustfile", "ncat", "tls-ca"},
+    {"--ssl-verify", "ncat", "tls-no-verify", {}, {}, kVerifiedByDefault},
+    {"--ssl-alpn", "ncat", "tls-alpn"},
+    {"--ssl-servername", "ncat", "tls-servername"},
+    {"--wait", "ncat", "timeout"},
+    {"--nodns", "ncat", "numeric"},
+    {"--unixsock", "ncat", "unix"},
+    {"--max-conns", "ncat", "max-clients"},
+    {"--proxy-type", "ncat", "proxy", {}, {}, "the scheme of the --proxy URL here: socks5://, socks4a:// or http://"},
+    {"--proxy-auth", "ncat", "proxy", {}, {}, "USER:PASS@ in an http:// --proxy URL here"},
+    {"-x", "ncat", "hex-dump"},
+    {"-x", "curl", "proxy"},
+    // openssl s_client. -connect and -cert begin with the global -c: the front
+    // end reads them as a profile's name, and asks here once that has failed.
+    // -connect belongs to a TLS client, so it speaks where --tls-servername is.
+    {"-connect", "s_client", "tls-servername", {}, {}, "HOST PORT here, as two words"},
+    {"-servername", "s_client", "tls-servername"},
+    {"-CAfile", "s_client", "tls-ca"},
+    {"-CApath", "s_client", "tls-ca"},
+    {"-cert", "s_client", "tls-cert"},
+    {"-key", "s_client", "tls-key"},
+    {"-alpn", "s_client", "tls-alpn"},
+    {"-tls1_3", "s_client", "tls-min-version", "1.3"},
+    {"-verify_return_error", "s_client", "tls-no-verify", {}, {}, kVerifiedByDefault},
+    // socat
+    {"-T", "socat", "idle-timeout"},
+};
+
+// The front end's letters (-c -v -q -h -V), taken out of a cluster before
+// the command's parser sees it.
+constexpr std::string_view kGlobalLetters = "cvqhV";
+
+// Calls fn(spelling) for each of a row's spellings ("-k", "--insecure");
+// stops early and returns true when fn does.
+template <typename Fn>
+constexpr bool any_spelling(const ForeignSpelling& row, Fn fn) {
+  std::string_view rest = row.spellings;
+  while (!rest.empty()) {
+    const size_t slash = rest.find('/');
+    if (fn(rest.substr(0, slash))) return true;
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return false;
+}
+
+bool is_foreign_letter(char c) {
+  return std::any_of(std::begin(kForeignSpellings), std::end(kForeignSpellings), [c](const ForeignSpelling& row) {
+    return any_spelling(row, [c](std::string_view one) { return one.size() == 2 && one[0] == '-' && one[1] == c; });
+  });
+}
+
+// A one-letter spelling is looked up by its letter inside a cluster (-kv),
+// so it must not be a global letter: those never reach the command's parser
+// (the loader keeps plugins off them for the same reason).
+consteval bool no_global_letters() {
+  for (const ForeignSpelling& row : kForeignSpellings)
+    if (any_spelling(row, [](std::string_view one) {
+          return one.size() == 2 && one[0] == '-' && kGlobalLetters.find(one[1]) != std::string_view::npos;
+        }))
+      return false;
+  return true;
+}
+static_assert(no_global_letters(), "a foreign one-letter spelling is one of the global letters");
+
+// Whether a single-dash word reads as a cluster of letters (-kL, -fsSLk,
+// -T5) rather than one long word of another tool's (s_client's
+// -keylogfile): each character a letter someone here knows, or a digit. Only
+// then is one of its letters worth a hint: "-k" of -keylogfile is not curl's.
+bool reads_as_letters(Schema schema, std::string_view word) {
+  for (char c : word.substr(1)) {
+    const bool known = std::isdigit(static_cast<unsigned char>(c)) || find_short_option(schema, c) ||
+                       kGlobalLetters.find(c) != std::string_view::npos || is_foreign_letter(c);
+    if (!known) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> foreign_option_hint(Schema schema, std::string_view word) {
+  for (const ForeignSpelling& row : kForeignSpellings) {
+    if (!any_spelling(row, [word](std::string_view one) { return one == word; })) continue;
+    const OptionSpec* ours = find_option(schema, row.ours);
+    if (!ours || ours->positional >= 0) continue;
+    if (!row.value.empty() && !ours->choices.empty()) {
+      const auto choices = choices_of(*ours);
+      if (std::find(choices.begin(), choices.end(), row.value) == choices.end()) continue;
+    }
+    std::string hint = std::string(row.habit) + "'s " + std::string(row.spellings) + " is ";
+    if (!row.says.empty()) {
+      hint += row.says;
+    } else {
+      if (ours->short_flag) hint += std::string("-") + ours->short_flag + "/";
+      hint += "--" + std::string(ours->name);
+      if (!row.value.empty()) hint += " " + std::string(row.value);
+      hint += " here";
+    }
+    if (!row.note.empty()) hint += "; " + std::string(row.note);
+    return hint;
+  }
+  return std::nullopt;
+}
+
 void apply_defaults(Schema schema, OptionValues& values) {
   values.declare(schema);
   for (const auto& spec : schema) {
@@ -455,8 +602,11 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
         negated = spec != nullptr;
       }
       if (!spec) {
+        // Another tool's spelling says more than the nearest name (curl's
+        // --cert is not a typo of --tls-cert).
         std::string msg = "unknown option --" + body;
-        if (auto near = closest_name(body, names)) msg += " (did you mean --" + *near + "?)";
+        if (auto habit = foreign_option_hint(schema, "--" + body)) msg += " (" + *habit + ")";
+        else if (auto near = closest_name(body, names)) msg += " (did you mean --" + *near + "?)";
         throw ConfigError(msg);
       }
       std::string flag = "--" + std::string(spec->name);
@@ -476,7 +626,17 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
     for (size_t j = 1; j < arg.size(); ++j) {
       char c = arg[j];
       const OptionSpec* spec = find_short_option(schema, c);
-      if (!spec) throw ConfigError(std::string("unknown option -") + c);
+      if (!spec) {
+        // The whole word may be one of s_client's (-CAfile, failing at A
+        // where -C is ours), else the letter curl's or ncat's (-k of -kL).
+        // A letter the command has never gets here, so it is never hinted.
+        if (auto habit = foreign_option_hint(schema, arg))
+          throw ConfigError("unknown option " + arg + " (" + *habit + ")");
+        std::string msg = std::string("unknown option -") + c;
+        if (reads_as_letters(schema, arg))
+          if (auto habit = foreign_option_hint(schema, std::string("-") + c)) msg += " (" + *habit + ")";
+        throw ConfigError(msg);
+      }
       std::string flag = std::string("-") + c;
       if (spec->type == OptionType::Bool) {
         assign(*spec, "true", flag);

@@ -340,3 +340,89 @@ TEST_CASE("global flags still work before the command and after its arguments wh
   CHECK_THAT(r.err, Catch::Contains("-M needs a value"));
   CHECK_FALSE(peer.recv(200ms));
 }
+
+// What curl, ncat and openssl s_client users type by habit is refused as
+// before (exit 2, nothing run), but the message names our equivalent, and
+// only one the command has.
+namespace {
+
+struct HabitCase {
+  std::vector<std::string> args;
+  std::string says;  // the first line after "nettool: "
+};
+
+void check_refusals(const std::vector<HabitCase>& cases) {
+  TcpServer server;  // had anything connected, its backlog would hold the connection
+  const std::string port = std::to_string(server.port());
+  for (const HabitCase& c : cases) {
+    std::vector<std::string> args = c.args;
+    for (std::string& a : args)
+      if (size_t at = a.find("PORT"); at != std::string::npos) a.replace(at, 4, port);
+    std::string line;
+    for (const std::string& a : args) line += " " + a;
+    auto r = run_nettool(args, {}, kUsageTimeout);
+    INFO("nettool" << line << "\nstderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err == "nettool: " + c.says + "\n(see 'nettool help " + args[0] + "')\n");
+  }
+  CHECK_FALSE(server.accept(200ms).valid());
+}
+
+}  // namespace
+
+TEST_CASE("curl's ncat's and s_client's spellings of our TLS options are refused with ours named: file-get tcp-connect",
+          "[cli][habits]") {
+  const std::string url = "https://127.0.0.1:PORT/a.txt";
+  const std::string insecure = "(curl's -k/--insecure is --tls-no-verify here; it warns on every run)";
+  check_refusals({
+      {{"file-get", "--cacert", "ca.pem", url}, "unknown option --cacert (curl's --cacert is --tls-ca here)"},
+      {{"file-get", "-k", url}, "unknown option -k " + insecure},
+      {{"file-get", "--insecure", url}, "unknown option --insecure " + insecure},
+      // In a cluster with the global -v and with curl's letters file-get takes.
+      {{"file-get", "-kv", url}, "unknown option -k " + insecure},
+      {{"file-get", "-fsSLk", url}, "unknown option -k " + insecure},
+      {{"file-get", "--cert", "c.pem", url}, "unknown option --cert (curl's -E/--cert is --tls-cert here)"},
+      {{"file-get", "--tlsv1.3", url}, "unknown option --tlsv1.3 (curl's --tlsv1.3 is --tls-min-version 1.3 here)"},
+      {{"file-get", "--pinnedpubkey", "sha256//AAAA", url},
+       "unknown option --pinnedpubkey (curl's --pinnedpubkey is --tls-pin here; the same sha256//BASE64 form)"},
+      // The whole word, though the front end would take its -v for itself.
+      {{"file-get", "-servername", "localhost", url},
+       "unknown option -servername (s_client's -servername is --tls-servername here)"},
+      {{"tcp-connect", "--ssl", "127.0.0.1", "PORT"}, "unknown option --ssl (ncat's --ssl is --tls here)"},
+      {{"tcp-connect", "--ssl-trustfile", "ca.pem", "127.0.0.1", "PORT"},
+       "unknown option --ssl-trustfile (ncat's --ssl-trustfile is --tls-ca here)"},
+      {{"tcp-connect", "--ssl-alpn", "h2", "127.0.0.1", "PORT"},
+       "unknown option --ssl-alpn (ncat's --ssl-alpn is --tls-alpn here)"},
+      {{"tcp-connect", "--connect-timeout", "5", "127.0.0.1", "PORT"},
+       "unknown option --connect-timeout (curl's --connect-timeout is -w/--timeout here; it applies per address tried)"},
+      // -C is tcp-connect's --crlf; the word is s_client's.
+      {{"tcp-connect", "-CAfile", "ca.pem", "127.0.0.1", "PORT"},
+       "unknown option -CAfile (s_client's -CAfile is --tls-ca here)"},
+      // Read as the global -c with the profile "onnect", which is not there.
+      {{"tcp-connect", "-connect", "127.0.0.1:PORT"},
+       "onnect: cannot read profile: No such file or directory; -connect was read as -c onnect "
+       "(s_client's -connect is HOST PORT here, as two words)"},
+  });
+}
+
+TEST_CASE("a foreign spelling names only an equivalent the command has: tcp-listen has --tls-cert but no --tls-ca",
+          "[cli][habits]") {
+  check_refusals({
+      {{"tcp-listen", "--ssl", "127.0.0.1", "0"}, "unknown option --ssl (ncat's --ssl is --tls here)"},
+      {{"tcp-listen", "-k", "--ssl-cert", "c.pem", "127.0.0.1", "0"},
+       "unknown option --ssl-cert (ncat's --ssl-cert is --tls-cert here)"},
+      {{"tcp-listen", "--key", "k.pem", "127.0.0.1", "0"}, "unknown option --key (curl's --key is --tls-key here)"},
+      // A server verifies no peer and trusts no CA list of this kind: today's message.
+      {{"tcp-listen", "--cacert", "ca.pem", "127.0.0.1", "0"}, "unknown option --cacert"},
+      {{"tcp-listen", "--ssl-trustfile", "ca.pem", "127.0.0.1", "0"}, "unknown option --ssl-trustfile"},
+      {{"tcp-listen", "--ssl-verify", "127.0.0.1", "0"}, "unknown option --ssl-verify"},
+      {{"tcp-listen", "--insecure", "127.0.0.1", "0"}, "unknown option --insecure"},
+      // Without a foreign spelling the near name is still the guess.
+      {{"tcp-listen", "--tls-cer", "c.pem", "127.0.0.1", "0"}, "unknown option --tls-cer (did you mean --tls-cert?)"},
+  });
+  // -connect is a client's: here it stays a profile that cannot be read.
+  auto r = run_nettool({"tcp-listen", "-connect", "127.0.0.1:443"}, {}, kUsageTimeout);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "nettool: onnect: cannot read profile: No such file or directory\n");
+}

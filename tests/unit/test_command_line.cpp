@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "nettool/error.h"
+#include "nettool/option_groups.h"
 #include "nettool/options.h"
+#include "nettool/tls.h"
 #include "test_schema.h"
 
 using namespace nettool;
@@ -289,6 +291,66 @@ TEST_CASE("Unknown options are refused with a suggestion", "[cli]") {
                                                             !Catch::Contains("did you mean"));
   CHECK_THROWS_WITH(parse({"-x"}), Catch::Contains("unknown option -x"));
   CHECK_THROWS_WITH(parse({"-kx"}), Catch::Contains("unknown option -x"));
+}
+
+namespace {
+
+// A TLS client shaped like tcp-connect's options and a server like
+// tcp-listen's (-k is its own letter there; it has no --tls-ca).
+constexpr OptionSpec kKeepOpen[] = {{.name = "keep-open", .short_flag = 'k', .type = OptionType::Bool}};
+constexpr auto kTlsClient = join_options(kConnectOptions, kProxyOptions, kTlsClientOptions, kTapOptions);
+constexpr auto kTlsServer = join_options(kKeepOpen, kTlsServerOptions);
+
+// The message apply_command_line refuses `args` with.
+std::string refusal(Schema schema, const std::vector<std::string>& args) {
+  OptionValues values;
+  apply_defaults(schema, values);
+  try {
+    apply_command_line(schema, args, values);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+}  // namespace
+
+TEST_CASE("another tool's spelling of an option names ours instead of a near name", "[cli]") {
+  CHECK(refusal(kTlsClient, {"--cacert", "ca.pem"}) == "unknown option --cacert (curl's --cacert is --tls-ca here)");
+  for (const char* insecure : {"-k", "--insecure", "-4k", "-k4"}) {
+    INFO(insecure);
+    CHECK_THAT(refusal(kTlsClient, {insecure}),
+               Catch::Contains("unknown option -") &&
+                   Catch::Contains("(curl's -k/--insecure is --tls-no-verify here; it warns on every run)"));
+  }
+  CHECK(refusal(kTlsClient, {"--ssl"}) == "unknown option --ssl (ncat's --ssl is --tls here)");
+  CHECK(refusal(kTlsClient, {"--ssl-trustfile=ca.pem"}) ==
+        "unknown option --ssl-trustfile (ncat's --ssl-trustfile is --tls-ca here)");
+  CHECK(refusal(kTlsClient, {"--tlsv1.3"}) == "unknown option --tlsv1.3 (curl's --tlsv1.3 is --tls-min-version 1.3 here)");
+  CHECK(refusal(kTlsClient, {"--connect-timeout", "5"}) ==
+        "unknown option --connect-timeout (curl's --connect-timeout is -w/--timeout here; it applies per address tried)");
+  // --cert is close to --tls-cert, but curl's meaning says more.
+  CHECK(refusal(kTlsClient, {"--cert", "c.pem"}) == "unknown option --cert (curl's -E/--cert is --tls-cert here)");
+  // s_client's words are named whole, even when a letter of theirs is ours (-C).
+  CHECK(refusal(kTlsClient, {"-CAfile", "ca.pem"}) == "unknown option -CAfile (s_client's -CAfile is --tls-ca here)");
+  CHECK(refusal(kTlsClient, {"-key", "k.pem"}) == "unknown option -key (s_client's -key is --tls-key here)");
+  // A long word of another tool's is not a cluster with curl's -k in it.
+  CHECK(refusal(kTlsClient, {"-keylogfile", "keys"}) == "unknown option -k");
+  // ncat's -x is a hex dump, curl's a proxy: the first the command has.
+  CHECK(foreign_option_hint(kTlsClient, "-x") == "ncat's -x is --hex-dump here");
+  CHECK(foreign_option_hint(join_options(kProxyOptions, kTlsClientOptions), "-x") == "curl's -x is --proxy here");
+
+  // The server has no --tls-ca and no --tls-no-verify: no hint, nor a guess.
+  CHECK(refusal(kTlsServer, {"--cacert", "ca.pem"}) == "unknown option --cacert");
+  CHECK(refusal(kTlsServer, {"--ssl-trustfile", "ca.pem"}) == "unknown option --ssl-trustfile");
+  CHECK(refusal(kTlsServer, {"--ssl-verify"}) == "unknown option --ssl-verify");
+  CHECK(refusal(kTlsServer, {"--ssl-cert", "c.pem"}) == "unknown option --ssl-cert (ncat's --ssl-cert is --tls-cert here)");
+  // -k is its own; --insecure has no equivalent here.
+  CHECK(refusal(kTlsServer, {"-k"}) == "(accepted)");
+  CHECK(refusal(kTlsServer, {"--insecure"}) == "unknown option --insecure");
+  // Without a foreign spelling, the near name is still suggested.
+  CHECK(refusal(kTlsServer, {"--tls-cer", "c.pem"}) == "unknown option --tls-cer (did you mean --tls-cert?)");
+  CHECK_FALSE(foreign_option_hint(kTlsClient, "--frobnicate").has_value());
 }
 
 TEST_CASE("A flag without its value is refused", "[cli]") {

@@ -158,6 +158,14 @@ const OptionSpec* find_option(Schema schema, std::string_view name);
 const OptionSpec* find_short_option(Schema schema, char letter);
 // The valid name closest to `name`, if any is close enough to be a likely typo.
 std::optional<std::string> closest_name(std::string_view name, const std::vector<std::string>& candidates);
+// What a user of another tool means by `word`, an option as that tool spells
+// it (curl's --cacert or -k, ncat's --ssl, s_client's -CAfile, socat's -T):
+// "curl's --cacert is --tls-ca here". Only equivalents `schema` has are
+// named; nullopt when the word is no spelling we know or the command lacks
+// its equivalent. apply_command_line adds it to its unknown-option message;
+// ask only about a word that has failed, since a word the command takes
+// means what the command says.
+std::optional<std::string> foreign_option_hint(Schema schema, std::string_view word);
 
 // Fills `values` with every default of `schema`.
 void apply_defaults(Schema schema, OptionValues& values);
