@@ -153,6 +153,17 @@ class TcpForward final : public Command {
   // PORT TARGET_HOST TARGET_PORT unless the last is a Unix socket: then they
   // are HOST PORT unix:TARGET (the schema's positional rule fills PORT
   // TARGET_HOST TARGET_PORT, so they are moved along here).
+  // The positional words are strings here (each may be a Unix socket), so
+  // the port is read now; the error names which word it was, for a profile
+  // (target-port: eighty) as for the command line.
+  static uint16_t port_named(const char* word, const std::string& text, std::string_view service_protocol) {
+    try {
+      return parse_port(text, service_protocol);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string(word) + ": " + e.what());
+    }
+  }
+
   void read_addresses() {
     std::string port = opts_.get_string(opt("port"));
     std::string target = opts_.get_string(opt("target-host"));
@@ -170,7 +181,7 @@ class TcpForward final : public Command {
       for (std::string_view name : {opt("allow"), opt("deny")})
         if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not " + listen_unix_->to_string());
     } else {
-      port_ = parse_port(port);
+      port_ = port_named("PORT", port, "");
     }
     target_unix_ = parse_unix_address(target);
     if (target_unix_) {
@@ -185,7 +196,7 @@ class TcpForward final : public Command {
       throw ConfigError(missing_port_message("TARGET_PORT", target, "TARGET_HOST TARGET_PORT, or unix:/PATH"));
     if (strip_brackets(target).empty()) throw ConfigError("TARGET_HOST is empty (a host name or an address)");
     target_host_ = target;
-    target_port_ = parse_port(*target_port);
+    target_port_ = port_named("TARGET_PORT", *target_port, "tcp");  // socat's TCP:HOST:http, nc HOST http
     if (target_port_ == 0) throw ConfigError("TARGET_PORT: 0 is not a port to connect to");
     target_name_ = target_host_ + " port " + std::to_string(target_port_);
   }

@@ -112,6 +112,29 @@ TEST_CASE("an unknown service name for PORT is a usage error naming the word and
   }
 }
 
+TEST_CASE("tcp-forward takes a TCP service name for TARGET_PORT, and a bad one is named as TARGET_PORT",
+          "[tcp-forward][ports]") {
+  if (getservbyname("http", "tcp")) {
+    auto fwd = start_listener({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "http"});
+    CHECK_THAT(fwd.proc.stderr_text(), Catch::Contains("127.0.0.1 port 80"));
+  }
+  auto r = run_nettool({"tcp-forward", "127.0.0.1", "0", "127.0.0.1", "eighty"}, {}, kUsageTimeout);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("TARGET_PORT: unknown service 'eighty'"));
+  // The same from a profile, where the key is all the user has to go by.
+  TempDir dir;
+  write_file(dir / "fwd.yaml", "command: tcp-forward\nport: 0\ntarget-host: 127.0.0.1\ntarget-port: eighty\n");
+  auto p = run_nettool({"-c", (dir / "fwd.yaml").string()}, {}, kUsageTimeout);
+  INFO("profile stderr: " << p.err);
+  CHECK(p.exit_code == 2);
+  CHECK_THAT(p.err, Catch::Contains("TARGET_PORT: unknown service 'eighty'"));
+  auto bad = run_nettool({"tcp-forward", "127.0.0.1", "99999", "127.0.0.1", "80"}, {}, kUsageTimeout);
+  INFO("stderr: " << bad.err);
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("PORT: port '99999' is out of range"));
+}
+
 TEST_CASE("udp-send takes a UDP service name for PORT as nc -u does", "[udp][ports]") {
   std::unique_ptr<UdpSocket> peer;
   std::optional<Service> service;
