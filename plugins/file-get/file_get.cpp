@@ -30,6 +30,7 @@
 #include "response_plan.h"
 #include "target.h"
 #include "nettool/connect.h"
+#include "nettool/counting.h"
 #include "nettool/proxy.h"
 #include "nettool/unix.h"
 #include "nettool/digest.h"
@@ -309,6 +310,9 @@ class FileGet final : public Command {
 
   // https://, or --raw with --tls.
   bool use_tls() const { return raw_ ? tls_options_.enabled : target_.url.tls; }
+  // -v counts what HTTP sent and received: over TLS above the TLS endpoint
+  // (connected()), so records and handshakes are not counted as data.
+  Counters* socket_counters() { return use_tls() ? nullptr : &ctx_.counters(); }
 
   // ------------------------------------------------------------ connection
 
@@ -344,7 +348,7 @@ class FileGet final : public Command {
         if (!error.empty()) return fail(error, Keep::Part);
         uv_os_fd_t fd = -1;
         int raw = uv_fileno(socket.as_handle(), &fd) == 0 ? fd : -1;
-        connected(make_unix_endpoint(std::move(socket), &ctx_.counters(), unix_socket_->to_string()), raw);
+        connected(make_unix_endpoint(std::move(socket), socket_counters(), unix_socket_->to_string()), raw);
       });
       return;
     }
@@ -380,7 +384,7 @@ class FileGet final : public Command {
     }
     uv_os_fd_t fd = -1;
     int raw = uv_fileno(socket.as_handle(), &fd) == 0 ? fd : -1;
-    connected(make_tcp_endpoint(std::move(socket), &ctx_.counters()), raw);
+    connected(make_tcp_endpoint(std::move(socket), socket_counters()), raw);
   }
 
   // A connection to the server (TCP, a tunnel, or --unix-socket) whose
@@ -407,6 +411,7 @@ class FileGet final : public Command {
         fail(e.what(), Keep::Part);
         return;
       }
+      tcp = make_counting_endpoint(std::move(tcp), &ctx_.counters());
     }
     conn_ = std::move(tcp);
 

@@ -118,6 +118,36 @@ TEST_CASE("https: file-get --tls-pin downloads from a self-signed file-serve --t
   CHECK_FALSE(file_exists(dir / "refused.bin"));
 }
 
+TEST_CASE("https: file-get -v counts the same bytes as over plain HTTP: the requests and responses, not the records",
+          "[https][file-get][verbose]") {
+  // Before: the TLS records and the handshake were counted (525 bytes sent
+  // for a 130-byte request).
+  TempDir dir;
+  fs::create_directory(dir / "root");
+  write_file(dir / "root" / "data.bin", random_bytes(300 * 1000 + 3, 77));
+  auto plain = start_serve(dir / "root");
+  auto tls = start_serve(dir / "root", {"--tls"});
+  REQUIRE(tls.proc.wait_stderr_contains("pin sha256//"));
+  const std::string pin = logged_pin(tls.proc.stderr_text());
+  // "sent 130 B (130 bytes), received ... (300336 bytes)": the two exact counts.
+  auto counts = [](const std::string& err) {
+    static const std::regex kCounts(R"(sent .* \((\d+) bytes\), received .* \((\d+) bytes\))");
+    std::smatch m;
+    return std::regex_search(err, m, kCounts) ? m[1].str() + "/" + m[2].str() : std::string("none");
+  };
+  // The same request line either way: the Host header names 127.0.0.1:PORT, so
+  // both servers listen on ports of the same length (5 digits, as ephemeral ones are).
+  auto over_http = run_nettool({"-v", "file-get", "http://127.0.0.1:" + std::to_string(plain.port) + "/data.bin", "-o",
+                                (dir / "a.bin").string()});
+  auto over_https = run_nettool({"-v", "file-get", "--tls-pin", pin, https_url(tls.port, "/data.bin"), "-o",
+                                 (dir / "b.bin").string()});
+  INFO("http: " << over_http.err << "\nhttps: " << over_https.err);
+  REQUIRE(over_http.exit_code == 0);
+  REQUIRE(over_https.exit_code == 0);
+  CHECK(counts(over_http.err) != "none");
+  CHECK(counts(over_https.err) == counts(over_http.err));
+}
+
 TEST_CASE("https: a plain HTTP request on the HTTPS port gets a plain 400 that says so, and TLS still works",
           "[https][file-serve]") {
   TempDir dir;

@@ -26,6 +26,10 @@ class CountingEndpoint final : public Endpoint {
     inner_->read_start(
         [this, on_data = std::move(on_data)](const ChunkPtr& chunk) {
           counters_->bytes_received += chunk->size;
+          // What was queued during the handshake (file-get's request) has
+          // gone out by now, and nothing else would count it on a connection
+          // that is never ended from our side.
+          count_sent();
           on_data(chunk);
         },
         std::move(on_end));
