@@ -99,6 +99,9 @@ struct GlobalOptions {
 // spelling (s_client's -servername in file-get: -s, but no -e), so that its
 // message names the word and our equivalent.
 std::string take_global_letters(const nettool::Schema& schema, const std::string& cluster, GlobalOptions& g) {
+  // Another tool's whole word (s_client's -verify_return_error) is the
+  // command's to refuse whole, never our letters (-v, then -e running a program).
+  if (cluster.size() > 2 && nettool::foreign_option_hint(schema, cluster)) return cluster;
   // Applied to g only if the word is not left whole.
   int verbosity = g.verbosity;
   bool help = g.help, version = g.version;
@@ -365,8 +368,11 @@ std::optional<std::string> plugin_to_load(const GlobalOptions& g, std::optional<
   return g.command;
 }
 
-// One line per module: name, version (or BROKEN), summary (or the problem),
-// file — in columns as wide as their longest entry.
+// One line per module: name, version (or BROKEN), summary (or the problem)
+// in columns as wide as their longest entry; then the directory they were
+// found in. Only when they come from several (--plugin-dir,
+// $NETTOOL_PLUGIN_PATH) does each line end with its file instead: a column
+// of the same long path would push the lines past any terminal's width.
 int list_plugins(const GlobalOptions& g) {
   auto path = nettool::plugin_search_path(g.plugin_dir);
   auto found = nettool::list_plugins(path);
@@ -381,12 +387,21 @@ int list_plugins(const GlobalOptions& g) {
     version_w = std::max(version_w, static_cast<int>(p.problem.empty() ? p.version.size() : 6));
     text_w = std::max(text_w, static_cast<int>((p.problem.empty() ? p.summary : p.problem).size()));
   }
-  std::printf("%-*s  %-*s  %-*s  %s\n", name_w, "NAME", version_w, "VERSION", text_w, "SUMMARY", "FILE");
+  const std::filesystem::path dir = std::filesystem::path(found.front().file).parent_path();
+  const bool one_dir = std::all_of(found.begin(), found.end(),
+                                   [&dir](const auto& p) { return std::filesystem::path(p.file).parent_path() == dir; });
+  auto row = [&](const std::string& name, const std::string& version, const std::string& text, const std::string& file) {
+    std::string line = name + std::string(static_cast<size_t>(name_w) - name.size() + 2, ' ') + version;
+    line += std::string(static_cast<size_t>(version_w) - version.size() + 2, ' ') + text;
+    if (!one_dir) line += std::string(static_cast<size_t>(text_w) - text.size() + 2, ' ') + file;
+    std::printf("%s\n", line.c_str());
+  };
+  row("NAME", "VERSION", "SUMMARY", "FILE");
   for (const auto& p : found) {
     bool ok = p.problem.empty();
-    std::printf("%-*s  %-*s  %-*s  %s\n", name_w, p.name.c_str(), version_w, ok ? p.version.c_str() : "BROKEN", text_w,
-                (ok ? p.summary : p.problem).c_str(), p.file.c_str());
+    row(p.name, ok ? p.version : "BROKEN", ok ? p.summary : p.problem, p.file);
   }
+  if (one_dir) std::printf("\n(all in %s)\n", dir.c_str());
   return nettool::kExitOk;
 }
 

@@ -166,10 +166,19 @@ bool take_option(const char* word, const char* next, bool& used_next, Check& c) 
   if (std::strcmp(word, "--numeric") == 0) return once(c.numeric);
   if (std::strcmp(word, "--ipv4") == 0) return once(c.ipv4);
   if (std::strcmp(word, "--ipv6") == 0) return once(c.ipv6);
-  if (std::strcmp(word, "--verbose") == 0) return ++c.verbosity, true;
-  if (std::strcmp(word, "--quiet") == 0) return c.verbosity = -1, true;
+  if (std::strcmp(word, "--verbose") == 0) {
+    ++c.verbosity;
+    return true;
+  }
+  if (std::strcmp(word, "--quiet") == 0) {
+    c.verbosity = -1;
+    return true;
+  }
   if (std::strncmp(word, "--timeout=", 10) == 0) return timeout(word + 10);
-  if (std::strcmp(word, "--timeout") == 0) return used_next = true, timeout(next);
+  if (std::strcmp(word, "--timeout") == 0) {
+    used_next = true;
+    return timeout(next);
+  }
   if (word[1] == '-' || word[1] == '\0') return false;
   // A cluster, read as the front end splits it: v and q are global, the rest
   // tcp-connect's; w takes the rest of the word, or the next word.

@@ -150,6 +150,7 @@ class TcpConnect final : public Command {
   }
 
   void connect_unix_now() {
+    if (ctx_.shutting_down()) return;  // posted before the signal came
     std::string error;
     Handle<uv_pipe_t> socket = connect_unix(ctx_.loop(), *unix_, error);
     if (zero_ && !tls_) return scanned(0, error);

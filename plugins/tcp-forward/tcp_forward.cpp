@@ -359,7 +359,7 @@ class TcpForward final : public Command {
   // Starts this client's connection to the target; target_connected() goes on.
   void connect_target(const std::shared_ptr<Forwarded>& f) {
     // The client's bytes wait until the target answers: in the kernel, or
-    // with --tls in the TLS endpoint, which reads on.
+    // with --tls up to 256 KiB in the TLS endpoint, which then stops reading.
     std::weak_ptr<Forwarded> weak = f;
     if (target_unix_) {
       // connect(2) on a Unix socket answers at once; the result is taken

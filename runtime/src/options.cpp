@@ -453,7 +453,7 @@ constexpr ForeignSpelling kForeignSpellings[] = {
     // openssl s_client. -connect and -cert begin with the global -c: the front
     // end reads them as a profile's name, and asks here once that has failed.
     // -connect belongs to a TLS client, so it speaks where --tls-servername is.
-    {"-connect", "s_client", "tls-servername", {}, {}, "HOST PORT here, as two words"},
+    {"-connect", "s_client", "tls-servername", {}, {}, "the command's own words here: HOST PORT (two words), or the URL"},
     {"-servername", "s_client", "tls-servername"},
     {"-CAfile", "s_client", "tls-ca"},
     {"-CApath", "s_client", "tls-ca"},
@@ -622,6 +622,11 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
       assign(*spec, *inline_value, flag);
       continue;
     }
+    // Another tool's whole word is refused whole, before its letters could
+    // mean something of ours: s_client's -servername is not -s ervername, and
+    // -verify_return_error not -v -e rify_return_error (a program to run).
+    if (arg.size() > 2)
+      if (auto habit = foreign_option_hint(schema, arg)) throw ConfigError("unknown option " + arg + " (" + *habit + ")");
     // Short flags, possibly grouped: -kn, -w5, -w 5
     for (size_t j = 1; j < arg.size(); ++j) {
       char c = arg[j];

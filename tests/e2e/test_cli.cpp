@@ -402,7 +402,14 @@ TEST_CASE("curl's ncat's and s_client's spellings of our TLS options are refused
       // Read as the global -c with the profile "onnect", which is not there.
       {{"tcp-connect", "-connect", "127.0.0.1:PORT"},
        "onnect: cannot read profile: No such file or directory; -connect was read as -c onnect "
-       "(s_client's -connect is HOST PORT here, as two words)"},
+       "(s_client's -connect is the command's own words here: HOST PORT (two words), or the URL)"},
+      // Whole words whose first letters tcp-connect has: never -s ervername, nor
+      // -v -e rify_return_error, which ran a program named rify_return_error.
+      {{"tcp-connect", "-servername", "localhost", "127.0.0.1", "PORT"},
+       "unknown option -servername (s_client's -servername is --tls-servername here)"},
+      {{"tcp-connect", "-verify_return_error", "127.0.0.1", "PORT"},
+       "unknown option -verify_return_error (s_client's -verify_return_error is the default here: TLS peers are "
+       "verified unless --tls-no-verify is given)"},
   });
 }
 

@@ -169,6 +169,25 @@ TEST_CASE("nettool plugins loads and lists every plugin of the build", "[startup
     CHECK(r.out.find("\n" + command + " ") != std::string::npos);
   }
   CHECK(r.out.find("BROKEN") == std::string::npos);
+  // One directory: named once at the end, not on every line.
+  CHECK(r.out.find("\n(all in ") != std::string::npos);
+  CHECK(r.out.find("nettool-tcp-connect.so") == std::string::npos);
+}
+
+TEST_CASE("nettool plugins names each file when the plugins come from several directories", "[startup][plugins]") {
+  TempDir dir;
+  write_file(dir / "nettool-empty.so", "");  // not a shared object: listed as BROKEN, with the reason
+  auto r = run_nettool({"--plugin-dir", dir.path().string(), "plugins"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("\n(all in ") == std::string::npos);
+  std::string broken, tcp_connect;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.rfind("empty ", 0) == 0) broken = line;
+    if (line.rfind("tcp-connect ", 0) == 0) tcp_connect = line;
+  }
+  CHECK_THAT(broken, Catch::Contains("BROKEN") && Catch::EndsWith((dir / "nettool-empty.so").string()));
+  CHECK_THAT(tcp_connect, Catch::EndsWith("nettool-tcp-connect.so"));
 }
 
 TEST_CASE("nettool without its front end still prints its version, and says what is missing otherwise", "[startup]") {

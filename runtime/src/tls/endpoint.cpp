@@ -96,7 +96,7 @@ class TlsEndpoint final : public Endpoint {
   void read_resume() override {
     paused_ = false;
     deliver();
-    if (!paused_ && !ended_) inner_->read_resume();
+    if (!paused_ && !ended_ && !held_unread_) inner_->read_resume();  // held: until read_start()
   }
 
   bool writable() const override { return inner_->writable(); }
