@@ -397,7 +397,7 @@ std::optional<std::string> closest_name(std::string_view name, const std::vector
 
 namespace {
 
-// ---- other tools' spellings: what a curl, ncat, openssl s_client or socat
+// ---- other tools' spellings: what a curl, wget, ncat, openssl s_client or socat
 // user types by habit, and our equivalent, for the unknown-option message.
 // One table for every command (socat's xio option tables are the model): a
 // row speaks only for a command whose schema has `ours`, so a hint never
@@ -434,6 +434,13 @@ constexpr ForeignSpelling kForeignSpellings[] = {
     {"--connect-timeout", "curl", "timeout", {}, "it applies per address tried"},
     {"-C/--continue-at", "curl", "resume", {}, "it continues FILE.part"},
     {"--abstract-unix-socket", "curl", "unix-socket", {}, {}, "--unix-socket @NAME here"},
+    // wget
+    {"--no-check-certificate", "wget", "tls-no-verify", {}, "it warns on every run"},
+    {"--ca-certificate", "wget", "tls-ca"},
+    {"--ca-directory", "wget", "tls-ca"},
+    {"--certificate", "wget", "tls-cert"},
+    {"--private-key", "wget", "tls-key"},
+    {"--continue", "wget", "resume", {}, "it continues FILE.part"},
     // ncat
     {"--ssl", "ncat", "tls"},
     {"--ssl-cert", "ncat", "tls-cert"},

@@ -383,6 +383,11 @@ TEST_CASE("curl's ncat's and s_client's spellings of our TLS options are refused
       {{"file-get", "-kv", url}, "unknown option -k " + insecure},
       {{"file-get", "-fsSLk", url}, "unknown option -k " + insecure},
       {{"file-get", "--cert", "c.pem", url}, "unknown option --cert (curl's -E/--cert is --tls-cert here)"},
+      {{"file-get", "--no-check-certificate", url},
+       "unknown option --no-check-certificate (wget's --no-check-certificate is --tls-no-verify here; it warns on "
+       "every run)"},
+      {{"file-get", "--continue", url}, "unknown option --continue (wget's --continue is --resume here; it continues "
+                                        "FILE.part)"},
       {{"file-get", "--tlsv1.3", url}, "unknown option --tlsv1.3 (curl's --tlsv1.3 is --tls-min-version 1.3 here)"},
       {{"file-get", "--pinnedpubkey", "sha256//AAAA", url},
        "unknown option --pinnedpubkey (curl's --pinnedpubkey is --tls-pin here; the same sha256//BASE64 form)"},
