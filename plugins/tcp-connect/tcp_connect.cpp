@@ -96,7 +96,9 @@ class TcpConnect final : public Command {
     // the port check never finished, so the run did not do what it was asked
     // (a script's `tcp-connect -z` must not read an interrupted check as open).
     if (!answered_) {
-      ctx_.log().error("interrupted before {} answered", unix_ ? where_ : host_ + " port " + std::to_string(ports_[next_]));
+      const std::string peer = unix_ ? where_ : host_ + " port " + std::to_string(ports_[next_]);
+      if (inspected_) ctx_.log().error("interrupted during the TLS handshake with {}", peer);  // -z --tls
+      else ctx_.log().error("interrupted before {} answered", peer);
       ctx_.set_exit_code(kExitRuntime);
     }
     abort();

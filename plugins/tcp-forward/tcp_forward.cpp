@@ -105,12 +105,13 @@ struct Forwarded {
   std::string client;              // "ADDR:PORT"
   sockaddr_storage client_addr{};  // for --proxy-protocol
   sockaddr_storage local_addr{};
+  // Before the endpoints that count into them, so that they are destroyed after them.
+  Counters client_bytes;  // received = from the client ("up"), sent = to it ("down")
+  Counters target_bytes;
   std::unique_ptr<Endpoint> client_end;  // until the target answers; then the Bridge's
   std::shared_ptr<TcpConnector> connector;
   std::shared_ptr<ProxyConnector> proxy_connector;  // --proxy instead
   std::shared_ptr<Bridge> bridge;
-  Counters client_bytes;  // received = from the client ("up"), sent = to it ("down")
-  Counters target_bytes;
   std::string tls_failure;  // why the target's TLS handshake failed, for the log line
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

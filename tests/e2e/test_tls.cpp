@@ -465,6 +465,20 @@ TEST_CASE("tls: a peer that never answers the hello is given up after -w, and se
   CHECK(got.find("SECRET-STDIN") == std::string::npos);
 }
 
+TEST_CASE("tls: -z interrupted during the handshake says so and exits 1", "[tls][tcp-connect][signals]") {
+  TcpServer server;
+  Process nt(nettool_argv({"tcp-connect", "-z", "--tls-no-verify", "127.0.0.1", std::to_string(server.port())}));
+  Socket s = server.accept(10s);
+  REQUIRE(s.valid());
+  REQUIRE(!s.recv_some(10s).empty());  // the ClientHello: connected, in the handshake
+  nt.signal(SIGTERM);
+  int code = nt.wait();
+  INFO("stderr: " << nt.stderr_text());
+  CHECK(code == 1);
+  CHECK(nt.stderr_text().find("interrupted during the TLS handshake with 127.0.0.1 port " +
+                              std::to_string(server.port())) != std::string::npos);
+}
+
 TEST_CASE("tls: a plain TCP peer fails the handshake with one line, and sees nothing of stdin", "[tls][tcp-connect]") {
   TempDir dir;
   write_file(dir / "in.txt", "SECRET-STDIN\n");
