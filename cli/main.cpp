@@ -94,42 +94,30 @@ struct GlobalOptions {
 // nothing is left). The two sets never share a letter (the loader refuses a
 // plugin that uses one of `cvqhV`). A plugin letter that takes a value takes
 // the rest of the word too (`-vw5`), as getopt reads it; a letter neither
-// knows stays, for the plugin to refuse. So does the whole word, global
-// letters and all, when the plugin will refuse it and it is another tool's
-// spelling (s_client's -servername in file-get: -s, but no -e), so that its
-// message names the word and our equivalent.
+// knows stays, for the plugin to refuse. Another tool's whole word
+// (s_client's -verify_return_error) stays whole, global letters and all, for
+// the plugin to refuse naming our equivalent: never -v, then -e running a
+// program. Called for words of 3 characters or more.
 std::string take_global_letters(const nettool::Schema& schema, const std::string& cluster, GlobalOptions& g) {
-  // Another tool's whole word (s_client's -verify_return_error) is the
-  // command's to refuse whole, never our letters (-v, then -e running a program).
-  if (cluster.size() > 2 && nettool::foreign_option_hint(schema, cluster)) return cluster;
-  // Applied to g only if the word is not left whole.
-  int verbosity = g.verbosity;
-  bool help = g.help, version = g.version;
+  if (nettool::foreign_option_hint(schema, cluster)) return cluster;
   std::string rest = "-";
   for (size_t j = 1; j < cluster.size(); ++j) {
     const char c = cluster[j];
     if (const nettool::OptionSpec* spec = nettool::find_short_option(schema, c)) {
-      if (spec->type != nettool::OptionType::Bool) {
-        rest += cluster.substr(j);
-        break;
-      }
+      if (spec->type != nettool::OptionType::Bool) return rest + cluster.substr(j);
       rest += c;
     } else if (c == 'v') {
-      ++verbosity;
+      ++g.verbosity;
     } else if (c == 'q') {
-      verbosity = -1;
+      g.verbosity = -1;
     } else if (c == 'h') {
-      help = true;
+      g.help = true;
     } else if (c == 'V') {
-      version = true;
+      g.version = true;
     } else {
-      if (nettool::foreign_option_hint(schema, cluster)) return cluster;
       rest += c;
     }
   }
-  g.verbosity = verbosity;
-  g.help = help;
-  g.version = version;
   return rest == "-" ? std::string() : rest;
 }
 

@@ -639,11 +639,9 @@ void apply_command_line(Schema schema, const std::vector<std::string>& args, Opt
       char c = arg[j];
       const OptionSpec* spec = find_short_option(schema, c);
       if (!spec) {
-        // The whole word may be one of s_client's (-CAfile, failing at A
-        // where -C is ours), else the letter curl's or ncat's (-k of -kL).
-        // A letter the command has never gets here, so it is never hinted.
-        if (auto habit = foreign_option_hint(schema, arg))
-          throw ConfigError("unknown option " + arg + " (" + *habit + ")");
+        // The letter may be curl's or ncat's (-k of -kL); another tool's
+        // whole word was refused above. A letter the command has never gets
+        // here, so it is never hinted.
         std::string msg = std::string("unknown option -") + c;
         if (reads_as_letters(schema, arg))
           if (auto habit = foreign_option_hint(schema, std::string("-") + c)) msg += " (" + *habit + ")";
