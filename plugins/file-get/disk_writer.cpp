@@ -36,8 +36,8 @@ std::string os_error(int err) { return std::error_code(err, std::generic_categor
 constexpr size_t kMiB = 1024 * 1024;
 // One worker job writes or hashes at most this much of the queued chunks, so
 // the queue drains in steps and the socket can resume while the rest is
-// still being written.
-constexpr size_t kBatchBytes = kMiB;
+// still being written (see file_get.cpp's kResumeBelow).
+constexpr size_t kBatchBytes = kMiB / 2;
 constexpr size_t kBatchChunks = 64;  // well under IOV_MAX
 // Emptied chunk lists kept for the next batches (each holds its capacity).
 constexpr size_t kSpareBatches = 8;

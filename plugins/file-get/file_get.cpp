@@ -48,14 +48,18 @@ using namespace nettool;
 using namespace nettool::file_get;
 
 // Backpressure on the socket: stop reading with more than this waiting for
-// the disk, read again once it is down to the low mark (the Relay's marks).
-// The queue holds the TCP endpoint's own 64 KiB read buffers, and at this
-// size all of them fit in its pool (32 buffers), so a download keeps reusing
-// the same few. A 4 MiB queue outgrew the pool: a fresh buffer per read, a
-// heap that grew and shrank, up to ~80k page faults per GiB. Much lower (512 KiB)
-// halves the write batches: twice the thread-pool round trips, more CPU.
-constexpr size_t kPauseAbove = 1024 * 1024;
-constexpr size_t kResumeBelow = 256 * 1024;
+// the disk, read again once it is down to the low mark. The marks are close
+// (one disk batch, kBatchBytes, apart) so that reading resumes as soon as one
+// batch is written and hashed while the next one still is: with the marks far
+// apart (1 MiB / 256 KiB), reading waited for the queue to empty, and the
+// loop thread (receiving, decrypting) and the thread pool (hashing, writing)
+// took turns instead of running together; a verified HTTPS download was a
+// third slower (bench/PROFILES.md, table 8). The queue holds the endpoint's
+// own 64 KiB read buffers, and at this size they still fit in its pool (32
+// buffers), so a download keeps reusing the same few: a 4 MiB queue outgrew
+// the pool, a fresh buffer per read, up to ~80k page faults per GiB.
+constexpr size_t kPauseAbove = 2 * 1024 * 1024;
+constexpr size_t kResumeBelow = 1536 * 1024;
 // Spliced bytes cost no memory of ours: they wait for the hash in the page
 // cache. The next splice starts while the hash is at most this far behind,
 // a few splice steps, so splicing and hashing overlap.
