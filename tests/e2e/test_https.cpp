@@ -94,6 +94,36 @@ TEST_CASE("https: curl and wget download from file-serve --tls-cert, verified, o
   CHECK(untrusted.code != 0);
 }
 
+// file-serve holds its TLS 1.3 session tickets back to send them with the
+// first response; a client that asked for one answer must still leave with a
+// ticket it can resume with.
+TEST_CASE("https: a client resumes its TLS 1.3 session with the ticket that came with its first answer",
+          "[https][file-serve][interop]") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  fs::create_directory(dir / "root");
+  write_file(dir / "root" / "small.txt", "small\n");
+  write_file(dir / "request", "GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  auto srv = start_https(dir / "root", pki.server_cert, pki.server_key);
+  const std::string session = (dir / "session.pem").string();
+  auto s_client = [&](const std::string& session_flag) {
+    return run_cmd({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(srv.port), "-tls1_3", "-CAfile",
+                    pki.ca.string(), "-verify_return_error", "-ign_eof", session_flag, session},
+                   kRunTimeout, ProcessOptions().stdin_from(dir / "request"));
+  };
+  auto first = s_client("-sess_out");
+  INFO("first: " << first.out << first.err << "\nserver: " << srv.proc.stderr_text());
+  REQUIRE(first.code == 0);
+  CHECK(first.out.find("\r\n\r\nsmall\n") != std::string::npos);
+  CHECK(first.out.find("New, TLSv1.3") != std::string::npos);
+  REQUIRE(file_exists(session));
+  auto second = s_client("-sess_in");
+  INFO("second: " << second.out << second.err);
+  CHECK(second.code == 0);
+  CHECK(second.out.find("Reused, TLSv1.3") != std::string::npos);
+  CHECK(second.out.find("\r\n\r\nsmall\n") != std::string::npos);
+}
+
 TEST_CASE("https: file-get --tls-pin downloads from a self-signed file-serve --tls, digest checked",
           "[https][file-serve][file-get]") {
   TempDir dir;

@@ -61,8 +61,14 @@ class OpenSslSocket final : public TlsSocket {
     if (long sent = send_records(); sent != 1) return sent == -EAGAIN ? wait_for(SSL_ERROR_WANT_WRITE) : sent;
     ERR_clear_error();
     int rc = SSL_do_handshake(ssl_.get());
+    // A server's finished TLS 1.3 handshake has written only its session
+    // tickets, which nobody waits for: they go out with the first response,
+    // in the same sendmsg, instead of in a segment (and a wake-up) of their
+    // own. A client's last flight is its Finished, and a TLS 1.2 server's
+    // holds its Finished: the peer waits for those.
+    bool hold = rc == 1 && records_ && SSL_is_server(ssl_.get()) == 1 && SSL_version(ssl_.get()) == TLS1_3_VERSION;
     // Our flight (or an alert) goes out now: the peer answers only once it has it.
-    long sent = send_records();
+    long sent = hold ? 1 : send_records();
     if (sent < 0 && sent != -EAGAIN) return sent;
     if (sent == -EAGAIN) return wait_for(SSL_ERROR_WANT_WRITE);
     if (rc == 1) {
@@ -83,10 +89,10 @@ class OpenSslSocket final : public TlsSocket {
     size_t got = 0;
     ERR_clear_error();
     errno = 0;
+    // What reading makes OpenSSL write (session tickets, a key update's
+    // answer) waits for our next write or close_notify: nobody waits for it,
+    // and it then shares that sendmsg.
     int rc = SSL_read_ex(ssl_.get(), buf, size, &got);
-    int saved_errno = errno;
-    (void)send_records();  // a key update's answer, session tickets: best effort, the next write sends the rest
-    errno = saved_errno;
     if (rc == 1) return static_cast<long>(got);
     return failure(0);
   }
@@ -99,7 +105,11 @@ class OpenSslSocket final : public TlsSocket {
       if (SSL_write_ex(ssl_.get(), data, size, &written) == 1) return static_cast<long>(written);
       return failure(0);
     }
-    if (long sent = send_records(); sent != 1) return sent == -EAGAIN ? wait_for(SSL_ERROR_WANT_WRITE) : sent;
+    // Records an earlier write could not send go first; while the socket
+    // takes none of them, nothing more is encrypted (what is queued stays bounded).
+    if (!pending_.empty()) {
+      if (long sent = send_records(); sent != 1) return sent == -EAGAIN ? wait_for(SSL_ERROR_WANT_WRITE) : sent;
+    }
     ERR_clear_error();
     errno = 0;
     // The ChunkBio never blocks: OpenSSL takes the whole batch.
