@@ -31,6 +31,11 @@ using Digest = std::array<uint8_t, 32>;
 
 class DiskWriter {
  public:
+  // A job writes or hashes at most this much of the queued chunks, so the
+  // queue drains in steps and the owner can read again while the rest is
+  // still being written (see file_get.cpp's marks).
+  static constexpr size_t kBatchBytes = 512 * 1024;
+
   struct Outcome {
     std::string error;       // empty: saved (and verified, if a digest was expected)
     bool digest_mismatch = false;

@@ -47,19 +47,18 @@ namespace {
 using namespace nettool;
 using namespace nettool::file_get;
 
-// Backpressure on the socket: stop reading with more than this waiting for
-// the disk, read again once it is down to the low mark. The marks are close
-// (one disk batch, kBatchBytes, apart) so that reading resumes as soon as one
-// batch is written and hashed while the next one still is: with the marks far
-// apart (1 MiB / 256 KiB), reading waited for the queue to empty, and the
-// loop thread (receiving, decrypting) and the thread pool (hashing, writing)
-// took turns instead of running together; a verified HTTPS download was a
-// third slower (bench/PROFILES.md, table 8). The queue holds the endpoint's
-// own 64 KiB read buffers, and at this size they still fit in its pool (32
-// buffers), so a download keeps reusing the same few: a 4 MiB queue outgrew
-// the pool, a fresh buffer per read, up to ~80k page faults per GiB.
-constexpr size_t kPauseAbove = 2 * 1024 * 1024;
-constexpr size_t kResumeBelow = 1536 * 1024;
+// Backpressure on the socket: stop reading once this much waits for the
+// disk, read again as soon as one disk job (DiskWriter::kBatchBytes) is done
+// while the next one runs. With the marks far apart (pause above 1 MiB,
+// resume under 256 KiB, 1 MiB jobs) reading waited for the queue to empty,
+// and the loop thread (receiving, decrypting) and the thread pool (hashing,
+// writing) took turns instead of running together: a verified HTTPS download
+// was a third slower (bench/PROFILES.md, table 8). The queue holds the
+// endpoint's own 64 KiB read buffers, 32 of them at the pause: its whole
+// pool, so a download keeps reusing the same few (a 4 MiB queue outgrew the
+// pool: a fresh buffer per read, up to ~80k page faults per GiB).
+constexpr size_t kPauseAt = 2 * 1024 * 1024;
+constexpr size_t kResumeAt = kPauseAt - DiskWriter::kBatchBytes;
 // Spliced bytes cost no memory of ours: they wait for the hash in the page
 // cache. The next splice starts while the hash is at most this far behind,
 // a few splice steps, so splicing and hashing overlap.
@@ -695,7 +694,7 @@ class FileGet final : public Command {
     if (restart_pending_) begin_body();
     writer_->write(chunk);
     progress_->update(base_ + body_.bytes());
-    if (!paused_ && conn_ && writer_->queued() > kPauseAbove) {
+    if (!paused_ && conn_ && writer_->queued() >= kPauseAt) {
       // The disk is behind: stop reading (TCP flow control slows the server)
       // and stop the idle clock, this wait is ours, not the server's.
       paused_ = true;
@@ -709,7 +708,7 @@ class FileGet final : public Command {
       splice_next();
       return;
     }
-    if (paused_ && conn_ && writer_->queued() < kResumeBelow &&
+    if (paused_ && conn_ && writer_->queued() <= kResumeAt &&
         (phase_ == Phase::Head || phase_ == Phase::Body)) {
       paused_ = false;
       conn_->read_resume();

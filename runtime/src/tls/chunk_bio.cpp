@@ -98,6 +98,7 @@ int ChunkBio::write_ex(BIO* b, const char* data, size_t len, size_t* written) {
     done += n;
   }
   *written = len;
+  self->written_bytes_ += len;
   return 1;
 }
 

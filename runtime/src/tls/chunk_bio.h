@@ -64,6 +64,8 @@ class ChunkBio {
   std::vector<ChunkPtr> take_records();
   // Frees the record buffers no one holds any more (an idle connection).
   void release_idle_buffers() { out_pool_.trim(); }
+  // Every byte OpenSSL has written so far: whether a call wrote anything.
+  uint64_t written_bytes() const { return written_bytes_; }
 
  private:
   static int write_ex(BIO* b, const char* data, size_t len, size_t* written);
@@ -81,6 +83,7 @@ class ChunkBio {
   size_t next_capacity_ = 0;  // from expect(), for the next chunk (0: no hint)
   ChunkPtr out_;  // being filled with records
   std::vector<ChunkPtr> ready_;
+  uint64_t written_bytes_ = 0;
 };
 
 }  // namespace nettool::tls

@@ -62,11 +62,14 @@ class OpenSslSocket final : public TlsSocket {
     ERR_clear_error();
     int rc = SSL_do_handshake(ssl_.get());
     // A server's finished TLS 1.3 handshake has written only its session
-    // tickets, which nobody waits for: they go out with the first response,
-    // in the same sendmsg, instead of in a segment (and a wake-up) of their
-    // own. A client's last flight is its Finished, and a TLS 1.2 server's
-    // holds its Finished: the peer waits for those.
-    bool hold = rc == 1 && records_ && SSL_is_server(ssl_.get()) == 1 && SSL_version(ssl_.get()) == TLS1_3_VERSION;
+    // tickets, which nobody waits for. When the client's request came with
+    // its Finished (curl, wrk), they wait and go out with the response, in
+    // its sendmsg, instead of in a segment (and a wake-up) of their own. A
+    // client that has sent nothing more gets them now, so that an idle
+    // connection keeps no buffer for them. A client's last flight is its
+    // Finished, and a TLS 1.2 server's holds its Finished: the peer waits for those.
+    bool hold = rc == 1 && records_ && SSL_is_server(ssl_.get()) == 1 &&
+                SSL_version(ssl_.get()) == TLS1_3_VERSION && SSL_has_pending(ssl_.get()) == 1;
     // Our flight (or an alert) goes out now: the peer answers only once it has it.
     long sent = hold ? 1 : send_records();
     if (sent < 0 && sent != -EAGAIN) return sent;
@@ -89,10 +92,16 @@ class OpenSslSocket final : public TlsSocket {
     size_t got = 0;
     ERR_clear_error();
     errno = 0;
-    // What reading makes OpenSSL write (session tickets, a key update's
-    // answer) waits for our next write or close_notify: nobody waits for it,
-    // and it then shares that sendmsg.
+    const uint64_t written = records_ ? records_->written_bytes() : 0;
     int rc = SSL_read_ex(ssl_.get(), buf, size, &got);
+    // What this read made OpenSSL write (an alert, the refusal of a
+    // renegotiation, a key update's answer) goes out now, best effort, and
+    // tickets held from the handshake with it; those alone wait for the response.
+    if (records_ && records_->written_bytes() != written) {
+      int saved_errno = errno;
+      (void)send_records();
+      errno = saved_errno;
+    }
     if (rc == 1) return static_cast<long>(got);
     return failure(0);
   }
