@@ -94,9 +94,10 @@ TEST_CASE("https: curl and wget download from file-serve --tls-cert, verified, o
   CHECK(untrusted.code != 0);
 }
 
-// file-serve holds its TLS 1.3 session tickets back to send them with the
-// first response; a client that asked for one answer must still leave with a
-// ticket it can resume with.
+// file-serve holds its TLS 1.3 session tickets back for the first response
+// when the request came with the client's Finished, else sends them at once;
+// either way a client that asked for one answer leaves with a ticket it can
+// resume with (tests/unit/test_tls_socket.cpp checks when they go).
 TEST_CASE("https: a client resumes its TLS 1.3 session with the ticket that came with its first answer",
           "[https][file-serve][interop]") {
   TempDir dir;
