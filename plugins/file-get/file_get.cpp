@@ -53,12 +53,15 @@ using namespace nettool::file_get;
 // resume under 256 KiB, 1 MiB jobs) reading waited for the queue to empty,
 // and the loop thread (receiving, decrypting) and the thread pool (hashing,
 // writing) took turns instead of running together: a verified HTTPS download
-// was a third slower (bench/PROFILES.md, table 8). The queue holds the
-// endpoint's own 64 KiB read buffers, 32 of them at the pause: its whole
-// pool, so a download keeps reusing the same few (a 4 MiB queue outgrew the
+// was a third slower (bench/PROFILES.md, table 8). Chunks are up to 64 KiB
+// (TLS hands on 48-64 KiB of whole records), so the pause comes up to a
+// chunk past its mark and a job may end a chunk short of kBatchBytes: the
+// resume mark allows for both, so one job done is always enough. The queue
+// holds the endpoint's own read buffers; 2 MiB of full ones is its whole pool
+// of 32, so a download mostly reuses the same few (a 4 MiB queue outgrew the
 // pool: a fresh buffer per read, up to ~80k page faults per GiB).
 constexpr size_t kPauseAt = 2 * 1024 * 1024;
-constexpr size_t kResumeAt = kPauseAt - DiskWriter::kBatchBytes;
+constexpr size_t kResumeAt = kPauseAt - DiskWriter::kBatchBytes + 2 * kReadChunkSize;
 // Spliced bytes cost no memory of ours: they wait for the hash in the page
 // cache. The next splice starts while the hash is at most this far behind,
 // a few splice steps, so splicing and hashing overlap.

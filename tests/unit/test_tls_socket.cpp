@@ -7,14 +7,13 @@
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <sys/ioctl.h>
-
 #include <array>
-#include <functional>
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <string>
 
