@@ -34,7 +34,6 @@ namespace {
 std::string os_error(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 constexpr size_t kMiB = 1024 * 1024;
-constexpr size_t kBatchBytes = DiskWriter::kBatchBytes;
 constexpr size_t kBatchChunks = 64;  // well under IOV_MAX
 // Emptied chunk lists kept for the next batches (each holds its capacity).
 constexpr size_t kSpareBatches = 8;
@@ -888,7 +887,7 @@ void add_chunk(const std::shared_ptr<State>& st, const ChunkPtr& chunk) {
   if (!chain.pending.empty()) {
     Job& last = chain.pending.back();
     if (auto* batch = last.as<Batch>(); batch && last.seq > st->last_barrier_seq &&
-                                        batch->chunks.size() < kBatchChunks && last.bytes + chunk->size <= kBatchBytes) {
+                                        batch->chunks.size() < kBatchChunks && last.bytes + chunk->size <= DiskWriter::kBatchBytes) {
       batch->chunks.push_back(chunk);
       last.bytes += chunk->size;
       return;
