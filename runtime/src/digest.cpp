@@ -1,51 +1,34 @@
 #include "nettool/digest.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+// SHA256_Init and friends, deprecated in OpenSSL 3 in favour of EVP, run the
+// same assembly (SHA-NI, AVX2) at the same speed, but EVP's first digest
+// loads the default provider: 2.2 MiB more resident per process (libcrypto
+// pages it touches) and thread state for every pool thread that hashes, for
+// nothing a SHA-256 of our own bytes needs (bench/PROFILES.md, table 4).
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <cstring>
-#include <stdexcept>
 
 namespace nettool {
 
-namespace {
-
-// By default OpenSSL frees its state from an atexit() handler. libuv joins its
-// thread-pool threads later, from an ELF destructor, and OpenSSL requires that
-// no thread still uses it when it cleans up: a pool thread that hashed a file
-// then keeps thread state that nothing frees (LeakSanitizer reports it). So
-// OpenSSL's state is left for the end of the process to reclaim.
-EVP_MD_CTX* new_md_ctx() {
-  static const bool initialised = OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
-  return initialised ? EVP_MD_CTX_new() : nullptr;
-}
-
-}  // namespace
-
 struct Sha256::Ctx {
-  struct Free {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-  std::unique_ptr<EVP_MD_CTX, Free> md{new_md_ctx()};
+  SHA256_CTX state;
 };
 
-Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
-  if (!ctx_->md || EVP_DigestInit_ex(ctx_->md.get(), EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("OpenSSL: cannot initialise SHA-256");
-}
+Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) { SHA256_Init(&ctx_->state); }
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::update(const void* data, size_t size) {
-  if (size) EVP_DigestUpdate(ctx_->md.get(), data, size);
+  if (size) SHA256_Update(&ctx_->state, data, size);
 }
 
 std::array<uint8_t, 32> Sha256::finish() {
   std::array<uint8_t, 32> out{};
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx_->md.get(), out.data(), &len);
-  EVP_DigestInit_ex(ctx_->md.get(), EVP_sha256(), nullptr);
+  SHA256_Final(out.data(), &ctx_->state);
+  SHA256_Init(&ctx_->state);
   return out;
 }
 
