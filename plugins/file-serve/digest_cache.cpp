@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -20,6 +23,7 @@ struct HashJob {
   UniqueFd fd;
   off_t size = 0;
   DigestKey key;
+  std::optional<nettool::Sha256> sha;  // made on the loop thread (the first one loads libcrypto)
   std::string value;  // result
   std::weak_ptr<Digester*> digester;
   std::function<void(const std::string&)> deliver;
@@ -62,7 +66,8 @@ size_t DigestCache::size() const {
 }
 
 std::optional<std::string> Digester::known(const struct stat& st) {
-  if (st.st_size == 0) return nettool::repr_digest_value(nettool::Sha256().finish());
+  // Written out rather than hashed: an empty file must not be what loads libcrypto.
+  if (st.st_size == 0) return std::string("sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:");
   return cache_.find(digest_key_of(st));
 }
 
@@ -107,6 +112,17 @@ bool Digester::abandoned(const DigestKey& key) {
 
 void Digester::start(HashRequest request, Lane lane) {
   auto job = std::make_unique<HashJob>();
+  try {
+    job->sha.emplace();
+  } catch (const std::exception& e) {
+    // libnettool-digest is missing or not of this build: answers go without
+    // Repr-Digest, and the log says why once.
+    if (log_ && !said_cannot_hash_) log_->warn("no Repr-Digest: {}", e.what());
+    said_cannot_hash_ = true;
+    if (lane == Lane::Large) hashing_ = true;
+    else ++small_hashing_;
+    return finished(request.key, "", lane);
+  }
   job->fd = std::move(request.fd);
   job->size = request.size;
   job->key = request.key;
@@ -120,7 +136,7 @@ void Digester::start(HashRequest request, Lane lane) {
       [](uv_work_t* w) {
         auto* j = static_cast<HashJob*>(w->data);
         if (!j->fd.valid()) return;
-        nettool::Sha256 sha;
+        nettool::Sha256& sha = *j->sha;
         // Sized to the file: a pool thread's freed 256 KiB would stay in its
         // malloc arena, resident, after hashing a 4 KiB file.
         std::vector<char> buf(static_cast<size_t>(std::min<off_t>(j->size, 256 * 1024)));

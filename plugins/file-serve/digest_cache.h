@@ -27,6 +27,10 @@
 
 #include "nettool/fd.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace file_serve {
 
 using DigestKey = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t, int64_t, int64_t>;
@@ -81,8 +85,9 @@ class Digester {
   // value: the Repr-Digest field value, or empty when there is none (hashing
   // failed, or too many files wait to be hashed).
   using Done = std::function<void(const std::string& value)>;
-  Digester(uv_loop_t* loop, DigestCache& cache)
-      : loop_(loop), cache_(cache), alive_(std::make_shared<Digester*>(this)) {}
+  // `log`, when given, hears once that hashing is impossible (libnettool-digest cannot be loaded).
+  Digester(uv_loop_t* loop, DigestCache& cache, spdlog::logger* log = nullptr)
+      : loop_(loop), cache_(cache), log_(log), alive_(std::make_shared<Digester*>(this)) {}
   ~Digester() { *alive_ = nullptr; }
   Digester(const Digester&) = delete;
   Digester& operator=(const Digester&) = delete;
@@ -117,6 +122,8 @@ class Digester {
 
   uv_loop_t* loop_;
   DigestCache& cache_;
+  spdlog::logger* log_;
+  bool said_cannot_hash_ = false;
   std::map<DigestKey, std::vector<Waiter>> waiting_;  // files being hashed, or waiting to be, for this loop
   bool hashing_ = false;  // a large file
   std::deque<HashRequest> backlog_;  // large files whose turn has not come

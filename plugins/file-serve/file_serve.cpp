@@ -218,7 +218,7 @@ class Worker {
         log_(loop_log_.logger()),
         config_(config),
         open_connections_(open_connections),
-        digester_(loop, digests),
+        digester_(loop, digests, &log_),
         open_files_(loop) {
     shared_.loop = loop;
     shared_.log = &log_;

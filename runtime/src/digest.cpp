@@ -1,34 +1,42 @@
 #include "nettool/digest.h"
 
-// SHA256_Init and friends, deprecated in OpenSSL 3 in favour of EVP, run the
-// same assembly (SHA-NI, AVX2) at the same speed, but EVP's first digest
-// loads the default provider: 2.2 MiB more resident per process (libcrypto
-// pages it touches) and thread state for every pool thread that hashes, for
-// nothing a SHA-256 of our own bytes needs (bench/PROFILES.md, table 4).
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-
 #include <cstring>
+
+#include "digest_provider.h"
+#include "sibling_library.h"
 
 namespace nettool {
 
+namespace {
+
+// Loaded once, by the first hash of the process (from any thread: a static's
+// initialisation is thread-safe, and one that throws is tried again next time).
+const DigestProvider& digest_provider() {
+  static const DigestProvider& provider =
+      sibling_provider<DigestProvider>("digest", "nettool_digest_provider", "SHA-256");
+  return provider;
+}
+
+}  // namespace
+
 struct Sha256::Ctx {
-  SHA256_CTX state;
+  const DigestProvider& sha;
+  alignas(16) unsigned char state[kSha256StateBytes];
 };
 
-Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) { SHA256_Init(&ctx_->state); }
+Sha256::Sha256() : ctx_(std::make_unique<Ctx>(Ctx{digest_provider(), {}})) { ctx_->sha.init(ctx_->state); }
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::update(const void* data, size_t size) {
-  if (size) SHA256_Update(&ctx_->state, data, size);
+  if (size) ctx_->sha.update(ctx_->state, data, size);
 }
 
 std::array<uint8_t, 32> Sha256::finish() {
   std::array<uint8_t, 32> out{};
-  SHA256_Final(out.data(), &ctx_->state);
-  SHA256_Init(&ctx_->state);
+  ctx_->sha.finish(ctx_->state, out.data());
+  ctx_->sha.init(ctx_->state);
   return out;
 }
 

@@ -46,31 +46,6 @@ inline std::vector<std::string> under_fd_limit(int limit, const std::vector<std:
   return argv;
 }
 
-// start_listener for any argv (e.g. under_fd_limit): waits for the
-// "listening on ADDR:PORT" line on stderr.
-inline Listener start_listener_argv(std::vector<std::string> argv, ProcessOptions options = {},
-                                    Ms timeout = kStartTimeout) {
-  Process p(std::move(argv), std::move(options));
-  const std::string marker = "listening on ";
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    bool exited = !p.running();
-    std::string err = p.stderr_text();
-    if (auto at = err.find(marker); at != std::string::npos) {
-      auto eol = err.find('\n', at);
-      std::string where = err.substr(at + marker.size(), eol - at - marker.size());
-      auto colon = where.rfind(':');
-      if (eol != std::string::npos && colon != std::string::npos) {
-        uint16_t port = static_cast<uint16_t>(std::stoul(where.substr(colon + 1)));
-        return Listener{std::move(p), where.substr(0, colon), port};
-      }
-    }
-    if (exited) throw std::runtime_error(p.describe() + " exited before listening; stderr:\n" + err);
-    if (Clock::now() >= deadline) throw std::runtime_error(p.describe() + ": no 'listening on' line; stderr:\n" + err);
-    std::this_thread::sleep_for(Ms(5));
-  }
-}
-
 // utime + stime of a live process (all its threads) in seconds; -1 when gone.
 inline double cpu_seconds(pid_t pid) {
   std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");

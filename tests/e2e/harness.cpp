@@ -451,7 +451,11 @@ RunResult run_nettool(std::vector<std::string> args, ProcessOptions options, Ms 
 }
 
 Listener start_listener(std::vector<std::string> args, ProcessOptions options, Ms timeout) {
-  Process p(nettool_argv(std::move(args)), std::move(options));
+  return start_listener_argv(nettool_argv(std::move(args)), std::move(options), timeout);
+}
+
+Listener start_listener_argv(std::vector<std::string> argv, ProcessOptions options, Ms timeout) {
+  Process p(std::move(argv), std::move(options));
   auto deadline = Clock::now() + timeout;
   const std::string marker = "listening on ";
   for (;;) {

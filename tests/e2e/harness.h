@@ -199,6 +199,9 @@ struct Listener {
 // "listening on ADDR:PORT" line on stderr. Throws std::runtime_error with the
 // stderr text if it does not come, or the process exits first.
 Listener start_listener(std::vector<std::string> args, ProcessOptions options = {}, Ms timeout = kStartTimeout);
+// The same with the whole command line: another copy of nettool, or
+// nettool under a shell (faults_load_util.h: under_fd_limit).
+Listener start_listener_argv(std::vector<std::string> argv, ProcessOptions options = {}, Ms timeout = kStartTimeout);
 
 // ---------------------------------------------------------------- data
 

@@ -6,9 +6,11 @@
 // (bench/ measures).
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <set>
 #include <sstream>
 
+#include "file_test_util.h"
 #include "harness.h"
 
 using namespace e2e;
@@ -139,15 +141,60 @@ TEST_CASE("tcp-connect maps libnettool-tls, libssl and libcrypto only when asked
   CHECK(r.out.find("verification: NOT verified (--tls-no-verify)") != std::string::npos);
 }
 
-TEST_CASE("file-serve brings libcrypto with libnettool-digest, and only its own plugin", "[startup]") {
-  auto r = run_nettool({"help", "file-serve"}, with_ld_debug());
-  auto names = loaded_objects(r.err);
-  INFO("loaded: " << describe(names));
-  CHECK(r.exit_code == 0);
-  CHECK(r.out.find("--root") != std::string::npos);
-  CHECK(plugins_in(names) == std::set<std::string>{"nettool-file-serve.so"});
-  CHECK(names.count("libnettool-digest.so." + std::to_string(NETTOOL_E2E_ABI)) == 1);
-  CHECK(has_prefix(names, "libcrypto"));
+TEST_CASE("file-serve maps libcrypto at its first hash and never with --digest off", "[startup]") {
+  TempDir root;
+  write_file(root / "a.txt", "hello\n");
+  const std::string digest_lib = "libnettool-digest.so." + std::to_string(NETTOOL_E2E_ABI);
+  for (bool digest : {true, false}) {
+    INFO("--digest " << (digest ? "sha-256" : "off"));
+    auto srv = start_listener({"file-serve", "--root", root.path().string(), "--listen", "127.0.0.1:0", "--digest",
+                               digest ? "sha-256" : "off"},
+                              with_ld_debug());
+    auto before = loaded_objects(srv.proc.stderr_text());
+    INFO("loaded before a request: " << describe(before));
+    CHECK(plugins_in(before) == std::set<std::string>{"nettool-file-serve.so"});
+    CHECK(before.count(digest_lib) == 0);
+    CHECK_FALSE(has_prefix(before, "libcrypto"));
+
+    auto r = filetest::http_get(srv.port, "/a.txt");
+    CHECK(r.status == 200);
+    CHECK(r.body == "hello\n");
+    CHECK(r.header("Repr-Digest") == (digest ? std::optional(filetest::repr_digest_of("hello\n")) : std::nullopt));
+    auto after = loaded_objects(srv.proc.stderr_text());
+    INFO("loaded after it: " << describe(after));
+    CHECK(after.count(digest_lib) == (digest ? 1 : 0));
+    CHECK(has_prefix(after, "libcrypto") == digest);
+  }
+}
+
+TEST_CASE("file-serve without libnettool-digest answers without Repr-Digest and says why once", "[startup]") {
+  // A copy of the build's bin/ and lib/ without libnettool-digest: the runtime
+  // looks for it beside itself, and this runtime is the copy's.
+  TempDir tree;
+  const fs::path build = nettool_path().parent_path().parent_path();
+  fs::copy(build / "bin", tree / "bin", fs::copy_options::recursive);
+  fs::copy(build / "lib", tree / "lib", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  for (const auto& entry : fs::directory_iterator(tree / "lib"))
+    if (entry.path().filename().string().rfind("libnettool-digest", 0) == 0) fs::remove(entry.path());
+  TempDir root;
+  write_file(root / "a.txt", "hello\n");
+  write_file(root / "b.txt", "world\n");
+  auto srv = start_listener_argv({(tree / "bin" / "nettool").string(), "file-serve", "--root", root.path().string(),
+                                  "--listen", "127.0.0.1:0"});
+  for (const char* name : {"/a.txt", "/b.txt"}) {
+    auto r = filetest::http_get(srv.port, name);
+    CHECK(r.status == 200);
+    CHECK_FALSE(r.has_header("Repr-Digest"));
+  }
+  auto err = srv.proc.stderr_text();
+  INFO(err);
+  const std::string why = "no Repr-Digest: SHA-256: cannot load " + (tree / "lib" / ("libnettool-digest.so." +
+                                                                        std::to_string(NETTOOL_E2E_ABI))).string();
+  auto first = err.find(why);
+  CHECK(first != std::string::npos);
+  CHECK(err.find(why, first + 1) == std::string::npos);
+  srv.proc.signal(SIGTERM);
+  CHECK(srv.proc.wait() == 0);
 }
 
 TEST_CASE("nettool plugins loads and lists every plugin of the build", "[startup]") {

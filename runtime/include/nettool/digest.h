@@ -1,7 +1,9 @@
-// SHA-256 through OpenSSL's EVP interface, and the RFC 9530 header form.
-// Not part of libnettool-runtime: a plugin that includes this links
-// libnettool-digest (CMake target nettool-digest, nettool::digest in the SDK),
-// so that only the commands that hash load libcrypto.
+// SHA-256 and the RFC 9530 header form, in libnettool-runtime. The hashing
+// itself is libcrypto's, in libnettool-digest, which the runtime loads beside
+// itself the first time a Sha256 is made (it throws nettool::RuntimeError when
+// that library cannot be loaded): a process maps libcrypto only once it hashes.
+// nettool::digest in the SDK is kept for plugins that link it; it brings
+// nettool::runtime.
 #pragma once
 #include <array>
 #include <cstdint>
