@@ -38,31 +38,59 @@ constexpr size_t kTlsBodyPiece = 64 * 1024;   // read from the file at a time wh
 // corked send and a sendfile (lighttpd does the same with writev).
 constexpr uint64_t kInlineBody = 16384;
 
-std::string etag_for(const struct stat& st) {
-  char buf[64];
-  char* p = buf;
-  *p++ = '"';
-  p = std::to_chars(p, buf + 20, static_cast<unsigned long>(st.st_ino), 16).ptr;
-  *p++ = '-';
-  p = std::to_chars(p, buf + 40, static_cast<unsigned long>(st.st_size), 16).ptr;
-  *p++ = '-';
-  p = std::to_chars(p, buf + 60, static_cast<unsigned long>(st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec), 16).ptr;
-  *p++ = '"';
-  return std::string(buf, p);
-}
+// The strong ETag of a file's version: "INODE-SIZE-MTIME_NS" in hex. Kept
+// in the object, not on the heap: it is made for every response.
+class EtagText {
+ public:
+  explicit EtagText(const struct stat& st) {
+    char* p = buf_;
+    *p++ = '"';
+    p = std::to_chars(p, buf_ + 20, static_cast<unsigned long>(st.st_ino), 16).ptr;
+    *p++ = '-';
+    p = std::to_chars(p, buf_ + 40, static_cast<unsigned long>(st.st_size), 16).ptr;
+    *p++ = '-';
+    p = std::to_chars(p, buf_ + 60, static_cast<unsigned long>(st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec),
+                      16).ptr;
+    *p++ = '"';
+    size_ = static_cast<size_t>(p - buf_);
+  }
+  std::string_view view() const { return {buf_, size_}; }
 
-// "HTTP/1.1 <status> <reason>", Server and Date: the start of every head.
-// Built in one reserved string: per-request allocations showed in profiles.
+ private:
+  char buf_[64];
+  size_t size_;
+};
+
+// "HTTP/1.1 <status> <reason>", Server and Date: the start of every head,
+// made on the stack (per-request allocations showed in profiles).
+class HeadStart {
+ public:
+  HeadStart(ServerShared& shared, int status) {
+    using namespace std::string_view_literals;
+    put("HTTP/1.1 "sv);
+    size_ = static_cast<size_t>(std::to_chars(buf_ + size_, buf_ + size_ + 8, status).ptr - buf_);
+    put(" "sv);
+    put(http::reason_phrase(status));
+    put("\r\nServer: nettool\r\nDate: "sv);
+    put(shared.date.of(std::time(nullptr)));
+    put("\r\n"sv);
+  }
+  std::string_view view() const { return {buf_, size_}; }
+
+ private:
+  void put(std::string_view text) {
+    size_t n = std::min(text.size(), sizeof buf_ - 8 - size_);  // reason phrases and dates are far shorter
+    std::memcpy(buf_ + size_, text.data(), n);
+    size_ += n;
+  }
+  char buf_[192];
+  size_t size_ = 0;
+};
+
 std::string head_start(ServerShared& shared, int status) {
   std::string head;
   head.reserve(512);
-  head += "HTTP/1.1 ";
-  head += std::to_string(status);
-  head += ' ';
-  head += http::reason_phrase(status);
-  head += "\r\nServer: nettool\r\nDate: ";
-  head += shared.date.of(std::time(nullptr));
-  head += "\r\n";
+  head += HeadStart(shared, status).view();
   return head;
 }
 
@@ -565,8 +593,10 @@ void Connection::handle_http(http::Request request) {
   std::string query_part = query == std::string::npos ? "" : target.substr(query);
 
   state_ = State::Opening;
-  auto req = std::make_shared<http::Request>(std::move(request));
-  open_path(check.segments, [this, req, head, wants_directory, directory_path, file_name, query_part](OpenResult& r) {
+  // The request goes into the callback itself: one allocation (the
+  // std::function's) for both.
+  open_path(std::move(check.segments), [this, request = std::move(request), head, wants_directory, directory_path,
+                                        file_name, query_part](OpenResult& r) {
     if (r.error) return respond_error(r.status, false);
     if (!r.is_directory && wants_directory) return respond_error(404, false);
     if (r.is_directory && !wants_directory) {
@@ -590,7 +620,7 @@ void Connection::handle_http(http::Request request) {
     }
     // The type of what is sent: index.html for a directory, else the name asked for.
     std::string_view type = http::content_type_for(r.served_index ? "index.html" : file_name);
-    serve_file(opened_file(r), r.st, req.get(), type);
+    serve_file(opened_file(r), r.st, &request, type);
   });
 }
 
@@ -665,29 +695,34 @@ void Connection::open_path(std::vector<std::string> segments, std::function<void
 
 void Connection::serve_file(FileRef fd, const struct stat& st, const http::Request* request,
                             std::string_view content_type) {
+  using namespace std::string_view_literals;
   const auto& headers = request->headers;
   bool head = request->method == "HEAD";
-  std::string etag = etag_for(st);
+  const EtagText etag(st);
   const std::time_t now = std::time(nullptr);
-  Validators current{etag, st.st_mtim.tv_sec};
-  std::string validators;
-  validators.reserve(96);
-  validators += "ETag: ";
-  validators += etag;
-  validators += "\r\n";
+  Validators current{etag.view(), st.st_mtim.tv_sec};
   // A date is a validator only once its second is over: a file written twice
   // within one second has one date for two versions, and a client holding
   // that date would get a 304 or a range of the other one (RFC 9110
   // §8.8.2.2). The ETag carries the nanoseconds meanwhile.
-  if (st.st_mtim.tv_sec < now) {
-    validators += "Last-Modified: ";
-    validators += shared_.last_modified.of(st.st_mtim.tv_sec);
-    validators += "\r\n";
-  }
+  auto append_validators = [&](std::string& fields) {
+    fields += "ETag: "sv;
+    fields += etag.view();
+    fields += "\r\n"sv;
+    if (st.st_mtim.tv_sec < now) {
+      fields += "Last-Modified: "sv;
+      fields += shared_.last_modified.of(st.st_mtim.tv_sec);
+      fields += "\r\n"sv;
+    }
+  };
 
   switch (evaluate_preconditions(headers, true, current)) {
     case Precondition::Failed: return respond_error(412, false);
-    case Precondition::NotModified: return respond(304, validators, "", true);
+    case Precondition::NotModified: {
+      std::string validators;
+      append_validators(validators);
+      return respond(304, std::move(validators), "", true);
+    }
     case Precondition::Proceed: break;
   }
 
@@ -719,52 +754,55 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   int status = range.kind == http::ByteRange::Satisfiable ? 206 : 200;
   uint64_t first = status == 206 ? range.first : 0;
   uint64_t length = status == 206 ? range.last - range.first + 1 : size;
+  // The head in one string, without its status line, Server and Date: those
+  // go in front when it is sent (the Date of then, after a hash), into room
+  // reserved here.
   std::string fields;
-  fields.reserve(256);
-  fields += "Content-Type: ";
+  fields.reserve(512);
+  fields += "Content-Type: "sv;
   fields += content_type;
-  fields += "\r\n";
-  fields += validators;
-  fields += "Accept-Ranges: bytes\r\nContent-Length: ";
+  fields += "\r\n"sv;
+  append_validators(fields);
+  fields += "Accept-Ranges: bytes\r\nContent-Length: "sv;
   fields += std::to_string(length);
-  fields += "\r\n";
+  fields += "\r\n"sv;
   if (status == 206)
     fields += "Content-Range: bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
               std::to_string(size) + "\r\n";
 
-  auto send_it = [this, status, fields = std::move(fields), first, length, head](FileRef file,
-                                                                                 const std::string& digest) {
+  auto send_it = [this, status, first, length, head](std::string text, FileRef file, std::string_view digest) {
     log_status_ = status;
-    std::string text = head_start(shared_, status);
-    text += fields;
+    text.insert(0, HeadStart(shared_, status).view());
     if (!digest.empty()) {
-      text += "Repr-Digest: ";
+      text += "Repr-Digest: "sv;
       text += digest;
-      text += "\r\n";
+      text += "\r\n"sv;
     }
     text += connection_field();
-    text += "\r\n";
+    text += "\r\n"sv;
     if (head) {
       send_head_and_file(std::move(text), nullptr, 0, 0);
     } else {
       send_head_and_file(std::move(text), std::move(file), first, length);
     }
   };
-  if (!shared_.settings.digest) return send_it(std::move(fd), "");
+  if (!shared_.settings.digest) return send_it(std::move(fields), std::move(fd), "");
   // The digest is worth a hash only where a client checks it: a whole body,
   // or a range that runs to the end (file-get --resume checks the whole file
   // against the digest of its 206). HEAD and other ranges carry it only when
-  // it is already known.
+  // it is already known, as is the usual whole body of a file served before.
+  std::optional<std::string> known = shared_.digests->known(st);
   bool checks_digest = !head && (status == 200 || range.last + 1 == size);
-  if (!checks_digest) return send_it(std::move(fd), shared_.digests->known(st).value_or(""));
+  if (known || !checks_digest) return send_it(std::move(fields), std::move(fd), known ? *known : std::string_view());
   // Hashing happens on the thread pool; the file waits in the callback.
   std::weak_ptr<Connection> weak = weak_from_this();
   int raw_fd = fd->get();
-  await_digest(raw_fd, st, [weak, fd = std::move(fd), send_it = std::move(send_it)](const std::string& digest) {
-    auto self = weak.lock();
-    if (!self || self->state_ != State::Opening) return;
-    send_it(fd, digest);
-  });
+  await_digest(raw_fd, st,
+               [weak, fd = std::move(fd), fields = std::move(fields), send_it](const std::string& digest) mutable {
+                 auto self = weak.lock();
+                 if (!self || self->state_ != State::Opening) return;
+                 send_it(std::move(fields), std::move(fd), digest);
+               });
 }
 
 void Connection::await_digest(int fd, const struct stat& st, std::function<void(const std::string& digest)> resume) {

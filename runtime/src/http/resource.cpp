@@ -268,23 +268,41 @@ const char* reason_phrase(int status) {
 }
 
 std::string_view content_type_for(std::string_view name) {
+  // Sorted by extension (checked below): a binary search, five comparisons
+  // where a scan of the table was 400 instructions for a name not in it.
   static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
-      {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-      {"txt", "text/plain; charset=utf-8"}, {"md", "text/markdown; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},   {"js", "text/javascript; charset=utf-8"},
-      {"json", "application/json"},         {"xml", "application/xml"},
-      {"yaml", "application/yaml"},         {"yml", "application/yaml"},
-      {"csv", "text/csv; charset=utf-8"},   {"png", "image/png"},
-      {"jpg", "image/jpeg"},                {"jpeg", "image/jpeg"},
-      {"gif", "image/gif"},                 {"svg", "image/svg+xml"},
-      {"webp", "image/webp"},               {"ico", "image/vnd.microsoft.icon"},
-      {"pdf", "application/pdf"},           {"zip", "application/zip"},
-      {"gz", "application/gzip"},           {"tgz", "application/gzip"},
-      {"tar", "application/x-tar"},         {"xz", "application/x-xz"},
-      {"zst", "application/zstd"},          {"deb", "application/vnd.debian.binary-package"},
-      {"rpm", "application/x-rpm"},         {"mp4", "video/mp4"},
-      {"mp3", "audio/mpeg"},                {"wasm", "application/wasm"},
-      {"iso", "application/x-iso9660-image"}};
+      {"css", "text/css; charset=utf-8"},
+      {"csv", "text/csv; charset=utf-8"},
+      {"deb", "application/vnd.debian.binary-package"},
+      {"gif", "image/gif"},
+      {"gz", "application/gzip"},
+      {"htm", "text/html; charset=utf-8"},
+      {"html", "text/html; charset=utf-8"},
+      {"ico", "image/vnd.microsoft.icon"},
+      {"iso", "application/x-iso9660-image"},
+      {"jpeg", "image/jpeg"},
+      {"jpg", "image/jpeg"},
+      {"js", "text/javascript; charset=utf-8"},
+      {"json", "application/json"},
+      {"md", "text/markdown; charset=utf-8"},
+      {"mp3", "audio/mpeg"},
+      {"mp4", "video/mp4"},
+      {"pdf", "application/pdf"},
+      {"png", "image/png"},
+      {"rpm", "application/x-rpm"},
+      {"svg", "image/svg+xml"},
+      {"tar", "application/x-tar"},
+      {"tgz", "application/gzip"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"wasm", "application/wasm"},
+      {"webp", "image/webp"},
+      {"xml", "application/xml"},
+      {"xz", "application/x-xz"},
+      {"yaml", "application/yaml"},
+      {"yml", "application/yaml"},
+      {"zip", "application/zip"},
+      {"zst", "application/zstd"}};
+  static_assert(std::ranges::is_sorted(kTypes, {}, [](const auto& t) { return t.first; }));
   size_t dot = name.rfind('.');
   size_t slash = name.rfind('/');
   if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return "application/octet-stream";
@@ -295,9 +313,9 @@ std::string_view content_type_for(std::string_view name) {
   char lower[kLongest];
   if (ext.size() > kLongest) return "application/octet-stream";
   for (size_t i = 0; i < ext.size(); ++i) lower[i] = lower_char(ext[i]);
-  for (const auto& [e, type] : kTypes)
-    if (e == std::string_view(lower, ext.size())) return type;
-  return "application/octet-stream";
+  const std::string_view folded(lower, ext.size());
+  auto it = std::ranges::lower_bound(kTypes, folded, {}, [](const auto& t) { return t.first; });
+  return it != std::end(kTypes) && it->first == folded ? it->second : "application/octet-stream";
 }
 
 std::string html_escape(std::string_view text) {
