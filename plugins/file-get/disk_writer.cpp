@@ -192,7 +192,9 @@ struct DiskWriter::State {
   std::vector<iovec> iov;      // the file chain's, reserved for kBatchChunks
 
   // The digest: touched by the hash chain's job in flight, or by a barrier
-  // (while no hash job runs).
+  // (while no hash job runs). Made with the State, on the loop thread, so the
+  // first Sha256 of the process (which loads libnettool-digest, and may
+  // throw) is never one that a pool thread makes.
   Sha256 sha;
   std::vector<char> read_back;
 

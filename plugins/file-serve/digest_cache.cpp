@@ -112,13 +112,18 @@ bool Digester::abandoned(const DigestKey& key) {
 
 void Digester::start(HashRequest request, Lane lane) {
   auto job = std::make_unique<HashJob>();
-  try {
-    job->sha.emplace();
-  } catch (const std::exception& e) {
-    // libnettool-digest is missing or not of this build: answers go without
-    // Repr-Digest, and the log says why once.
-    if (log_ && !said_cannot_hash_) log_->warn("no Repr-Digest: {}", e.what());
-    said_cannot_hash_ = true;
+  // libnettool-digest missing or not of this build: answers go without
+  // Repr-Digest, the log says why (once per worker), and it is not tried
+  // again (a dlopen under the loader's lock per request).
+  if (!cannot_hash_) {
+    try {
+      job->sha.emplace();
+    } catch (const std::exception& e) {
+      if (log_) log_->warn("no Repr-Digest: {}", e.what());
+      cannot_hash_ = true;
+    }
+  }
+  if (cannot_hash_) {
     if (lane == Lane::Large) hashing_ = true;
     else ++small_hashing_;
     return finished(request.key, "", lane);

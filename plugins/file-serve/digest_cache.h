@@ -85,7 +85,8 @@ class Digester {
   // value: the Repr-Digest field value, or empty when there is none (hashing
   // failed, or too many files wait to be hashed).
   using Done = std::function<void(const std::string& value)>;
-  // `log`, when given, hears once that hashing is impossible (libnettool-digest cannot be loaded).
+  // `log`, when given, hears once that hashing is impossible (libnettool-digest
+  // cannot be loaded); from then on this Digester answers every file without one.
   Digester(uv_loop_t* loop, DigestCache& cache, spdlog::logger* log = nullptr)
       : loop_(loop), cache_(cache), log_(log), alive_(std::make_shared<Digester*>(this)) {}
   ~Digester() { *alive_ = nullptr; }
@@ -123,7 +124,7 @@ class Digester {
   uv_loop_t* loop_;
   DigestCache& cache_;
   spdlog::logger* log_;
-  bool said_cannot_hash_ = false;
+  bool cannot_hash_ = false;  // the first Sha256 failed to load its library
   std::map<DigestKey, std::vector<Waiter>> waiting_;  // files being hashed, or waiting to be, for this loop
   bool hashing_ = false;  // a large file
   std::deque<HashRequest> backlog_;  // large files whose turn has not come

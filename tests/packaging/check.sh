@@ -272,17 +272,20 @@ check "sdk: nettool hello --name packaging" \
   bash -c "test \"\$('$nettool' --plugin-dir '$sdk' hello --name packaging)\" = 'hello, packaging'"
 check "sdk: help hello shows its option" bash -c "'$nettool' --plugin-dir '$sdk' help hello | grep -q -- '-n, --name NAME'"
 check "sdk: a typo exits 2" bash -c "'$nettool' --plugin-dir '$sdk' hello --nam x 2>/dev/null; test \$? -eq 2"
-# nettool::digest (SHA-256 outside the runtime, so that only plugins that hash load libcrypto).
-mkdir -p "$tmp/sdk-digest"
-cat >"$tmp/sdk-digest/CMakeLists.txt" <<'EOF'
+# SHA-256 from nettool::runtime alone (the runtime loads libnettool-digest
+# beside itself for the first hash), and through nettool::digest, which
+# plugins that hash used to link and which must still work.
+for target in runtime digest; do
+  mkdir -p "$tmp/sdk-sha-$target"
+  cat >"$tmp/sdk-sha-$target/CMakeLists.txt" <<EOF
 cmake_minimum_required(VERSION 3.22)
 project(sha CXX)
 set(CMAKE_CXX_STANDARD 20)
 find_package(nettool 0.1 REQUIRED)
 add_executable(sha sha.cpp)
-target_link_libraries(sha PRIVATE nettool::digest)
+target_link_libraries(sha PRIVATE nettool::$target)
 EOF
-cat >"$tmp/sdk-digest/sha.cpp" <<'EOF'
+  cat >"$tmp/sdk-sha-$target/sha.cpp" <<'EOF'
 #include <nettool/digest.h>
 #include <cstdio>
 int main() {
@@ -292,9 +295,10 @@ int main() {
   std::puts(nettool::to_hex(sum.data(), sum.size()).c_str());
 }
 EOF
-check "sdk: nettool::digest links and hashes" bash -c "cmake -S '$tmp/sdk-digest' -B '$tmp/sdk-digest/build' -DCMAKE_PREFIX_PATH='$root/usr' >/dev/null &&
-  cmake --build '$tmp/sdk-digest/build' >/dev/null &&
-  test \"\$('$tmp/sdk-digest/build/sha')\" = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+  check "sdk: nettool::$target links and hashes" bash -c "cmake -S '$tmp/sdk-sha-$target' -B '$tmp/sdk-sha-$target/build' -DCMAKE_PREFIX_PATH='$root/usr' >/dev/null &&
+    cmake --build '$tmp/sdk-sha-$target/build' >/dev/null &&
+    test \"\$('$tmp/sdk-sha-$target/build/sha')\" = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+done
 
 # --------------------------------------------- 4. man pages, completions
 echo "== man pages and completions"
