@@ -18,6 +18,7 @@
 
 #include "nettool/log.h"
 #include "nettool/plugin.h"
+#include "head_text.h"
 #include "preconditions.h"
 #include "root.h"
 
@@ -37,62 +38,6 @@ constexpr size_t kTlsBodyPiece = 64 * 1024;   // read from the file at a time wh
 // A body this small goes out with its head in one sendmsg(2), instead of a
 // corked send and a sendfile (lighttpd does the same with writev).
 constexpr uint64_t kInlineBody = 16384;
-
-// The strong ETag of a file's version: "INODE-SIZE-MTIME_NS" in hex. Kept
-// in the object, not on the heap: it is made for every response.
-class EtagText {
- public:
-  explicit EtagText(const struct stat& st) {
-    char* p = buf_;
-    *p++ = '"';
-    p = std::to_chars(p, buf_ + 20, static_cast<unsigned long>(st.st_ino), 16).ptr;
-    *p++ = '-';
-    p = std::to_chars(p, buf_ + 40, static_cast<unsigned long>(st.st_size), 16).ptr;
-    *p++ = '-';
-    p = std::to_chars(p, buf_ + 60, static_cast<unsigned long>(st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec),
-                      16).ptr;
-    *p++ = '"';
-    size_ = static_cast<size_t>(p - buf_);
-  }
-  std::string_view view() const { return {buf_, size_}; }
-
- private:
-  char buf_[64];
-  size_t size_;
-};
-
-// "HTTP/1.1 <status> <reason>", Server and Date: the start of every head,
-// made on the stack (per-request allocations showed in profiles).
-class HeadStart {
- public:
-  HeadStart(ServerShared& shared, int status) {
-    using namespace std::string_view_literals;
-    put("HTTP/1.1 "sv);
-    size_ = static_cast<size_t>(std::to_chars(buf_ + size_, buf_ + size_ + 8, status).ptr - buf_);
-    put(" "sv);
-    put(http::reason_phrase(status));
-    put("\r\nServer: nettool\r\nDate: "sv);
-    put(shared.date.of(std::time(nullptr)));
-    put("\r\n"sv);
-  }
-  std::string_view view() const { return {buf_, size_}; }
-
- private:
-  void put(std::string_view text) {
-    size_t n = std::min(text.size(), sizeof buf_ - 8 - size_);  // reason phrases and dates are far shorter
-    std::memcpy(buf_ + size_, text.data(), n);
-    size_ += n;
-  }
-  char buf_[192];
-  size_t size_ = 0;
-};
-
-std::string head_start(ServerShared& shared, int status) {
-  std::string head;
-  head.reserve(512);
-  head += HeadStart(shared, status).view();
-  return head;
-}
 
 // "/a/" and "/a/." name a directory: a regular file is not found there, as on a file system.
 bool names_directory(std::string_view path) {
@@ -568,60 +513,73 @@ void Connection::handle_http(http::Request request) {
   bool head = request.method == "HEAD";
   if (request.method != "GET" && !head) return respond_error(405, false, "Allow: GET, HEAD\r\n");
 
-  std::string target = request.target;
-  size_t scheme = http::iequals(std::string_view(target).substr(0, 7), "http://")    ? 7
-                  : http::iequals(std::string_view(target).substr(0, 8), "https://") ? 8
-                                                                                     : 0;
+  std::string_view target = request.target;
+  std::string from_absolute;  // an absolute-form target with a query and no path: "/?..."
+  size_t scheme = http::iequals(target.substr(0, 7), "http://")    ? 7
+                  : http::iequals(target.substr(0, 8), "https://") ? 8
+                                                                   : 0;
   if (scheme > 0) {  // absolute-form, scheme in any case; the authority ends at '/' or '?'
     size_t end = target.find_first_of("/?", scheme);
-    target = end == std::string::npos ? "/" : target[end] == '?' ? "/" + target.substr(end) : target.substr(end);
+    if (end == std::string_view::npos) {
+      target = "/";
+    } else if (target[end] == '?') {
+      from_absolute = "/";
+      from_absolute += target.substr(end);
+      target = from_absolute;
+    } else {
+      target = target.substr(end);
+    }
   }
   if (target.empty() || target.front() != '/') return respond_error(400, false);
-  std::string raw_path = target.substr(0, target.find('?'));
-  std::optional<std::string> decoded = http::percent_decode_path(raw_path);
-  if (!decoded) return respond_error(400, false);
-  log_path_ = *decoded;
-  http::PathCheck check = http::check_path(*decoded, shared_.settings.allow_hidden);
-  if (!check.ok) return respond_error(check.hidden ? 404 : 400, false);
-  bool wants_directory = names_directory(*decoded);
-  // Built from the checked segments, so "//host" comes out as "/host/": a
-  // Location starting with "//" would send browsers to another host.
-  std::string directory_path = "/";
-  for (const auto& segment : check.segments) directory_path += segment + "/";
-  std::string file_name = check.segments.empty() ? "" : check.segments.back();
   size_t query = target.find('?');
-  std::string query_part = query == std::string::npos ? "" : target.substr(query);
+  std::optional<std::string> decoded = http::percent_decode_path(target.substr(0, query));
+  if (!decoded) return respond_error(400, false);
+  log_path_ = std::move(*decoded);
+  http::PathCheck check = http::check_path(log_path_, shared_.settings.allow_hidden);
+  if (!check.ok) return respond_error(check.hidden ? 404 : 400, false);
+  bool wants_directory = names_directory(log_path_);
+  // The type of what is sent, if it is the file asked for (not a directory's index.html).
+  std::string_view type = http::content_type_for(check.segments.empty() ? "" : check.segments.back());
+  std::string query_part(query == std::string_view::npos ? "" : target.substr(query));
 
   state_ = State::Opening;
   // The request goes into the callback itself: one allocation (the
   // std::function's) for both.
-  open_path(std::move(check.segments), [this, request = std::move(request), head, wants_directory, directory_path,
-                                        file_name, query_part](OpenResult& r) {
+  open_path(std::move(check.segments), [this, request = std::move(request), head, wants_directory, type,
+                                        query_part = std::move(query_part)](OpenResult& r) {
     if (r.error) return respond_error(r.status, false);
     if (!r.is_directory && wants_directory) return respond_error(404, false);
-    if (r.is_directory && !wants_directory) {
-      std::string location = http::percent_encode_path(directory_path) + query_part;
-      return respond(301, "Location: " + location + "\r\n", short_body(301), head);
-    }
-    if (r.is_directory && !r.served_index) {
-      if (!shared_.settings.listing) return respond_error(403, false);
-      std::string title = http::html_escape(directory_path);
-      std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of " + title +
-                         "</title></head>\n<body><h1>Index of " + title + "</h1>\n<ul>\n";
-      if (directory_path != "/") body += "<li><a href=\"../\">../</a></li>\n";
-      // "./" keeps a name like "javascript:x" relative. The href is HTML-escaped
-      // too: percent_encode_path keeps '&', and "x&amp.txt" would otherwise be
-      // read by browsers as the link "x&.txt".
-      for (const auto& name : r.listing)
-        body += "<li><a href=\"./" + http::html_escape(http::percent_encode_path(name)) + "\">" +
-                http::html_escape(name) + "</a></li>\n";
-      body += "</ul>\n</body></html>\n";
-      return respond(200, "Content-Type: text/html; charset=utf-8\r\n", std::move(body), head);
-    }
-    // The type of what is sent: index.html for a directory, else the name asked for.
-    std::string_view type = http::content_type_for(r.served_index ? "index.html" : file_name);
-    serve_file(opened_file(r), r.st, &request, type);
+    if (r.is_directory && (!wants_directory || !r.served_index)) return answer_directory(r, query_part, head);
+    serve_file(opened_file(r), r.st, &request, r.served_index ? http::content_type_for("index.html") : type);
   });
+}
+
+// A directory without its '/' (a redirect to the name with one), or one
+// without an index.html (its listing, unless --no-listing).
+void Connection::answer_directory(OpenResult& r, std::string_view query_part, bool head) {
+  // Built from the checked segments, so "//host" comes out as "/host/": a
+  // Location starting with "//" would send browsers to another host.
+  std::string directory_path = "/";
+  for (const auto& segment : http::check_path(log_path_, shared_.settings.allow_hidden).segments)
+    (directory_path += segment) += '/';
+  if (!names_directory(log_path_)) {
+    std::string location = http::percent_encode_path(directory_path);
+    location += query_part;
+    return respond(301, "Location: " + location + "\r\n", short_body(301), head);
+  }
+  if (!shared_.settings.listing) return respond_error(403, false);
+  std::string title = http::html_escape(directory_path);
+  std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of " + title +
+                     "</title></head>\n<body><h1>Index of " + title + "</h1>\n<ul>\n";
+  if (directory_path != "/") body += "<li><a href=\"../\">../</a></li>\n";
+  // "./" keeps a name like "javascript:x" relative. The href is HTML-escaped
+  // too: percent_encode_path keeps '&', and "x&amp.txt" would otherwise be
+  // read by browsers as the link "x&.txt".
+  for (const auto& name : r.listing)
+    body += "<li><a href=\"./" + http::html_escape(http::percent_encode_path(name)) + "\">" +
+            http::html_escape(name) + "</a></li>\n";
+  body += "</ul>\n</body></html>\n";
+  respond(200, "Content-Type: text/html; charset=utf-8\r\n", std::move(body), head);
 }
 
 // The file an open gave: shared already when it came from (or went into)
@@ -698,14 +656,14 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   using namespace std::string_view_literals;
   const auto& headers = request->headers;
   bool head = request->method == "HEAD";
-  const EtagText etag(st);
+  const auto etag = etag_of(st);
   const std::time_t now = std::time(nullptr);
   Validators current{etag.view(), st.st_mtim.tv_sec};
   // A date is a validator only once its second is over: a file written twice
   // within one second has one date for two versions, and a client holding
   // that date would get a 304 or a range of the other one (RFC 9110
   // §8.8.2.2). The ETag carries the nanoseconds meanwhile.
-  auto append_validators = [&](std::string& fields) {
+  auto append_validators = [&](auto& fields) {
     fields += "ETag: "sv;
     fields += etag.view();
     fields += "\r\n"sv;
@@ -754,25 +712,35 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   int status = range.kind == http::ByteRange::Satisfiable ? 206 : 200;
   uint64_t first = status == 206 ? range.first : 0;
   uint64_t length = status == 206 ? range.last - range.first + 1 : size;
-  // The head in one string, without its status line, Server and Date: those
-  // go in front when it is sent (the Date of then, after a hash), into room
-  // reserved here.
-  std::string fields;
-  fields.reserve(512);
+  // The fields that describe the file. The status line, Server and Date go
+  // in front when the head is sent: a head that waited for a hash gets the
+  // Date of then.
+  HeadText fields;
   fields += "Content-Type: "sv;
   fields += content_type;
   fields += "\r\n"sv;
   append_validators(fields);
   fields += "Accept-Ranges: bytes\r\nContent-Length: "sv;
-  fields += std::to_string(length);
+  fields.append_number(length);
   fields += "\r\n"sv;
-  if (status == 206)
-    fields += "Content-Range: bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
-              std::to_string(size) + "\r\n";
+  if (status == 206) {
+    fields += "Content-Range: bytes "sv;
+    fields.append_number(range.first) += "-"sv;
+    fields.append_number(range.last) += "/"sv;
+    fields.append_number(size) += "\r\n"sv;
+  }
 
-  auto send_it = [this, status, first, length, head](std::string text, FileRef file, std::string_view digest) {
+  // Never met: every part of the head is short (HeadText).
+  auto head_too_long = [this] {
+    shared_.log->error("{}: {}: response head too long", peer_, nettool::escape_for_log(log_path_));
+    respond_error(500, true);
+  };
+  auto send_it = [this, status, first, length, head, head_too_long](std::string_view fields, FileRef file,
+                                                                    std::string_view digest) {
     log_status_ = status;
-    text.insert(0, HeadStart(shared_, status).view());
+    HeadText text;
+    start_head(text, shared_, status);
+    text += fields;
     if (!digest.empty()) {
       text += "Repr-Digest: "sv;
       text += digest;
@@ -780,35 +748,43 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
     }
     text += connection_field();
     text += "\r\n"sv;
+    if (text.overflowed()) return head_too_long();
     if (head) {
-      send_head_and_file(std::move(text), nullptr, 0, 0);
+      send_head_and_file(text.view(), nullptr, 0, 0);
     } else {
-      send_head_and_file(std::move(text), std::move(file), first, length);
+      send_head_and_file(text.view(), std::move(file), first, length);
     }
   };
-  if (!shared_.settings.digest) return send_it(std::move(fields), std::move(fd), "");
+  if (fields.overflowed()) return head_too_long();
+  if (!shared_.settings.digest) return send_it(fields.view(), std::move(fd), "");
   // The digest is worth a hash only where a client checks it: a whole body,
   // or a range that runs to the end (file-get --resume checks the whole file
   // against the digest of its 206). HEAD and other ranges carry it only when
   // it is already known, as is the usual whole body of a file served before.
-  std::optional<std::string> known = shared_.digests->known(st);
+  std::string& known = shared_.known_digest;
+  bool is_known = shared_.digests->known(st, known);
   bool checks_digest = !head && (status == 200 || range.last + 1 == size);
-  if (known || !checks_digest) return send_it(std::move(fields), std::move(fd), known ? *known : std::string_view());
-  // Hashing happens on the thread pool; the file waits in the callback.
+  if (is_known || !checks_digest)
+    return send_it(fields.view(), std::move(fd), is_known ? std::string_view(known) : std::string_view());
+  // Hashing happens on the thread pool; the file and its fields wait in the callback.
   std::weak_ptr<Connection> weak = weak_from_this();
   int raw_fd = fd->get();
   await_digest(raw_fd, st,
-               [weak, fd = std::move(fd), fields = std::move(fields), send_it](const std::string& digest) mutable {
+               [weak, fd = std::move(fd), fields = std::string(fields.view()), send_it](const std::string& digest) mutable {
                  auto self = weak.lock();
                  if (!self || self->state_ != State::Opening) return;
-                 send_it(std::move(fields), std::move(fd), digest);
+                 send_it(fields, std::move(fd), digest);
                });
 }
 
 void Connection::await_digest(int fd, const struct stat& st, std::function<void(const std::string& digest)> resume) {
   // A client that is done sending (gone, or `nc -N`) starts no hash: it
   // gets what is already known.
-  if (peer_done_) return resume(shared_.digests->known(st).value_or(""));
+  if (peer_done_) {
+    std::string known;
+    shared_.digests->known(st, known);
+    return resume(known);
+  }
   auto wait = std::make_shared<DigestWait>(DigestWait{std::move(resume)});
   digest_wait_ = wait;
   shared_.digests->get(fd, st, wait, [weak = std::weak_ptr<DigestWait>(wait)](const std::string& digest) {
@@ -825,7 +801,9 @@ const char* Connection::connection_field() const {
 
 void Connection::respond(int status, std::string extra_headers, std::string body, bool head_only) {
   log_status_ = status;
-  std::string head = head_start(shared_, status);
+  HeadText start;
+  start_head(start, shared_, status);
+  std::string head(start.view());
   head += extra_headers;
   if (status != 304) {
     if (extra_headers.find("Content-Type:") == std::string::npos) head += "Content-Type: text/plain; charset=utf-8\r\n";
@@ -850,29 +828,36 @@ void Connection::respond_error(int status, bool close_after, const std::string& 
   respond(status, extra_headers, short_body(status), log_method_ == "HEAD");
 }
 
-void Connection::send_head_and_file(std::string head, FileRef fd, uint64_t offset, uint64_t length) {
-  head_bytes_ = head.size();
-  out_ = std::move(head);
+void Connection::send_head_and_file(std::string_view head, FileRef fd, uint64_t offset, uint64_t length) {
   out_pos_ = 0;
   file_ = std::move(fd);
   file_offset_ = static_cast<off_t>(offset);
   file_remaining_ = file_ && file_->valid() ? length : 0;
-  inline_body_ = !tls_ && file_remaining_ > 0 && file_remaining_ <= kInlineBody;
   body_bytes_sent_ = 0;
   state_ = State::Sending;
-  if (inline_body_ && !send_head_with_body()) return;
+  const bool at_once = !tls_ && file_remaining_ <= kInlineBody;
+  inline_body_ = at_once && file_remaining_ > 0;
+  if (at_once) {
+    if (!send_head_with_body(head)) return;
+  } else {
+    head_bytes_ = head.size();
+    out_.assign(head);
+  }
   send_now();
 }
 
-// A small body in the clear goes out with its head in one sendmsg, read
-// into the worker's buffer rather than behind the head in out_ (growing out_
-// for every response, and zero-filling it, showed in small-file profiles).
-// Only what the socket does not take is copied into out_, for on_writable.
-// Returns false when the connection has been closed.
-bool Connection::send_head_with_body() {
+// A head, and a small body if there is one, in the clear go out in one
+// sendmsg, straight from where they were made: the head from the stack,
+// the body from the open-file cache or read into the worker's buffer
+// (growing out_ for every response, and zero-filling it, showed in
+// small-file profiles). Only what the socket does not take is copied into
+// out_, for on_writable. Returns false when the connection has been closed.
+bool Connection::send_head_with_body(std::string_view head) {
   const char* body = nullptr;
   ssize_t n = static_cast<ssize_t>(file_remaining_);
-  if (const char* kept = kept_body(file_remaining_)) {
+  if (n == 0) {
+    // a head alone
+  } else if (const char* kept = kept_body(file_remaining_)) {
     body = kept;
   } else {
     std::vector<char>& buffer = shared_.inline_body_buffer;
@@ -886,10 +871,10 @@ bool Connection::send_head_with_body() {
   }
   file_offset_ += n;
   file_remaining_ -= static_cast<uint64_t>(n);
-  iovec parts[2] = {{out_.data(), out_.size()}, {const_cast<char*>(body), static_cast<size_t>(n)}};
+  iovec parts[2] = {{const_cast<char*>(head.data()), head.size()}, {const_cast<char*>(body), static_cast<size_t>(n)}};
   msghdr message{};
   message.msg_iov = parts;
-  message.msg_iovlen = 2;
+  message.msg_iovlen = n > 0 ? 2 : 1;
   ssize_t sent = sendmsg(socket_.get(), &message, MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0));
   if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     log_access();
@@ -898,15 +883,15 @@ bool Connection::send_head_with_body() {
   }
   size_t taken = static_cast<size_t>(std::max<ssize_t>(sent, 0));
   if (shared_.counters) shared_.counters->bytes_sent += taken;
-  if (taken < out_.size()) {  // part of the head: the rest of it, then the body
-    out_pos_ = taken;
-    out_.append(body, static_cast<size_t>(n));
+  if (taken < head.size()) {  // part of the head: the rest of it, then the body
+    out_.assign(head.substr(taken));
+    out_.append(body ? body : "", static_cast<size_t>(n));
+    head_bytes_ = head.size() - taken;
     return true;
   }
-  size_t body_taken = taken - out_.size();
+  size_t body_taken = taken - head.size();
   body_bytes_sent_ += body_taken;
-  out_.assign(body + body_taken, static_cast<size_t>(n) - body_taken);
-  out_pos_ = 0;
+  out_.assign(body ? body + body_taken : "", static_cast<size_t>(n) - body_taken);
   head_bytes_ = 0;
   return true;
 }

@@ -84,6 +84,7 @@ struct ServerShared {
   ServerSettings settings;
   bool draining = false;
   std::vector<char> inline_body_buffer;  // a small body on its way out with its head (send_head_with_body)
+  std::string known_digest;  // a digest copied out of the cache for the head being made (its capacity is kept)
   DateText date;           // of every head
   DateText last_modified;  // of the file served last
   bool kernel_tls_asked = false;   // --tls-ktls
@@ -126,12 +127,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void process_buffer();
   void handle_raw(const std::string& name);
   void handle_http(nettool::http::Request request);
+  void answer_directory(struct OpenResult& r, std::string_view query_part, bool head);
   void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
   static FileRef opened_file(struct OpenResult& r);
   void serve_file(FileRef fd, const struct stat& st, const nettool::http::Request* request,
                   std::string_view content_type);
-  void send_head_and_file(std::string head, FileRef fd, uint64_t offset, uint64_t length);
-  bool send_head_with_body();
+  void send_head_and_file(std::string_view head, FileRef fd, uint64_t offset, uint64_t length);
+  bool send_head_with_body(std::string_view head);
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
   std::optional<size_t> request_body_size(const nettool::http::Request& request);

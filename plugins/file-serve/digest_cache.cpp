@@ -37,12 +37,13 @@ size_t DigestKeyHash::operator()(const DigestKey& key) const noexcept {
   return h;
 }
 
-std::optional<std::string> DigestCache::find(const DigestKey& key) {
+bool DigestCache::find(const DigestKey& key, std::string& value) {
   std::lock_guard lock(mutex_);
   auto it = index_.find(key);
-  if (it == index_.end()) return std::nullopt;
+  if (it == index_.end()) return false;
   by_recency_.splice(by_recency_.begin(), by_recency_, it->second);
-  return it->second->second;
+  value = it->second->second;
+  return true;
 }
 
 void DigestCache::store(const DigestKey& key, const std::string& value) {
@@ -65,15 +66,18 @@ size_t DigestCache::size() const {
   return index_.size();
 }
 
-std::optional<std::string> Digester::known(const struct stat& st) {
+bool Digester::known(const struct stat& st, std::string& value) {
   // Written out rather than hashed: an empty file must not be what loads libcrypto.
-  if (st.st_size == 0) return std::string("sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:");
-  return cache_.find(digest_key_of(st));
+  if (st.st_size == 0) {
+    value = "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:";
+    return true;
+  }
+  return cache_.find(digest_key_of(st), value);
 }
 
 void Digester::get(int fd, const struct stat& st, std::weak_ptr<const void> requester, Done done) {
-  if (auto value = known(st)) {
-    done(*value);
+  if (std::string value; known(st, value)) {
+    done(value);
     return;
   }
   DigestKey key = digest_key_of(st);

@@ -51,8 +51,10 @@ class DigestCache {
  public:
   static constexpr size_t kDefaultCapacity = 4096;
   explicit DigestCache(size_t capacity = kDefaultCapacity) : capacity_(capacity == 0 ? 1 : capacity) {}
-  // Also marks the entry as the most recently used.
-  std::optional<std::string> find(const DigestKey& key);
+  // Copies the value into `value` (into its capacity: a caller on a hot
+  // path keeps one string for it) and marks the entry as the most recently
+  // used; false when there is none.
+  bool find(const DigestKey& key, std::string& value);
   void store(const DigestKey& key, const std::string& value);
   size_t size() const;
 
@@ -98,8 +100,9 @@ class Digester {
   // whoever waits (a connection): once it is gone, its `done` is not called
   // and the file is not hashed for it.
   void get(int fd, const struct stat& st, std::weak_ptr<const void> requester, Done done);
-  // The value when it is known without hashing (cached, or an empty file); never starts a hash.
-  std::optional<std::string> known(const struct stat& st);
+  // The value, into `value`, when it is known without hashing (cached, or
+  // an empty file); never starts a hash.
+  bool known(const struct stat& st, std::string& value);
 
   bool hashing() const { return hashing_; }  // a large file
   size_t waiting_to_hash() const { return backlog_.size(); }  // large files

@@ -1,5 +1,5 @@
 // file-serve's pure pieces: the digest cache's eviction, the open-file
-// cache's checks, the conditional request rules (RFC 9110 §13) and the
+// cache's checks, the head made on the stack, the conditional request rules (RFC 9110 §13) and the
 // hidden-file test on resolved paths.
 #include <catch2/catch.hpp>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "digest_cache.h"
+#include "head_text.h"
 #include "nettool/digest.h"
 #include "connection.h"
 #include "open_cache.h"
@@ -26,6 +27,12 @@ namespace {
 
 DigestKey key_for(int inode) { return DigestKey{1, static_cast<ino_t>(inode), 100, 0, 0, 0, 0}; }
 
+// The value cached for `key`, or "<none>".
+std::string found(DigestCache& cache, const DigestKey& key) {
+  std::string value;
+  return cache.find(key, value) ? value : "<none>";
+}
+
 }  // namespace
 
 TEST_CASE("digest cache: full, it forgets the least recently used entry and keeps one in use", "[file-serve][digest]") {
@@ -35,27 +42,27 @@ TEST_CASE("digest cache: full, it forgets the least recently used entry and keep
   cache.store(key_for(3), "three");
   REQUIRE(cache.size() == 3);
   // Using 1 makes 2 the least recently used.
-  CHECK(cache.find(key_for(1)).value_or("") == "one");
+  CHECK(found(cache, key_for(1)) == "one");
   cache.store(key_for(4), "four");
   CHECK(cache.size() == 3);
-  CHECK_FALSE(cache.find(key_for(2)));
-  CHECK(cache.find(key_for(1)).value_or("") == "one");
-  CHECK(cache.find(key_for(3)).value_or("") == "three");
-  CHECK(cache.find(key_for(4)).value_or("") == "four");
+  CHECK(found(cache, key_for(2)) == "<none>");
+  CHECK(found(cache, key_for(1)) == "one");
+  CHECK(found(cache, key_for(3)) == "three");
+  CHECK(found(cache, key_for(4)) == "four");
 
   // A burst of new entries pushes out everything not used meanwhile, one at a time.
   for (int i = 10; i < 12; ++i) {
     cache.store(key_for(i), "burst");
-    CHECK(cache.find(key_for(4)).value_or("") == "four");  // in steady use
+    CHECK(found(cache, key_for(4)) == "four");  // in steady use
   }
   CHECK(cache.size() == 3);
-  CHECK_FALSE(cache.find(key_for(1)));
-  CHECK_FALSE(cache.find(key_for(3)));
+  CHECK(found(cache, key_for(1)) == "<none>");
+  CHECK(found(cache, key_for(3)) == "<none>");
 
   // Storing a key again replaces its value and counts as a use.
   cache.store(key_for(10), "again");
   CHECK(cache.size() == 3);
-  CHECK(cache.find(key_for(10)).value_or("") == "again");
+  CHECK(found(cache, key_for(10)) == "again");
 }
 
 TEST_CASE("digest cache: never empties all at once when it reaches its capacity", "[file-serve][digest]") {
@@ -64,10 +71,10 @@ TEST_CASE("digest cache: never empties all at once when it reaches its capacity"
   cache.store(big, "big file");
   for (int i = 1; i < 3 * static_cast<int>(DigestCache::kDefaultCapacity); ++i) {
     cache.store(key_for(i), "small");
-    if (i % 100 == 0) REQUIRE(cache.find(big));  // the large file is requested now and then
+    if (i % 100 == 0) REQUIRE(found(cache, big) == "big file");  // the large file is requested now and then
   }
   CHECK(cache.size() == DigestCache::kDefaultCapacity);
-  CHECK(cache.find(big).value_or("") == "big file");
+  CHECK(found(cache, big) == "big file");
 }
 
 namespace {
@@ -408,4 +415,23 @@ TEST_CASE("hidden rule: any component below the root that starts with a dot, or 
   CHECK(path_has_hidden_component("/srv/www", "/srv/a.txt"));
   CHECK_FALSE(path_has_hidden_component("/", "/etc/passwd"));
   CHECK(path_has_hidden_component("/", "/home/u/.ssh/id_ed25519"));
+}
+
+TEST_CASE("head text: the ETag names inode size and mtime in hex and a head that does not fit is flagged",
+          "[file-serve]") {
+  struct stat st{};
+  st.st_ino = 0x1234;
+  st.st_size = 4096;
+  st.st_mtim.tv_sec = 2;
+  st.st_mtim.tv_nsec = 5;
+  CHECK(etag_of(st).view() == "\"1234-1000-77359405\"");  // 2 s + 5 ns = 2000000005 = 0x77359405
+
+  StackText<8> text;
+  text += "12345";
+  text.append_number(678);
+  CHECK(text.view() == "12345678");
+  CHECK_FALSE(text.overflowed());
+  text += "9";  // one byte too many: dropped whole, and said
+  CHECK(text.view() == "12345678");
+  CHECK(text.overflowed());
 }

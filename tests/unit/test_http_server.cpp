@@ -660,6 +660,13 @@ TEST_CASE("content_type_for picks by extension, case-insensitively", "[http]") {
   CHECK(content_type_for("a.d/file") == "application/octet-stream");  // dot in a directory name
   CHECK(content_type_for("") == "application/octet-stream");
   CHECK(content_type_for(".html") == "text/html; charset=utf-8");
+  // Extensions are looked up packed into a number: neither a prefix of a
+  // known one, nor a NUL where the packing pads, may match it.
+  CHECK(content_type_for("a.g") == "application/octet-stream");
+  CHECK(content_type_for("a.htmlx") == "application/octet-stream");
+  CHECK(content_type_for(std::string_view("a.gz\0", 5)) == "application/octet-stream");
+  CHECK(content_type_for("a.zst") == "application/zstd");  // the table's first and last entries
+  CHECK(content_type_for("a.CSS") == "text/css; charset=utf-8");
 }
 
 TEST_CASE("html_escape escapes the five HTML specials", "[http]") {

@@ -4,6 +4,7 @@
 // (paths, ranges, dates, types) and url.cpp (URLs and redirects); the API is
 // nettool/http.h.
 #pragma once
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <string_view>
@@ -13,12 +14,33 @@
 namespace nettool::http::detail {
 
 // ASCII letters and digits, whatever the locale (std::isalnum is a libc call per character).
-inline bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+constexpr bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-inline bool is_tchar(char c) {
-  if (is_alnum(c)) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
+// What a byte may be in the parts of a request head, one table lookup per
+// byte: the request parser looks at every byte of a head, and a libc call
+// or a strchr per byte was a good part of a small GET's instructions.
+enum CharClass : unsigned char {
+  kTchar = 1,        // token (method, field name): RFC 9110 §5.6.2
+  kControl = 2,      // forbidden in a field value or a path: CTLs but HTAB, and DEL
+  kHostChar = 4,     // a reg-name's unreserved and sub-delims (RFC 3986 §3.2.2); '%' apart
+};
+inline constexpr auto kCharClasses = [] {
+  std::array<unsigned char, 256> classes{};
+  auto mark = [&classes](std::string_view chars, CharClass c) {
+    for (char ch : chars) classes[static_cast<unsigned char>(ch)] |= c;
+  };
+  for (int c = 0; c < 256; ++c) {
+    if (is_alnum(static_cast<char>(c))) classes[c] |= kTchar | kHostChar;
+    if ((c < 0x20 && c != '\t') || c == 0x7f) classes[c] |= kControl;
+  }
+  mark("!#$%&'*+-.^_`|~", kTchar);
+  mark("-._~!$&'()*+,;=", kHostChar);
+  return classes;
+}();
+constexpr bool has_class(char c, CharClass k) { return kCharClasses[static_cast<unsigned char>(c)] & k; }
+
+constexpr bool is_tchar(char c) { return has_class(c, kTchar); }
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 inline std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -12,9 +12,7 @@ using namespace detail;
 namespace {
 
 bool has_control_character(std::string_view value) {
-  for (char c : value)
-    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return true;
-  return false;
+  return std::any_of(value.begin(), value.end(), [](char c) { return has_class(c, kControl); });
 }
 
 // How obs-fold (a header line starting with SP or HTAB, RFC 9112 §5.2) is
@@ -94,11 +92,11 @@ bool valid_host_field(std::string_view value) {
     if (c == '%') {
       if (i + 2 >= host.size() || hex_value(host[i + 1]) < 0 || hex_value(host[i + 2]) < 0) return false;
       i += 2;
-    } else if (!std::isalnum(static_cast<unsigned char>(c)) && (c == 0 || !std::strchr("-._~!$&'()*+,;=", c))) {
+    } else if (!has_class(c, kHostChar)) {
       return false;
     }
   }
-  return port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return port.size() <= 5 && std::all_of(port.begin(), port.end(), is_digit);
 }
 
 // Finds the end of the head: the first empty line. Returns the offset just
@@ -198,7 +196,7 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
   size_t sp1 = line.find(' ');
   // A real method is a short word; 8 KiB of junk before a space (a 414) is not one to log.
   constexpr size_t kMaxLoggedMethod = 32;
-  if (sp1 != std::string_view::npos && sp1 <= kMaxLoggedMethod) result.request.method = std::string(line.substr(0, sp1));
+  if (sp1 != std::string_view::npos && sp1 <= kMaxLoggedMethod) result.request.method.assign(line.substr(0, sp1));
   // The limits apply while the line or the head is still arriving, too.
   if (line.size() > limits.max_request_line) return fail(414, "request line too long");
   if (first_nl == std::string_view::npos) return result;
@@ -206,8 +204,8 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   bool three_words = sp2 != std::string_view::npos && line.find(' ', sp2 + 1) == std::string_view::npos;
   if (three_words) {
-    result.request.method = std::string(line.substr(0, sp1));  // whatever its length: the checks below judge it
-    result.request.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+    if (sp1 > kMaxLoggedMethod) result.request.method.assign(line.substr(0, sp1));  // whatever its length: the checks below judge it
+    result.request.target.assign(line.substr(sp1 + 1, sp2 - sp1 - 1));
   }
   size_t end = find_head_end(buffer);
   size_t head_length = end == std::string_view::npos ? buffer.size() : end;
@@ -220,9 +218,9 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
   if (method.empty() || !std::all_of(method.begin(), method.end(), is_tchar)) return fail(400, "malformed method");
   if (target.empty()) return fail(400, "empty request target");
   for (char c : target)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return fail(400, "control character in the request target");
-  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !std::isdigit(static_cast<unsigned char>(version[5])) ||
-      version[6] != '.' || !std::isdigit(static_cast<unsigned char>(version[7])))
+    if (c == ' ' || c == '\t' || has_class(c, kControl)) return fail(400, "control character in the request target");
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !is_digit(version[5]) || version[6] != '.' ||
+      !is_digit(version[7]))
     return fail(400, "malformed HTTP version");
   if (version[5] != '1') return fail(505, "HTTP version not supported");
   result.request.version_minor = version[7] - '0';
