@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <string>
+
+#include "nettool/error.h"
 
 namespace file_serve {
 
@@ -14,21 +17,37 @@ OpenFileCache::OpenFileCache(uv_loop_t* loop) {
   if (!loop) return;  // a unit test may go without
   sweeper_ = nettool::make_timer(loop, this);
   uv_unref(sweeper_.as_handle());  // never what keeps a draining worker's loop running
+  if (int rc = uv_prepare_init(loop, turns_.get()); rc < 0)
+    throw nettool::RuntimeError(std::string("file-serve: open-file cache: uv_prepare_init: ") + uv_strerror(rc));
+  turns_.mark_initialized(this);
+  uv_prepare_start(turns_.get(), [](uv_prepare_t* p) {
+    if (auto* self = static_cast<OpenFileCache*>(p->data)) self->next_turn();
+  });
+  uv_unref(turns_.as_handle());
 }
 
 FileRef OpenFileCache::find(const std::string& path, struct stat& st, Clock::time_point now, FileBody* body) {
   auto it = entries_.find(path);
   if (it == entries_.end()) return nullptr;
-  // Any change to the inode since it was opened (renamed, moved out of the
-  // root, chmod, written) moves its ctime: the path is then opened again,
-  // with every check a new request gets.
-  if (now - it->second.opened >= kLifetime || fstat(it->second.file->get(), &st) != 0 || st.st_nlink == 0 ||
-      !S_ISREG(st.st_mode) || !same_time(st.st_ctim, it->second.ctime)) {
+  Entry& entry = it->second;
+  if (now - entry.opened >= kLifetime) {
     erase(it);
     return nullptr;
   }
-  if (body) *body = body_of(it->second, st);
-  return it->second.file;
+  if (entry.checked != turn_) {
+    // Any change to the inode since it was opened (renamed, moved out of the
+    // root, chmod, written) moves its ctime: the path is then opened again,
+    // with every check a new request gets.
+    if (fstat(entry.file->get(), &entry.st) != 0 || entry.st.st_nlink == 0 || !S_ISREG(entry.st.st_mode) ||
+        !same_time(entry.st.st_ctim, entry.ctime)) {
+      erase(it);
+      return nullptr;
+    }
+    entry.checked = turn_;
+  }
+  st = entry.st;
+  if (body) *body = body_of(entry, st);
+  return entry.file;
 }
 
 // The bytes kept for `entry` if the file is still as it was when they were
@@ -77,6 +96,8 @@ void OpenFileCache::store(const std::string& path, const FileRef& file, const st
   entry.file = file;
   entry.opened = now;
   entry.ctime = st.st_ctim;
+  entry.st = st;  // just opened and looked at, this turn
+  entry.checked = turn_;
   entries_.emplace(path, std::move(entry));
   if (sweeper_.is_open() && !uv_is_active(reinterpret_cast<uv_handle_t*>(sweeper_.get()))) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(kLifetime).count();
