@@ -558,7 +558,9 @@ void Connection::handle_http(http::Request request) {
 // without an index.html (its listing, unless --no-listing).
 void Connection::answer_directory(OpenResult& r, std::string_view query_part, bool head) {
   // Built from the checked segments, so "//host" comes out as "/host/": a
-  // Location starting with "//" would send browsers to another host.
+  // Location starting with "//" would send browsers to another host. They
+  // are those of log_path_, the decoded path, which no other request
+  // changes while this one is Opening (process_buffer waits for ReadingHead).
   std::string directory_path = "/";
   for (const auto& segment : http::check_path(log_path_, shared_.settings.allow_hidden).segments)
     (directory_path += segment) += '/';
@@ -871,6 +873,7 @@ bool Connection::send_head_with_body(std::string_view head) {
   }
   file_offset_ += n;
   file_remaining_ -= static_cast<uint64_t>(n);
+  if (head.empty() && n == 0) return true;  // a bare-name request for an empty file: nothing to send
   iovec parts[2] = {{const_cast<char*>(head.data()), head.size()}, {const_cast<char*>(body), static_cast<size_t>(n)}};
   msghdr message{};
   message.msg_iov = parts;

@@ -30,9 +30,11 @@ class StackText {
     size_ += text.size();
     return *this;
   }
-  StackText& append_number(uint64_t n, int base = 10) {
-    char digits[24];
-    return *this += std::string_view(digits, static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, n, base).ptr - digits));
+  template <int Base = 10>
+  StackText& append_number(uint64_t n) {
+    static_assert(Base == 10 || Base == 16, "digits[] holds a 64-bit number in base 10 or 16");
+    char digits[20];
+    return *this += std::string_view(digits, static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, n, Base).ptr - digits));
   }
   std::string_view view() const { return {buf_, size_}; }
   bool overflowed() const { return overflowed_; }
@@ -47,11 +49,11 @@ class StackText {
 inline StackText<64> etag_of(const struct stat& st) {
   StackText<64> etag;
   etag += "\"";
-  etag.append_number(static_cast<uint64_t>(st.st_ino), 16);
+  etag.append_number<16>(static_cast<uint64_t>(st.st_ino));
   etag += "-";
-  etag.append_number(static_cast<uint64_t>(st.st_size), 16);
+  etag.append_number<16>(static_cast<uint64_t>(st.st_size));
   etag += "-";
-  etag.append_number(static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec), 16);
+  etag.append_number<16>(static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec));
   etag += "\"";
   return etag;
 }

@@ -34,7 +34,9 @@ FileRef OpenFileCache::find(const std::string& path, struct stat& st, Clock::tim
     erase(it);
     return nullptr;
   }
-  if (entry.checked != turn_) {
+  // Kept bytes, and the stat they were read with, were looked at this turn
+  // (see the header); anything else is looked at now.
+  if (!(body && entry.body && entry.checked == turn_)) {
     // Any change to the inode since it was opened (renamed, moved out of the
     // root, chmod, written) moves its ctime: the path is then opened again,
     // with every check a new request gets.
@@ -96,8 +98,6 @@ void OpenFileCache::store(const std::string& path, const FileRef& file, const st
   entry.file = file;
   entry.opened = now;
   entry.ctime = st.st_ctim;
-  entry.st = st;  // just opened and looked at, this turn
-  entry.checked = turn_;
   entries_.emplace(path, std::move(entry));
   if (sweeper_.is_open() && !uv_is_active(reinterpret_cast<uv_handle_t*>(sweeper_.get()))) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(kLifetime).count();

@@ -280,8 +280,8 @@ TEST_CASE("file-serve: the bytes kept for a settled small file give way at once 
           "even with its mtime set back",
           "[file][file-serve]") {
   // The open-file cache keeps the bytes of a small file whose ctime is over
-  // a second old, and sends them without reading while the fstat of each
-  // hit shows the same size, mtime and ctime.
+  // a second old, and sends them without reading while its fstat (one per
+  // turn of the loop) shows the same size, mtime and ctime.
   TempDir dir;
   const auto root = dir / "root";
   fs::create_directories(root);

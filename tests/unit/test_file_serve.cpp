@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 
 #include <optional>
@@ -302,23 +303,68 @@ TEST_CASE("open-file cache: a hit is the same open file until it expires, is unl
     usleep(10000);
   }
   REQUIRE_FALSE((got.st_ctim.tv_sec == st.st_ctim.tv_sec && got.st_ctim.tv_nsec == st.st_ctim.tv_nsec));
-  // The file is looked at once per turn of the loop: this turn's look stands...
-  CHECK(cache.find("/small", got, t0) == fd);
-  CHECK(got.st_mode == st.st_mode);
-  cache.next_turn();  // ...and the next turn's sees the change
+  // No bytes kept (too new): the file is looked at by every request, even within one turn of the loop.
   CHECK(cache.find("/small", got, t0) == nullptr);
   CHECK(cache.size() == 0);
 
   REQUIRE(fstat(fd->get(), &st) == 0);
   cache.store("/small", fd, st, t0);
   REQUIRE(unlink(small.c_str()) == 0);  // deleted, or replaced by a rename: no link left
-  cache.next_turn();
   CHECK(cache.find("/small", got, t0) == nullptr);
 
   FileRef big_fd = open_file(big, st);
   cache.store("/big", big_fd, st, t0);
   CHECK(cache.size() == 0);
   unlink(big.c_str());
+  rmdir(dir.c_str());
+}
+
+TEST_CASE("open-file cache: a hit whose bytes are kept is looked at once per turn of the loop",
+          "[file-serve][open-cache]") {
+  char dir_template[] = "/tmp/nettool-open-cache-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template, path = dir + "/settled";
+  std::ofstream(path) << "settled";
+  // Bytes are kept only for a file whose ctime is over a second old.
+  struct stat st {};
+  for (int i = 0; i < 60; ++i) {
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    if (st.st_ctim.tv_sec < std::time(nullptr) - 1) break;
+    usleep(100000);
+  }
+  REQUIRE(st.st_ctim.tv_sec < std::time(nullptr) - 1);
+  auto fd = std::make_shared<const nettool::UniqueFd>(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(fd->valid());
+  REQUIRE(fstat(fd->get(), &st) == 0);
+
+  OpenFileCache cache(nullptr);
+  const auto t0 = OpenFileCache::Clock::now();
+  cache.store("/settled", fd, st, t0);
+  struct stat got {};
+  FileBody body;
+  REQUIRE(cache.find("/settled", got, t0, &body) == fd);
+  REQUIRE(body);
+  CHECK(*body == "settled");
+
+  REQUIRE(chmod(path.c_str(), 0600) == 0);  // moves the ctime (the clock may need a tick: wait for it)
+  struct stat now {};
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(fstat(fd->get(), &now) == 0);
+    if (now.st_ctim.tv_sec != st.st_ctim.tv_sec || now.st_ctim.tv_nsec != st.st_ctim.tv_nsec) break;
+    usleep(10000);
+    REQUIRE(chmod(path.c_str(), 0600) == 0);
+  }
+  REQUIRE_FALSE((now.st_ctim.tv_sec == st.st_ctim.tv_sec && now.st_ctim.tv_nsec == st.st_ctim.tv_nsec));
+  // This turn's look stands: the kept bytes with the stat they were read with, one version.
+  body.reset();
+  CHECK(cache.find("/settled", got, t0, &body) == fd);
+  CHECK((got.st_ctim.tv_sec == st.st_ctim.tv_sec && got.st_ctim.tv_nsec == st.st_ctim.tv_nsec));
+  CHECK((body && *body == "settled"));
+  // The next turn looks again and sees the change.
+  cache.next_turn();
+  CHECK(cache.find("/settled", got, t0, &body) == nullptr);
+  CHECK(cache.size() == 0);
+  unlink(path.c_str());
   rmdir(dir.c_str());
 }
 

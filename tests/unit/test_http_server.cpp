@@ -665,7 +665,8 @@ TEST_CASE("content_type_for picks by extension, case-insensitively", "[http]") {
   CHECK(content_type_for("a.g") == "application/octet-stream");
   CHECK(content_type_for("a.htmlx") == "application/octet-stream");
   CHECK(content_type_for(std::string_view("a.gz\0", 5)) == "application/octet-stream");
-  CHECK(content_type_for("a.zst") == "application/zstd");  // the table's first and last entries
+  CHECK(content_type_for("a.css") == "text/css; charset=utf-8");  // the table's first entry
+  CHECK(content_type_for("a.zst") == "application/zstd");         // and its last
   CHECK(content_type_for("a.CSS") == "text/css; charset=utf-8");
 }
 
