@@ -162,6 +162,20 @@ def kill_all():
 atexit.register(kill_all)
 
 
+def set_affinity(pids, cpus):
+    """Every thread of `pids` onto `cpus` (threads made later inherit it)."""
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+            except OSError:
+                pass  # a thread that just exited
+
+
 def proc_tree(pid):
     """pid and all its descendants (via /proc/PID/task/*/children)."""
     out, todo = [], [pid]
@@ -862,14 +876,28 @@ mimetype.assign = ( "" => "application/octet-stream" )
         (and with `tls` a full handshake) per request."""
         p, port = servers[tool]
         pids = proc_tree(p.pid)
+        # One worker against one wrk thread: the server on the first CPU and
+        # wrk on the second, for every server alike. Left to the scheduler,
+        # the two sometimes shared a core, and one tool's three runs spread
+        # by up to 25% (bench/PROFILES.md, table 3, seventeenth session).
+        all_cpus = os.sched_getaffinity(0)
+        pin = self.a.wrk_threads == 1 and len(all_cpus) >= 2
+        first, second = sorted(all_cpus)[:2] if pin else (None, None)
+        if pin:
+            set_affinity(pids, {first})
         cpu0 = cpu_seconds(pids)
         out = self.path("wrk.out")
-        with open(out, "w") as f:
-            w = Proc(["wrk", f"-t{self.a.wrk_threads}", "-c100", f"-d{self.a.wrk_seconds}s",
-                      *(["-H", "Connection: close"] if close else []),
-                      f"{'https' if tls else 'http'}://127.0.0.1:{port}/small.bin"], self.a.wrk_seconds + 60,
-                     stdout=f, stderr=subprocess.STDOUT)
-            w.wait()
+        try:
+            with open(out, "w") as f:
+                w = Proc([*(["taskset", "-c", str(second)] if pin else []),
+                          "wrk", f"-t{self.a.wrk_threads}", "-c100", f"-d{self.a.wrk_seconds}s",
+                          *(["-H", "Connection: close"] if close else []),
+                          f"{'https' if tls else 'http'}://127.0.0.1:{port}/small.bin"], self.a.wrk_seconds + 60,
+                         stdout=f, stderr=subprocess.STDOUT)
+                w.wait()
+        finally:
+            if pin:
+                set_affinity(proc_tree(p.pid), all_cpus)
         cpu = cpu_seconds(pids) - cpu0
         text = out.read_text()
         m = re.search(r"Requests/sec:\s+([\d.]+)", text)
@@ -906,7 +934,8 @@ mimetype.assign = ( "" => "application/octet-stream" )
         servers = self.servers(kinds)
         t = Table("3. Small files: 4 KiB GETs", "requests/s",
                   f"`wrk -t{self.a.wrk_threads} -c100 -d{self.a.wrk_seconds}s` GETs of one 4 KiB file. "
-                  "Servers: one worker (thread/process), access log off, sendfile on. CPU = the server's "
+                  "Servers: one worker (thread/process), access log off, sendfile on; the server pinned to "
+                  "the first CPU and wrk to the second. CPU = the server's "
                   "(wrk's own CPU is not counted); peak RSS = the server's VmHWM so far.", also_vs=("nginx",))
         try:
             interleaved([k for k in kinds if k in servers], self.a.runs, self.a.warmup,
@@ -1057,7 +1086,8 @@ mimetype.assign = ( "" => "application/octet-stream" )
                 header = ' -H "Connection: close"' if close else ""
                 t = Table(f"{number} HTTPS 4 KiB GETs, {what}", "requests/s",
                           f"`wrk -t{self.a.wrk_threads} -c100 -d{self.a.wrk_seconds}s{header}` over TLS 1.3, one "
-                          "worker each, access log off. CPU = the server's.", also_vs=("nginx",))
+                          "worker each, access log off; the server pinned to the first CPU and wrk to the "
+                          "second. CPU = the server's.", also_vs=("nginx",))
                 interleaved(kinds, self.a.runs, self.a.warmup,
                             lambda tool: self.wrk_once(tool, servers, tls=True, close=close), t)
                 t.notes.append("Target (issue 13): >= 0.9x nginx.")
