@@ -855,13 +855,9 @@ void Connection::send_head_and_file(std::string_view head, FileRef fd, uint64_t 
 // small-file profiles). Only what the socket does not take is copied into
 // out_, for on_writable. Returns false when the connection has been closed.
 bool Connection::send_head_with_body(std::string_view head) {
-  const char* body = nullptr;
   ssize_t n = static_cast<ssize_t>(file_remaining_);
-  if (n == 0) {
-    // a head alone
-  } else if (const char* kept = kept_body(file_remaining_)) {
-    body = kept;
-  } else {
+  const char* body = n > 0 ? kept_body(file_remaining_) : "";  // "": a head alone
+  if (!body) {  // not kept: read it
     std::vector<char>& buffer = shared_.inline_body_buffer;
     if (buffer.size() < kInlineBody) buffer.resize(kInlineBody);
     n = pread(file_->get(), buffer.data(), static_cast<size_t>(file_remaining_), file_offset_);
@@ -888,13 +884,13 @@ bool Connection::send_head_with_body(std::string_view head) {
   if (shared_.counters) shared_.counters->bytes_sent += taken;
   if (taken < head.size()) {  // part of the head: the rest of it, then the body
     out_.assign(head.substr(taken));
-    out_.append(body ? body : "", static_cast<size_t>(n));
+    out_.append(body, static_cast<size_t>(n));
     head_bytes_ = head.size() - taken;
     return true;
   }
   size_t body_taken = taken - head.size();
   body_bytes_sent_ += body_taken;
-  out_.assign(body ? body + body_taken : "", static_cast<size_t>(n) - body_taken);
+  out_.assign(body + body_taken, static_cast<size_t>(n) - body_taken);
   head_bytes_ = 0;
   return true;
 }

@@ -142,8 +142,8 @@ bool ends_in_http_version(std::string_view line) {
   if (line.size() < 9) return false;
   std::string_view version = line.substr(line.size() - 8);
   return (line[line.size() - 9] == ' ' || line[line.size() - 9] == '\t') && iequals(version.substr(0, 5), "http/") &&
-         std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' &&
-         std::isdigit(static_cast<unsigned char>(version[7]));
+         is_digit(version[5]) && version[6] == '.' &&
+         is_digit(version[7]);
 }
 
 // Whether `line` is or can still become METHOD SP TARGET SP HTTP/...; sets
@@ -269,7 +269,7 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head) {
     return fail("not an HTTP response");
   }
   // HTTP/1.1 200 OK
-  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || !std::isdigit(static_cast<unsigned char>(line[7])) ||
+  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || !is_digit(line[7]) ||
       line[8] != ' ')
     return fail("malformed status line");
   int status = 0;
