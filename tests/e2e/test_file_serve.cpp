@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -400,6 +401,20 @@ int answered_in_order(Socket& s, std::string& pending, int count, const std::fun
   return count;
 }
 
+// Waits (at most 5 s) until the server has filled `s` as far as it will: the
+// bytes waiting unread in our socket stop growing for 50 ms. Then the server
+// holds a response cut where its own socket buffer filled up.
+void wait_until_server_blocks(Socket& s) {
+  int last = -1, steady = 0;
+  for (int i = 0; i < 500 && steady < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    int unread = 0;
+    if (::ioctl(s.fd(), FIONREAD, &unread) != 0) return;
+    steady = unread > 0 && unread == last ? steady + 1 : 0;
+    last = unread;
+  }
+}
+
 TEST_CASE("file-serve: small bodies to a client that reads late arrive whole and in order when the socket fills up",
           "[file][file-serve]") {
   // Small bodies go out with their heads in one sendmsg; what the socket does
@@ -425,9 +440,63 @@ TEST_CASE("file-serve: small bodies to a client that reads late arrive whole and
   for (int i = 0; i < kRequests; ++i)
     reqs += std::string("GET /") + (i % 2 ? "small.bin" : "big.bin") + " HTTP/1.1\r\nHost: x\r\n\r\n";
   REQUIRE(s.send_all(reqs));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server fill its socket buffer
+  wait_until_server_blocks(s);
   std::string pending;
   CHECK(answered_in_order(s, pending, kRequests, [&](int i) { return i % 2 ? small : big; }) == kRequests);
+}
+
+TEST_CASE("file-serve: heads without a body to a client that reads late arrive whole and in order when the socket fills up",
+          "[file][file-serve]") {
+  // A HEAD's answer is a head alone, sent as a small body's is (one
+  // sendmsg), and the socket may refuse it. The kernel takes small writes
+  // until the server's send buffer (up to 4 MiB, net.ipv4.tcp_wmem) and the
+  // client's receive buffer are full: 80,000 pipelined HEADs (about 18 MB
+  // of heads) fill them more than once, so heads wait for writability.
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root);
+  write_file(root / "small.bin", std::string(5001, 'h'));
+  write_file(root / "empty.bin", "");
+  // Heads that do not change while the test runs: no Last-Modified appears
+  // a second after a fresh file's mtime, no Repr-Digest once computed.
+  for (const char* name : {"small.bin", "empty.bin"})
+    fs::last_write_time(root / name, fs::file_time_type::clock::now() - std::chrono::hours(1));
+  auto srv = start_serve(root, {"--digest", "off"});
+
+  Socket s = connect_tcp(srv.port);
+  constexpr int kRequests = 80000;
+  auto path = [](int i) { return i % 2 ? "/empty.bin" : "/small.bin"; };
+  std::string reqs;
+  for (int i = 0; i < kRequests; ++i) reqs += std::string("HEAD ") + path(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(s.send_all(reqs));
+  // Every head of a file is the first one's, byte for byte, but for its Date.
+  auto without_date = [](std::string head) {
+    auto at = head.find("\r\nDate: ");
+    if (at != std::string::npos) head.erase(at, head.find("\r\n", at + 2) - at);
+    return head;
+  };
+  std::string first[2];
+  std::string pending;
+  int whole = 0;
+  auto next_is_whole = [&] {
+    auto r = read_response(s, pending, /*head_request=*/true);
+    std::string head = without_date(r.raw);
+    if (whole < 2) first[whole] = head;
+    if (r.status != 200 || r.header("Content-Length").value_or("") != (whole % 2 ? "0" : "5001") ||
+        head != first[whole % 2]) {
+      UNSCOPED_INFO("response " << whole << " (HEAD " << path(whole) << "): status " << r.status << ":\n" << r.raw
+                                << "the first:\n" << first[whole % 2]);
+      return false;
+    }
+    ++whole;
+    return true;
+  };
+  wait_until_server_blocks(s);
+  while (whole < kRequests && next_is_whole()) {
+  }
+  CHECK(whole == kRequests);
+  // Nothing follows the last head: none was sent twice, or with a body.
+  CHECK(pending.empty());
 }
 
 TEST_CASE("file-serve: 40 pipelined GETs behind a directory listing, then a half-close, are all answered",
