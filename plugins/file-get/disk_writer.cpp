@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <chrono>
 #include <deque>
+#include <condition_variable>
+#include <mutex>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -25,6 +27,7 @@
 #include "nettool/digest.h"
 #include "nettool/error.h"
 #include "nettool/fd.h"
+#include "nettool/uv.h"
 
 namespace nettool::file_get {
 
@@ -48,6 +51,10 @@ constexpr auto kSpliceWait = std::chrono::milliseconds(100);
 // The pipe between the socket and the file; more per splice call than the
 // default 64 KiB. Within the unprivileged limit (/proc/sys/fs/pipe-max-size).
 constexpr int kPipeSize = static_cast<int>(kMiB);
+// How long a running hash job waits for the next chunk before it ends.
+constexpr auto kHashFeedIdle = std::chrono::milliseconds(2);
+// The hash job wakes the loop to let go of what it hashed every this much.
+constexpr size_t kHashedWakeBytes = 256 * 1024;
 // Write-behind step (see write_behind()).
 constexpr uint64_t kWriteBehind = 8 * kMiB;
 
@@ -197,6 +204,25 @@ struct DiskWriter::State {
   // throw) is never one that a pool thread makes.
   Sha256 sha;
   std::vector<char> read_back;
+
+  // Chunks handed to the HashChunks job while it runs, so the hash (the
+  // slowest stage of a verified download) goes on as chunks arrive instead
+  // of waiting for a round trip through the loop per batch, which took
+  // longer than hashing it (bench/PROFILES.md, table 8, eighteenth session).
+  // The loop thread adds; the job takes, waiting up to kHashFeedIdle for
+  // more, and gives back what it hashed for the loop to let go of (a chunk
+  // returns to the reader's pool, which is the loop's), waking it through
+  // `hashed_wake`. Queuing anything that must come after the hashed bytes (a
+  // barrier, another hash job) closes the feed, and the job ends.
+  struct HashFeed {
+    std::mutex mu;
+    std::condition_variable more;   // `waiting` has chunks, or the feed closed
+    bool open = false;              // the running HashChunks job takes more
+    std::vector<ChunkPtr> waiting;  // handed over, not yet hashed
+    std::vector<ChunkPtr> hashed;   // hashed, not yet let go of
+    size_t hashed_bytes = 0;
+  } feed;
+  Handle<uv_async_t> hashed_wake;  // unref'd: it never keeps the loop alive
 
   // Loop thread only, except `failed`, which later jobs read: it is set
   // before they are queued.
@@ -587,6 +613,29 @@ void run(State& st, SpliceJob& job, std::string& error) {
 
 void run(State& st, HashChunksJob& job, std::string&) {
   for (const auto& c : job.chunks) st.sha.update(c->data.get(), c->size);
+  // Then what the loop hands over, until the feed closes or stays empty.
+  auto& feed = st.feed;
+  std::vector<ChunkPtr> batch;
+  std::unique_lock lock(feed.mu);
+  for (;;) {
+    for (ChunkPtr& c : batch) {
+      feed.hashed_bytes += c->size;
+      feed.hashed.push_back(std::move(c));
+    }
+    batch.clear();
+    if (feed.waiting.empty()) {
+      if (feed.hashed_bytes > 0) uv_async_send(st.hashed_wake.get());
+      feed.more.wait_for(lock, kHashFeedIdle, [&] { return !feed.waiting.empty() || !feed.open; });
+      if (feed.waiting.empty()) break;  // closed, or nothing came: the job's completion lets go of the rest
+    } else if (feed.hashed_bytes >= kHashedWakeBytes) {
+      uv_async_send(st.hashed_wake.get());
+    }
+    batch.swap(feed.waiting);
+    lock.unlock();
+    for (const auto& c : batch) st.sha.update(c->data.get(), c->size);
+    lock.lock();
+  }
+  feed.open = false;
 }
 
 void run(State& st, HashFileJob& job, std::string& error) { hash_file_range(st, job.from, job.to, error); }
@@ -759,8 +808,54 @@ void call_back(Job& job) {
   else if (auto* j = job.as<AbandonJob>(); j && j->done) j->done(j->kept);
 }
 
+// Lets go of the chunks the running hash job has hashed, and counts them done.
+void collect_hashed(State& st) {
+  std::vector<ChunkPtr> hashed;
+  size_t bytes = 0;
+  {
+    std::lock_guard lock(st.feed.mu);
+    hashed.swap(st.feed.hashed);
+    bytes = std::exchange(st.feed.hashed_bytes, 0);
+  }
+  st.queued_hash -= bytes;
+}
+
+// Hands `chunk` to the running HashChunks job, when it still takes more.
+bool feed_running_hash(State& st, const ChunkPtr& chunk) {
+  if (!st.hash.busy) return false;
+  {
+    std::lock_guard lock(st.feed.mu);
+    if (!st.feed.open) return false;
+    st.feed.waiting.push_back(chunk);
+  }
+  st.feed.more.notify_one();
+  return true;
+}
+
+// Ends the running HashChunks job's feed: what is queued from now on must
+// wait for the bytes it hashed.
+void close_hash_feed(State& st) {
+  {
+    std::lock_guard lock(st.feed.mu);
+    if (!st.feed.open) return;
+    st.feed.open = false;
+  }
+  st.feed.more.notify_one();
+}
+
+void on_hashed_wake(uv_async_t* handle) {
+  auto* st = static_cast<State*>(handle->data);
+  if (!st) return;
+  collect_hashed(*st);
+  if (!st->detached && st->on_progress) {
+    auto fn = st->on_progress;  // a copy: the callback may destroy the writer (and `st`)
+    fn();
+  }
+}
+
 void complete(const std::shared_ptr<State>& st, Job& job) {
   forget(*st, job);
+  if (job.is<HashChunksJob>()) collect_hashed(*st);
   if (auto* splice = job.as<SpliceJob>()) arm_hash_of_splice(*st, *splice, !job.error.empty());
   if (auto* chunks = chunks_of(job)) recycle_batch(*st, *chunks);  // give the memory back before anything else runs
   bool new_failure = false;
@@ -822,10 +917,20 @@ void start(const std::shared_ptr<State>& st, Chain& chain) {
   chain.busy = true;
   chain.busy_seq = r->job.seq;
   chain.busy_barrier = is_barrier(r->job);
+  // The feed takes chunks that come after this job's: only when no other
+  // hash job or barrier was queued after it (queuing one closes the feed).
+  if (r->job.is<HashChunksJob>() && chain.pending.empty() && st->last_barrier_seq < r->job.seq) {
+    std::lock_guard lock(st->feed.mu);
+    st->feed.open = true;
+  }
   int rc = uv_queue_work(st->loop, &r->req, &work, &after_work);
   if (rc < 0) {
     // Only on invalid arguments; report it like a failed job.
     chain.busy = false;
+    if (r->job.is<HashChunksJob>()) {
+      std::lock_guard lock(st->feed.mu);
+      st->feed.open = false;
+    }
     r->job.fail(uv_message("queueing a disk job", rc));
     complete(st, r->job);
     recycle_req(std::move(r));
@@ -869,6 +974,7 @@ void pump(const std::shared_ptr<State>& st) {
 // Queues `job` in its chain (numbered, unless it already is) without starting anything.
 void enqueue(State& st, Job job) {
   if (job.seq == 0) job.seq = st.next_seq++;
+  if (is_barrier(job) || in_hash_chain(job)) close_hash_feed(st);
   if (is_barrier(job)) st.last_barrier_seq = job.seq;
   chain_of(st, job).pending.push_back(std::move(job));
 }
@@ -886,6 +992,7 @@ void add_chunk(const std::shared_ptr<State>& st, const ChunkPtr& chunk) {
   constexpr bool kWrite = std::is_same_v<Batch, WriteJob>;
   Chain& chain = kWrite ? st->file : st->hash;
   (kWrite ? st->queued_write : st->queued_hash) += chunk->size;
+  if (!kWrite && feed_running_hash(*st, chunk)) return;
   if (!chain.pending.empty()) {
     Job& last = chain.pending.back();
     if (auto* batch = last.as<Batch>(); batch && last.seq > st->last_barrier_seq &&
@@ -909,6 +1016,10 @@ DiskWriter::DiskWriter(uv_loop_t* loop, bool durable) : state_(std::make_shared<
   state_->loop = loop;
   state_->durable = durable;
   state_->iov.reserve(kBatchChunks);
+  if (int rc = uv_async_init(loop, state_->hashed_wake.get(), &on_hashed_wake); rc < 0)
+    throw RuntimeError(uv_message("creating the hash thread's wake-up", rc));
+  state_->hashed_wake.mark_initialized(state_.get());
+  uv_unref(state_->hashed_wake.as_handle());
 }
 
 DiskWriter::~DiskWriter() {
@@ -918,6 +1029,7 @@ DiskWriter::~DiskWriter() {
   state_->cancelled = true;
   state_->on_error = nullptr;
   state_->on_progress = nullptr;
+  close_hash_feed(*state_);
   drop_pending(*state_, [](const Job&) { return true; });
 }
 
@@ -979,7 +1091,10 @@ void DiskWriter::write(const ChunkPtr& chunk) {
   if (state_->hashing) add_chunk<HashChunksJob>(state_, chunk);
 }
 
-void DiskWriter::skip_hashing() { state_->hashing = false; }
+void DiskWriter::skip_hashing() {
+  state_->hashing = false;
+  close_hash_feed(*state_);
+}
 
 bool DiskWriter::can_splice() const { return !state_->streaming; }
 

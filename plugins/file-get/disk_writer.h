@@ -8,7 +8,8 @@
 //   - the hash chain: the SHA-256 of the same bytes in the same order, from
 //     the chunks' memory or, for spliced bytes, read back from the file.
 // The two chains run in parallel, so the hash costs no extra time while it
-// keeps up. A job that truncates, closes or finishes the file, or touches the
+// keeps up; the running hash job takes the chunks written meanwhile as they
+// come, without a round trip through the loop per batch. A job that truncates, closes or finishes the file, or touches the
 // digest from the file chain (a "barrier"), waits for every hash job queued
 // before it, and no later hash job starts until it is done.
 // The owner watches queued() to apply backpressure to the socket; memory is
