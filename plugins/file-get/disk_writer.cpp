@@ -15,9 +15,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <deque>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -209,18 +210,20 @@ struct DiskWriter::State {
   // slowest stage of a verified download) goes on as chunks arrive instead
   // of waiting for a round trip through the loop per batch, which took
   // longer than hashing it (bench/PROFILES.md, table 8, eighteenth session).
-  // The loop thread adds; the job takes, waiting up to kHashFeedIdle for
-  // more, and gives back what it hashed for the loop to let go of (a chunk
-  // returns to the reader's pool, which is the loop's), waking it through
-  // `hashed_wake`. Queuing anything that must come after the hashed bytes (a
-  // barrier, another hash job) closes the feed, and the job ends.
+  // The loop thread appends to `chunks`; the job hashes them in order,
+  // waiting up to kHashFeedIdle for more, and counts them in `hashed`; the
+  // loop lets go of that prefix (a chunk returns to the reader's pool, which
+  // is the loop's), woken through `hashed_wake`. The job only reads the
+  // chunks: it never holds, allocates or drops one. Queuing anything that
+  // must come after the hashed bytes (a barrier, another hash job) closes
+  // the feed, and the job ends once it has hashed what it was given.
   struct HashFeed {
     std::mutex mu;
-    std::condition_variable more;   // `waiting` has chunks, or the feed closed
-    bool open = false;              // the running HashChunks job takes more
-    std::vector<ChunkPtr> waiting;  // handed over, not yet hashed
-    std::vector<ChunkPtr> hashed;   // hashed, not yet let go of
-    size_t hashed_bytes = 0;
+    std::condition_variable more;  // `chunks` grew, or the feed closed
+    bool open = false;             // the running HashChunks job takes more
+    std::vector<ChunkPtr> chunks;  // handed over, in order
+    size_t hashed = 0;             // how many of `chunks`, from the front, are hashed
+    size_t hashed_bytes = 0;       // their bytes
   } feed;
   Handle<uv_async_t> hashed_wake;  // unref'd: it never keeps the loop alive
 
@@ -615,25 +618,31 @@ void run(State& st, HashChunksJob& job, std::string&) {
   for (const auto& c : job.chunks) st.sha.update(c->data.get(), c->size);
   // Then what the loop hands over, until the feed closes or stays empty.
   auto& feed = st.feed;
-  std::vector<ChunkPtr> batch;
   std::unique_lock lock(feed.mu);
   for (;;) {
-    for (ChunkPtr& c : batch) {
-      feed.hashed_bytes += c->size;
-      feed.hashed.push_back(std::move(c));
-    }
-    batch.clear();
-    if (feed.waiting.empty()) {
+    if (feed.hashed == feed.chunks.size()) {
       if (feed.hashed_bytes > 0) uv_async_send(st.hashed_wake.get());
-      feed.more.wait_for(lock, kHashFeedIdle, [&] { return !feed.waiting.empty() || !feed.open; });
-      if (feed.waiting.empty()) break;  // closed, or nothing came: the job's completion lets go of the rest
+      feed.more.wait_for(lock, kHashFeedIdle, [&] { return feed.hashed < feed.chunks.size() || !feed.open; });
+      if (feed.hashed == feed.chunks.size()) break;  // closed, or nothing came
     } else if (feed.hashed_bytes >= kHashedWakeBytes) {
       uv_async_send(st.hashed_wake.get());
     }
-    batch.swap(feed.waiting);
+    // The next few chunks' bytes, hashed outside the lock: the loop only
+    // appends (moving the pointers, not the chunks) and lets go of the
+    // hashed prefix, after which these are the first ones.
+    constexpr size_t kPerRound = 16;
+    std::array<std::string_view, kPerRound> pieces;
+    size_t n = std::min(kPerRound, feed.chunks.size() - feed.hashed), bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const Chunk& c = *feed.chunks[feed.hashed + i];
+      pieces[i] = {c.data.get(), c.size};
+      bytes += c.size;
+    }
     lock.unlock();
-    for (const auto& c : batch) st.sha.update(c->data.get(), c->size);
+    for (size_t i = 0; i < n; ++i) st.sha.update(pieces[i].data(), pieces[i].size());
     lock.lock();
+    feed.hashed += n;
+    feed.hashed_bytes += bytes;
   }
   feed.open = false;
 }
@@ -810,14 +819,10 @@ void call_back(Job& job) {
 
 // Lets go of the chunks the running hash job has hashed, and counts them done.
 void collect_hashed(State& st) {
-  std::vector<ChunkPtr> hashed;
-  size_t bytes = 0;
-  {
-    std::lock_guard lock(st.feed.mu);
-    hashed.swap(st.feed.hashed);
-    bytes = std::exchange(st.feed.hashed_bytes, 0);
-  }
-  st.queued_hash -= bytes;
+  std::lock_guard lock(st.feed.mu);
+  auto& chunks = st.feed.chunks;
+  chunks.erase(chunks.begin(), chunks.begin() + static_cast<std::ptrdiff_t>(std::exchange(st.feed.hashed, 0)));
+  st.queued_hash -= std::exchange(st.feed.hashed_bytes, 0);
 }
 
 // Hands `chunk` to the running HashChunks job, when it still takes more.
@@ -826,7 +831,7 @@ bool feed_running_hash(State& st, const ChunkPtr& chunk) {
   {
     std::lock_guard lock(st.feed.mu);
     if (!st.feed.open) return false;
-    st.feed.waiting.push_back(chunk);
+    st.feed.chunks.push_back(chunk);
   }
   st.feed.more.notify_one();
   return true;
@@ -919,7 +924,7 @@ void start(const std::shared_ptr<State>& st, Chain& chain) {
   chain.busy_barrier = is_barrier(r->job);
   // The feed takes chunks that come after this job's: only when no other
   // hash job or barrier was queued after it (queuing one closes the feed).
-  if (r->job.is<HashChunksJob>() && chain.pending.empty() && st->last_barrier_seq < r->job.seq) {
+  if (r->job.is<HashChunksJob>() && st->hashing && chain.pending.empty() && st->last_barrier_seq < r->job.seq) {
     std::lock_guard lock(st->feed.mu);
     st->feed.open = true;
   }

@@ -9,9 +9,10 @@
 //     the chunks' memory or, for spliced bytes, read back from the file.
 // The two chains run in parallel, so the hash costs no extra time while it
 // keeps up; the running hash job takes the chunks written meanwhile as they
-// come, without a round trip through the loop per batch. A job that truncates, closes or finishes the file, or touches the
-// digest from the file chain (a "barrier"), waits for every hash job queued
-// before it, and no later hash job starts until it is done.
+// come, without a round trip through the loop per batch. A job that
+// truncates, closes or finishes the file, or touches the digest from the
+// file chain (a "barrier"), waits for every hash job queued before it, and no
+// later hash job starts until it is done.
 // The owner watches queued() to apply backpressure to the socket; memory is
 // bounded by what it lets queue up.
 #pragma once
@@ -32,9 +33,10 @@ using Digest = std::array<uint8_t, 32>;
 
 class DiskWriter {
  public:
-  // A job writes or hashes at most this much of the queued chunks, so the
-  // queue drains in steps and the owner can read again while the rest is
-  // still being written (see file_get.cpp's marks).
+  // A job writes at most this much of the queued chunks, so the queue drains
+  // in steps and the owner can read again while the rest is still being
+  // written (see file_get.cpp's marks). A hash job starts with at most this
+  // much, then takes chunks as they come and reports every 256 KiB hashed.
   static constexpr size_t kBatchBytes = 512 * 1024;
 
   struct Outcome {
@@ -61,7 +63,8 @@ class DiskWriter {
   // First failure of a background job (the message names the file and the OS
   // reason). Jobs queued behind it are dropped without calling back.
   void on_error(std::function<void(const std::string&)> fn);
-  // After every completed job: queued() may have fallen (resume reading).
+  // After every completed job, and as the running hash job gets on:
+  // queued() may have fallen (resume reading).
   void on_progress(std::function<void()> fn);
 
   // Opens (creates, mode 0644) `path`; truncates unless `truncate` is false.
