@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -860,7 +861,15 @@ void on_hashed_wake(uv_async_t* handle) {
 
 void complete(const std::shared_ptr<State>& st, Job& job) {
   forget(*st, job);
-  if (job.is<HashChunksJob>()) collect_hashed(*st);
+  if (job.is<HashChunksJob>()) {
+    collect_hashed(*st);
+    if (!job.error.empty()) {  // it stopped short: what it did not hash never will be
+      std::lock_guard lock(st->feed.mu);
+      st->feed.open = false;
+      for (const ChunkPtr& c : st->feed.chunks) st->queued_hash -= c->size;
+      st->feed.chunks.clear();
+    }
+  }
   if (auto* splice = job.as<SpliceJob>()) arm_hash_of_splice(*st, *splice, !job.error.empty());
   if (auto* chunks = chunks_of(job)) recycle_batch(*st, *chunks);  // give the memory back before anything else runs
   bool new_failure = false;
