@@ -1,8 +1,9 @@
 // DiskWriter (see disk_writer.h): the two job chains and the worker side of
 // every job. Past 500 lines because the chains' ordering rules (barriers,
-// splice then hash) only read well next to the jobs they order: the job
-// kinds come first, then what a worker does for each (one `run` per kind),
-// then the loop side that queues, orders and completes them.
+// splice then hash, the hash feed that closes when either is queued) only
+// read well next to the jobs they order: the job kinds come first, then what
+// a worker does for each (one `run` per kind), then the loop side that
+// queues, orders and completes them.
 #include "disk_writer.h"
 
 #include <fcntl.h>
@@ -941,10 +942,7 @@ void start(const std::shared_ptr<State>& st, Chain& chain) {
   if (rc < 0) {
     // Only on invalid arguments; report it like a failed job.
     chain.busy = false;
-    if (r->job.is<HashChunksJob>()) {
-      std::lock_guard lock(st->feed.mu);
-      st->feed.open = false;
-    }
+    close_hash_feed(*st);
     r->job.fail(uv_message("queueing a disk job", rc));
     complete(st, r->job);
     recycle_req(std::move(r));
