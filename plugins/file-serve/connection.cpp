@@ -386,22 +386,25 @@ void Connection::process_buffer() {
   http::RequestLimits limits;
   limits.max_header_bytes = kMaxHeadBytes;
   limits.max_request_line = kMaxRequestLine;
-  http::RequestParse parsed = http::parse_request(in_, limits);
-  if (parsed.status == http::ParseStatus::Incomplete) return;
-  if (parsed.status == http::ParseStatus::Error)
-    return refuse_request(parsed.request, parsed.error_status, parsed.error);
-  http1_0_ = parsed.request.version_minor == 0;
+  http::parse_request(in_, parsed_, limits);
+  http::Request& request = parsed_.request;
+  if (parsed_.status == http::ParseStatus::Incomplete) return;
+  if (parsed_.status == http::ParseStatus::Error) return refuse_request(request, parsed_.error_status, parsed_.error);
+  http1_0_ = request.version_minor == 0;
   body_unread_ = false;
-  std::optional<size_t> body = request_body_size(parsed.request);
+  std::optional<size_t> body = request_body_size(request);
   if (!body) return;  // refused, or still arriving
-  in_.erase(0, parsed.request.head_size + *body);
-  handle_http(std::move(parsed.request));
+  // The head moves out of in_, which reads ahead while the file opens.
+  head_.assign(in_, 0, request.head_size);
+  http::repoint_request(request, in_.data(), head_.data());
+  in_.erase(0, request.head_size + *body);
+  handle_http(request);
 }
 
 // A request that cannot be answered: the access log shows as much of it as
 // was read (the method and target as sent), -v says why, and the connection
 // closes after the error response.
-void Connection::refuse_request(const http::Request& request, int status, const std::string& why) {
+void Connection::refuse_request(const http::Request& request, int status, std::string_view why) {
   begin_access_log(request.method, request.target);
   shared_.log->debug("{}: refused ({}): {}", peer_, status, nettool::escape_for_log(why));
   respond_error(status, true);
@@ -413,14 +416,15 @@ void Connection::refuse_request(const http::Request& request, int status, const 
 // Returns the body's size in in_ (after the head), or nullopt when the body
 // is still arriving or the request has been refused.
 std::optional<size_t> Connection::request_body_size(const http::Request& request) {
-  auto refuse = [this, &request](int status, const std::string& why) -> std::optional<size_t> {
+  auto refuse = [this, &request](int status, std::string_view why) -> std::optional<size_t> {
     refuse_request(request, status, why);
     return std::nullopt;
   };
   http::RequestFraming framing = http::request_framing(request);
   if (framing.error_status) return refuse(framing.error_status, framing.error);
   // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
-  const std::string* expect = request.version_minor == 0 ? nullptr : http::find_header(request.headers, "expect");
+  const std::string_view* expect =
+      request.version_minor == 0 ? nullptr : http::find_header(request.headers, "expect");
   if (expect && !http::iequals(*expect, "100-continue")) return refuse(417, "unknown expectation");
   size_t arrived = in_.size() - request.head_size;
   // A body still to come. A client that asked for 100 Continue waits for it
@@ -456,7 +460,7 @@ namespace {
 
 // Whether any of the request's Connection lines holds `token`: header lines
 // of one name are one list (RFC 9110 §5.3).
-bool connection_has(const std::vector<http::Header>& headers, std::string_view token) {
+bool connection_has(const std::vector<http::HeaderField>& headers, std::string_view token) {
   for (const auto& h : headers)
     if (http::iequals(h.name, "connection") && http::has_token(h.value, token)) return true;
   return false;
@@ -464,8 +468,8 @@ bool connection_has(const std::vector<http::Header>& headers, std::string_view t
 
 // The request's only `name` line, or null when it has none or several: a
 // Range or If-Range sent twice is ambiguous, so it is not acted on.
-const std::string* single_header(const std::vector<http::Header>& headers, std::string_view name) {
-  const std::string* found = nullptr;
+const std::string_view* single_header(const std::vector<http::HeaderField>& headers, std::string_view name) {
+  const std::string_view* found = nullptr;
   for (const auto& h : headers) {
     if (!http::iequals(h.name, name)) continue;
     if (found) return nullptr;
@@ -491,18 +495,19 @@ void Connection::handle_raw(const std::string& name) {
   if (!check.ok) return refuse(check.hidden ? 404 : 400);
   bool wants_directory = names_directory(name);
   state_ = State::Opening;
-  open_path(check.segments, [this, refuse, wants_directory](OpenResult& r) {
+  auto answer = [this, refuse, wants_directory](OpenResult& r) {
     if (r.error) return refuse(r.status);
     if (r.is_directory && !r.served_index) return refuse(404);
     if (!r.is_directory && wants_directory) return refuse(404);
     log_status_ = 200;
     send_head_and_file("", opened_file(r), 0, static_cast<uint64_t>(r.st.st_size));
-  });
+  };
+  open_path(std::move(check.segments), std::move(answer));
 }
 
 // ---- HTTP ----
 
-void Connection::handle_http(http::Request request) {
+void Connection::handle_http(const http::Request& request) {
   begin_access_log(request.method, request.target);
   // HTTP/1.1 persists unless told to close; HTTP/1.0 only when asked to
   // keep alive, and "close" wins over it (RFC 9112 §9.3).
@@ -543,15 +548,14 @@ void Connection::handle_http(http::Request request) {
   std::string query_part(query == std::string_view::npos ? "" : target.substr(query));
 
   state_ = State::Opening;
-  // The request goes into the callback itself: one allocation (the
-  // std::function's) for both.
-  open_path(std::move(check.segments), [this, request = std::move(request), head, wants_directory, type,
-                                        query_part = std::move(query_part)](OpenResult& r) {
+  // `request` is parsed_'s, which stays as it is until the response is finished.
+  auto answer = [this, &request, head, wants_directory, type, query_part = std::move(query_part)](OpenResult& r) {
     if (r.error) return respond_error(r.status, false);
     if (!r.is_directory && wants_directory) return respond_error(404, false);
     if (r.is_directory && (!wants_directory || !r.served_index)) return answer_directory(r, query_part, head);
     serve_file(opened_file(r), r.st, &request, r.served_index ? http::content_type_for("index.html") : type);
-  });
+  };
+  open_path(std::move(check.segments), std::move(answer));
 }
 
 // A directory without its '/' (a redirect to the name with one), or one
@@ -691,9 +695,9 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   // Range is defined for GET only; on HEAD it is ignored (RFC 9110 §14.2).
   // A Range or If-Range sent twice is ignored (the whole file), as a
   // malformed Range is.
-  if (const std::string* r = single_header(headers, "range"); r && !head) {
+  if (const std::string_view* r = single_header(headers, "range"); r && !head) {
     bool two_if_ranges = !single_header(headers, "if-range") && http::find_header(headers, "if-range");
-    const std::string* if_range = http::find_header(headers, "if-range");
+    const std::string_view* if_range = http::find_header(headers, "if-range");
     if (!two_if_ranges && (!if_range || if_range_matches(*if_range, current, now))) range = http::parse_range(*r, size);
   }
   if (range.kind == http::ByteRange::Unsatisfiable) {

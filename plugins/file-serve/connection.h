@@ -126,7 +126,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void process_buffer();
   void handle_raw(const std::string& name);
-  void handle_http(nettool::http::Request request);
+  void handle_http(const nettool::http::Request& request);
   void answer_directory(struct OpenResult& r, std::string_view query_part, bool head);
   void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
   static FileRef opened_file(struct OpenResult& r);
@@ -137,7 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
   std::optional<size_t> request_body_size(const nettool::http::Request& request);
-  void refuse_request(const nettool::http::Request& request, int status, const std::string& why);
+  void refuse_request(const nettool::http::Request& request, int status, std::string_view why);
   const char* connection_field() const;
   void finish_response();
   void answer_what_arrived();
@@ -179,6 +179,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int nesting_ = 0;
   bool answer_posted_ = false;  // the requests still in in_ are answered on the next loop turn
   std::string in_;  // bytes received and not yet consumed
+  // The request being answered: its head, copied out of in_, and the parse
+  // whose views point into it. Both are left as they are until its response
+  // is finished; code after a send must not read them, since a response
+  // finished at once may already have parsed the next pipelined request.
+  // Reused from one request to the next, so they allocate nothing.
+  std::string head_;
+  nettool::http::RequestParse parsed_;
   size_t lingered_ = 0;
 
   // The response in flight.

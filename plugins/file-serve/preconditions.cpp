@@ -20,7 +20,7 @@ std::string_view trim(std::string_view s) {
 
 // All lines of a field, joined as one comma-separated list (RFC 9110 §5.3).
 // A date field sent twice then fails to parse, and is ignored as §13.1.3 asks.
-std::optional<std::string> combined_field(const std::vector<http::Header>& headers, std::string_view name) {
+std::optional<std::string> combined_field(const std::vector<http::HeaderField>& headers, std::string_view name) {
   std::optional<std::string> value;
   for (const auto& h : headers) {
     if (!http::iequals(h.name, name)) continue;
@@ -61,9 +61,9 @@ bool etag_list_matches(std::string_view field, std::string_view etag, bool stron
   return false;
 }
 
-Precondition evaluate_preconditions(const std::vector<http::Header>& headers, bool get_or_head, const Validators& file) {
+Precondition evaluate_preconditions(const std::vector<http::HeaderField>& headers, bool get_or_head, const Validators& file) {
   // Most requests carry no precondition: one look at each name (all four start "If-") spares four searches.
-  auto conditional = [](const http::Header& h) { return h.name.size() > 3 && http::iequals(h.name.substr(0, 3), "if-"); };
+  auto conditional = [](const http::HeaderField& h) { return h.name.size() > 3 && http::iequals(h.name.substr(0, 3), "if-"); };
   if (std::none_of(headers.begin(), headers.end(), conditional)) return Precondition::Proceed;
   if (auto if_match = combined_field(headers, "if-match")) {
     if (!etag_list_matches(*if_match, file.etag, true)) return Precondition::Failed;

@@ -31,7 +31,7 @@ enum class Precondition {
 //   4. else, without If-None-Match, If-Modified-Since not older than the file -> 304 (GET and HEAD only).
 // A field that appears on several lines is one list. Dates that do not parse
 // are ignored, as §13.1.3 and §13.1.4 require; a malformed If-Match matches nothing.
-Precondition evaluate_preconditions(const std::vector<nettool::http::Header>& headers, bool get_or_head,
+Precondition evaluate_preconditions(const std::vector<nettool::http::HeaderField>& headers, bool get_or_head,
                                     const Validators& file);
 
 // RFC 9110 §13.1.5: true when the If-Range value still names this file, so

@@ -14,12 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   static const char* const kNames[] = {"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
                                        "If-Range"};
-  std::vector<nettool::http::Header> headers;
+  std::vector<nettool::http::HeaderField> headers;
   std::string_view if_range;
   for (const char* name : kNames) {
     size_t nl = input.find('\n');
     std::string_view value = input.substr(0, nl);
-    if (!value.empty()) headers.push_back({name, std::string(value)});
+    if (!value.empty()) headers.push_back({name, value});
     if (std::string_view(name) == "If-Range") if_range = value;
     if (nl == std::string_view::npos) break;
     input.remove_prefix(nl + 1);

@@ -1,6 +1,6 @@
 // The HTTP request parser and request framing: any bytes; never crashes, a
-// Complete parse is self-consistent, and framing is either a body kind or a
-// 400/501 refusal.
+// Complete parse is self-consistent, a reused RequestParse is as good as a
+// fresh one, and framing is either a body kind or a 400/501 refusal.
 #include <cstdint>
 #include <string_view>
 
@@ -9,6 +9,15 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   auto r = nettool::http::parse_request(input);
+  // A RequestParse reused from the last input (as a server reuses one per
+  // connection) comes out as a fresh one does.
+  static nettool::http::RequestParse reused;
+  nettool::http::parse_request(input, reused);
+  if (reused.status != r.status || reused.error_status != r.error_status || reused.error != r.error ||
+      reused.request.method != r.request.method || reused.request.target != r.request.target ||
+      reused.request.version_minor != r.request.version_minor || reused.request.head_size != r.request.head_size ||
+      reused.request.headers.size() != r.request.headers.size())
+    __builtin_trap();
   if (r.status == nettool::http::ParseStatus::Complete) {
     if (r.request.head_size == 0 || r.request.head_size > input.size()) __builtin_trap();
     if (r.request.method.empty() || r.request.target.empty()) __builtin_trap();

@@ -22,7 +22,7 @@
 #include "root.h"
 
 using namespace file_serve;
-using nettool::http::Header;
+using nettool::http::HeaderField;
 
 namespace {
 
@@ -399,7 +399,7 @@ TEST_CASE("preconditions: evaluated in the order of RFC 9110 section 13.2.2", "[
   const std::string before = "Mon, 12 Jan 1970 13:46:39 GMT";  // one second earlier
   const std::string after = "Mon, 12 Jan 1970 13:46:41 GMT";
   struct Case {
-    std::vector<Header> headers;
+    std::vector<HeaderField> headers;
     bool get_or_head;
     Precondition expected;
   };

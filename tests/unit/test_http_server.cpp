@@ -98,6 +98,50 @@ TEST_CASE("parse_request: head_size stops at the blank line, pipelined bytes sta
   CHECK(r3.request.head_size == with_body.size() - 5);
 }
 
+TEST_CASE("parse_request: one RequestParse reused for the next request keeps nothing of the last", "[http][request]") {
+  RequestParse p;
+  parse_request("GET /a HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nX: 1\r\n\r\n", p);
+  REQUIRE(p.status == ParseStatus::Complete);
+  REQUIRE(p.request.headers.size() == 3);
+
+  parse_request("HEAD /b HTTP/1.0\r\n\r\n", p);
+  REQUIRE(p.status == ParseStatus::Complete);
+  CHECK(p.request.method == "HEAD");
+  CHECK(p.request.target == "/b");
+  CHECK(p.request.version_minor == 0);
+  CHECK(p.request.headers.empty());
+
+  parse_request("GET /c HTTP/1.1\r\n\r\n", p);  // no Host
+  CHECK(p.status == ParseStatus::Error);
+  CHECK(p.error_status == 400);
+  CHECK(p.request.head_size == 0);
+
+  parse_request("GET /d HTTP/1.1\r\nHost: h\r\n", p);  // still arriving: the last error is gone
+  CHECK(p.status == ParseStatus::Incomplete);
+  CHECK(p.error_status == 0);
+  CHECK(p.error.empty());
+  CHECK(p.request.target == "/d");
+  CHECK(p.request.version_minor == 1);
+}
+
+TEST_CASE("repoint_request: the views follow the head into its copy", "[http][request]") {
+  std::string buffer = "GET /a%20b?q HTTP/1.1\r\nHost: example\r\nIf-None-Match: \"x\"\r\n\r\nGET /next";
+  RequestParse p;
+  parse_request(buffer, p);
+  REQUIRE(p.status == ParseStatus::Complete);
+  std::string copy = buffer.substr(0, p.request.head_size);
+  repoint_request(p.request, buffer.data(), copy.data());
+  buffer.assign(buffer.size(), '#');  // what a server's read-ahead would do to the original
+  CHECK(p.request.method == "GET");
+  CHECK(p.request.target == "/a%20b?q");
+  REQUIRE(p.request.headers.size() == 2);
+  CHECK(p.request.headers[0].name == "Host");
+  CHECK(p.request.headers[0].value == "example");
+  CHECK(p.request.headers[1].name == "If-None-Match");
+  CHECK(p.request.headers[1].value == "\"x\"");
+  CHECK(p.request.target.data() == copy.data() + 4);
+}
+
 TEST_CASE("parse_request: HTTP/1.1 needs Host, HTTP/1.0 does not", "[http][request]") {
   check_error("GET / HTTP/1.1\r\n\r\n", 400);
   check_error("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400);
@@ -198,7 +242,7 @@ TEST_CASE("parse_request: a refused request keeps the method and target its line
   auto words = [](const std::string& text) {
     RequestParse p = parse(text);
     CHECK(p.status == ParseStatus::Error);
-    return p.request.method + "|" + p.request.target;
+    return std::string(p.request.method) + "|" + std::string(p.request.target);
   };
   CHECK(words("GET /a.txt HTTP/1.1\r\n\r\n") == "GET|/a.txt");  // no Host
   CHECK(words("HEAD /a HTTP/2.0\r\nHost: h\r\n\r\n") == "HEAD|/a");

@@ -8,4 +8,6 @@
 //    against ABI 4 has a shorter OptionSpec, so its option table would be misread.
 // 6: OptionSpec gained service_protocol (service names as ports), and
 //    OptionType::PortRange became PortList, whose value is a list of ranges.
-#define NETTOOL_PLUGIN_ABI 6
+// 7: http::Request holds views into its head (HeaderField), parsed in place
+//    into a RequestParse the caller keeps.
+#define NETTOOL_PLUGIN_ABI 7

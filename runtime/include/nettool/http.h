@@ -12,13 +12,22 @@
 
 namespace nettool::http {
 
+// A field line of a response, owned: file-get keeps them after the head's
+// bytes are gone, and a folded value is joined into a new string.
 struct Header {
   std::string name;  // as received
   std::string value;  // leading/trailing whitespace removed
 };
 
+// A field line of a request, as views into the head it was parsed from.
+struct HeaderField {
+  std::string_view name;  // as received
+  std::string_view value;  // leading/trailing whitespace removed
+};
+
 // Case-insensitive lookup; returns the first match.
 const std::string* find_header(const std::vector<Header>& headers, std::string_view name);
+const std::string_view* find_header(const std::vector<HeaderField>& headers, std::string_view name);
 bool iequals(std::string_view a, std::string_view b);
 // True when the comma-separated field contains `token` (case-insensitive), e.g. Connection: keep-alive, close.
 bool has_token(std::string_view field, std::string_view token);
@@ -31,26 +40,38 @@ struct RequestLimits {
   size_t max_headers = 100;  // 431 beyond
 };
 
+// A request head parsed in place: the method, the target and the fields are
+// views into the buffer it was parsed from, valid while those bytes are. A
+// server answers a request from a copy of its head (repoint_request) while it
+// reads ahead into its buffer; nothing is copied or allocated per field.
 struct Request {
-  std::string method;
-  std::string target;  // as sent, e.g. "/docs/a%20b.txt?x=1"
+  std::string_view method;
+  std::string_view target;  // as sent, e.g. "/docs/a%20b.txt?x=1"
   int version_minor = 1;  // HTTP/1.x
-  std::vector<Header> headers;
+  std::vector<HeaderField> headers;
   size_t head_size = 0;  // bytes consumed, including the blank line
 };
 
 struct RequestParse {
   ParseStatus status = ParseStatus::Incomplete;
   int error_status = 0;  // 400, 414, 431, 505 when status == Error
-  std::string error;  // human-readable reason
+  std::string_view error;  // human-readable reason, a constant
   // Complete: the request. Error: what its line gave before the error, for
   // the log: the method once a space ended it, the target once the whole
   // line split into three words; the rest empty.
   Request request;
 };
 
-// Parses a request head from the start of `buffer`.
+// Parses a request head from the start of `buffer` into `parse`, reusing the
+// capacity of its header list: a server parses every request of a
+// connection into one RequestParse, and so allocates nothing per request.
+void parse_request(std::string_view buffer, RequestParse& parse, const RequestLimits& limits = {});
 RequestParse parse_request(std::string_view buffer, const RequestLimits& limits = {});
+
+// Points the views of `request`, parsed from the buffer at `from`, at the
+// same bytes in a copy of that buffer at `to` (its first head_size bytes
+// at least).
+void repoint_request(Request& request, const char* from, const char* to);
 
 // True when the first line of `buffer` (up to the first \n, or all of it if
 // there is none yet) can still be or already is an HTTP request line: METHOD

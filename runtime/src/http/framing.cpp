@@ -17,7 +17,9 @@ namespace {
 
 // Every Content-Length field line and list member must be the same decimal
 // number (RFC 9110 §8.6); nullopt with an empty `error` means there is none.
-std::optional<uint64_t> content_length(const std::vector<Header>& headers, std::string& error) {
+// Fields: a request's HeaderField or a response's Header.
+template <class Fields>
+std::optional<uint64_t> content_length(const Fields& headers, std::string& error) {
   std::optional<uint64_t> length;
   for (const auto& h : headers) {
     if (!iequals(h.name, "content-length")) continue;
@@ -38,7 +40,8 @@ std::optional<uint64_t> content_length(const std::vector<Header>& headers, std::
 
 // The transfer codings of every Transfer-Encoding line, in order, lower-cased;
 // empty list members are skipped (RFC 9110 §5.6.1).
-std::vector<std::string> transfer_codings(const std::vector<Header>& headers) {
+template <class Fields>
+std::vector<std::string> transfer_codings(const Fields& headers) {
   std::vector<std::string> codings;
   for (const auto& h : headers) {
     if (!iequals(h.name, "transfer-encoding")) continue;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <type_traits>
 
 namespace nettool::http {
 
@@ -15,16 +16,17 @@ bool has_control_character(std::string_view value) {
   return std::any_of(value.begin(), value.end(), [](char c) { return has_class(c, kControl); });
 }
 
-// How obs-fold (a header line starting with SP or HTAB, RFC 9112 §5.2) is
-// taken: a server refuses it, since a proxy in front may read it differently;
-// a client must accept it and join the lines with one space.
-enum class Folding { Refuse, JoinWithSpace };
-
 enum class HeaderProblem { None, Malformed, TooMany };
 
-// Parses "Name: value" lines from `block` (each ending in \r\n or \n).
-HeaderProblem parse_header_lines(std::string_view block, std::vector<Header>& out, size_t max_headers, Folding folding,
-                                 std::string& error) {
+// Parses "Name: value" lines from `block` (each ending in \r\n or \n) into
+// `out`: views for a request (HeaderField), strings for a response (Header).
+// They differ on obs-fold, a line starting with SP or HTAB (RFC 9112 §5.2):
+// a server refuses it, since a proxy in front may read it differently; a
+// client must accept it, and joins the lines with one space.
+template <class Field>
+HeaderProblem parse_header_lines(std::string_view block, std::vector<Field>& out, size_t max_headers,
+                                 std::string_view& error) {
+  constexpr bool kRequest = std::is_same_v<Field, HeaderField>;
   while (!block.empty()) {
     size_t nl = block.find('\n');
     std::string_view line = block.substr(0, nl);
@@ -32,7 +34,7 @@ HeaderProblem parse_header_lines(std::string_view block, std::vector<Header>& ou
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     if (line.front() == ' ' || line.front() == '\t') {
-      if (folding == Folding::Refuse || out.empty()) {
+      if (kRequest || out.empty()) {
         error = "obsolete header line folding";
         return HeaderProblem::Malformed;
       }
@@ -41,7 +43,8 @@ HeaderProblem parse_header_lines(std::string_view block, std::vector<Header>& ou
         error = "control character in a header value";
         return HeaderProblem::Malformed;
       }
-      if (!more.empty()) out.back().value.append(out.back().value.empty() ? "" : " ").append(more);
+      if constexpr (!kRequest)
+        if (!more.empty()) out.back().value.append(out.back().value.empty() ? "" : " ").append(more);
       continue;
     }
     size_t colon = line.find(':');
@@ -63,7 +66,10 @@ HeaderProblem parse_header_lines(std::string_view block, std::vector<Header>& ou
       error = "too many header fields";
       return HeaderProblem::TooMany;
     }
-    out.push_back({std::string(name), std::string(value)});
+    if constexpr (kRequest)
+      out.push_back({name, value});
+    else
+      out.push_back({std::string(name), std::string(value)});
   }
   return HeaderProblem::None;
 }
@@ -127,6 +133,12 @@ const std::string* find_header(const std::vector<Header>& headers, std::string_v
   return nullptr;
 }
 
+const std::string_view* find_header(const std::vector<HeaderField>& headers, std::string_view name) {
+  for (const auto& h : headers)
+    if (iequals(h.name, name)) return &h.value;
+  return nullptr;
+}
+
 bool has_token(std::string_view field, std::string_view token) {
   bool found = false;
   for_each_list_member(field, [&](std::string_view item) { return !(found = iequals(item, token)); });
@@ -180,13 +192,19 @@ bool looks_like_http(std::string_view buffer, bool& decided) {
   return (prefix && seen_version) || ends_in_http_version(line);
 }
 
-RequestParse parse_request(std::string_view buffer, const RequestLimits& limits) {
-  RequestParse result;
-  auto fail = [&](int status, std::string why) {
-    result.status = ParseStatus::Error;
-    result.error_status = status;
-    result.error = std::move(why);
-    return result;
+void parse_request(std::string_view buffer, RequestParse& parse, const RequestLimits& limits) {
+  Request& request = parse.request;
+  parse.status = ParseStatus::Incomplete;
+  parse.error_status = 0;
+  parse.error = {};
+  request.method = request.target = {};
+  request.version_minor = 1;
+  request.headers.clear();  // keeps its capacity for the next request
+  request.head_size = 0;
+  auto fail = [&parse](int status, std::string_view why) {
+    parse.status = ParseStatus::Error;
+    parse.error_status = status;
+    parse.error = why;
   };
   // The method and target are kept before anything is checked, so that the
   // log of a refused request still says what it asked for: the method once a
@@ -196,24 +214,24 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
   size_t sp1 = line.find(' ');
   // A real method is a short word; 8 KiB of junk before a space (a 414) is not one to log.
   constexpr size_t kMaxLoggedMethod = 32;
-  if (sp1 != std::string_view::npos && sp1 <= kMaxLoggedMethod) result.request.method.assign(line.substr(0, sp1));
+  if (sp1 != std::string_view::npos && sp1 <= kMaxLoggedMethod) request.method = line.substr(0, sp1);
   // The limits apply while the line or the head is still arriving, too.
   if (line.size() > limits.max_request_line) return fail(414, "request line too long");
-  if (first_nl == std::string_view::npos) return result;
+  if (first_nl == std::string_view::npos) return;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   bool three_words = sp2 != std::string_view::npos && line.find(' ', sp2 + 1) == std::string_view::npos;
   if (three_words) {
-    if (sp1 > kMaxLoggedMethod) result.request.method.assign(line.substr(0, sp1));  // whatever its length: the checks below judge it
-    result.request.target.assign(line.substr(sp1 + 1, sp2 - sp1 - 1));
+    request.method = line.substr(0, sp1);  // whatever its length: the checks below judge it
+    request.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   }
   size_t end = find_head_end(buffer);
   size_t head_length = end == std::string_view::npos ? buffer.size() : end;
   if (head_length > limits.max_header_bytes) return fail(431, "request header too large");
-  if (end == std::string_view::npos) return result;
+  if (end == std::string_view::npos) return;
   if (!three_words) return fail(400, "malformed request line");
-  std::string_view method = result.request.method;
-  std::string_view target = result.request.target;
+  std::string_view method = request.method;
+  std::string_view target = request.target;
   std::string_view version = line.substr(sp2 + 1);
   if (method.empty() || !std::all_of(method.begin(), method.end(), is_tchar)) return fail(400, "malformed method");
   if (target.empty()) return fail(400, "empty request target");
@@ -223,22 +241,39 @@ RequestParse parse_request(std::string_view buffer, const RequestLimits& limits)
       !is_digit(version[7]))
     return fail(400, "malformed HTTP version");
   if (version[5] != '1') return fail(505, "HTTP version not supported");
-  result.request.version_minor = version[7] - '0';
-  std::string error;
-  HeaderProblem problem = parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), result.request.headers,
-                                             limits.max_headers, Folding::Refuse, error);
+  request.version_minor = version[7] - '0';
+  std::string_view error;
+  HeaderProblem problem =
+      parse_header_lines(buffer.substr(first_nl + 1, end - first_nl - 1), request.headers, limits.max_headers, error);
   if (problem != HeaderProblem::None) return fail(problem == HeaderProblem::TooMany ? 431 : 400, error);
-  const std::string* host = nullptr;
-  for (const auto& h : result.request.headers) {
+  const std::string_view* host = nullptr;
+  for (const auto& h : request.headers) {
     if (!iequals(h.name, "host")) continue;
     if (host) return fail(400, "more than one Host header");
     host = &h.value;
   }
-  if (result.request.version_minor >= 1 && !host) return fail(400, "missing Host header");
+  if (request.version_minor >= 1 && !host) return fail(400, "missing Host header");
   if (host && !valid_host_field(*host)) return fail(400, "invalid Host header");
-  result.request.head_size = end;
-  result.status = ParseStatus::Complete;
-  return result;
+  request.head_size = end;
+  parse.status = ParseStatus::Complete;
+}
+
+RequestParse parse_request(std::string_view buffer, const RequestLimits& limits) {
+  RequestParse parse;
+  parse_request(buffer, parse, limits);
+  return parse;
+}
+
+void repoint_request(Request& request, const char* from, const char* to) {
+  auto moved = [from, to](std::string_view view) {
+    return view.data() ? std::string_view(to + (view.data() - from), view.size()) : view;
+  };
+  request.method = moved(request.method);
+  request.target = moved(request.target);
+  for (auto& field : request.headers) {
+    field.name = moved(field.name);
+    field.value = moved(field.value);
+  }
 }
 
 ResponseParse parse_response(std::string_view buffer, size_t max_head) {
@@ -279,10 +314,10 @@ ResponseParse parse_response(std::string_view buffer, size_t max_head) {
   result.response.version_minor = line[7] - '0';
   result.response.status = status;
   result.response.reason = line.size() > 13 ? std::string(line.substr(13)) : "";
-  std::string error;
-  if (parse_header_lines(buffer.substr(nl + 1, end - nl - 1), result.response.headers, 200, Folding::JoinWithSpace,
-                         error) != HeaderProblem::None)
-    return fail(error);
+  std::string_view error;
+  if (parse_header_lines(buffer.substr(nl + 1, end - nl - 1), result.response.headers, 200, error) !=
+      HeaderProblem::None)
+    return fail(std::string(error));
   result.response.head_size = end;
   result.status = ParseStatus::Complete;
   return result;
