@@ -128,6 +128,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_raw(const std::string& name);
   void handle_http(const nettool::http::Request& request);
   void answer_directory(struct OpenResult& r, std::string_view query_part, bool head);
+  bool open_from_cache(const std::vector<std::string>& segments, struct OpenResult& hit);
   void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
   static FileRef opened_file(struct OpenResult& r);
   void serve_file(FileRef fd, const struct stat& st, const nettool::http::Request* request,
@@ -186,6 +187,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reused from one request to the next, so they allocate nothing.
   std::string head_;
   nettool::http::RequestParse parsed_;
+  std::string decoded_path_;  // scratch for handle_http, whose capacity is kept
+  nettool::http::PathCheck path_check_;  // the same
+  std::string cache_key_;  // the same, for open_from_cache
   size_t lingered_ = 0;
 
   // The response in flight.

@@ -562,6 +562,29 @@ TEST_CASE("check_path: hidden segments depend on allow_hidden", "[http][path]") 
   CHECK(c.why == "hidden file");
 }
 
+TEST_CASE("percent_decode_path and check_path into reused results keep nothing of the last path", "[http][path]") {
+  std::string decoded = "left over from a longer path before";
+  REQUIRE(percent_decode_path("/a%20b", decoded));
+  CHECK(decoded == "/a b");
+  CHECK_FALSE(percent_decode_path("/x%2fy", decoded));
+
+  PathCheck check;
+  check_path("/docs/.git/config", false, check);
+  CHECK_FALSE(check.ok);
+  CHECK(check.hidden);
+  check_path("/one/two", false, check);
+  CHECK(check.ok);
+  CHECK_FALSE(check.hidden);
+  CHECK(check.why.empty());
+  CHECK(check.segments == std::vector<std::string>{"one", "two"});
+  check_path("/a/../b", false, check);
+  CHECK_FALSE(check.ok);
+  CHECK(check.segments.empty());
+  check_path("/c", false, check);
+  CHECK(check.ok);
+  CHECK(check.segments == std::vector<std::string>{"c"});
+}
+
 TEST_CASE("check_path: segments longer than 255 bytes are refused", "[http][path]") {
   CHECK(check_path("/d/" + std::string(255, 'a'), false).ok);
   PathCheck c = check_path("/d/" + std::string(256, 'a') + "/x", false);

@@ -28,7 +28,16 @@ struct HeaderField {
 // Case-insensitive lookup; returns the first match.
 const std::string* find_header(const std::vector<Header>& headers, std::string_view name);
 const std::string_view* find_header(const std::vector<HeaderField>& headers, std::string_view name);
-bool iequals(std::string_view a, std::string_view b);
+// ASCII only, as HTTP's case-insensitive tokens are; std::tolower is a
+// locale-dependent libc call, and it showed in small-file profiles.
+inline char lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+// Inline: header names are compared many times per request, mostly names of another length.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower_char(a[i]) != lower_char(b[i])) return false;
+  return true;
+}
 // True when the comma-separated field contains `token` (case-insensitive), e.g. Connection: keep-alive, close.
 bool has_token(std::string_view field, std::string_view token);
 
@@ -98,6 +107,8 @@ RequestFraming request_framing(const Request& request);
 // Percent-decodes a URL path exactly once. Fails (nullopt) on malformed
 // escapes, encoded '/' or NUL, and invalid or overlong UTF-8 in the result.
 std::optional<std::string> percent_decode_path(std::string_view path);
+// The same into `out`, whose capacity a server reuses from one request to the next; false where the above is nullopt.
+bool percent_decode_path(std::string_view path, std::string& out);
 std::string percent_encode_path(std::string_view path);  // keeps '/', unreserved and sub-delims
 
 // Splits a decoded path into segments and refuses anything that could leave
@@ -108,9 +119,10 @@ struct PathCheck {
   bool ok = false;
   std::string why;  // reason when !ok
   bool hidden = false;  // refused only because of a dot-file segment
-  std::vector<std::string> segments;
+  std::vector<std::string> segments;  // empty when !ok
 };
 PathCheck check_path(std::string_view decoded, bool allow_hidden);
+void check_path(std::string_view decoded, bool allow_hidden, PathCheck& out);  // reusing out's capacity
 
 // Single byte range against a representation of `size` bytes.
 struct ByteRange {

@@ -23,6 +23,7 @@ enum CharClass : unsigned char {
   kTchar = 1,        // token (method, field name): RFC 9110 §5.6.2
   kControl = 2,      // forbidden in a field value or a path: CTLs but HTAB, and DEL
   kHostChar = 4,     // a reg-name's unreserved and sub-delims (RFC 3986 §3.2.2); '%' apart
+  kNotInTarget = 8,  // whitespace and control characters: never in a request target
 };
 inline constexpr auto kCharClasses = [] {
   std::array<unsigned char, 256> classes{};
@@ -32,6 +33,7 @@ inline constexpr auto kCharClasses = [] {
   for (int c = 0; c < 256; ++c) {
     if (is_alnum(static_cast<char>(c))) classes[c] |= kTchar | kHostChar;
     if ((c < 0x20 && c != '\t') || c == 0x7f) classes[c] |= kControl;
+    if (c <= 0x20 || c == 0x7f) classes[c] |= kNotInTarget;
   }
   mark("!#$%&'*+-.^_`|~", kTchar);
   mark("-._~!$&'()*+,;=", kHostChar);
@@ -48,9 +50,6 @@ inline std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-// ASCII only, as HTTP's case-insensitive tokens are; std::tolower is a
-// locale-dependent libc call, and it showed in small-file profiles.
-inline char lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Calls `each(item)` for every member of a comma-separated field value
 // (RFC 9110 §5.6.1), whitespace trimmed, empty members included; stops early

@@ -120,13 +120,6 @@ size_t find_head_end(std::string_view buffer) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower_char(a[i]) != lower_char(b[i])) return false;
-  return true;
-}
-
 const std::string* find_header(const std::vector<Header>& headers, std::string_view name) {
   for (const auto& h : headers)
     if (iequals(h.name, name)) return &h.value;
@@ -235,8 +228,8 @@ void parse_request(std::string_view buffer, RequestParse& parse, const RequestLi
   std::string_view version = line.substr(sp2 + 1);
   if (method.empty() || !std::all_of(method.begin(), method.end(), is_tchar)) return fail(400, "malformed method");
   if (target.empty()) return fail(400, "empty request target");
-  for (char c : target)
-    if (c == ' ' || c == '\t' || has_class(c, kControl)) return fail(400, "control character in the request target");
+  if (std::any_of(target.begin(), target.end(), [](char c) { return has_class(c, kNotInTarget); }))
+    return fail(400, "control character in the request target");
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !is_digit(version[5]) || version[6] != '.' ||
       !is_digit(version[7]))
     return fail(400, "malformed HTTP version");

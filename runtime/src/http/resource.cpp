@@ -14,18 +14,24 @@ using namespace detail;
 
 std::optional<std::string> percent_decode_path(std::string_view path) {
   std::string out;
+  if (!percent_decode_path(path, out)) return std::nullopt;
+  return out;
+}
+
+bool percent_decode_path(std::string_view path, std::string& out) {
+  out.clear();
   out.reserve(path.size());
   // What lies between escapes is copied a run at a time.
   for (size_t i = 0; i < path.size();) {
     size_t escape = path.find('%', i);
     out.append(path.substr(i, escape == std::string_view::npos ? std::string_view::npos : escape - i));
     if (escape == std::string_view::npos) break;
-    if (escape + 2 >= path.size()) return std::nullopt;  // truncated escape
+    if (escape + 2 >= path.size()) return false;  // truncated escape
     int hi = hex_value(path[escape + 1]);
     int lo = hex_value(path[escape + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
+    if (hi < 0 || lo < 0) return false;
     char decoded = static_cast<char>(hi * 16 + lo);
-    if (decoded == '/' || decoded == '\0') return std::nullopt;  // %2f would hide a separator
+    if (decoded == '/' || decoded == '\0') return false;  // %2f would hide a separator
     out += decoded;
     i = escape + 3;
   }
@@ -43,17 +49,17 @@ std::optional<std::string> percent_decode_path(std::string_view path) {
     if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
     else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
     else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return std::nullopt;
-    if (i + len > n) return std::nullopt;
+    else return false;
+    if (i + len > n) return false;
     for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return std::nullopt;
+      if ((s[i + k] & 0xc0) != 0x80) return false;
       cp = (cp << 6) | (s[i + k] & 0x3f);
     }
     if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return std::nullopt;
+      return false;
     i += len;
   }
-  return out;
+  return true;
 }
 
 std::string percent_encode_path(std::string_view path) {
@@ -77,48 +83,43 @@ std::string percent_encode_path(std::string_view path) {
 
 PathCheck check_path(std::string_view decoded, bool allow_hidden) {
   PathCheck r;
-  if (decoded.find('\0') != std::string_view::npos) {
-    r.why = "NUL byte in path";
-    return r;
-  }
-  if (decoded.find('\\') != std::string_view::npos) {
-    r.why = "backslash in path";
-    return r;
-  }
+  check_path(decoded, allow_hidden, r);
+  return r;
+}
+
+void check_path(std::string_view decoded, bool allow_hidden, PathCheck& r) {
+  r.ok = false;
+  r.why.clear();
+  r.hidden = false;
+  r.segments.clear();
+  auto refuse = [&r](const char* why) {
+    r.why = why;
+    r.segments.clear();  // no partial path to act on
+  };
+  if (decoded.find('\0') != std::string_view::npos) return refuse("NUL byte in path");
+  if (decoded.find('\\') != std::string_view::npos) return refuse("backslash in path");
   bool hidden = false;  // reported only if nothing else is wrong
   size_t pos = 0;
   while (pos <= decoded.size()) {
     size_t slash = decoded.find('/', pos);
     std::string_view seg = decoded.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
-    if (seg == "..") {
-      r.why = "'..' in path";
-      return r;
-    }
+    if (seg == "..") return refuse("'..' in path");
     for (char c : seg) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-        r.why = "control character in path";
-        return r;
-      }
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return refuse("control character in path");
     }
     if (!seg.empty() && seg != ".") {
       if (seg.front() == '.' && !allow_hidden) hidden = true;
-      if (seg.size() > 255) {
-        r.why = "path segment too long";
-        return r;
-      }
+      if (seg.size() > 255) return refuse("path segment too long");
       r.segments.emplace_back(seg);
     }
     if (slash == std::string_view::npos) break;
     pos = slash + 1;
   }
   if (hidden) {
-    r.why = "hidden file";
     r.hidden = true;
-    r.segments.clear();
-    return r;
+    return refuse("hidden file");
   }
   r.ok = true;
-  return r;
 }
 
 ByteRange parse_range(std::string_view header, uint64_t size) {
