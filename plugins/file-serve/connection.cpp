@@ -1073,11 +1073,12 @@ void Connection::log_access() {
     // fmt's formatting (of a double, above all) was most of the line's cost.
     auto tenths_of_ms = (std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                                request_started_).count() + 50) / 100;
-    std::string line;
-    line.reserve(peer_.size() + log_method_.size() + log_path_.size() + 48);
+    std::string& line = shared_.access_line;
+    line.clear();
     auto number = [&line](uint64_t value) {
       char digits[24];
-      line.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+      // (pointer, length): append(first, last) goes through replace(), four times the instructions
+      line.append(digits, static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, value).ptr - digits));
     };
     line += peer_;
     line += ' ';

@@ -85,6 +85,7 @@ struct ServerShared {
   bool draining = false;
   std::vector<char> inline_body_buffer;  // a small body on its way out with its head (send_head_with_body)
   std::string known_digest;  // a digest copied out of the cache for the head being made (its capacity is kept)
+  std::string access_line;  // the access-log line being made (the same)
   DateText date;           // of every head
   DateText last_modified;  // of the file served last
   bool kernel_tls_asked = false;   // --tls-ktls
