@@ -547,7 +547,9 @@ void Connection::handle_http(const http::Request& request) {
   if (!check.ok) return respond_error(check.hidden ? 404 : 400, false);
   bool wants_directory = names_directory(log_path_);
   // The type of what is sent, if it is the file asked for (not a directory's index.html).
-  std::string_view type = http::content_type_for(check.segments.empty() ? "" : check.segments.back());
+  // (Views on both sides: `"" : segments.back()` would be a std::string, a copy of the name.)
+  std::string_view type =
+      http::content_type_for(check.segments.empty() ? std::string_view() : std::string_view(check.segments.back()));
   std::string query_part(query == std::string_view::npos ? "" : target.substr(query));
 
   state_ = State::Opening;

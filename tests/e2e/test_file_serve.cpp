@@ -541,6 +541,40 @@ TEST_CASE("file-serve: 40 pipelined GETs behind a directory listing, then a half
   CHECK(answered_in_order(s, pending, kSmall, [](int) { return std::string("a small file\n"); }) == kSmall);
 }
 
+TEST_CASE("file-serve: pipelined range requests for an index.html opened on the thread pool each get their own range",
+          "[file][file-serve]") {
+  // A directory's index.html opens on the thread pool (the loop opens only
+  // regular files the dentry cache has), so its Range and If-None-Match are
+  // read after the request's head has left the read buffer and the requests
+  // behind it were read in: each answer must come from its own request's
+  // fields (the copy of the head they point into, Connection::head_).
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root / "d");
+  const std::string content = "abcdefghijklmnopqrstuvwxyz";
+  write_file(root / "d" / "index.html", content);
+  auto srv = start_serve(root);
+  Socket s = connect_tcp(srv.port);
+  constexpr int kRequests = 60;
+  auto first = [](int i) { return static_cast<size_t>(i % 20); };
+  auto last = [](int i) { return static_cast<size_t>(i % 20 + 3 + i % 3); };
+  std::string reqs;
+  for (int i = 0; i < kRequests; ++i)
+    reqs += "GET /d/ HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"not-its-tag\"\r\nRange: bytes=" + std::to_string(first(i)) +
+            "-" + std::to_string(last(i)) + "\r\nX-Padding: " + std::string(static_cast<size_t>(i * 37 % 200), 'p') +
+            "\r\n\r\n";
+  REQUIRE(s.send_all(reqs));
+  std::string pending;
+  for (int i = 0; i < kRequests; ++i) {
+    INFO("request " << i);
+    auto r = read_response(s, pending);
+    REQUIRE(r.status == 206);
+    CHECK(r.body == content.substr(first(i), last(i) - first(i) + 1));
+    CHECK(r.header("Content-Range").value_or("") ==
+          "bytes " + std::to_string(first(i)) + "-" + std::to_string(last(i)) + "/26");
+  }
+}
+
 // ---------------------------------------------------------------- directories
 
 TEST_CASE("file-serve: directories: 301 to the slash, escaped listing whose links work, index.html, --no-listing 403",

@@ -125,7 +125,7 @@ TEST_CASE("parse_request: one RequestParse reused for the next request keeps not
 }
 
 TEST_CASE("repoint_request: the views follow the head into its copy", "[http][request]") {
-  std::string buffer = "GET /a%20b?q HTTP/1.1\r\nHost: example\r\nIf-None-Match: \"x\"\r\n\r\nGET /next";
+  std::string buffer = "GET /a%20b?q HTTP/1.1\r\nHost: example\r\nIf-None-Match: \"x\"\r\nX-Empty:\r\n\r\nGET /next";
   RequestParse p;
   parse_request(buffer, p);
   REQUIRE(p.status == ParseStatus::Complete);
@@ -134,11 +134,13 @@ TEST_CASE("repoint_request: the views follow the head into its copy", "[http][re
   buffer.assign(buffer.size(), '#');  // what a server's read-ahead would do to the original
   CHECK(p.request.method == "GET");
   CHECK(p.request.target == "/a%20b?q");
-  REQUIRE(p.request.headers.size() == 2);
+  REQUIRE(p.request.headers.size() == 3);
   CHECK(p.request.headers[0].name == "Host");
   CHECK(p.request.headers[0].value == "example");
   CHECK(p.request.headers[1].name == "If-None-Match");
   CHECK(p.request.headers[1].value == "\"x\"");
+  CHECK(p.request.headers[2].name == "X-Empty");
+  CHECK(p.request.headers[2].value.empty());
   CHECK(p.request.target.data() == copy.data() + 4);
 }
 
