@@ -91,7 +91,14 @@ void check_path(std::string_view decoded, bool allow_hidden, PathCheck& r) {
   r.ok = false;
   r.why.clear();
   r.hidden = false;
-  r.segments.clear();
+  // The strings of the last path are assigned over, not made anew: a
+  // server checks every request's path into one PathCheck.
+  size_t count = 0;
+  auto add = [&r, &count](std::string_view segment) {
+    if (count < r.segments.size()) r.segments[count].assign(segment);
+    else r.segments.emplace_back(segment);
+    ++count;
+  };
   auto refuse = [&r](const char* why) {
     r.why = why;
     r.segments.clear();  // no partial path to act on
@@ -110,7 +117,7 @@ void check_path(std::string_view decoded, bool allow_hidden, PathCheck& r) {
     if (!seg.empty() && seg != ".") {
       if (seg.front() == '.' && !allow_hidden) hidden = true;
       if (seg.size() > 255) return refuse("path segment too long");
-      r.segments.emplace_back(seg);
+      add(seg);
     }
     if (slash == std::string_view::npos) break;
     pos = slash + 1;
@@ -119,6 +126,7 @@ void check_path(std::string_view decoded, bool allow_hidden, PathCheck& r) {
     r.hidden = true;
     return refuse("hidden file");
   }
+  r.segments.resize(count);
   r.ok = true;
 }
 
