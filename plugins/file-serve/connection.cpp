@@ -28,6 +28,8 @@ namespace http = nettool::http;
 
 namespace {
 constexpr size_t kMaxHeadBytes = 16384;       // 431 beyond
+constexpr size_t kKeptHeadRoom = 2048;        // a browser's head fits (finish_response)
+constexpr size_t kKeptFieldRoom = 32;         // and its fields
 constexpr size_t kMaxRequestLine = 8192;      // 414 beyond
 constexpr size_t kMaxDroppedBody = 16384;     // 413 beyond: a GET or HEAD body we read and drop
 constexpr uint64_t kSendBudget = 16u << 20;   // per writable event, so one fast client cannot starve others
@@ -1000,6 +1002,10 @@ void Connection::finish_response() {
   log_access();
   out_.clear();
   out_.shrink_to_fit();  // idle keep-alive connections should cost little memory
+  // The request's head and fields keep their room for the next request, up
+  // to what a usual one needs: a 16 KiB head once does not stay with an idle connection.
+  if (head_.capacity() > kKeptHeadRoom) std::string().swap(head_);
+  if (parsed_.request.headers.capacity() > kKeptFieldRoom) std::vector<http::HeaderField>().swap(parsed_.request.headers);
   out_pos_ = 0;
   file_.reset();
   file_body_.reset();

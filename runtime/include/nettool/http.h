@@ -67,7 +67,8 @@ struct RequestParse {
   std::string_view error;  // human-readable reason, a constant
   // Complete: the request. Error: what its line gave before the error, for
   // the log: the method once a space ended it, the target once the whole
-  // line split into three words; the rest empty.
+  // line split into three words (the header list may hold the fields
+  // before a bad one; nothing else is set).
   Request request;
 };
 
@@ -75,6 +76,7 @@ struct RequestParse {
 // capacity of its header list: a server parses every request of a
 // connection into one RequestParse, and so allocates nothing per request.
 void parse_request(std::string_view buffer, RequestParse& parse, const RequestLimits& limits = {});
+// The same into a new RequestParse (tests, fuzzing): its views still point into `buffer`.
 RequestParse parse_request(std::string_view buffer, const RequestLimits& limits = {});
 
 // Points the views of `request`, parsed from the buffer at `from`, at the
