@@ -585,6 +585,10 @@ TEST_CASE("percent_decode_path and check_path into reused results keep nothing o
   check_path("/c", false, check);
   CHECK(check.ok);
   CHECK(check.segments == std::vector<std::string>{"c"});
+  check_path("/a/b/c", false, check);
+  check_path("/x", false, check);  // after a longer path that was not refused
+  CHECK(check.ok);
+  CHECK(check.segments == std::vector<std::string>{"x"});
 }
 
 TEST_CASE("check_path: segments longer than 255 bytes are refused", "[http][path]") {
