@@ -28,8 +28,8 @@ namespace http = nettool::http;
 
 namespace {
 constexpr size_t kMaxHeadBytes = 16384;       // 431 beyond
-constexpr size_t kKeptHeadRoom = 2048;        // a browser's head fits (finish_response)
-constexpr size_t kKeptFieldRoom = 32;         // and its fields
+constexpr size_t kKeptHeadRoom = 4096;        // most heads fit, a browser's with a few cookies (finish_response)
+constexpr size_t kKeptFieldRoom = 32;         // and their fields
 constexpr size_t kMaxRequestLine = 8192;      // 414 beyond
 constexpr size_t kMaxDroppedBody = 16384;     // 413 beyond: a GET or HEAD body we read and drop
 constexpr uint64_t kSendBudget = 16u << 20;   // per writable event, so one fast client cannot starve others
