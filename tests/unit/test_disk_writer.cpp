@@ -18,33 +18,13 @@
 #include "nettool/digest.h"
 #include "nettool/fd.h"
 #include "nettool/uv.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using nettool::file_get::Digest;
 using nettool::file_get::DiskWriter;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("nettool-unit-dw-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 // A loop whose run_until() stops when `done` is true, or after 8 s.
 class Loop {

@@ -9,6 +9,7 @@
 
 #include "nettool/error.h"
 #include "nettool/host.h"
+#include "temp_dir.h"
 
 using namespace nettool;
 using Catch::Contains;
@@ -17,28 +18,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kFixtures = NETTOOL_TEST_FIXTURE_DIR;
-
-// A fresh directory under /tmp, removed again at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("nettool-unit-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 fs::path write_garbage(const fs::path& dir) {
   fs::path file = dir / "nettool-garbage.so";
