@@ -604,27 +604,21 @@ FileRef Connection::opened_file(OpenResult& r) {
   return std::make_shared<const UniqueFd>(std::move(r.fd));
 }
 
-namespace {
-// "/a/b" for the segments a and b: the open-file cache's key.
-void make_cache_key(std::string& key, const std::vector<std::string>& segments) {
-  key.clear();
-  for (const auto& segment : segments) (key += '/') += segment;
-}
-}  // namespace
-
 // A hit in the open-file cache is answered at once by the caller, without
 // the callback open_path takes: that std::function allocated on every
 // request of a small-file benchmark.
 bool Connection::open_from_cache(const std::vector<std::string>& segments, OpenResult& hit) {
   file_body_.reset();
   if (!shared_.open_files) return false;
-  make_cache_key(cache_key_, segments);
+  cache_key_.clear();  // "/a/b" for the segments a and b
+  for (const auto& segment : segments) (cache_key_ += '/') += segment;
   hit.shared_fd = shared_.open_files->find(cache_key_, hit.st, OpenFileCache::Clock::now(), &file_body_);
   return hit.shared_fd != nullptr;
 }
 
-// Opens what open_from_cache did not find: on the loop when the dentry
-// cache has it, else on the thread pool; `next` gets the result.
+// Opens what open_from_cache did not find (and left its key in
+// cache_key_): on the loop when the dentry cache has it, else on the
+// thread pool; `next` gets the result.
 void Connection::open_path(std::vector<std::string> segments, std::function<void(OpenResult&)> next) {
   struct OpenJob {
     uv_work_t req{};
@@ -637,9 +631,7 @@ void Connection::open_path(std::vector<std::string> segments, std::function<void
   };
   file_body_.reset();
   if (shared_.open_files) {
-    std::string key;
-    make_cache_key(key, segments);
-    next = [this, key = std::move(key), next = std::move(next)](OpenResult& r) {
+    next = [this, key = cache_key_, next = std::move(next)](OpenResult& r) {
       if (!r.error && !r.is_directory && r.fd.valid()) {
         r.shared_fd = std::make_shared<const UniqueFd>(std::move(r.fd));
         shared_.open_files->store(key, r.shared_fd, r.st, OpenFileCache::Clock::now());

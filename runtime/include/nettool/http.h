@@ -25,9 +25,6 @@ struct HeaderField {
   std::string_view value;  // leading/trailing whitespace removed
 };
 
-// Case-insensitive lookup; returns the first match.
-const std::string* find_header(const std::vector<Header>& headers, std::string_view name);
-const std::string_view* find_header(const std::vector<HeaderField>& headers, std::string_view name);
 // ASCII only, as HTTP's case-insensitive tokens are; std::tolower is a
 // locale-dependent libc call, and it showed in small-file profiles.
 inline char lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -37,6 +34,14 @@ inline bool iequals(std::string_view a, std::string_view b) {
   for (size_t i = 0; i < a.size(); ++i)
     if (lower_char(a[i]) != lower_char(b[i])) return false;
   return true;
+}
+// Case-insensitive lookup in a request's (HeaderField) or a response's
+// (Header) fields; returns the first match's value.
+template <class Field>
+const decltype(Field::value)* find_header(const std::vector<Field>& headers, std::string_view name) {
+  for (const auto& h : headers)
+    if (iequals(h.name, name)) return &h.value;
+  return nullptr;
 }
 // True when the comma-separated field contains `token` (case-insensitive), e.g. Connection: keep-alive, close.
 bool has_token(std::string_view field, std::string_view token);

@@ -120,17 +120,6 @@ size_t find_head_end(std::string_view buffer) {
 
 }  // namespace
 
-const std::string* find_header(const std::vector<Header>& headers, std::string_view name) {
-  for (const auto& h : headers)
-    if (iequals(h.name, name)) return &h.value;
-  return nullptr;
-}
-
-const std::string_view* find_header(const std::vector<HeaderField>& headers, std::string_view name) {
-  for (const auto& h : headers)
-    if (iequals(h.name, name)) return &h.value;
-  return nullptr;
-}
 
 bool has_token(std::string_view field, std::string_view token) {
   bool found = false;
