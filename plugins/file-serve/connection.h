@@ -138,6 +138,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool send_head_with_body(std::string_view head);
   void respond(int status, std::string extra_headers, std::string body, bool head_only);
   void respond_error(int status, bool close_after, const std::string& extra_headers = "");
+  static std::string short_body(int status);
   std::optional<size_t> request_body_size(const nettool::http::Request& request);
   void refuse_request(const nettool::http::Request& request, int status, std::string_view why);
   const char* connection_field() const;
