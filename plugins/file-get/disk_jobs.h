@@ -6,6 +6,7 @@
 #pragma once
 
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -27,7 +28,7 @@ namespace nettool::file_get {
 
 namespace disk {
 
-// A write job takes at most this many chunks (one pwritev).
+// A write or hash job takes at most this many chunks (a write: one pwritev).
 inline constexpr size_t kBatchChunks = 64;  // well under IOV_MAX
 
 // The jobs, one struct per kind: its inputs, what it gives back, and the
@@ -162,7 +163,7 @@ struct DiskWriter::State {
   // of waiting for a round trip through the loop per batch, which took
   // longer than hashing it (bench/PROFILES.md, table 8, eighteenth session).
   // The loop thread appends to `chunks`; the job hashes them in order,
-  // waiting up to kHashFeedIdle for more, and counts them in `hashed`; the
+  // waiting up to kHashFeedIdle (disk_jobs.cpp) for more, and counts them in `hashed`; the
   // loop lets go of that prefix (a chunk returns to the reader's pool, which
   // is the loop's), woken through `hashed_wake`. The job only reads the
   // chunks: it never holds, allocates or drops one. Queuing anything that
@@ -210,9 +211,10 @@ namespace disk {
 
 using State = DiskWriter::State;
 
-// Runs one job on a pool thread (disk_jobs.cpp). A failure is recorded in
-// the job (its error, or its outcome for a Finish), never thrown.
-void run_job(State& st, Job& job) noexcept;
+// The uv_work_cb of every job (its request is a WorkReq): runs the job on
+// a pool thread. A failure is recorded in the job (its error, or its
+// outcome for a Finish), never thrown.
+void run_work(uv_work_t* req) noexcept;
 
 }  // namespace disk
 

@@ -38,7 +38,7 @@ Job job_of(Kind work, uint64_t seq = 0) {
 bool in_hash_chain(const Job& j) { return j.is<HashChunksJob>() || j.is<HashFileJob>(); }
 
 // File jobs that truncate, close or finish the file, or touch the digest:
-// they run only while no hash job does (see the header).
+// they run only while no hash job does (see disk_writer.h).
 bool is_barrier(const Job& j) {
   return !in_hash_chain(j) && !j.is<WriteJob>() && !j.is<SpliceJob>() && !j.is<ReserveJob>();
 }
@@ -214,11 +214,6 @@ void after_work(uv_work_t* req, int status) {
   recycle_req(std::move(r));
 }
 
-void work(uv_work_t* req) {
-  auto* r = static_cast<WorkReq*>(req->data);
-  run_job(*r->state, r->job);
-}
-
 // Starts the first job of `chain` on the thread pool.
 void start(const std::shared_ptr<State>& st, Chain& chain) {
   std::unique_ptr<WorkReq> r;
@@ -241,7 +236,7 @@ void start(const std::shared_ptr<State>& st, Chain& chain) {
     std::lock_guard lock(st->feed.mu);
     st->feed.open = true;
   }
-  int rc = uv_queue_work(st->loop, &r->req, &work, &after_work);
+  int rc = uv_queue_work(st->loop, &r->req, &run_work, &after_work);
   if (rc < 0) {
     // Only on invalid arguments; report it like a failed job.
     chain.busy = false;

@@ -14,8 +14,8 @@
 //
 // The command only sequences the pieces: what to fetch is target.cpp's, what
 // a response head means is response_plan.cpp's, how its body is framed and
-// decoded is body_reader.cpp's, and the file is disk_writer.cpp's. Past 500
-// lines because that sequence (connect, head, body by reads or by splice with
+// decoded is body_reader.cpp's, and the file is the DiskWriter's
+// (disk_writer.cpp, disk_jobs.cpp). Past 500 lines because that sequence (connect, head, body by reads or by splice with
 // their backpressure, finish or fail, and the signals) has to be followed in
 // one place to see that every path ends in exactly one finish or fail.
 #include <sys/stat.h>

@@ -1,8 +1,11 @@
 // One client of file-serve, as one state machine (reading a head, opening,
-// sending, lingering): every transition is in this file, so it can be
-// followed top to bottom. What a request gets (the file it names, opened,
-// and the head of its answer) is in answer.cpp; the pure rules both apply
-// live beside them (root.cpp, preconditions.cpp) and in runtime/src/http/.
+// sending, lingering), followed top to bottom here: past 500 lines so that
+// every way out of Sending (keep-alive, the next pipelined request, close,
+// lingering) reads in one place. What a request gets is in answer.cpp: the
+// file it names, opened (the step into Opening, and back out through
+// respond or send_head_and_file), and the head of its answer. The pure
+// rules both apply live beside them (root.cpp, preconditions.cpp) and in
+// runtime/src/http/.
 #include "connection.h"
 
 #include <netinet/in.h>

@@ -5,7 +5,7 @@
 // This file (past 500 lines, as the workers and their shared limits read
 // best together): options, the listening sockets, the workers (an accept loop with
 // limits, allow/deny and EMFILE handling, on one event loop each), and
-// shutdown. connection.cpp: one client. root.cpp: opening paths under the
+// shutdown. connection.cpp: one client (answer.cpp: what its request gets). root.cpp: opening paths under the
 // root. digest_cache.cpp: SHA-256 for Repr-Digest. preconditions.cpp: the
 // conditional request rules.
 //
