@@ -209,10 +209,11 @@ Step failed(std::string why) {
   s.error = std::move(why);
   return s;
 }
-Step read_more(size_t need, std::string send = {}) {
+Step read_more(int stage, size_t need, std::string send = {}) {
   Step s;
   s.need = need;
   s.send = std::move(send);
+  s.next_stage = stage;
   return s;
 }
 Step tunnel_open() {
@@ -222,37 +223,39 @@ Step tunnel_open() {
 }
 }  // namespace
 
-// Stages: 0 the method reply (2 bytes), 1 the authentication reply (2 bytes,
-// with a user), then the request reply's first 5 bytes, then its rest.
+// The method reply (2 bytes), the authentication reply (2 bytes, only when
+// the proxy chose user/password), the request reply's first 5 bytes, its rest.
 Step socks5_step(const ProxySpec& proxy, int stage, std::string_view b, const std::string& host, uint16_t port) {
   bool auth = !proxy.user.empty();
-  int request_stage = auth ? 2 : 1;
   auto byte = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
-  if (stage == 0) {
-    if (byte(0) != 5) return failed("not a SOCKS5 proxy (its reply starts with " + std::to_string(byte(0)) + ")");
-    if (byte(1) == 0xff)
-      return failed(auth ? "refused both no authentication and user/password" : "requires authentication (give user:password@ in --proxy)");
-    if (byte(1) == 2 && auth) return read_more(2, socks5_auth(proxy));
-    if (byte(1) != 0) return failed("chose an authentication method we did not offer (" + std::to_string(byte(1)) + ")");
-    return read_more(5, socks5_request(proxy, host, port));
+  switch (stage) {
+    case kMethodReply:
+      if (byte(0) != 5) return failed("not a SOCKS5 proxy (its reply starts with " + std::to_string(byte(0)) + ")");
+      if (byte(1) == 0xff)
+        return failed(auth ? "refused both no authentication and user/password"
+                           : "requires authentication (give user:password@ in --proxy)");
+      if (byte(1) == 2 && auth) return read_more(kAuthReply, 2, socks5_auth(proxy));
+      if (byte(1) != 0)
+        return failed("chose an authentication method we did not offer (" + std::to_string(byte(1)) + ")");
+      return read_more(kRequestReply, 5, socks5_request(proxy, host, port));  // no authentication, even with a user
+    case kAuthReply:
+      if (byte(0) != 1) return failed("garbled reply to user/password authentication");  // RFC 1929's version
+      if (byte(1) != 0) return failed("user/password authentication failed (status " + std::to_string(byte(1)) + ")");
+      return read_more(kRequestReply, 5, socks5_request(proxy, host, port));
+    case kRequestReply:
+      if (byte(0) != 5) return failed("garbled reply to the connect request");
+      if (byte(1) != 0)
+        return failed(std::string(socks5_reply_text(byte(1))) + " (reply " + std::to_string(byte(1)) + ")");
+      // The bound address: IPv4 (4), a name (length byte, already read), IPv6 (16); then the port.
+      switch (byte(3)) {
+        case 1: return read_more(kRequestReplyRest, 4 - 1 + 2);
+        case 3: return read_more(kRequestReplyRest, static_cast<size_t>(byte(4)) + 2);
+        case 4: return read_more(kRequestReplyRest, 16 - 1 + 2);
+        default: return failed("unknown address type " + std::to_string(byte(3)) + " in its reply");
+      }
+    default:
+      return tunnel_open();  // the rest of the reply, read and dropped
   }
-  if (auth && stage == 1) {
-    if (byte(1) != 0) return failed("user/password authentication failed (status " + std::to_string(byte(1)) + ")");
-    return read_more(5, socks5_request(proxy, host, port));
-  }
-  if (stage == request_stage) {
-    if (byte(0) != 5) return failed("garbled reply to the connect request");
-    if (byte(1) != 0)
-      return failed(std::string(socks5_reply_text(byte(1))) + " (reply " + std::to_string(byte(1)) + ")");
-    // The bound address: IPv4 (4), a name (length byte, already read), IPv6 (16); then the port.
-    switch (byte(3)) {
-      case 1: return read_more(4 - 1 + 2);
-      case 3: return read_more(static_cast<size_t>(byte(4)) + 2);
-      case 4: return read_more(16 - 1 + 2);
-      default: return failed("unknown address type " + std::to_string(byte(3)) + " in its reply");
-    }
-  }
-  return tunnel_open();  // the rest of the reply, read and dropped
 }
 
 Step socks4a_step(std::string_view b) {
@@ -386,7 +389,7 @@ struct ProxyConnector::Impl {
   std::string to_send;
   std::string buffer;
   size_t need = 0;
-  int stage = 0;
+  int stage = proxy_protocol::kMethodReply;  // SOCKS5: the reply being read
   bool finished = false;
 
   void fail(const std::string& why) {
@@ -485,33 +488,42 @@ struct ProxyConnector::Impl {
     if (buffer.size() < need) return;
     proxy_protocol::Step step = proxy.kind == ProxySpec::Kind::Socks4a
                                     ? proxy_protocol::socks4a_step(buffer)
-                                    : proxy_protocol::socks5_step(proxy, stage++, buffer, host, port);
+                                    : proxy_protocol::socks5_step(proxy, stage, buffer, host, port);
     buffer.clear();
     if (!step.error.empty()) return fail(step.error);
     if (step.done) return succeed();
+    stage = step.next_stage;
     need = step.need;
     to_send = std::move(step.send);
     watch();
   }
 
-  // Peek, then take exactly the head: what follows its blank line is the tunnel's.
+  // Peek, then take what is head: all of it while its blank line has not
+  // come (a byte left in the socket would keep poll saying "readable", and
+  // the loop would spin), and exactly up to that line once it has; what
+  // follows is the tunnel's. `buffer` holds the head taken so far.
   void read_http_head() {
     char peek[kMaxHttpHead];
-    ssize_t n = ::recv(fd.get(), peek, sizeof peek, MSG_PEEK);
+    size_t room = kMaxHttpHead - buffer.size();
+    ssize_t n = ::recv(fd.get(), peek, room, MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n < 0) return fail_with(errno, "reading its answer");
     if (n == 0) return fail(closed_message());
-    std::string_view seen(peek, static_cast<size_t>(n));
+    // The blank line may straddle what was taken and what is new.
+    size_t from = buffer.size() >= 3 ? buffer.size() - 3 : 0;
+    std::string seen = buffer.substr(from);
+    seen.append(peek, static_cast<size_t>(n));
     auto end = seen.find("\r\n\r\n");
-    if (end == std::string_view::npos) {
-      if (seen.size() >= kMaxHttpHead) return fail("answer head larger than 16 KiB");
-      return;  // the rest of the head is still coming (poll says readable again)
-    }
-    size_t head_size = end + 4;
-    std::string head(head_size, '\0');
-    if (::recv(fd.get(), head.data(), head_size, 0) != static_cast<ssize_t>(head_size))
+    size_t take = end == std::string::npos ? static_cast<size_t>(n) : from + end + 4 - buffer.size();
+    size_t had = buffer.size();
+    buffer.resize(had + take);
+    if (::recv(fd.get(), buffer.data() + had, take, 0) != static_cast<ssize_t>(take))
       return fail("reading its answer: short read");
-    proxy_protocol::Step step = proxy_protocol::http_step(head);
+    if (end == std::string::npos) {
+      if (buffer.size() >= kMaxHttpHead) return fail("answer head larger than 16 KiB");
+      return;  // the rest of the head is still coming
+    }
+    proxy_protocol::Step step = proxy_protocol::http_step(buffer);
     if (!step.error.empty()) return fail(step.error);
     succeed();
   }

@@ -277,6 +277,43 @@ for _ in range(8):
         c.settimeout(5)
         try: c.recv(65536)
         except OSError: pass
+    elif mode == "http-part-of-a-head":
+        # The status line, then nothing more before closing: no blank line.
+        c.settimeout(5)
+        try:
+            c.recv(65536); c.sendall(b"HTTP/1.1 200 Connection established\r\n"); time.sleep(0.3)
+        except OSError: pass
+    elif mode == "http-split-blank-line":
+        # The head's blank line in two segments, the tunnel's bytes right after it.
+        c.settimeout(5)
+        try:
+            c.recv(65536); c.sendall(b"HTTP/1.1 200 Connection established\r\n\r"); time.sleep(0.3)
+            c.sendall(b"\nfrom the tunnel\n")
+        except OSError: pass
+    elif mode == "socks5-picks-no-auth":
+        # Offered user/password too, it chooses "no authentication" (RFC 1928 allows
+        # it; ssh -D does it), then logs every byte the tunnel brings.
+        c.settimeout(5)
+        def exact(n):
+            b = b""
+            while len(b) < n:
+                more = c.recv(n - len(b))
+                if not more: raise EOFError
+                b += more
+            return b
+        try:
+            ver, n = exact(2); exact(n); c.sendall(b"\x05\x00")
+            ver, cmd, rsv, atyp = exact(4)
+            exact(4 if atyp == 1 else 16 if atyp == 4 else exact(1)[0]); exact(2)
+            c.sendall(b"\x05\x00\x00\x01" + bytes(6) + b"from the tunnel\n")
+            got = b""
+            while True:
+                more = c.recv(65536)
+                if not more: break
+                got += more
+            print("tunnel brought %r" % got, file=sys.stderr, flush=True)
+        except (OSError, EOFError, ValueError) as e:
+            print("stub failed: %r" % e, file=sys.stderr, flush=True)
     c.close()
 )PY";
 
@@ -330,6 +367,38 @@ TEST_CASE("proxy: a proxy that resets or closes during the handshake is named wi
       }
     }
   }
+}
+
+TEST_CASE("proxy: an HTTP proxy that sends part of a head and closes is named as such, exit 1", "[proxy]") {
+  // The bytes of an unfinished head used to stay in the socket (peeked, not
+  // taken): poll said "readable" for ever, the loop spun, and the close
+  // was never seen, so the run never ended.
+  auto proxy = start_hangup_proxy("http-part-of-a-head");
+  auto r = ask_through("http://127.0.0.1:" + std::to_string(proxy.port), "127.0.0.1", 9, "x");
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("HTTP proxy 127.0.0.1:" + std::to_string(proxy.port) +
+                   ": closed the connection before answering CONNECT") != std::string::npos);
+}
+
+TEST_CASE("proxy: an HTTP proxy's blank line split across segments ends the head, and the tunnel's bytes after it arrive",
+          "[proxy]") {
+  auto proxy = start_hangup_proxy("http-split-blank-line");
+  auto r = ask_through("http://127.0.0.1:" + std::to_string(proxy.port), "127.0.0.1", 9, "x");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "from the tunnel\n");
+}
+
+TEST_CASE("proxy: a SOCKS5 proxy offered user/password that chooses no authentication gets one request, then the tunnel",
+          "[proxy]") {
+  auto proxy = start_hangup_proxy("socks5-picks-no-auth");
+  auto r = ask_through("socks5://alice:s3cret@127.0.0.1:" + std::to_string(proxy.port), "127.0.0.1", 9, "to the tunnel\n");
+  INFO(r.err << "\nproxy: " << proxy.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "from the tunnel\n");
+  // Only stdin's bytes: no second request inside the tunnel.
+  CHECK(proxy.proc.wait_stderr_contains("tunnel brought b'to the tunnel\\n'"));
 }
 
 TEST_CASE("proxy: tcp-forward logs a proxy's reset during the handshake as such and goes on", "[proxy][tcp-forward]") {

@@ -85,30 +85,55 @@ TEST_CASE("proxy: a target host the proxy cannot carry is refused, never sent wi
 TEST_CASE("proxy: each SOCKS5 answer leads to the next step, and a refusal says why", "[proxy]") {
   ProxySpec p;
   p.kind = ProxySpec::Kind::Socks5;
-  auto s = socks5_step(p, 0, "\x05\x00"s, "h", 80);
+  auto s = socks5_step(p, kMethodReply, "\x05\x00"s, "h", 80);
   CHECK(s.error.empty());
   CHECK(s.need == 5);
+  CHECK(s.next_stage == kRequestReply);
   CHECK(s.send == socks5_request(p, "h", 80));
-  CHECK(socks5_step(p, 0, "\x05\xff"s, "h", 80).error.find("requires authentication") != std::string::npos);
-  CHECK(socks5_step(p, 0, "\x04\x00"s, "h", 80).error.find("not a SOCKS5 proxy") != std::string::npos);
-  s = socks5_step(p, 1, "\x05\x00\x00\x01\x7f"s, "h", 80);  // IPv4 bound address: 3 more + port
+  CHECK(socks5_step(p, kMethodReply, "\x05\xff"s, "h", 80).error.find("requires authentication") != std::string::npos);
+  CHECK(socks5_step(p, kMethodReply, "\x04\x00"s, "h", 80).error.find("not a SOCKS5 proxy") != std::string::npos);
+  s = socks5_step(p, kRequestReply, "\x05\x00\x00\x01\x7f"s, "h", 80);  // IPv4 bound address: 3 more + port
   CHECK(s.need == 5);
-  CHECK(socks5_step(p, 1, "\x05\x00\x00\x03\x09"s, "h", 80).need == 11);  // a 9-byte name + port
-  CHECK(socks5_step(p, 2, "\x00\x00\x01\x00\x00"s, "h", 80).done);
-  CHECK(socks5_step(p, 1, "\x05\x05\x00\x01\x00"s, "h", 80).error == "connection refused by the target (reply 5)");
+  CHECK(s.next_stage == kRequestReplyRest);
+  CHECK(socks5_step(p, kRequestReply, "\x05\x00\x00\x03\x09"s, "h", 80).need == 11);  // a 9-byte name + port
+  CHECK(socks5_step(p, kRequestReplyRest, "\x00\x00\x01\x00\x00"s, "h", 80).done);
+  CHECK(socks5_step(p, kRequestReply, "\x05\x05\x00\x01\x00"s, "h", 80).error ==
+        "connection refused by the target (reply 5)");
 
   p.user = "u";
-  s = socks5_step(p, 0, "\x05\x02"s, "h", 80);
+  s = socks5_step(p, kMethodReply, "\x05\x02"s, "h", 80);
   CHECK(s.need == 2);
+  CHECK(s.next_stage == kAuthReply);
   CHECK(s.send == socks5_auth(p));
-  CHECK(socks5_step(p, 1, "\x01\x01"s, "h", 80).error.find("authentication failed") != std::string::npos);
-  CHECK(socks5_step(p, 1, "\x01\x00"s, "h", 80).need == 5);
+  CHECK(socks5_step(p, kAuthReply, "\x01\x01"s, "h", 80).error.find("authentication failed") != std::string::npos);
+  CHECK(socks5_step(p, kAuthReply, "\x05\x00"s, "h", 80).error == "garbled reply to user/password authentication");
+  s = socks5_step(p, kAuthReply, "\x01\x00"s, "h", 80);
+  CHECK(s.need == 5);
+  CHECK(s.next_stage == kRequestReply);
+  CHECK(s.send == socks5_request(p, "h", 80));
 
   CHECK(socks4a_step("\x00\x5a\x00\x00\x00\x00\x00\x00"s).done);
   CHECK(socks4a_step("\x00\x5b\x00\x00\x00\x00\x00\x00"s).error.find("reply 91") != std::string::npos);
   CHECK(http_step("HTTP/1.1 200 Connection established\r\n\r\n").done);
   CHECK(http_step("HTTP/1.0 403 Forbidden\r\n\r\n").error == "CONNECT refused: 403 Forbidden");
   CHECK_FALSE(http_step("SSH-2.0-OpenSSH\r\n\r\n").error.empty());
+}
+
+TEST_CASE("proxy: a SOCKS5 proxy offered user/password may choose no authentication, and the request follows at once",
+          "[proxy]") {
+  // RFC 1928 §3: the proxy picks one of the methods offered (ssh -D picks 0x00).
+  ProxySpec p;
+  p.kind = ProxySpec::Kind::Socks5;
+  p.user = "u";
+  p.password = "p";
+  auto s = socks5_step(p, kMethodReply, "\x05\x00"s, "h", 80);
+  CHECK(s.error.empty());
+  CHECK(s.next_stage == kRequestReply);  // not the authentication reply
+  CHECK(s.send == socks5_request(p, "h", 80));
+  s = socks5_step(p, s.next_stage, "\x05\x00\x00\x01\x7f"s, "h", 80);
+  CHECK(s.error.empty());
+  CHECK(s.send.empty());  // no second request
+  CHECK(s.next_stage == kRequestReplyRest);
 }
 
 namespace {

@@ -60,9 +60,15 @@ struct Step {
   std::string send;         // bytes to send next (SOCKS5 authentication, request)
   std::string error;        // non-empty: failed
   bool done = false;        // the tunnel is open
+  int next_stage = 0;       // SOCKS5: the stage of the reply asked for (Socks5Stage)
 };
-// SOCKS: `stage` counts the replies parsed so far; `buffer` holds exactly the
-// bytes asked for. HTTP: `buffer` is the head up to and including its blank line.
+// The SOCKS5 replies, in order. Which come depends on the proxy: it may
+// choose "no authentication" even when we offer user/password too (RFC 1928
+// §3), and then no authentication reply comes.
+enum Socks5Stage : int { kMethodReply = 0, kAuthReply = 1, kRequestReply = 2, kRequestReplyRest = 3 };
+// SOCKS5: `stage` is the reply in `buffer` (the last Step's next_stage; the
+// first is kMethodReply); `buffer` holds exactly the bytes asked for. HTTP:
+// `buffer` is the head up to and including its blank line.
 Step socks5_step(const ProxySpec& proxy, int stage, std::string_view buffer, const std::string& host, uint16_t port);
 Step socks4a_step(std::string_view buffer);
 Step http_step(std::string_view head);
