@@ -11,6 +11,7 @@
 // by libuv only when a socket buffer is full.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "nettool/connect.h"
 #include "nettool/datagram.h"
 #include "nettool/error.h"
+#include "nettool/fd.h"
 #include "nettool/log.h"
 #include "nettool/net.h"
 #include "nettool/option_groups.h"
@@ -55,6 +57,8 @@ consteval std::string_view opt(std::string_view name) { return checked_option<kO
 // recvmmsg reads up to this many datagrams per system call on the listening socket.
 constexpr size_t kBatch = 32;
 constexpr size_t kSlot = 64 * 1024;
+// What a socket may hold queued beyond its kernel buffer (send_now).
+constexpr size_t kMaxQueuedBytes = 1024 * 1024;
 
 // A client's identity as map key: family, port and address bytes (not the
 // whole sockaddr, whose padding and IPv6 flow label say nothing about who it is).
@@ -135,6 +139,9 @@ class UdpForward final : public Command {
   void abort() override {
     if (dropped_self_ > 0 && listener_.is_open())
       ctx_.log().info("{} datagram(s) from our own or the target's address dropped", dropped_self_);
+    if (open_failures_ > 1 && listener_.is_open())
+      ctx_.log().error("{} datagram(s) dropped: no session could be opened for them (last: {})", open_failures_,
+                       last_open_error_);
     listener_.close();
     sweeper_.close();
     std::vector<std::string> keys;
@@ -182,6 +189,13 @@ class UdpForward final : public Command {
     ro.numeric_only = resolve_.numeric_only;
     auto addrs = resolve_now(opts_.get_string(opt("source")), 0, ro);
     source_ = addrs.front();
+    // Every session binds its own socket to it; an address this host cannot
+    // send from is said once, now, rather than once per client later.
+    const auto* source = reinterpret_cast<const sockaddr*>(&source_);
+    UniqueFd probe(::socket(source->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!probe.valid() || ::bind(probe.get(), source, source->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
+                                                                                    : sizeof(sockaddr_in)) != 0)
+      throw RuntimeError(uv_message("--source: binding to " + format_address(source), uv_translate_sys_error(errno)));
   }
 
   void receive_from_clients() {
@@ -248,7 +262,11 @@ class UdpForward final : public Command {
     s->client = format_address(from);
     std::memcpy(&s->client_addr, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
     if (std::string error = open_upstream(*s); !error.empty()) {
-      ctx_.log().error("{} -> {}: {}", s->client, target_text_, error);
+      // Said once per cause (running out of descriptors, say), not once per
+      // datagram: the client's next datagram tries again, and fails the same way.
+      ++open_failures_;
+      if (error != last_open_error_) ctx_.log().error("{} -> {}: {}", s->client, target_text_, error);
+      last_open_error_ = std::move(error);
       ctx_.set_exit_code(kExitRuntime);
       return nullptr;
     }
@@ -285,12 +303,17 @@ class UdpForward final : public Command {
     return "";
   }
 
-  // One sendmsg now; when the socket buffer is full, libuv queues a copy.
+  // One sendmsg now; when the socket buffer is full, libuv queues a copy,
+  // up to kMaxQueuedBytes per socket. Past that the datagram is dropped, as
+  // the network drops what a slower link cannot take: while anything is
+  // queued, every later datagram queues behind it (libuv keeps the order),
+  // so without a bound a fast sender could grow the queue without end.
   int send_now(uv_udp_t* socket, std::string_view data, const sockaddr* to) {
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
     int rc = uv_udp_try_send(socket, &buf, 1, to);
     if (rc >= 0) return 0;
     if (rc != UV_EAGAIN) return rc;
+    if (uv_udp_get_send_queue_size(socket) + data.size() > kMaxQueuedBytes) return UV_ENOBUFS;
     return send_datagram(socket, std::string(data), to, [](int, size_t) {});
   }
 
@@ -331,6 +354,8 @@ class UdpForward final : public Command {
   bool warned_full_ = false;  // logged once until a session ends
   SelfAddresses self_;         // the listening socket's own addresses: never a client
   uint64_t dropped_self_ = 0;  // datagrams from those, or from the target, dropped
+  uint64_t open_failures_ = 0;   // datagrams dropped because their session's socket could not be opened
+  std::string last_open_error_;  // why, the last time (logged when it changes)
 };
 
 void UdpForward::on_target_datagram(Session& s, ssize_t nread, const uv_buf_t* buf, const sockaddr* from) {

@@ -132,6 +132,35 @@ TEST_CASE("udp-forward: mistakes in the target are errors that say what is wrong
   CHECK(r.exit_code == 2);
 }
 
+TEST_CASE("udp-forward: a --source this host cannot send from is an error at start, exit 1", "[udp-forward]") {
+  // 192.0.2.1 (TEST-NET-1) is on no interface here; nothing is ever sent to or from it.
+  auto r = run_nettool({"udp-forward", "-s", "192.0.2.1", "127.0.0.1", "0", "127.0.0.1", "9"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("--source: binding to 192.0.2.1:0: address not available") != std::string::npos);
+  CHECK(r.err.find("listening on") == std::string::npos);
+}
+
+TEST_CASE("udp-forward: out of descriptors, a session that cannot open is said once, not per datagram", "[udp-forward]") {
+  auto target = start_echo_target();
+  // A small descriptor limit, set in a shell that then becomes nettool.
+  auto fwd = start_listener_argv({"sh", "-c", "ulimit -n 24 && exec \"$@\"", "sh", nettool_path().string(),
+                                  "udp-forward", "-v", "127.0.0.1", "0", "127.0.0.1", std::to_string(target.port)});
+  UdpSocket first;
+  REQUIRE(ask(first, fwd.port, "first") == "first");
+  std::vector<UdpSocket> others(40);  // more clients than descriptors, each sending three datagrams
+  for (int round = 0; round < 3; ++round)
+    for (auto& c : others) c.send_to("127.0.0.1", fwd.port, "x");
+  // The forwarder goes on forwarding for the sessions it has.
+  CHECK(ask(first, fwd.port, "still here") == "still here");
+  fwd.proc.signal(SIGTERM);
+  fwd.proc.wait();
+  const std::string err = fwd.proc.stderr_text();
+  INFO("forwarder stderr: " << err);
+  CHECK(count_occurrences(err, "new session") >= 1);
+  CHECK(count_occurrences(err, "too many open files") == 2);  // the first failure, and the count at the end
+  CHECK(err.find("datagram(s) dropped: no session could be opened for them (last: ") != std::string::npos);
+}
+
 TEST_CASE("udp-forward: DNS through the forwarder (dig against a python stub server)", "[udp-forward]") {
   if (std::system("command -v dig >/dev/null 2>&1") != 0) {
     if (std::getenv("CI")) FAIL("dig is missing (scripts/setup.sh installs bind9-dnsutils), and CI is set: not skipping");
