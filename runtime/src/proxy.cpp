@@ -560,17 +560,18 @@ std::shared_ptr<ProxyConnector> ProxyConnector::start(uv_loop_t* loop, ProxySpec
     });
     return self;
   }
-  if (options.timeout.count() > 0) {
-    // -w bounds the whole way to the target: the proxy's connect and its handshake.
-    raw->timer = make_timer(loop, raw);
-    uv_timer_start(
-        raw->timer.get(),
-        [](uv_timer_t* t) {
-          auto* impl = static_cast<Impl*>(t->data);
-          if (impl) impl->fail("no tunnel within " + std::to_string(impl->options.timeout.count()) + " ms (-w)");
-        },
-        static_cast<uint64_t>(options.timeout.count()), 0);
-  }
+  // The whole way to the target, the proxy's connect and its handshake, is bounded.
+  raw->timer = make_timer(loop, raw);
+  uv_timer_start(
+      raw->timer.get(),
+      [](uv_timer_t* t) {
+        auto* impl = static_cast<Impl*>(t->data);
+        if (!impl) return;
+        auto limit = std::to_string(proxy_timeout(impl->options).count());
+        impl->fail(impl->options.timeout.count() > 0 ? "no tunnel within " + limit + " ms (-w)"
+                                                     : "no tunnel within " + limit + " ms (-w sets another limit)");
+      },
+      static_cast<uint64_t>(proxy_timeout(options).count()), 0);
   raw->connector = TcpConnector::start(loop, raw->proxy.host, raw->proxy.port, options,
                                        [weak](Handle<uv_tcp_t> socket, const std::string& error) {
                                          auto me = weak.lock();

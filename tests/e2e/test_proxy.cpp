@@ -277,6 +277,12 @@ for _ in range(8):
         c.settimeout(5)
         try: c.recv(65536)
         except OSError: pass
+    elif mode == "silent":
+        # Takes the request and never answers (until the client goes).
+        c.settimeout(5)
+        try:
+            c.recv(65536); c.recv(65536)
+        except OSError: pass
     elif mode == "http-part-of-a-head":
         # The status line, then nothing more before closing: no blank line.
         c.settimeout(5)
@@ -379,6 +385,18 @@ TEST_CASE("proxy: an HTTP proxy that sends part of a head and closes is named as
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("HTTP proxy 127.0.0.1:" + std::to_string(proxy.port) +
                    ": closed the connection before answering CONNECT") != std::string::npos);
+}
+
+TEST_CASE("proxy: a proxy that never answers is given up on after -w, named, exit 1", "[proxy]") {
+  for (const char* scheme : {"socks5", "http"}) {
+    auto proxy = start_hangup_proxy("silent");
+    auto r = run_nettool({"tcp-connect", "--proxy", std::string(scheme) + "://127.0.0.1:" + std::to_string(proxy.port),
+                          "-w", "500ms", "127.0.0.1", "9"},
+                         ProcessOptions().stdin_from("/dev/null"), Ms(10000));
+    INFO(scheme << ": " << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("127.0.0.1:" + std::to_string(proxy.port) + ": no tunnel within 500 ms (-w)") != std::string::npos);
+  }
 }
 
 TEST_CASE("proxy: an HTTP proxy's blank line split across segments ends the head, and the tunnel's bytes after it arrive",

@@ -119,6 +119,13 @@ TEST_CASE("proxy: each SOCKS5 answer leads to the next step, and a refusal says 
   CHECK_FALSE(http_step("SSH-2.0-OpenSSH\r\n\r\n").error.empty());
 }
 
+TEST_CASE("proxy: the way through a proxy is bounded by -w, or by a minute without it", "[proxy]") {
+  TcpConnector::Options options;
+  CHECK(proxy_timeout(options) == std::chrono::milliseconds(60000));
+  options.timeout = std::chrono::milliseconds(1500);
+  CHECK(proxy_timeout(options) == std::chrono::milliseconds(1500));
+}
+
 TEST_CASE("proxy: a SOCKS5 proxy offered user/password may choose no authentication, and the request follows at once",
           "[proxy]") {
   // RFC 1928 §3: the proxy picks one of the methods offered (ssh -D picks 0x00).

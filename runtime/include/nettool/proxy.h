@@ -99,10 +99,22 @@ std::optional<ChosenProxy> choose_proxy(const std::optional<std::string>& explic
 // not significant); an address matches itself, ADDR/BITS a network.
 bool no_proxy_matches(std::string_view list, std::string_view host);
 
+// The limit on the way through a proxy (its connect and its answers) when
+// -w gives none. Without one, a proxy that accepts and then says nothing
+// would hold the connection, and a forwarder's --max-clients slot, for
+// ever: a client that leaves meanwhile cannot be told from one that has
+// half-closed and waits for its answer. nginx's proxy_connect_timeout has
+// the same default.
+inline constexpr Duration kDefaultProxyTimeout{60000};
+// The limit a ProxyConnector applies: -w's, else kDefaultProxyTimeout.
+inline Duration proxy_timeout(const TcpConnector::Options& options) {
+  return options.timeout.count() > 0 ? options.timeout : kDefaultProxyTimeout;
+}
+
 // Connects to the proxy (with `options`: -w covers the handshake too, -s/-p
-// the local end), then asks it for HOST PORT. `done` gets the socket, or an
-// error naming the proxy and its answer ("SOCKS5 proxy 127.0.0.1:1080:
-// connection refused by the target (reply 5)").
+// the local end), then asks it for HOST PORT, all within proxy_timeout().
+// `done` gets the socket, or an error naming the proxy and its answer
+// ("SOCKS5 proxy 127.0.0.1:1080: connection refused by the target (reply 5)").
 class ProxyConnector : public std::enable_shared_from_this<ProxyConnector> {
  public:
   using Done = TcpConnector::Done;
