@@ -99,6 +99,18 @@ class UdpSend final : public Command {
     });
   }
 
+  // Replies go to stdout; one that cannot be written (a full disk, a closed
+  // pipe) fails the run, as in udp-listen: a script must not take lost
+  // replies for none.
+  void open_stdout() {
+    stdout_ = ctx_.open_stdio(false, true);
+    stdout_->on_write_error([this](int status) {
+      if (said_stdout_error_) return;
+      said_stdout_error_ = true;
+      fail("writing stdout: " + std::string(uv_strerror(status)));
+    });
+  }
+
   std::string limits_error(int family, const std::string& destination) const {
     std::optional<uint64_t> chunk;
     if (opts_.has(opt("chunk"))) chunk = opts_.get_size(opt("chunk"));
@@ -115,7 +127,7 @@ class UdpSend final : public Command {
     unix_ = UnixDatagramSocket::connect(ctx_.loop(), address);  // RuntimeError: nothing bound there
     dest_ = address.to_string();
     ctx_.counters().connections++;
-    stdout_ = ctx_.open_stdio(false, true);
+    open_stdout();
     unix_->receive_start(
         [this](ssize_t nread, std::string_view data, const sockaddr*, socklen_t, bool truncated) {
           // A Unix datagram may be larger than the 64 KiB we read: say so, as udp-listen does.
@@ -179,7 +191,7 @@ class UdpSend final : public Command {
     if (opts_.has(opt("ttl"))) uv_udp_set_ttl(socket_.get(), static_cast<int>(opts_.get_int(opt("ttl"))));
     ctx_.counters().connections++;
 
-    stdout_ = ctx_.open_stdio(false, true);
+    open_stdout();
     uv_udp_recv_start(
         socket_.get(),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -188,9 +200,11 @@ class UdpSend final : public Command {
           *buf = self ? uv_buf_init(self->recv_buffer_.data(), static_cast<unsigned>(self->recv_buffer_.size()))
                       : uv_buf_init(nullptr, 0);
         },
-        [](uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr*, unsigned) {
+        [](uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned) {
           auto* self = static_cast<UdpSend*>(h->data);
-          if (self) self->on_reply(nread, buf);
+          // libuv says "nothing more to read now" with nread 0 and no sender;
+          // an empty datagram has a sender, and is a reply like any other.
+          if (self && !(nread == 0 && from == nullptr)) self->on_reply(nread, buf);
         });
 
     start_source(dest->sa_family);
@@ -251,7 +265,6 @@ class UdpSend final : public Command {
       ctx_.log().warn("receiving from {}: {}", dest_, uv_strerror(static_cast<int>(nread)));
       return;
     }
-    if (nread == 0 && buf->base == nullptr) return;  // nothing more to read now
     ++replies_;
     ctx_.counters().bytes_received += static_cast<uint64_t>(nread);
     if (tap_) tap_->record(TrafficDirection::Received, 0, dest_, {buf->base, static_cast<size_t>(nread)});
@@ -348,6 +361,7 @@ class UdpSend final : public Command {
   uint64_t datagrams_sent_ = 0, replies_ = 0;
   uint64_t failed_ = 0;  // sends that returned an error (a refusal on send included)
   bool said_send_error_ = false;  // the first error other than a refusal has been logged
+  bool said_stdout_error_ = false;  // a reply could not be written to stdout
   bool source_done_ = false, refused_ = false, finishing_ = false;
 };
 

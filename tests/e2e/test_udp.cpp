@@ -485,6 +485,34 @@ TEST_CASE("udp-send -w (nc's spelling of --wait) and -W print the reply of a loo
   CHECK(l.proc.wait(kIoTimeout) == 0);
 }
 
+TEST_CASE("udp-send counts each reply once: libuv's 'nothing more to read' is no empty datagram", "[udp]") {
+  auto l = start_listener({"udp-listen", "--echo", "--count", "2", "127.0.0.1", "0"});
+  TempDir dir;
+  auto r = run_nettool({"udp-send", "-v", "-M", "hello", "-M", "two", "--hex-dump", (dir / "dump.txt").string(), "-w",
+                        "1s", "127.0.0.1", port_str(l.port)});
+  INFO("udp-send stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "hellotwo");
+  CHECK(r.err.find("2 datagram(s) sent to 127.0.0.1:" + port_str(l.port) + ", 2 repl(ies)") != std::string::npos);
+  const std::string dump = read_file(dir / "dump.txt");
+  INFO("dump: " << dump);
+  CHECK(count_occurrences(dump, "received") == 2);
+  CHECK(dump.find("received 0 bytes") == std::string::npos);
+}
+
+TEST_CASE("udp-send: a reply that cannot be written to stdout is an error, exit 1", "[udp]") {
+  auto l = start_listener({"udp-listen", "--echo", "127.0.0.1", "0"});
+  // stdout is /dev/full, set by a shell that then becomes nettool (the
+  // harness reads a stdout file back, and /dev/full reads without end).
+  Process p({"sh", "-c", "exec \"$@\" > /dev/full", "sh", nettool_path().string(), "udp-send", "-M", "hello", "-w", "1s",
+             "127.0.0.1", port_str(l.port)},
+            ProcessOptions().stdout_null());
+  const int code = p.wait(kIoTimeout);
+  INFO("udp-send stderr: " << p.stderr_text());
+  CHECK(code == 1);
+  CHECK(p.stderr_text().find("writing stdout: no space left on device") != std::string::npos);
+}
+
 TEST_CASE("udp-send --wait to a closed port reports 'connection refused' and exits 1", "[udp]") {
   uint16_t port = free_udp_port();  // bound a moment ago, now nobody's: ICMP port unreachable
   auto r = run_nettool({"udp-send", "-M", "anyone?", "--wait", "300ms", "127.0.0.1", port_str(port)});
