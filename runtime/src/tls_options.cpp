@@ -1,7 +1,9 @@
 // The OpenSSL-free half of TLS (nettool/tls.h): the option groups' readers,
 // pins, the session summary, and the loader that maps libnettool-tls (the
 // OpenSSL half, runtime/src/tls/) the first time a command asks for a context.
+#include <algorithm>
 #include <cctype>
+#include <iterator>
 
 #include "nettool/abi.h"
 #include "nettool/error.h"
@@ -99,6 +101,16 @@ std::vector<std::string> split_alpn(const std::string& list) {
   }
 }
 
+// --tls, or any other option of the group given: every one of them implies
+// it. Read from the table, so an option added later cannot leave a run in
+// the clear that asked for TLS (--tls-min-version once did).
+template <size_t N>
+bool implies_tls(const OptionValues& values, const OptionSpec (&group)[N]) {
+  if (values.get_bool("tls")) return true;
+  return std::any_of(std::begin(group), std::end(group),
+                     [&](const OptionSpec& spec) { return spec.name != "tls" && values.given(spec.name); });
+}
+
 std::string path_of(const OptionValues& values, std::string_view name) {
   return values.has(name) ? values.get_string(name) : std::string();
 }
@@ -107,11 +119,7 @@ std::string path_of(const OptionValues& values, std::string_view name) {
 
 TlsClientOptions tls_client_options(const OptionValues& values) {
   TlsClientOptions o;
-  o.enabled = values.get_bool(client_key("tls"));
-  for (std::string_view name : {client_key("tls-ca"), client_key("tls-servername"), client_key("tls-pin"),
-                                client_key("tls-no-verify"), client_key("tls-alpn"), client_key("tls-cert"),
-                                client_key("tls-key")})
-    if (values.given(name)) o.enabled = true;
+  o.enabled = implies_tls(values, kTlsClientOptions);
   o.ca = path_of(values, client_key("tls-ca"));
   if (values.has(client_key("tls-servername"))) o.servername = values.get_string(client_key("tls-servername"));
   if (values.has(client_key("tls-pin"))) {
@@ -132,10 +140,7 @@ TlsClientOptions tls_client_options(const OptionValues& values) {
 
 TlsServerOptions tls_server_options(const OptionValues& values) {
   TlsServerOptions o;
-  o.enabled = values.get_bool(server_key("tls"));
-  for (std::string_view name : {server_key("tls-cert"), server_key("tls-key"), server_key("tls-client-ca"),
-                                server_key("tls-handshake-timeout")})
-    if (values.given(name)) o.enabled = true;
+  o.enabled = implies_tls(values, kTlsServerOptions);
   o.cert = path_of(values, server_key("tls-cert"));
   o.key = path_of(values, server_key("tls-key"));
   if (!o.key.empty() && o.cert.empty()) throw ConfigError("--tls-key needs --tls-cert (the certificate it belongs to)");

@@ -37,6 +37,36 @@ TEST_CASE("tls: tcp-listen --tls makes a self-signed certificate and logs its pi
   CHECK(srv.proc.stderr_text().find("close_notify") == std::string::npos);
 }
 
+TEST_CASE("tls: --tls-min-version alone implies --tls on both sides, as every --tls-* option does",
+          "[tls][tcp-listen][tcp-connect][options]") {
+  // It once did not: both ends then spoke in the clear.
+  TempDir dir;
+  write_file(dir / "secret.txt", "secret\n");
+  auto srv = start_listener({"tcp-listen", "--tls-min-version", "1.3", "127.0.0.1", "0"},
+                            ProcessOptions().stdout_to(dir / "got.txt"));
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));  // a TLS server: it made its certificate
+  std::string pin = logged_pin(srv.proc.stderr_text());
+  auto r = run_nettool({"tcp-connect", "--tls-pin", pin, "--tls-min-version", "1.3", "127.0.0.1",
+                        std::to_string(srv.port)},
+                       ProcessOptions().stdin_from(dir / "secret.txt"));
+  INFO("client stderr: " << r.err << "\nserver stderr: " << srv.proc.stderr_text());
+  CHECK(r.exit_code == 0);
+  CHECK(srv.proc.wait() == 0);
+  CHECK(read_file(dir / "got.txt") == "secret\n");
+
+  // A client given only --tls-min-version sends a ClientHello, never the text.
+  auto plain = start_listener({"tcp-listen", "127.0.0.1", "0"}, ProcessOptions().stdout_to(dir / "plain.txt"));
+  r = run_nettool({"tcp-connect", "--tls-min-version", "1.3", "-w", "1s", "127.0.0.1", std::to_string(plain.port)},
+                  ProcessOptions().stdin_from(dir / "secret.txt"));
+  INFO("client stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  plain.proc.signal(SIGTERM);
+  plain.proc.wait();
+  const std::string seen = read_file(dir / "plain.txt");
+  CHECK(seen.find("secret") == std::string::npos);
+  CHECK(seen.substr(0, 1) == "\x16");  // a TLS handshake record
+}
+
 TEST_CASE("tls: tcp-listen -d, which sends nothing, still answers the client's close_notify with its own",
           "[tls][tcp-listen][half-close]") {
   TempDir dir;
