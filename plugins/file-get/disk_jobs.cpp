@@ -6,6 +6,7 @@
 // open, write-behind, reading back to hash) read best in one place.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -137,6 +138,16 @@ void run(State& st, OpenJob& job, std::string& error) {
   // Read and write: spliced bytes are read back to be hashed.
   int fd = open_own_file(job.path, O_RDWR, error);
   if (fd < 0) return;
+  // Two file-gets writing one output would write into one .part, and the
+  // one renamed first would find the other's bytes in its saved file. The
+  // second is refused; the lock is kept until the rename (or the end).
+  // Where the file system has no flock (ENOLCK), it goes without.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    error = job.path + " is being written by another download (another file-get of the same output?)";
+    ::close(fd);
+    return;
+  }
+  st.part_lock = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
   if (job.truncate && ::ftruncate(fd, 0) != 0) {
     error = "truncating " + job.path + ": " + os_error(errno);
     ::close(fd);
@@ -436,7 +447,15 @@ void run(State& st, HashChunksJob& job, std::string&) {
 
 void run(State& st, HashFileJob& job, std::string& error) { hash_file_range(st, job.from, job.to, error); }
 
+// Lets go of the .part's lock when the job that holds the last say over the
+// file (Finish, Abandon) returns, however it returns.
+struct PartLockRelease {
+  State& st;
+  ~PartLockRelease() { st.part_lock.reset(); }
+};
+
 void run(State& st, FinishJob& job, std::string& error) {
+  PartLockRelease release{st};
   auto& out = job.outcome;
   if (st.failed) {
     out.error = "not saved: an earlier write to " + st.path + " failed";
@@ -501,6 +520,7 @@ void run(State& st, FinishJob& job, std::string& error) {
 }
 
 void run(State& st, AbandonJob& job, std::string& error) {
+  PartLockRelease release{st};
   if (st.closed || st.streaming) {
     if (!st.closed) close_file(st, error);  // a FIFO or device of the user's: closed, never removed
     return;

@@ -22,6 +22,7 @@
 
 #include "disk_writer.h"
 #include "nettool/digest.h"
+#include "nettool/fd.h"
 #include "nettool/uv.h"
 
 namespace nettool::file_get {
@@ -147,6 +148,9 @@ struct DiskWriter::State {
   bool write_behind = true;    // false where sync_file_range cannot be used
   bool reserved = false;       // blocks were reserved past the end: give back what a failure leaves unused
   int pipe_r = -1, pipe_w = -1;  // splice's pipe, made on first use
+  // The .part's flock(2), on a descriptor of its own so that it outlasts
+  // the close before the rename: one download per .part (run(OpenJob)).
+  UniqueFd part_lock;
   bool splice_out = true;      // false where the file system cannot take a splice from the pipe
   std::vector<char> copy_buffer;  // ... and the pipe is read into this instead
   std::vector<iovec> iov;      // the file chain's, reserved for kBatchChunks

@@ -681,6 +681,35 @@ TEST_CASE("file-get: a server that stops sending mid-body fails after --idle-tim
   CHECK(read_file(part) == read_file(data_file).substr(0, (3 * MiB + 5) / 2));
 }
 
+TEST_CASE("file-get: a second download to the same output is refused while the first writes its .part",
+          "[file][file-get][python][safety]") {
+  // It used to truncate and write into the first one's .part: the first,
+  // still writing through its descriptor, then wrote into the file the
+  // second had saved (exit 0) under the final name.
+  TempDir dir;
+  const auto data_file = dir / "data.bin";
+  write_random_file(data_file, 3 * MiB + 5, 983);
+  auto srv = start_odd_server(data_file);
+  const auto out = dir / "out.bin";
+  const fs::path part = out.string() + ".part";
+  Process first(nettool_argv({"file-get", "-o", out.string(), url(srv.port, "/stall.bin")}));
+  REQUIRE(eventually([&] { return file_exists(part) && fs::file_size(part) == (3 * MiB + 5) / 2; }));
+  auto second = file_get({"-o", out.string(), url(srv.port, "/good.bin")});
+  INFO("second stderr: " << second.err);
+  CHECK(second.code == 1);
+  CHECK(second.err.find(part.string() + " is being written by another download") != std::string::npos);
+  CHECK_FALSE(file_exists(out));
+  first.signal(SIGTERM);
+  CHECK(first.wait() == 1);
+  // The first one's bytes are intact in its .part, for --resume.
+  CHECK(read_file(part) == read_file(data_file).substr(0, (3 * MiB + 5) / 2));
+  // Once it is gone, the output is free again.
+  auto third = file_get({"-o", out.string(), url(srv.port, "/good.bin")});
+  INFO("third stderr: " << third.err);
+  CHECK(third.code == 0);
+  CHECK(read_file(out) == read_file(data_file));
+}
+
 TEST_CASE("file-get: a chunked response from a python server gives the right file", "[file][file-get][python]") {
   TempDir dir;
   const auto data_file = dir / "data.bin";
