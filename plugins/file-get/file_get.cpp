@@ -582,8 +582,8 @@ class FileGet final : public Command {
   // no body to save (redirect, error, retry).
   bool accept_response() {
     ctx_.log().debug("{}: {}", where(), status_text(response_));
-    Attempt attempt{resume_from_, range_sent_, retried_from_zero_, part_has_data_, !validator_.empty(), redirects_,
-                    max_redirects_};
+    Attempt attempt{resume_from_, range_sent_, retried_from_zero_, part_has_data_, range_sent_ ? validator_ : "",
+                    redirects_, max_redirects_};
     ResponsePlan plan = plan_response(response_, target_.url, attempt);
     for (const std::string& w : plan.warnings) ctx_.log().warn("{}", w);
     for (const std::string& d : plan.details) ctx_.log().debug("{}", d);

@@ -86,6 +86,9 @@ ResponsePlan plan_redirect(const http::Response& response, const http::Url& url,
   return plan;
 }
 
+// Two validators of the same kind: two entity tags, or two dates.
+bool same_kind(std::string_view a, std::string_view b) { return (a.front() == '"') == (b.front() == '"'); }
+
 // A 206 continues the .part at resume_from, for exactly the range it names:
 // `plan` completed, or a failure.
 ResponsePlan plan_partial(const http::Response& response, const Attempt& attempt, ResponsePlan plan) {
@@ -99,6 +102,20 @@ ResponsePlan plan_partial(const http::Response& response, const Attempt& attempt
   if (range->first != attempt.resume_from)
     return failure("server resumed at byte " + std::to_string(range->first) + ", not at " +
                    std::to_string(attempt.resume_from) + " as asked");
+  // A server that ignores If-Range may send a range of another version of
+  // the file; its own validator says so, and the two versions must never be
+  // joined (RFC 9110 §13.1.5, §15.3.7.3). Fetched again whole, once.
+  if (std::string now = validator_of(response); !attempt.validator.empty() && !now.empty() &&
+                                                 now != attempt.validator && same_kind(now, attempt.validator)) {
+    if (attempt.retried_from_zero)
+      return failure("server sent a range of another version of the file (" + escape_for_log(now) + ", not " +
+                     escape_for_log(attempt.validator) + ")");
+    ResponsePlan again;
+    again.action = ResponsePlan::Action::StartOver;
+    again.notes.push_back("server sent a range of another version of the file (" + escape_for_log(now) + ", not " +
+                          escape_for_log(attempt.validator) + " as the .part's); downloading from the start");
+    return again;
+  }
   uint64_t length = range->last - range->first + 1;
   if (plan.framing.kind == http::BodyFraming::Length && plan.framing.length != length)
     return failure("invalid response: Content-Length does not match Content-Range");
@@ -199,7 +216,7 @@ ResponsePlan plan_response(const http::Response& response, const http::Url& url,
   if (attempt.part_has_data) {
     plan.restart_file = true;
     if (attempt.range_sent)
-      plan.notes.push_back(attempt.had_validator ? "the file changed on the server (If-Range); downloading it again"
+      plan.notes.push_back(!attempt.validator.empty() ? "the file changed on the server (If-Range); downloading it again"
                                                  : "server ignored the Range request; downloading from the start");
   }
   plan.validator = validator_of(response);

@@ -24,7 +24,7 @@ struct Attempt {
   bool range_sent = false;
   bool retried_from_zero = false;   // a 416 already made us start over once
   bool part_has_data = false;       // the .part holds bytes of an earlier attempt
-  bool had_validator = false;       // If-Range was sent with the Range
+  std::string validator;            // sent as If-Range with the Range ("" for none)
   int64_t redirects = 0;            // followed so far
   int64_t max_redirects = 5;
 };

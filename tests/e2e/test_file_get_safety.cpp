@@ -343,6 +343,32 @@ TEST_CASE("file-get --resume sends If-Range with the saved ETag, and a changed f
   CHECK(dir_entries(dir.path()) == std::vector<std::string>{"f.txt"});
 }
 
+TEST_CASE("file-get --resume: a 206 of another version (a server ignoring If-Range) is not joined to the .part",
+          "[file][file-get][resume]") {
+  TempDir dir;
+  const auto out = dir / "f.txt";
+  {
+    ScriptedHttp server({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: \"v1\"\r\n\r\nOLD-"});
+    auto r = file_get({"-o", out.string(), server.url("/f.txt")});
+    REQUIRE(r.code == 1);
+    REQUIRE(read_file(dir / "f.txt.part") == "OLD-");
+  }
+  // The file changed to v2; the server sends the asked range of v2 anyway,
+  // then, asked again without a Range, all of it.
+  ScriptedHttp server({"HTTP/1.1 206 Partial Content\r\nETag: \"v2\"\r\nContent-Range: bytes 4-9/10\r\n"
+                       "Content-Length: 6\r\n\r\nNTENT!",
+                       response_200("NEWCONTENT", "ETag: \"v2\"\r\n")});
+  auto r = file_get({"--resume", "-o", out.string(), server.url("/f.txt")});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(read_file(out) == "NEWCONTENT");  // never "OLD-NTENT!"
+  CHECK(r.err.find("another version of the file") != std::string::npos);
+  auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].find("If-Range: \"v1\"\r\n") != std::string::npos);
+  CHECK(requests[1].find("Range:") == std::string::npos);
+}
+
 TEST_CASE("file-get --resume: If-Range falls back to Last-Modified, and against file-serve continues the same file",
           "[file][file-get][resume]") {
   TempDir dir;

@@ -253,7 +253,7 @@ TEST_CASE("plan_response: a 200 to a resumed request starts the .part over, and 
   CHECK(plan.base == 0);
   REQUIRE(plan.notes.size() == 1);
   CHECK(plan.notes[0] == "server ignored the Range request; downloading from the start");
-  a.had_validator = true;
+  a.validator = "\"v1\"";
   plan = plan_response(head("HTTP/1.1 200 OK\r\nContent-Length: 300\r\n"), here(), a);
   CHECK(plan.notes.at(0) == "the file changed on the server (If-Range); downloading it again");
 }
@@ -269,6 +269,42 @@ TEST_CASE("plan_response: a 206 continues at the byte asked for, limited to its 
   CHECK(plan.framing.kind == http::BodyFraming::Length);
   CHECK(plan.framing.length == 200);
   CHECK_FALSE(plan.restart_file);
+}
+
+TEST_CASE("plan_response: a 206 of another version than the If-Range's starts over, never joins the two",
+          "[file-get]") {
+  // A server that ignores If-Range answers with a range of its new file:
+  // its own validator shows it is not the .part's version.
+  Attempt a = resumed_from(10);
+  a.validator = "\"A\"";
+  auto plan = plan_response(
+      head("HTTP/1.1 206 Partial Content\r\nETag: \"B\"\r\nContent-Range: bytes 10-19/20\r\n"), here(), a);
+  REQUIRE(plan.action == Action::StartOver);
+  REQUIRE(plan.notes.size() == 1);
+  CHECK(plan.notes[0] ==
+        "server sent a range of another version of the file (\"B\", not \"A\" as the .part's); downloading from the start");
+  a.retried_from_zero = true;  // never twice
+  plan = plan_response(head("HTTP/1.1 206 Partial Content\r\nETag: \"B\"\r\nContent-Range: bytes 10-19/20\r\n"),
+                       here(), a);
+  CHECK(plan.action == Action::Fail);
+
+  // The same version, or a 206 that names none, continues the .part.
+  a.retried_from_zero = false;
+  plan = plan_response(head("HTTP/1.1 206 Partial Content\r\nETag: \"A\"\r\nContent-Range: bytes 10-19/20\r\n"),
+                       here(), a);
+  CHECK(plan.action == Action::Save);
+  plan = plan_response(head("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 10-19/20\r\n"), here(), a);
+  CHECK(plan.action == Action::Save);
+  // A date is compared with a date, not with a tag.
+  plan = plan_response(head("HTTP/1.1 206 Partial Content\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                            "Content-Range: bytes 10-19/20\r\n"),
+                       here(), a);
+  CHECK(plan.action == Action::Save);
+  a.validator = "Sun, 06 Nov 1994 08:49:37 GMT";
+  plan = plan_response(head("HTTP/1.1 206 Partial Content\r\nLast-Modified: Mon, 07 Nov 1994 08:49:37 GMT\r\n"
+                            "Content-Range: bytes 10-19/20\r\n"),
+                       here(), a);
+  CHECK(plan.action == Action::StartOver);
 }
 
 TEST_CASE("plan_response: a 206 that does not fit the request is refused", "[file-get]") {
