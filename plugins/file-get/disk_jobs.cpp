@@ -296,9 +296,18 @@ void write_behind(State& st, std::string& error) {
 
 // stdout may be a non-blocking pipe shared with our parent: wait for room
 // (in the worker, so this never stalls the loop).
-bool wait_writable(int fd) {
-  pollfd p{fd, POLLOUT, 0};
-  return ::poll(&p, 1, -1) >= 0 || errno == EINTR;
+// Waits until the stream takes more, in steps, so that an abandoned
+// download (SIGTERM, a failure elsewhere) is not held for ever by a reader
+// that stopped reading. False with errno set when it cannot go on.
+bool wait_writable(const State& st) {
+  while (!st.cancelled.load()) {
+    pollfd p{st.fd, POLLOUT, 0};
+    int n = ::poll(&p, 1, 100);
+    if (n > 0) return true;  // room, or an error the next write reports
+    if (n < 0 && errno != EINTR) return false;
+  }
+  errno = ECANCELED;
+  return false;
 }
 
 void run(State& st, WriteJob& job, std::string& error) {
@@ -312,7 +321,7 @@ void run(State& st, WriteJob& job, std::string& error) {
                              : ::pwritev(st.fd, &iov[first], count, static_cast<off_t>(st.offset));
     if (w < 0) {
       if (errno == EINTR) continue;
-      if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable(st.fd)) continue;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable(st)) continue;
       error = "writing " + (st.path == "stdout" ? std::string("to stdout") : st.path) + ": " + os_error(errno);
       return;
     }

@@ -5,6 +5,8 @@
 // disk_jobs.h and disk_jobs.cpp.
 #include "disk_writer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -377,6 +379,19 @@ void DiskWriter::use_stdout() {
   state_->fd = STDOUT_FILENO;
   state_->owns_fd = false;
   state_->path = "stdout";
+  // A pipe is written through a non-blocking descriptor of our own (a new
+  // open of it: the flag stays ours, not the shell's), so that a reader that
+  // stops reading cannot hold a writing thread, and with it the run, past a
+  // signal (wait_writable). Anything else keeps stdout as it is: a file
+  // keeps its offset and O_APPEND.
+  struct stat sb {};
+  if (::fstat(STDOUT_FILENO, &sb) == 0 && S_ISFIFO(sb.st_mode)) {
+    int fd = ::open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      state_->fd = fd;
+      state_->owns_fd = true;
+    }
+  }
 }
 
 void DiskWriter::reserve(uint64_t size) {

@@ -11,6 +11,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -166,6 +168,40 @@ TEST_CASE("file-get -o onto a FIFO writes into it and never replaces it", "[file
   // --resume has nothing to continue in a FIFO.
   auto resume = file_get({"--resume", "-o", fifo.string(), server.url("/f.bin")});
   CHECK(resume.code == 2);
+}
+
+TEST_CASE("file-get -o onto a FIFO, or -o - into a pipe, whose reader stopped reading still ends at SIGTERM",
+          "[file][file-get][signals]") {
+  // The writing thread used to wait for the reader without end: neither the
+  // grace period nor a second signal could end the run.
+  TempDir dir;
+  const std::string body = random_bytes(4 * 1024 * 1024, 53);  // far more than a pipe holds
+  const auto fifo = dir / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // A reader that opens the FIFO and never reads: this test, without reading.
+  for (bool through_stdout : {false, true}) {
+    INFO((through_stdout ? "-o - > FIFO" : "-o FIFO"));
+    ScriptedHttp server({response_200(body)});
+    struct Reader {
+      int fd;
+      ~Reader() { if (fd >= 0) ::close(fd); }
+    } reader{::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)};
+    REQUIRE(reader.fd >= 0);
+    std::vector<std::string> argv =
+        through_stdout ? std::vector<std::string>{"sh", "-c", "exec \"$@\" > \"$0\"", fifo.string(),
+                                                  nettool_path().string(), "file-get", "-o", "-", server.url("/f.bin")}
+                       : nettool_argv({"file-get", "-o", fifo.string(), server.url("/f.bin")});
+    Process p(argv, ProcessOptions().stdout_null());
+    // It has filled the pipe and waits: the pipe holds data nobody read.
+    REQUIRE(eventually([&] {
+      int queued = 0;
+      return ::ioctl(reader.fd, FIONREAD, &queued) == 0 && queued >= 32 * 1024;
+    }));
+    p.signal(SIGTERM);
+    const int code = p.wait(Ms(8000));  // the 5 s grace at most
+    INFO("stderr: " << p.stderr_text());
+    CHECK(code == 1);
+  }
 }
 
 TEST_CASE("file-get -o onto a character device writes into it and leaves the node in place",
