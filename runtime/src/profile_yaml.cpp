@@ -59,6 +59,10 @@ class YamlProfile final : public ProfileDocument {
 
  private:
   std::string file_;
+  // The folder relative paths are read from: the profile's own, or none for
+  // a profile read from a pipe (`-c <(envsubst < tpl.yaml)`), whose name is
+  // /dev/fd/N: its paths are the current directory's, as on the command line.
+  std::filesystem::path folder_;
   std::optional<std::string> command_;
   YAML::Node root_;
 };
@@ -66,6 +70,8 @@ class YamlProfile final : public ProfileDocument {
 std::unique_ptr<ProfileDocument> YamlProfile::parse(const std::string& text, const std::string& file_name) {
   auto profile = std::make_unique<YamlProfile>();
   profile->file_ = file_name;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(file_name, ec)) profile->folder_ = std::filesystem::path(file_name).parent_path();
   YAML::Node root;
   std::optional<YAML::Mark> second;
   try {
@@ -148,10 +154,8 @@ void YamlProfile::apply(Schema schema, OptionValues& values) const {
         std::string text = text_of(value);
         // A relative path in a profile means relative to the profile's folder,
         // so `nettool -c /etc/nettool/serve.yaml` works from any directory.
-        if (spec->type == OptionType::Path && !text.empty() && text.front() != '/') {
-          std::filesystem::path dir = std::filesystem::path(file_).parent_path();
-          if (!dir.empty()) text = (dir / text).lexically_normal().string();
-        }
+        if (spec->type == OptionType::Path && !text.empty() && text.front() != '/' && !folder_.empty())
+          text = (folder_ / text).lexically_normal().string();
         values.set(spec->name, parse_value(*spec, text, nullptr), ValueSource::Profile);
         if (std::string problem = constraint_problem(*spec, values); !problem.empty()) fail(value.Mark(), problem);
       } else {

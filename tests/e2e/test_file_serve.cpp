@@ -1515,6 +1515,20 @@ TEST_CASE("file-serve: PORT or --port on the command line overrides the port of 
   }
 }
 
+TEST_CASE("file-serve: a profile read from a pipe takes its relative paths from the current directory",
+          "[file][file-serve][config]") {
+  // `-c <(envsubst < tpl.yaml)`: the profile's name is /dev/fd/N, which is no
+  // folder to read `root: www` from (it once looked for /dev/fd/www).
+  TempDir dir;
+  fs::create_directories(dir / "www");
+  write_file(dir / "www" / "a.txt", "from the pipe's profile\n");
+  auto srv = start_listener_argv(
+      {"bash", "-c", "cd \"$1\" && exec \"$2\" -c <(printf 'command: file-serve\\nroot: www\\nlisten: 127.0.0.1:0\\n')",
+       "bash", dir.path().string(), nettool_path().string()});
+  INFO("server: " << srv.proc.stderr_text());
+  CHECK(http_get(srv.port, "/a.txt").body == "from the pipe's profile\n");
+}
+
 TEST_CASE("file-serve: --listen and PORT from the same place are a usage error (exit 2) naming both",
           "[file][file-serve][config]") {
   TempDir dir;
