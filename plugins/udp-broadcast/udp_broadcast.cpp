@@ -104,6 +104,8 @@ class UdpBroadcast final : public Command {
     uint16_t port = opts_.get_port(opt("port"));
     if (port == 0) throw ConfigError("cannot send to port 0");
     bool multicast = opts_.has(opt("multicast"));
+    if (!multicast && opts_.given(opt("loop")))
+      throw ConfigError("--loop is for --multicast: a broadcast reaches this host's listeners anyway");
     std::string target = multicast ? opts_.get_string(opt("multicast"))
                                    : opts_.has(opt("address")) ? opts_.get_string(opt("address")) : "255.255.255.255";
     std::optional<InterfaceInfo> iface;

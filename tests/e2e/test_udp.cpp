@@ -794,6 +794,12 @@ TEST_CASE("udp multicast in network namespaces: --join receives --multicast (--l
   }
 }
 
+TEST_CASE("udp-broadcast: --loop without --multicast is a usage error, not silently ignored", "[udp][broadcast][options]") {
+  auto r = run_nettool({"udp-broadcast", "--loop", "-a", "127.255.255.255", "-M", "x", "9"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--loop is for --multicast") != std::string::npos);
+}
+
 TEST_CASE("udp multicast on loopback: udp-listen --join -I lo receives udp-broadcast --multicast -I lo --loop",
           "[udp][multicast]") {
   // A group per process, so parallel runs never see each other's datagrams.
