@@ -67,6 +67,36 @@ TEST_CASE("tls: --tls-min-version alone implies --tls on both sides, as every --
   CHECK(seen.substr(0, 1) == "\x16");  // a TLS handshake record
 }
 
+TEST_CASE("tls: what the client sends after an --exec child stopped reading is read and dropped, as in the clear",
+          "[tls][exec][tcp-listen]") {
+  // The bridge drains the peer with a reader of its own once the child is
+  // gone; over TLS that reader once stayed paused: 16 KiB were read, the
+  // rest stayed in the socket, and the client's send failed at our close.
+  auto srv = start_listener({"tcp-listen", "--tls", "--sh-exec", "printf 'HELLO\\n'", "127.0.0.1", "0"});
+  REQUIRE(srv.proc.wait_stderr_contains("pin sha256//"));
+  const char* client = R"PY(
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10))
+hello = b""
+while not hello.endswith(b"\n"):
+    more = s.recv(64)
+    if not more: break
+    hello += more
+time.sleep(0.5)  # the child has answered and gone
+try:
+    s.sendall(b"x" * (16 * 1024 * 1024))
+    print("sent all after", hello.decode().strip())
+except (OSError, ssl.SSLError) as e:
+    print("send failed:", repr(e))
+)PY";
+  Process py({"python3", "-c", client, std::to_string(srv.port)});
+  py.wait(Ms(30000));
+  INFO("client: " << py.stdout_text() << py.stderr_text() << "\nserver stderr: " << srv.proc.stderr_text());
+  CHECK(py.stdout_text() == "sent all after HELLO\n");
+  srv.proc.wait();
+}
+
 TEST_CASE("tls: tcp-listen -d, which sends nothing, still answers the client's close_notify with its own",
           "[tls][tcp-listen][half-close]") {
   TempDir dir;

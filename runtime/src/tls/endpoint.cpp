@@ -76,6 +76,10 @@ class TlsEndpoint final : public Endpoint {
     on_data_ = std::move(on_data);
     on_end_ = std::move(on_end);
     reading_ = true;
+    // A new reader reads, whatever the last one paused, as a uv stream's
+    // read_start does (a bridge drains the peer with a reader of its own
+    // once the local side stops taking its bytes).
+    paused_ = false;
     if (early_end_) {
       int status = *early_end_;
       early_end_.reset();
@@ -85,9 +89,9 @@ class TlsEndpoint final : public Endpoint {
     }
     auto alive = alive_;
     deliver();
-    if (!*alive || !held_unread_) return;
+    if (!*alive) return;
     held_unread_ = false;
-    if (!paused_ && !ended_) inner_->read_resume();
+    if (!paused_ && !ended_ && !held_for_answers_) inner_->read_resume();
   }
   void read_pause() override {
     paused_ = true;
@@ -96,7 +100,7 @@ class TlsEndpoint final : public Endpoint {
   void read_resume() override {
     paused_ = false;
     deliver();
-    if (!paused_ && !ended_ && !held_unread_) inner_->read_resume();  // held: until read_start()
+    if (!paused_ && !ended_ && !held_unread_ && !held_for_answers_) inner_->read_resume();  // held: until read_start()
   }
 
   bool writable() const override { return inner_->writable(); }
@@ -211,6 +215,7 @@ class TlsEndpoint final : public Endpoint {
       // (four times fewer, and few enough to stay in the pool: a buffer per
       // record outgrew it and cost a page fault per 4 KiB received).
       ChunkPtr chunk = read_pool_.acquire();
+      const uint64_t written_before = bio_.written_bytes();
       int rc = 1;
       while (chunk->size < chunk->capacity) {
         size_t got = 0;
@@ -220,8 +225,10 @@ class TlsEndpoint final : public Endpoint {
         chunk->size += got;
       }
       int err = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), rc);
+      const bool answered = bio_.written_bytes() != written_before;
       flush();  // a TLS 1.3 key update or session ticket may have answers to send
       if (!*alive) return;
+      if (answered && inner_->queued_bytes() >= kMaxQueuedWithAnswers) hold_for_answers();
       if (chunk->size > 0) {
         late_refusal_ = nullptr;  // the server talks to us: it did not refuse
         on_data_(right_size(std::move(chunk)));
@@ -344,6 +351,26 @@ class TlsEndpoint final : public Endpoint {
     });
   }
 
+  // OpenSSL answers some records on its own while reading (a key update
+  // that asks for one back). A peer that keeps asking and never reads the
+  // answers would grow our queue without end, so once that queue is past
+  // kMaxQueuedWithAnswers, reading waits for it to drain, and the peer waits
+  // in TCP. The bound is above what a relay's own writes ever queue (it
+  // stops at kHighWatermark), so a rare key update during a busy transfer
+  // never holds reading.
+  void hold_for_answers() {
+    if (held_for_answers_) return;
+    held_for_answers_ = true;
+    inner_->read_pause();
+    std::weak_ptr<bool> guard = alive_;
+    inner_->when_drained(guard, [this] {
+      held_for_answers_ = false;
+      if (paused_ || ended_ || held_unread_ || !reading_) return;
+      inner_->read_resume();
+      deliver();
+    });
+  }
+
   // Writes whatever OpenSSL produced to the inner endpoint.
   void flush() {
     for (const ChunkPtr& records : bio_.take_records()) inner_->write(records);
@@ -373,6 +400,8 @@ class TlsEndpoint final : public Endpoint {
   bool inner_eof_ = false;
   bool ended_ = false;  // the reading side has ended (on_end called or pending)
   bool held_unread_ = false;  // inner reads paused until read_start(): kUnreadLimit waits unread
+  bool held_for_answers_ = false;  // inner reads paused until what we queued drains (hold_for_answers)
+  static constexpr size_t kMaxQueuedWithAnswers = 4 * kHighWatermark;
   static constexpr size_t kUnreadLimit = 256 * 1024;
   std::optional<int> early_end_;  // the end, when it came before read_start()
   static constexpr size_t kFirstBytes = 64;
