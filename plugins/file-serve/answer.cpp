@@ -131,7 +131,7 @@ void Connection::handle_http(const http::Request& request) {
   auto answer = [this, &request, head, wants_directory, type, query_part = std::move(query_part)](OpenResult& r) {
     if (r.error) return respond_error(r.status, false);
     if (!r.is_directory && wants_directory) return respond_error(404, false);
-    if (r.is_directory && (!wants_directory || !r.served_index)) return answer_directory(r, query_part, head);
+    if (r.is_directory && (!wants_directory || !r.served_index)) return answer_directory(r, request, query_part, head);
     serve_file(opened_file(r), r.st, &request, r.served_index ? http::content_type_for("index.html") : type);
   };
   if (OpenResult hit; open_from_cache(check.segments, hit)) return answer(hit);
@@ -140,7 +140,7 @@ void Connection::handle_http(const http::Request& request) {
 
 // A directory without its '/' (a redirect to the name with one), or one
 // without an index.html (its listing, unless --no-listing).
-void Connection::answer_directory(OpenResult& r, std::string_view query_part, bool head) {
+void Connection::answer_directory(OpenResult& r, const http::Request& request, std::string_view query_part, bool head) {
   // Built from the checked segments, so "//host" comes out as "/host/": a
   // Location starting with "//" would send browsers to another host. They
   // are those of log_path_, the decoded path, which no other request
@@ -154,6 +154,13 @@ void Connection::answer_directory(OpenResult& r, std::string_view query_part, bo
     return respond(301, "Location: " + location + "\r\n", short_body(301), head);
   }
   if (!shared_.settings.listing) return respond_error(403, false);
+  // A listing exists but has no validators: "*" is all that can match
+  // (If-None-Match: * is 304, If-Match: "x" is 412), and dates are ignored.
+  switch (evaluate_preconditions(request.headers, true, Validators{"", 0, false})) {
+    case Precondition::Failed: return respond_error(412, false);
+    case Precondition::NotModified: return respond(304, "", "", true);
+    case Precondition::Proceed: break;
+  }
   std::string title = http::html_escape(directory_path);
   std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of " + title +
                      "</title></head>\n<body><h1>Index of " + title + "</h1>\n<ul>\n";

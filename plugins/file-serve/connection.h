@@ -128,7 +128,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void process_buffer();
   void handle_raw(const std::string& name);
   void handle_http(const nettool::http::Request& request);
-  void answer_directory(struct OpenResult& r, std::string_view query_part, bool head);
+  void answer_directory(struct OpenResult& r, const nettool::http::Request& request, std::string_view query_part,
+                        bool head);
   bool open_from_cache(const std::vector<std::string>& segments, struct OpenResult& hit);
   void open_path(std::vector<std::string> segments, std::function<void(struct OpenResult&)> next);
   static FileRef opened_file(struct OpenResult& r);

@@ -69,7 +69,7 @@ Precondition evaluate_preconditions(const std::vector<http::HeaderField>& header
     if (!etag_list_matches(*if_match, file.etag, true)) return Precondition::Failed;
   } else if (auto since = combined_field(headers, "if-unmodified-since")) {
     auto date = http::parse_date(*since);
-    if (date && file.last_modified > *date) return Precondition::Failed;
+    if (date && file.has_date && file.last_modified > *date) return Precondition::Failed;
   }
   if (auto if_none_match = combined_field(headers, "if-none-match")) {
     // For other methods this would be 412; this server has no others.
@@ -77,7 +77,7 @@ Precondition evaluate_preconditions(const std::vector<http::HeaderField>& header
       return get_or_head ? Precondition::NotModified : Precondition::Failed;
   } else if (auto since = combined_field(headers, "if-modified-since"); since && get_or_head) {
     auto date = http::parse_date(*since);
-    if (date && file.last_modified <= *date) return Precondition::NotModified;
+    if (date && file.has_date && file.last_modified <= *date) return Precondition::NotModified;
   }
   return Precondition::Proceed;
 }

@@ -14,8 +14,9 @@ namespace file_serve {
 
 // What the server knows about the file it would send.
 struct Validators {
-  std::string_view etag;  // a strong entity tag, quotes included: "\"abc\""
+  std::string_view etag;  // a strong entity tag, quotes included: "\"abc\""; empty: none
   std::time_t last_modified = 0;  // whole seconds, as sent in Last-Modified
+  bool has_date = true;  // false: no Last-Modified (a directory listing): the date fields are ignored (§13.1.3, §13.1.4)
 };
 
 enum class Precondition {

@@ -312,6 +312,24 @@ TEST_CASE("file-serve: Last-Modified is sent only once its second is over", "[fi
   CHECK_FALSE(not_modified.has_header("Last-Modified"));
 }
 
+TEST_CASE("file-serve: a directory listing answers If-None-Match: * with 304 and a failed If-Match with 412",
+          "[file][file-serve][conditional]") {
+  // RFC 9110 §13.1.1, §13.1.2: the listing exists, so "*" matches it and no
+  // entity tag does; it has no Last-Modified, so dates are ignored.
+  TempDir dir;
+  const auto root = dir / "root";
+  fs::create_directories(root / "sub");
+  write_file(root / "sub" / "a.txt", "a\n");
+  auto srv = start_serve(root);
+  CHECK(http_get(srv.port, "/sub/").status == 200);
+  CHECK(http_get(srv.port, "/sub/", "GET", "If-None-Match: *\r\n").status == 304);
+  CHECK(http_get(srv.port, "/sub/", "GET", "If-Match: \"nope\"\r\n").status == 412);
+  CHECK(http_get(srv.port, "/sub/", "GET", "If-Match: *\r\n").status == 200);
+  CHECK(http_get(srv.port, "/sub/", "GET", "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n").status == 200);
+  // The redirect to the name with its '/' comes first, whatever the preconditions.
+  CHECK(http_get(srv.port, "/sub", "GET", "If-None-Match: *\r\n").status == 301);
+}
+
 TEST_CASE("file-serve: If-Range compares entity tags strongly and dates exactly", "[file][file-serve][conditional]") {
   TempDir dir;
   const auto root = dir / "root";

@@ -432,6 +432,19 @@ TEST_CASE("preconditions: evaluated in the order of RFC 9110 section 13.2.2", "[
   }
 }
 
+TEST_CASE("preconditions: a resource without validators (a listing) matches only \"*\", and ignores dates",
+          "[file-serve][conditional]") {
+  const Validators listing{"", 0, false};
+  const std::string date = "Mon, 12 Jan 1970 13:46:40 GMT";
+  CHECK(evaluate_preconditions({{"If-None-Match", "*"}}, true, listing) == Precondition::NotModified);
+  CHECK(evaluate_preconditions({{"If-Match", "\"nope\""}}, true, listing) == Precondition::Failed);
+  CHECK(evaluate_preconditions({{"If-Match", "*"}}, true, listing) == Precondition::Proceed);
+  CHECK(evaluate_preconditions({{"If-None-Match", "\"x\""}}, true, listing) == Precondition::Proceed);
+  // No Last-Modified: both date fields are ignored (RFC 9110 §13.1.3, §13.1.4).
+  CHECK(evaluate_preconditions({{"If-Modified-Since", date}}, true, listing) == Precondition::Proceed);
+  CHECK(evaluate_preconditions({{"If-Unmodified-Since", date}}, true, listing) == Precondition::Proceed);
+}
+
 TEST_CASE("preconditions: If-Range matches a strong entity tag or the exact Last-Modified date", "[file-serve][conditional]") {
   const Validators file{"\"abc\"", 1'000'000};
   auto if_range_matches_now = [](std::string_view v, const Validators& f) { return if_range_matches(v, f, 2'000'000); };
