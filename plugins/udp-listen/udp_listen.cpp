@@ -2,6 +2,9 @@
 // unix:/PATH, as nc -lUu). Prints each datagram exactly as received
 // (or with its source, or as hex), optionally echoes it back, joins multicast
 // groups, and with --reply-to-last sends stdin to whoever spoke last.
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -125,6 +128,7 @@ class UdpListen final : public Command {
       ctx_.log().info("listening on {}", unix_->name());
       return;
     }
+    check_multicast_options(host);
     bool v4_groups = false;
     for (const auto& g : opts_.get_list(opt("join"))) v4_groups |= g.find(':') == std::string::npos;
     // Only a group listener shares its port: other receivers of the same group
@@ -134,6 +138,47 @@ class UdpListen final : public Command {
     self_ = SelfAddresses(socket_.get());
     for (const auto& group : opts_.get_list(opt("join"))) join(group);
     ctx_.log().info("listening on {}", udp_bound_address(socket_.get()));
+  }
+
+  // --join and --interface mistakes that the kernel would only answer with
+  // "invalid argument", or not at all (a socket bound to a unicast HOST
+  // never receives a group's datagrams): usage errors that say which.
+  void check_multicast_options(const std::string& host_option) {
+    const auto& groups = opts_.get_list(opt("join"));
+    if (groups.empty()) {
+      if (opts_.given(opt("interface"))) throw ConfigError("--interface is for --join (the interface a group is joined on)");
+      return;
+    }
+    for (const auto& group : groups) {
+      in_addr v4{};
+      in6_addr v6{};
+      bool is_v4 = ::inet_pton(AF_INET, group.c_str(), &v4) == 1;
+      if (!is_v4 && ::inet_pton(AF_INET6, group.c_str(), &v6) != 1)
+        throw ConfigError("--join " + group + ": not an IP address (a multicast group: 224.0.0.0/4 or ff00::/8)");
+      if (is_v4 ? !IN_MULTICAST(ntohl(v4.s_addr)) : !IN6_IS_ADDR_MULTICAST(&v6))
+        throw ConfigError("--join " + group + ": not a multicast group (224.0.0.0/4 or ff00::/8)");
+      if ((is_v4 && resolve_.family == AF_INET6) || (!is_v4 && resolve_.family == AF_INET))
+        throw ConfigError("--join " + group + ": an IPv" + (is_v4 ? "4" : "6") + " group with " +
+                          (is_v4 ? "-6" : "-4"));
+    }
+    std::string host = strip_brackets(host_option);
+    in_addr h4{};
+    in6_addr h6{};
+    bool unicast_host = (::inet_pton(AF_INET, host.c_str(), &h4) == 1 && h4.s_addr != INADDR_ANY &&
+                         !IN_MULTICAST(ntohl(h4.s_addr))) ||
+                        (::inet_pton(AF_INET6, host.c_str(), &h6) == 1 && !IN6_IS_ADDR_UNSPECIFIED(&h6) &&
+                         !IN6_IS_ADDR_MULTICAST(&h6));
+    if (unicast_host)
+      throw ConfigError("HOST " + host_option + " with --join: a socket bound to a unicast address never receives "
+                        "a group's datagrams; leave HOST out, or give the group itself");
+    if (opts_.given(opt("interface"))) {
+      const std::string& iface = opts_.get_string(opt("interface"));
+      in_addr a4{};
+      in6_addr a6{};
+      bool is_address = ::inet_pton(AF_INET, iface.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, iface.c_str(), &a6) == 1;
+      if (!is_address && ::if_nametoindex(iface.c_str()) == 0)
+        throw ConfigError("--interface " + iface + ": no such interface on this host");
+    }
   }
 
   void join(const std::string& group) {

@@ -794,6 +794,27 @@ TEST_CASE("udp multicast in network namespaces: --join receives --multicast (--l
   }
 }
 
+TEST_CASE("udp-listen: --join and --interface mistakes are usage errors that say what is wrong", "[udp][multicast][options]") {
+  // Each once started and never received a datagram, or failed with only
+  // "invalid argument".
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--join", "239.1.1.1", "127.0.0.1", "0"}, "HOST 127.0.0.1 with --join: a socket bound to a unicast address"},
+      {{"-I", "lo", "127.0.0.1", "0"}, "--interface is for --join"},
+      {{"--join", "127.0.0.1", "0"}, "--join 127.0.0.1: not a multicast group"},
+      {{"--join", "notanaddr", "0"}, "--join notanaddr: not an IP address"},
+      {{"--join", "239.1.1.1", "-I", "nosuchif", "0"}, "--interface nosuchif: no such interface"},
+      {{"-4", "--join", "ff02::1", "0"}, "--join ff02::1: an IPv6 group with -4"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv{"udp-listen"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_nettool(argv, {}, kUsageTimeout);
+    INFO(message << "\nstderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(message) != std::string::npos);
+  }
+}
+
 TEST_CASE("udp-broadcast: --loop without --multicast is a usage error, not silently ignored", "[udp][broadcast][options]") {
   auto r = run_nettool({"udp-broadcast", "--loop", "-a", "127.255.255.255", "-M", "x", "9"});
   CHECK(r.exit_code == 2);
