@@ -109,7 +109,13 @@ class UdpBroadcast final : public Command {
     std::string target = multicast ? opts_.get_string(opt("multicast"))
                                    : opts_.has(opt("address")) ? opts_.get_string(opt("address")) : "255.255.255.255";
     std::optional<InterfaceInfo> iface;
-    if (opts_.has(opt("interface"))) {
+    // An IPv6 group leaves through an interface named by its index (the
+    // IPv4 route needs the interface's IPv4 address, below).
+    const bool v6_group = multicast && target.find(':') != std::string::npos;
+    if (v6_group && opts_.has(opt("interface"))) {
+      if (::if_nametoindex(opts_.get_string(opt("interface")).c_str()) == 0)
+        throw ConfigError("--interface " + opts_.get_string(opt("interface")) + ": no such interface on this host");
+    } else if (opts_.has(opt("interface"))) {
       std::string known;
       iface = ipv4_interface(opts_.get_string(opt("interface")), known);
       if (!iface)
@@ -171,7 +177,12 @@ class UdpBroadcast final : public Command {
     if (multicast) {
       uv_udp_set_multicast_ttl(socket_.get(), opts_.has(opt("ttl")) ? static_cast<int>(opts_.get_int(opt("ttl"))) : 1);
       uv_udp_set_multicast_loop(socket_.get(), opts_.get_bool(opt("loop")) ? 1 : 0);
-      if (iface) {
+      if (v6_group && opts_.has(opt("interface"))) {
+        // libuv reads the interface's index from the scope of "::%NAME".
+        std::string scoped = "::%" + opts_.get_string(opt("interface"));
+        if (int rc = uv_udp_set_multicast_interface(socket_.get(), scoped.c_str()); rc < 0)
+          throw RuntimeError(uv_message("multicast interface " + opts_.get_string(opt("interface")), rc));
+      } else if (iface) {
         char buf[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &iface->address.sin_addr, buf, sizeof buf);
         if (int rc = uv_udp_set_multicast_interface(socket_.get(), buf); rc < 0)

@@ -187,9 +187,13 @@ class UdpListen final : public Command {
       iface = opts_.get_string(opt("interface"));
       int fam = group.find(':') != std::string::npos ? AF_INET6 : AF_INET;
       if (auto addr = interface_address(iface, fam)) {
-        // uv wants the interface's address for IPv4, the name or scope for IPv6.
+        // uv wants the interface's address for IPv4, and for IPv6 an address
+        // whose scope names it ("::%NAME": libuv takes the index from there).
         if (fam == AF_INET) iface = format_host(reinterpret_cast<sockaddr*>(&*addr));
       }
+      in6_addr literal{};
+      if (fam == AF_INET6 && ::inet_pton(AF_INET6, iface.c_str(), &literal) != 1 && iface.find('%') == std::string::npos)
+        iface = "::%" + iface;
     }
     int rc = uv_udp_set_membership(socket_.get(), group.c_str(), iface.empty() ? nullptr : iface.c_str(), UV_JOIN_GROUP);
     if (rc < 0) throw RuntimeError(uv_message("joining multicast group " + group + (iface.empty() ? "" : " on " + iface), rc));
