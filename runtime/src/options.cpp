@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <sstream>
 
 #include "nettool/error.h"
@@ -31,18 +30,61 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Splits "<number><unit>" where number may have a decimal part.
-bool split_number(std::string_view text, double& number, std::string_view& unit) {
+// "<digits>[.<digits>]" before a unit, kept as decimal digits: a double
+// would turn 9007199254740993 into ...992 and 1.001kB into a fraction of a byte.
+struct DecimalNumber {
+  std::string_view whole;     // digits before the point (may be empty: ".5")
+  std::string_view fraction;  // digits after it
+};
+
+// Splits "<number><unit>"; false when there is no number, or a malformed one.
+bool split_number(std::string_view text, DecimalNumber& number, std::string_view& unit) {
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0) return false;
-  std::string digits(text.substr(0, i));
-  if (std::count(digits.begin(), digits.end(), '.') > 1 || digits == ".") return false;
-  char* end = nullptr;
-  number = std::strtod(digits.c_str(), &end);
-  if (end != digits.c_str() + digits.size()) return false;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  number.whole = text.substr(0, i);
+  number.fraction = {};
+  if (i < text.size() && text[i] == '.') {
+    size_t start = ++i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    number.fraction = text.substr(start, i - start);
+  }
+  if (number.whole.empty() && number.fraction.empty()) return false;
   unit = trim(text.substr(i));
-  return std::isfinite(number);
+  return true;
+}
+
+// `number` times `factor`, exactly, as a whole number: nullopt when it is not
+// one (what is left is `*remainder`, in parts of 10^fraction digits), or when
+// it is larger than `limit` (`*too_large` set).
+std::optional<uint64_t> scale(const DecimalNumber& number, uint64_t factor, uint64_t limit, bool* too_large) {
+  using Wide = unsigned __int128;
+  *too_large = false;
+  Wide whole = 0;
+  for (char c : number.whole) {
+    whole = whole * 10 + static_cast<unsigned>(c - '0');
+    if (whole > limit) {
+      *too_large = true;
+      return std::nullopt;
+    }
+  }
+  Wide value = whole * factor;
+  // Trailing zeros of the fraction say nothing ("1.50s").
+  std::string_view fraction = number.fraction;
+  while (!fraction.empty() && fraction.back() == '0') fraction.remove_suffix(1);
+  if (fraction.size() > 18) return std::nullopt;  // finer than any unit here divides into
+  Wide digits = 0, denominator = 1;
+  for (char c : fraction) {
+    digits = digits * 10 + static_cast<unsigned>(c - '0');
+    denominator *= 10;
+  }
+  Wide scaled = digits * factor;
+  if (scaled % denominator != 0) return std::nullopt;
+  value += scaled / denominator;
+  if (value > limit) {
+    *too_large = true;
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(value);
 }
 
 }  // namespace
@@ -89,43 +131,48 @@ bool is_list(OptionType type) { return type == OptionType::AddressList || type =
 
 Duration parse_duration(std::string_view text) {
   text = trim(text);
-  double number = 0;
+  DecimalNumber number;
   std::string_view unit;
   if (!split_number(text, number, unit))
     throw ConfigError("invalid duration " + quoted(text) + " (expected e.g. 250ms, 30s, 5m, 1h)");
-  double ms = 0;
+  uint64_t factor = 0;
   std::string u = lower(unit);
-  if (u.empty() || u == "s" || u == "sec") ms = number * 1000;
-  else if (u == "ms") ms = number;
-  else if (u == "m" || u == "min") ms = number * 60'000;
-  else if (u == "h") ms = number * 3'600'000;
+  if (u.empty() || u == "s" || u == "sec") factor = 1000;
+  else if (u == "ms") factor = 1;
+  else if (u == "m" || u == "min") factor = 60'000;
+  else if (u == "h") factor = 3'600'000;
   else throw ConfigError("invalid duration " + quoted(text) + ": unknown unit " + quoted(unit) + " (use ms, s, m or h)");
-  if (ms > 1e12) throw ConfigError("duration " + quoted(text) + " is too long");
-  return Duration(static_cast<int64_t>(std::llround(ms)));
+  bool too_large = false;
+  std::optional<uint64_t> ms = scale(number, factor, 1'000'000'000'000, &too_large);
+  if (too_large) throw ConfigError("duration " + quoted(text) + " is too long");
+  // Timers count whole milliseconds: 0.4ms would be 0, no wait at all.
+  if (!ms) throw ConfigError("duration " + quoted(text) + " is not a whole number of milliseconds");
+  return Duration(static_cast<int64_t>(*ms));
 }
 
 uint64_t parse_size(std::string_view text) {
   text = trim(text);
-  double number = 0;
+  DecimalNumber number;
   std::string_view unit;
   if (!split_number(text, number, unit))
     throw ConfigError("invalid size " + quoted(text) + " (expected e.g. 512, 64KiB, 1MiB, 2GB)");
   std::string u = lower(unit);
-  double factor = 0;
+  uint64_t factor = 0;
   if (u.empty() || u == "b") factor = 1;
-  else if (u == "k" || u == "kb") factor = 1e3;
-  else if (u == "kib") factor = 1024.0;
-  else if (u == "m" || u == "mb") factor = 1e6;
-  else if (u == "mib") factor = 1024.0 * 1024;
-  else if (u == "g" || u == "gb") factor = 1e9;
-  else if (u == "gib") factor = 1024.0 * 1024 * 1024;
-  else if (u == "t" || u == "tb") factor = 1e12;
-  else if (u == "tib") factor = 1024.0 * 1024 * 1024 * 1024;
+  else if (u == "k" || u == "kb") factor = 1'000;
+  else if (u == "kib") factor = uint64_t{1} << 10;
+  else if (u == "m" || u == "mb") factor = 1'000'000;
+  else if (u == "mib") factor = uint64_t{1} << 20;
+  else if (u == "g" || u == "gb") factor = 1'000'000'000;
+  else if (u == "gib") factor = uint64_t{1} << 30;
+  else if (u == "t" || u == "tb") factor = 1'000'000'000'000;
+  else if (u == "tib") factor = uint64_t{1} << 40;
   else throw ConfigError("invalid size " + quoted(text) + ": unknown unit " + quoted(unit) + " (use B, KiB, MiB, GiB, kB, MB, GB)");
-  double bytes = number * factor;
-  if (bytes > 1.8e19) throw ConfigError("size " + quoted(text) + " is too large");
-  if (bytes != std::floor(bytes)) throw ConfigError("size " + quoted(text) + " is not a whole number of bytes");
-  return static_cast<uint64_t>(bytes);
+  bool too_large = false;
+  std::optional<uint64_t> bytes = scale(number, factor, UINT64_MAX, &too_large);
+  if (too_large) throw ConfigError("size " + quoted(text) + " is too large");
+  if (!bytes) throw ConfigError("size " + quoted(text) + " is not a whole number of bytes");
+  return *bytes;
 }
 
 int64_t parse_int(std::string_view text) {

@@ -36,6 +36,17 @@ TEST_CASE("parse_duration rejects malformed text with a message naming it", "[va
   CHECK_THROWS_WITH(parse_duration("99999999999999h"), Catch::Contains("too long"));
 }
 
+TEST_CASE("parse_duration is exact: whole milliseconds, or a clear refusal", "[values][duration]") {
+  // A double once made 0.4ms into 0 (no wait at all) and rounded the rest.
+  CHECK(parse_duration("1.50s") == 1500ms);
+  CHECK(parse_duration(".5s") == 500ms);
+  CHECK(parse_duration("0.001s") == 1ms);
+  CHECK(parse_duration("1000000000000ms") == Duration(1'000'000'000'000));
+  CHECK_THROWS_WITH(parse_duration("0.4ms"), Catch::Contains("'0.4ms' is not a whole number of milliseconds"));
+  CHECK_THROWS_WITH(parse_duration("1.0005s"), Catch::Contains("not a whole number of milliseconds"));
+  CHECK_THROWS_WITH(parse_duration("1000000000001ms"), Catch::Contains("too long"));
+}
+
 TEST_CASE("parse_size accepts binary and decimal units and bare bytes", "[values][size]") {
   CHECK(parse_size("512") == 512u);
   CHECK(parse_size("64KiB") == 64u * 1024);
@@ -57,6 +68,18 @@ TEST_CASE("parse_size rejects bad numbers, units and fractional bytes", "[values
   CHECK_THROWS_WITH(parse_size("10q"), Catch::Contains("'10q'") && Catch::Contains("unknown unit 'q'"));
   CHECK_THROWS_WITH(parse_size("1.5"), Catch::Contains("whole number of bytes"));
   CHECK_THROWS_WITH(parse_size("100000000TiB"), Catch::Contains("too large"));
+}
+
+TEST_CASE("parse_size is exact to the byte, up to the largest 64-bit size", "[values][size]") {
+  // Through a double, 1.001kB was "not a whole number of bytes" and
+  // 9007199254740993 became ...992.
+  CHECK(parse_size("1.001kB") == 1001u);
+  CHECK(parse_size("9007199254740993") == 9007199254740993ull);
+  CHECK(parse_size("18446744073709551615") == UINT64_MAX);
+  CHECK(parse_size("0.5KiB") == 512u);
+  CHECK(parse_size("1.0000B") == 1u);
+  CHECK_THROWS_WITH(parse_size("18446744073709551616"), Catch::Contains("too large"));
+  CHECK_THROWS_WITH(parse_size("0.0001kB"), Catch::Contains("not a whole number of bytes"));
 }
 
 TEST_CASE("parse_port accepts 0..65535 and nothing else", "[values][port]") {
