@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <csignal>
 #include <memory>
 #include <optional>
 #include <string>
@@ -158,6 +159,31 @@ TEST_CASE("udp-send takes a UDP service name for PORT as nc -u does", "[udp][por
   auto got = peer->recv(kIoTimeout);
   REQUIRE(got);
   CHECK(got->payload == "hello by name");
+}
+
+TEST_CASE("tcp-listen and udp-listen take a service name for PORT, as the senders do", "[tcp-listen][udp][ports]") {
+  // They read PORT as text (it may be unix:/PATH) and took numbers only.
+  for (const char* protocol : {"tcp", "udp"}) {
+    INFO(protocol);
+    bool checked = false;
+    for (const Service& s : unprivileged_services(protocol)) {
+      const std::string command = std::string(protocol) == "tcp" ? "tcp-listen" : "udp-listen";
+      auto l = Process(nettool_argv({command, "127.0.0.1", s.name}));
+      if (!l.wait_stderr_contains("listening on", Ms(3000))) {
+        const int code = l.wait(Ms(3000));
+        INFO("service " << s.name << "; stderr: " << l.stderr_text());
+        REQUIRE(code == 1);  // its port is in use here: try the next; a usage error is the bug
+        continue;
+      }
+      INFO("service " << s.name << " = port " << s.port << "; stderr: " << l.stderr_text());
+      CHECK(l.stderr_text().find("listening on 127.0.0.1:" + std::to_string(s.port)) != std::string::npos);
+      l.signal(SIGTERM);
+      l.wait();
+      checked = true;
+      break;
+    }
+    if (!checked) WARN("no free " << protocol << " service port of 1024 or more here; not checked");
+  }
 }
 
 // ---- port lists with -z
