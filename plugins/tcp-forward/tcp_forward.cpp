@@ -157,13 +157,6 @@ class TcpForward final : public Command {
   // The positional words are strings here (each may be a Unix socket), so
   // the port is read now; the error names which word it was, for a profile
   // (target-port: eighty) as for the command line.
-  static uint16_t port_named(const char* word, const std::string& text, std::string_view service_protocol) {
-    try {
-      return parse_port(text, service_protocol);
-    } catch (const ConfigError& e) {
-      throw ConfigError(std::string(word) + ": " + e.what());
-    }
-  }
 
   void read_addresses() {
     std::string port = opts_.get_string(opt("port"));
@@ -182,7 +175,7 @@ class TcpForward final : public Command {
       for (std::string_view name : {opt("allow"), opt("deny")})
         if (opts_.given(name)) throw ConfigError("--" + std::string(name) + " is for TCP, not " + listen_unix_->to_string());
     } else {
-      port_ = port_named("PORT", port, "");
+      port_ = parse_named_port("PORT", port, "tcp");
     }
     target_unix_ = parse_unix_address(target);
     if (target_unix_) {
@@ -197,7 +190,7 @@ class TcpForward final : public Command {
       throw ConfigError(missing_port_message("TARGET_PORT", target, "TARGET_HOST TARGET_PORT, or unix:/PATH"));
     if (strip_brackets(target).empty()) throw ConfigError("TARGET_HOST is empty (a host name or an address)");
     target_host_ = target;
-    target_port_ = port_named("TARGET_PORT", *target_port, "tcp");  // socat's TCP:HOST:http, nc HOST http
+    target_port_ = parse_named_port("TARGET_PORT", *target_port, "tcp");  // socat's TCP:HOST:http, nc HOST http
     if (target_port_ == 0) throw ConfigError("TARGET_PORT: 0 is not a port to connect to");
     target_name_ = target_host_ + " port " + std::to_string(target_port_);
   }

@@ -76,7 +76,7 @@ class TcpListen final : public Command {
     std::string port = opts_.get_string(opt("port"));
     unix_ = opts_.get_bool(opt("unix")) ? unix_address_of_path(port) : parse_unix_address(port);
     if (unix_) check_unix_options();
-    else port_ = parse_port(port, "tcp");  // a service name too, as tcp-connect takes
+    else port_ = parse_named_port("PORT", port, "tcp");  // a service name too, as tcp-connect takes
     mode_ = unix_mode_option(opts_, unix_);
     echo_ = opts_.get_bool(opt("echo"));
     broker_ = opts_.get_bool(opt("broker"));

@@ -20,7 +20,8 @@ namespace {
 using namespace nettool;
 
 constexpr OptionSpec kOptions[] = {
-    {"port", 0, OptionType::Port, "", "destination port", "PORT", 0, true},
+    {.name = "port", .type = OptionType::Port, .help = "destination port, or a UDP service name", .value_name = "PORT",
+     .positional = 0, .required = true, .service_protocol = "udp"},
     {"address", 'a', OptionType::String, "",
      "IPv4 broadcast address, e.g. a subnet's 192.168.1.255 (default 255.255.255.255); one that is no local "
      "interface's broadcast address is sent anyway (a remote subnet's) with a warning",

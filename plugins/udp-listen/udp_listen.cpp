@@ -134,7 +134,7 @@ class UdpListen final : public Command {
     // Only a group listener shares its port: other receivers of the same group
     // on this host may bind it too. A unicast port stays ours alone.
     bool share = !opts_.get_list(opt("join")).empty();
-    socket_ = bind_udp_server(ctx_.loop(), this, host, parse_port(port, "udp"), resolve_, v4_groups, share);
+    socket_ = bind_udp_server(ctx_.loop(), this, host, parse_named_port("PORT", port, "udp"), resolve_, v4_groups, share);
     self_ = SelfAddresses(socket_.get());
     for (const auto& group : opts_.get_list(opt("join"))) join(group);
     ctx_.log().info("listening on {}", udp_bound_address(socket_.get()));

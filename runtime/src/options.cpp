@@ -216,6 +216,14 @@ uint16_t parse_port(std::string_view text, std::string_view service_protocol) {
   return static_cast<uint16_t>(value);
 }
 
+uint16_t parse_named_port(std::string_view name, std::string_view text, std::string_view service_protocol) {
+  try {
+    return parse_port(text, service_protocol);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string(name) + ": " + e.what());
+  }
+}
+
 PortList parse_port_list(std::string_view text, std::string_view service_protocol) {
   text = trim(text);
   PortList list;

@@ -186,6 +186,22 @@ TEST_CASE("tcp-listen and udp-listen take a service name for PORT, as the sender
   }
 }
 
+TEST_CASE("udp-broadcast and udp-forward take UDP service names for their ports", "[udp][ports]") {
+  // 'domain' is port 53 in every services database; nothing is listening
+  // for these datagrams, and none leaves loopback.
+  auto b = run_nettool({"udp-broadcast", "-a", "127.255.255.255", "-M", "x", "domain"});
+  INFO("udp-broadcast stderr: " << b.err);
+  CHECK(b.exit_code == 0);
+  auto f = start_listener({"udp-forward", "127.0.0.1", "0", "127.0.0.1", "domain"});
+  INFO("udp-forward stderr: " << f.proc.stderr_text());
+  CHECK(f.proc.stderr_text().find("forwarding to 127.0.0.1:53") != std::string::npos);
+  f.proc.signal(SIGTERM);
+  f.proc.wait();
+  auto bad = run_nettool({"udp-forward", "127.0.0.1", "0", "127.0.0.1", "no-such-service"}, {}, kUsageTimeout);
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("unknown service 'no-such-service'") != std::string::npos);
+}
+
 // ---- port lists with -z
 
 TEST_CASE("tcp-connect -z checks a list of ports and ranges in the order given and exits 0 if any is open",

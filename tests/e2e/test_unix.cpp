@@ -206,7 +206,7 @@ TEST_CASE("unix: tcp-listen option mistakes with a Unix socket are usage errors"
   CHECK(r.exit_code == 2);
   r = run_nettool({"tcp-listen", "not-a-port"});
   CHECK(r.exit_code == 2);
-  CHECK(r.err.find("invalid port") != std::string::npos);
+  CHECK(r.err.find("PORT: unknown service 'not-a-port'") != std::string::npos);
 }
 
 // ---------------------------------------------------------------- tcp-forward

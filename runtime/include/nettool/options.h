@@ -134,6 +134,10 @@ int64_t parse_int(std::string_view text);
 // A number 0-65535, or with `service_protocol` ("tcp", "udp") also a service
 // name of that protocol from /etc/services ("http").
 uint16_t parse_port(std::string_view text, std::string_view service_protocol = {});
+// parse_port for a port a plugin reads as text itself (a PORT that may also
+// be unix:/PATH): its error begins with `name` ("PORT: unknown service 'x'"),
+// as the schema's own errors name their option.
+uint16_t parse_named_port(std::string_view name, std::string_view text, std::string_view service_protocol);
 // PORT, PORT-PORT, or a comma-separated list of them; a range takes numbers only.
 PortList parse_port_list(std::string_view text, std::string_view service_protocol = {});
 // How many ports a list names, and the list written back: "20-22,80".
