@@ -134,20 +134,36 @@ std::string read_validator(const std::string& part) {
   return text;
 }
 
-void run(State& st, OpenJob& job, std::string& error) {
-  // Read and write: spliced bytes are read back to be hashed.
-  int fd = open_own_file(job.path, O_RDWR, error);
-  if (fd < 0) return;
-  // Two file-gets writing one output would write into one .part, and the
-  // one renamed first would find the other's bytes in its saved file. The
-  // second is refused; the lock is kept until the rename (or the end).
-  // Where the file system has no flock (ENOLCK), it goes without.
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-    error = job.path + " is being written by another download (another file-get of the same output?)";
-    ::close(fd);
-    return;
+// Opens the .part and locks it. Two file-gets writing one output would
+// write into one .part, and the one renamed first would find the other's
+// bytes in its saved file: the second is refused, and the lock is kept until
+// the rename (or the end). The lock is taken on what was opened, which the
+// other download may have renamed to its final name and let go of since:
+// then the name is opened again (a new .part). Where the file system has no
+// flock (ENOLCK), it goes without. -1 with `error` set on failure.
+int open_locked_part(State& st, const std::string& path, std::string& error) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int fd = open_own_file(path, O_RDWR, error);  // read too: spliced bytes are read back to be hashed
+    if (fd < 0) return -1;
+    UniqueFd guard(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+      error = path + " is being written by another download (another file-get of the same output?)";
+      return -1;
+    }
+    struct stat opened {}, named {};
+    if (::fstat(fd, &opened) == 0 && ::lstat(path.c_str(), &named) == 0 && opened.st_dev == named.st_dev &&
+        opened.st_ino == named.st_ino) {
+      st.part_lock = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+      return guard.release();
+    }
   }
-  st.part_lock = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  error = path + " keeps changing under us (another download of the same output?)";
+  return -1;
+}
+
+void run(State& st, OpenJob& job, std::string& error) {
+  int fd = open_locked_part(st, job.path, error);
+  if (fd < 0) return;
   if (job.truncate && ::ftruncate(fd, 0) != 0) {
     error = "truncating " + job.path + ": " + os_error(errno);
     ::close(fd);

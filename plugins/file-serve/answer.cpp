@@ -258,7 +258,9 @@ void Connection::serve_file(FileRef fd, const struct stat& st, const http::Reque
   bool head = request->method == "HEAD";
   const auto etag = etag_of(st);
   const std::time_t now = std::time(nullptr);
-  Validators current{etag.view(), st.st_mtim.tv_sec};
+  // A file in its first second sends no Last-Modified (below), so no date
+  // precondition may be judged against that date either.
+  Validators current{etag.view(), st.st_mtim.tv_sec, st.st_mtim.tv_sec < now};
   // A date is a validator only once its second is over: a file written twice
   // within one second has one date for two versions, and a client holding
   // that date would get a 304 or a range of the other one (RFC 9110

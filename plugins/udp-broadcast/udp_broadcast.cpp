@@ -113,10 +113,9 @@ class UdpBroadcast final : public Command {
     // An IPv6 group leaves through an interface named by its index (the
     // IPv4 route needs the interface's IPv4 address, below).
     const bool v6_group = multicast && target.find(':') != std::string::npos;
-    if (v6_group && opts_.has(opt("interface"))) {
-      if (::if_nametoindex(opts_.get_string(opt("interface")).c_str()) == 0)
-        throw ConfigError("--interface " + opts_.get_string(opt("interface")) + ": no such interface on this host");
-    } else if (opts_.has(opt("interface"))) {
+    if (opts_.has(opt("interface")) && ::if_nametoindex(opts_.get_string(opt("interface")).c_str()) == 0)
+      throw ConfigError("--interface " + opts_.get_string(opt("interface")) + ": no such interface on this host");
+    if (opts_.has(opt("interface")) && !v6_group) {
       std::string known;
       iface = ipv4_interface(opts_.get_string(opt("interface")), known);
       if (!iface)

@@ -141,9 +141,12 @@ class UdpForward final : public Command {
   void abort() override {
     if (dropped_self_ > 0 && listener_.is_open())
       ctx_.log().info("{} datagram(s) from our own or the target's address dropped", dropped_self_);
-    if (open_failures_ > 1 && listener_.is_open())
+    if (open_failures_ > 0 && listener_.is_open())
       ctx_.log().error("{} datagram(s) dropped: no session could be opened for them (last: {})", open_failures_,
                        last_open_error_);
+    if (queue_drops_ > 0 && listener_.is_open())
+      ctx_.log().warn("{} datagram(s) dropped: more than {} KiB waited behind a full socket buffer", queue_drops_,
+                      kMaxQueuedBytes / 1024);
     listener_.close();
     sweeper_.close();
     std::vector<std::string> keys;
@@ -195,8 +198,8 @@ class UdpForward final : public Command {
     // send from is said once, now, rather than once per client later.
     const auto* source = reinterpret_cast<const sockaddr*>(&source_);
     UniqueFd probe(::socket(source->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!probe.valid() || ::bind(probe.get(), source, source->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                                                    : sizeof(sockaddr_in)) != 0)
+    if (!probe.valid()) throw RuntimeError(uv_message("--source: creating a UDP socket", uv_translate_sys_error(errno)));
+    if (::bind(probe.get(), source, source->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0)
       throw RuntimeError(uv_message("--source: binding to " + format_address(source), uv_translate_sys_error(errno)));
   }
 
@@ -272,6 +275,7 @@ class UdpForward final : public Command {
       ctx_.set_exit_code(kExitRuntime);
       return nullptr;
     }
+    last_open_error_.clear();  // a cause that comes back later is said again
     ctx_.counters().connections++;
     ctx_.log().debug("{} -> {}: new session", s->client, target_text_);
     Session* raw = s.get();
@@ -315,7 +319,10 @@ class UdpForward final : public Command {
     int rc = uv_udp_try_send(socket, &buf, 1, to);
     if (rc >= 0) return 0;
     if (rc != UV_EAGAIN) return rc;
-    if (uv_udp_get_send_queue_size(socket) + data.size() > kMaxQueuedBytes) return UV_ENOBUFS;
+    if (uv_udp_get_send_queue_size(socket) + data.size() > kMaxQueuedBytes) {
+      ++queue_drops_;  // counted in the log line at the end
+      return UV_ENOBUFS;
+    }
     return send_datagram(socket, std::string(data), to, [](int, size_t) {});
   }
 
@@ -357,7 +364,8 @@ class UdpForward final : public Command {
   SelfAddresses self_;         // the listening socket's own addresses: never a client
   uint64_t dropped_self_ = 0;  // datagrams from those, or from the target, dropped
   uint64_t open_failures_ = 0;   // datagrams dropped because their session's socket could not be opened
-  std::string last_open_error_;  // why, the last time (logged when it changes)
+  std::string last_open_error_;  // why, the last time (logged when it changes; cleared by a session that opens)
+  uint64_t queue_drops_ = 0;     // datagrams dropped behind a full socket buffer (send_now)
 };
 
 void UdpForward::on_target_datagram(Session& s, ssize_t nread, const uv_buf_t* buf, const sockaddr* from) {

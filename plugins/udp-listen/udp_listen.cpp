@@ -178,6 +178,12 @@ class UdpListen final : public Command {
       bool is_address = ::inet_pton(AF_INET, iface.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, iface.c_str(), &a6) == 1;
       if (!is_address && ::if_nametoindex(iface.c_str()) == 0)
         throw ConfigError("--interface " + iface + ": no such interface on this host");
+      for (const auto& group : groups) {
+        bool v6_group = group.find(':') != std::string::npos;
+        if (is_address && v6_group != (iface.find(':') != std::string::npos))
+          throw ConfigError("--interface " + iface + " is an IPv" + (v6_group ? "4" : "6") + " address, and group " +
+                            group + " is IPv" + (v6_group ? "6" : "4") + ": name the interface (-I eth0)");
+      }
     }
   }
 

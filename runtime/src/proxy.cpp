@@ -239,7 +239,8 @@ Step socks5_step(const ProxySpec& proxy, int stage, std::string_view b, const st
         return failed("chose an authentication method we did not offer (" + std::to_string(byte(1)) + ")");
       return read_more(kRequestReply, 5, socks5_request(proxy, host, port));  // no authentication, even with a user
     case kAuthReply:
-      if (byte(0) != 1) return failed("garbled reply to user/password authentication");  // RFC 1929's version
+      // RFC 1929's version byte is 1, but some proxies send SOCKS's 5 there;
+      // like curl, only the status is read.
       if (byte(1) != 0) return failed("user/password authentication failed (status " + std::to_string(byte(1)) + ")");
       return read_more(kRequestReply, 5, socks5_request(proxy, host, port));
     case kRequestReply:

@@ -819,6 +819,7 @@ TEST_CASE("udp-listen: --join and --interface mistakes are usage errors that say
       {{"--join", "notanaddr", "0"}, "--join notanaddr: not an IP address"},
       {{"--join", "239.1.1.1", "-I", "nosuchif", "0"}, "--interface nosuchif: no such interface"},
       {{"-4", "--join", "ff02::1", "0"}, "--join ff02::1: an IPv6 group with -4"},
+      {{"--join", "ff02::1", "-I", "127.0.0.1", "0"}, "--interface 127.0.0.1 is an IPv4 address, and group ff02::1 is IPv6"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> argv{"udp-listen"};
@@ -834,6 +835,13 @@ TEST_CASE("udp-broadcast: --loop without --multicast is a usage error, not silen
   auto r = run_nettool({"udp-broadcast", "--loop", "-a", "127.255.255.255", "-M", "x", "9"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--loop is for --multicast") != std::string::npos);
+  // An interface that does not exist is named the same way for both families.
+  for (const char* group : {"239.1.1.1", "ff02::1"}) {
+    r = run_nettool({"udp-broadcast", "-g", group, "-I", "nosuchif", "-M", "x", "9"});
+    INFO(group << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--interface nosuchif: no such interface on this host") != std::string::npos);
+  }
 }
 
 TEST_CASE("udp multicast over IPv6 in network namespaces: --interface picks the link on both sides",

@@ -157,7 +157,7 @@ TEST_CASE("udp-forward: out of descriptors, a session that cannot open is said o
   const std::string err = fwd.proc.stderr_text();
   INFO("forwarder stderr: " << err);
   CHECK(count_occurrences(err, "new session") >= 1);
-  CHECK(count_occurrences(err, "too many open files") == 2);  // the first failure, and the count at the end
+  CHECK(count_occurrences(err, "too many open files") == 2);  // the first failure, and the count at the end (one cause)
   CHECK(err.find("datagram(s) dropped: no session could be opened for them (last: ") != std::string::npos);
 }
 

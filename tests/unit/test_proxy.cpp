@@ -106,7 +106,7 @@ TEST_CASE("proxy: each SOCKS5 answer leads to the next step, and a refusal says 
   CHECK(s.next_stage == kAuthReply);
   CHECK(s.send == socks5_auth(p));
   CHECK(socks5_step(p, kAuthReply, "\x01\x01"s, "h", 80).error.find("authentication failed") != std::string::npos);
-  CHECK(socks5_step(p, kAuthReply, "\x05\x00"s, "h", 80).error == "garbled reply to user/password authentication");
+  CHECK(socks5_step(p, kAuthReply, "\x05\x00"s, "h", 80).need == 5);  // the version some proxies send, as curl takes it
   s = socks5_step(p, kAuthReply, "\x01\x00"s, "h", 80);
   CHECK(s.need == 5);
   CHECK(s.next_stage == kRequestReply);
