@@ -89,6 +89,14 @@ class OpenSslSocket final : public TlsSocket {
   }
 
   long read(char* buf, size_t size) override {
+    // What reading makes OpenSSL answer on its own (a key update the client
+    // asks for) waits in pending_ while the socket is full. A client that
+    // keeps asking and never reads the answers would grow it without end:
+    // past kMaxPendingBytes nothing more is read until the socket takes some.
+    if (pending_bytes_ > kMaxPendingBytes) {
+      if (long sent = send_records(); sent < 0 && sent != -EAGAIN) return sent;
+      if (pending_bytes_ > kMaxPendingBytes) return wait_for(SSL_ERROR_WANT_WRITE);
+    }
     size_t got = 0;
     ERR_clear_error();
     errno = 0;
@@ -168,7 +176,10 @@ class OpenSslSocket final : public TlsSocket {
   // left, -EAGAIN when some are, or -errno (error() says why).
   long send_records() {
     if (!records_) return 1;
-    for (ChunkPtr& c : records_->take_records()) pending_.push_back(std::move(c));
+    for (ChunkPtr& c : records_->take_records()) {
+      pending_bytes_ += c->size;
+      pending_.push_back(std::move(c));
+    }
     while (!pending_.empty()) {
       iovec iov[16];
       size_t n = 0;
@@ -186,6 +197,7 @@ class OpenSslSocket final : public TlsSocket {
         error_ = std::strerror(errno);
         return -errno;
       }
+      pending_bytes_ -= static_cast<size_t>(sent);
       for (auto left = static_cast<size_t>(sent); left > 0;) {
         size_t in_front = pending_.front()->size - pending_offset_;
         if (left < in_front) {
@@ -227,6 +239,10 @@ class OpenSslSocket final : public TlsSocket {
   std::unique_ptr<ChunkBio> records_;  // the write BIO, without kernel TLS; before ssl_, which refers to it
   ChunkFifo pending_;                  // records the socket has not taken yet
   size_t pending_offset_ = 0;          // of pending_.front(), already sent
+  size_t pending_bytes_ = 0;           // in pending_, less pending_offset_
+  // A response's records queue here only until the socket takes the first
+  // of them (write()); only what reads answer can pile up (read()).
+  static constexpr size_t kMaxPendingBytes = 4 * 1024 * 1024;
   SslPtr ssl_;
   int wants_ = kWantRead;
   std::string error_;
