@@ -128,5 +128,16 @@ TEST_CASE("tls: file-serve stops reading a client that asks for key updates and 
   // file-serve's TLS socket queued OpenSSL's answers without a bound while
   // reading a request (no data follows them here: it would be a request).
   TempDir dir;
-  check_key_update_flood({"file-serve", "--tls", "--root", dir.path().string(), "--listen", "127.0.0.1:0"}, {}, false);
+#ifdef NETTOOL_E2E_SANITIZED
+  // Under ASan file-serve reads so slowly that OpenSSL answers many queued
+  // requests with one key update: the answers never fill the queue, and the
+  // client is never held (2.2M requests in 3 minutes, in a run that tried).
+  // The release build checks the bound.
+  WARN("skipped under sanitizers: the flood cannot fill the queue of a server slowed down by ASan");
+  return;
+#endif
+  // A long --idle-timeout, so that a client dropped for idling cannot pass for one held.
+  check_key_update_flood(
+      {"file-serve", "--tls", "--idle-timeout", "10m", "--root", dir.path().string(), "--listen", "127.0.0.1:0"}, {},
+      false);
 }
