@@ -295,7 +295,9 @@ class UdpListen final : public Command {
 
   std::string describe(const Sender& s) const {
     const auto* addr = reinterpret_cast<const sockaddr*>(&s.address);
-    return addr->sa_family == AF_UNIX ? format_unix_address(addr, s.length) : format_address(addr);
+    // A Unix sender that never bound an address comes with none at all.
+    if (unix_) return s.length > sizeof(sa_family_t) ? format_unix_address(addr, s.length) : "unix:(unnamed)";
+    return format_address(addr);
   }
 
   // The output of a whole recvmmsg batch goes to stdout as one chunk: one

@@ -330,6 +330,23 @@ TEST_CASE("unix: udp-send to udp-listen unix:/PATH, echoed back, each sender nam
   CHECK_FALSE(fs::exists(fs::symlink_status(path)));  // its own file goes with it
 }
 
+TEST_CASE("unix: udp-listen -S names a Unix sender without an address unix:(unnamed)", "[unix][udp]") {
+  // It was "?:0", an empty address read as UDP's.
+  TempDir dir;
+  const auto sock = dir / "in.sock";
+  auto l = start_unix_listener({"udp-listen", "-S", "--count", "1", "unix:" + sock.string()},
+                               ProcessOptions().stdout_to(dir / "got.txt"));
+  Process py({"python3", "-c",
+              "import socket, sys\n"
+              "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"  // never bound: no address
+              "s.sendto(b'hello\\n', sys.argv[1])\n",
+              sock.string()});
+  CHECK(py.wait(kIoTimeout) == 0);
+  CHECK(l.wait(kIoTimeout) == 0);
+  INFO("udp-listen stderr: " << l.stderr_text());
+  CHECK(read_file(dir / "got.txt") == "unix:(unnamed) hello\n");
+}
+
 TEST_CASE("unix: udp-send waits while a Unix datagram reader's queue is full instead of losing datagrams",
           "[unix][udp]") {
   TempDir dir;
